@@ -1,0 +1,1 @@
+//! Artifact and feature-profile formats shared by trainers and model servers.

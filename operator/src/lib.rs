@@ -1,0 +1,8 @@
+//! trainloop: a Kubernetes operator for continuous training of ML models.
+//!
+//! The library holds the API types of the four custom resources, the shared
+//! artifact and profile formats of the trainer and serving contracts, and the
+//! controllers; the binary in `main.rs` wires them to a cluster.
+
+pub mod api;
+pub mod artifact;
