@@ -6,3 +6,5 @@
 
 pub mod api;
 pub mod artifact;
+pub mod cli;
+pub mod server;

@@ -1,0 +1,152 @@
+//! Types shared by more than one resource: references, the trainer's inputs, feature schemas,
+//! gates and kstatus-style conditions.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements, Toleration};
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+/// A Kubernetes object name (RFC 1123 subdomain), as the API server accepts it.
+pub const NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+/// A Go-style duration such as `30s`, `5m` or `1h30m`: what `kubectl`, Argo CD and Flux users
+/// already write for intervals.
+pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
+
+/// A reference to another object of a known kind in the same namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct LocalRef {
+    /// Name of the referenced object.
+    #[schemars(length(min = 1, max = 253), regex(pattern = NAME_PATTERN))]
+    pub name: String,
+}
+
+/// Where the training data lives.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DataSource {
+    /// URI of the data set: `file://`, `http://`, `https://` or `s3://`.
+    #[schemars(length(min = 1), regex(pattern = r"^(file|https?|s3)://.+$"))]
+    pub uri: String,
+    /// Optional label of the data version, recorded on every run (e.g. a date or a commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// The kind of values a feature takes.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FeatureType {
+    /// A real number, optionally bounded by `min` and `max`.
+    #[default]
+    Number,
+    /// One of the listed `values`.
+    Category,
+}
+
+/// One input feature of the model, checked in training data and in serving requests.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("self.type == 'category' ? has(self.values) && size(self.values) > 0 : !has(self.values)")
+        .message("a category feature needs a non-empty values list; a number feature has none"),
+    validation = Rule::new("self.type == 'number' || (!has(self.min) && !has(self.max))")
+        .message("min and max apply to number features only"),
+    validation = Rule::new("!has(self.min) || !has(self.max) || self.min <= self.max")
+        .message("min must not exceed max")
+)]
+pub struct FeatureSpec {
+    /// Column name in the data and input name at serving time.
+    #[schemars(length(min = 1, max = 128), regex(pattern = r"^[A-Za-z_][A-Za-z0-9_.-]*$"))]
+    pub name: String,
+    /// `number` or `category`.
+    #[serde(rename = "type")]
+    pub feature_type: FeatureType,
+    /// Smallest allowed value of a number feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Largest allowed value of a number feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Allowed values of a category feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub values: Option<Vec<String>>,
+}
+
+/// Whether a larger or a smaller metric value is better.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Goal {
+    #[default]
+    Maximize,
+    Minimize,
+}
+
+/// An evaluation gate: a run is promoted only if every gate passes.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Gate {
+    /// Name of a metric the trainer reports, e.g. `auc`.
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[A-Za-z_][A-Za-z0-9_.-]*$"))]
+    pub metric: String,
+    /// `maximize` or `minimize`.
+    pub goal: Goal,
+    /// The value the metric must reach (at least for maximize, at most for minimize).
+    pub threshold: f64,
+    /// How much better than the current champion the metric must be, if there is a champion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
+    pub min_improvement: Option<f64>,
+}
+
+/// The gates every run of a pipeline is judged by.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("size(self.gates) > 0 || self.passWithoutGates")
+    .message("declare at least one gate, or set passWithoutGates: true to promote runs unjudged"))]
+pub struct Evaluation {
+    /// Gates keyed by metric; all must pass.
+    #[serde(default)]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["metric".into()]))]
+    pub gates: Vec<Gate>,
+    /// Explicitly promote runs when no gate is declared.
+    #[serde(default)]
+    pub pass_without_gates: bool,
+}
+
+/// The trainer container: what runs in each training Job.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainerTemplate {
+    /// Container image, preferably pinned by digest (`repo@sha256:...`) for reproducibility.
+    #[schemars(length(min = 1))]
+    pub image: String,
+    /// Entrypoint override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Arguments to the entrypoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    /// Extra environment variables (the `TRAINLOOP_*` ones are set by the operator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub env: Option<Vec<EnvVar>>,
+    /// CPU, memory and accelerator requests and limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Service account the trainer pod runs as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = NAME_PATTERN))]
+    pub service_account_name: Option<String>,
+    /// Node labels the trainer pod must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<BTreeMap<String, String>>,
+    /// Tolerations of the trainer pod, e.g. for GPU nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerations: Option<Vec<Toleration>>,
+}

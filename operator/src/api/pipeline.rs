@@ -1,0 +1,198 @@
+//! TrainingPipeline: how to train a model, when to retrain it, and how to judge the result.
+
+use std::collections::BTreeMap;
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{
+    Condition, DURATION_PATTERN, DataSource, Evaluation, FeatureSpec, NAME_PATTERN, Time, TrainerTemplate,
+};
+
+/// How to train a model, when to retrain it, and how to judge each run.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "trainloop.dev",
+    version = "v1alpha1",
+    kind = "TrainingPipeline",
+    namespaced,
+    shortname = "tp",
+    category = "trainloop",
+    status = "TrainingPipelineStatus",
+    cel,
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Last Run", type_ = "string", json_path = ".status.lastRun"),
+    printcolumn(name = "Champion", type_ = "string", json_path = ".status.lastPassingRun"),
+    printcolumn(name = "Next", type_ = "date", json_path = ".status.nextScheduleTime"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainingPipelineSpec {
+    /// The trainer container.
+    pub template: TrainerTemplate,
+    /// The training data.
+    pub data: DataSource,
+    /// The feature schema that training and serving input must follow.
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    #[schemars(length(min = 1))]
+    pub features: Vec<FeatureSpec>,
+    /// Hyperparameters, delivered to the trainer as a JSON config file (never baked into code).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hyperparameters: BTreeMap<String, String>,
+    /// Random seed handed to the trainer, so a run can be reproduced.
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub seed: i64,
+    /// The gates a run must pass to be promoted.
+    pub evaluation: Evaluation,
+    /// What starts a run.
+    #[serde(default)]
+    pub triggers: Triggers,
+    /// What a new trigger does while a run is still active.
+    #[serde(default)]
+    pub concurrency_policy: ConcurrencyPolicy,
+    /// Retries of a failed trainer pod before the run fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub backoff_limit: Option<i32>,
+    /// Time limit of a run's Job, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub active_deadline_seconds: Option<i64>,
+    /// How many finished runs to keep.
+    #[serde(default)]
+    pub history: History,
+    /// Kueue queue to submit training Jobs to (label `kueue.x-k8s.io/queue-name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63), regex(pattern = NAME_PATTERN))]
+    pub queue_name: Option<String>,
+    /// Stop starting new runs; active runs go on.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+/// What starts a run. Several may be combined.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Triggers {
+    /// Train on a cron schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+    /// Train when the pipeline spec changes (a new generation).
+    #[serde(default = "enabled")]
+    pub on_spec_change: bool,
+    /// Changing this string requests a run: the GitOps way to ask for retraining.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub retrain_token: Option<String>,
+    /// Train when the content of the data changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_data_change: Option<DataChangeTrigger>,
+}
+
+impl Default for Triggers {
+    fn default() -> Self {
+        Triggers { schedule: None, on_spec_change: true, retrain_token: None, on_data_change: None }
+    }
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// A cron schedule.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Schedule {
+    /// Five-field cron expression, e.g. `0 3 * * 1`.
+    #[schemars(regex(pattern = r"^\s*\S+\s+\S+\s+\S+\s+\S+\s+\S+\s*$"))]
+    pub cron: String,
+    /// IANA time zone the expression is read in.
+    #[serde(default = "utc")]
+    #[schemars(length(min = 1))]
+    pub time_zone: String,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+/// Poll the data for changes.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("duration(self.interval) >= duration('10s')")
+    .message("interval must be at least 10s"))]
+pub struct DataChangeTrigger {
+    /// How often to check the data digest (ETag or content hash).
+    #[serde(default = "five_minutes")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub interval: String,
+}
+
+fn five_minutes() -> String {
+    "5m".into()
+}
+
+/// What a new trigger does while a run is still active.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ConcurrencyPolicy {
+    /// New triggers wait and coalesce into one pending run.
+    #[default]
+    Forbid,
+    /// The active run is stopped and marked Superseded.
+    Replace,
+    /// Runs may overlap.
+    Allow,
+}
+
+/// How many finished runs to keep. Runs a ModelDeployment serves or may roll back to are kept
+/// regardless.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct History {
+    /// Succeeded runs to keep.
+    #[serde(default = "five")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub succeeded: i32,
+    /// Failed runs to keep.
+    #[serde(default = "three")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub failed: i32,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        History { succeeded: five(), failed: three() }
+    }
+}
+
+fn five() -> i32 {
+    5
+}
+
+fn three() -> i32 {
+    3
+}
+
+/// What the controller observed of the pipeline.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainingPipelineStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Reconciling` and `Stalled`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    /// The newest run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<String>,
+    /// The newest run that passed its gates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_passing_run: Option<String>,
+    /// When the schedule fires next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_schedule_time: Option<Time>,
+}

@@ -1,0 +1,9 @@
+//! What the binary's subcommands do, kept in the library so that tests can call them.
+
+mod crds;
+mod logging;
+mod run;
+
+pub use crds::{crds_yaml, print_crds, write_crds};
+pub use logging::{LogFormat, init_logging};
+pub use run::{RunArgs, run};

@@ -1,0 +1,142 @@
+//! Validates manifests the way an API server does, without one: the CRD's OpenAPI schema,
+//! strict unknown-field checks (what `kubectl apply` asks for), the CEL rules, and finally the
+//! Rust types the operator reads them into.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use serde_json::Value;
+use trainloop::api::{self, DriftPolicy, ModelDeployment, TrainingPipeline, TrainingRun};
+
+/// Every YAML document in `text`, as JSON values.
+pub fn documents(text: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple::<Value>(text).expect("valid YAML").into_iter().filter(|doc| !doc.is_null()).collect()
+}
+
+/// The root schema of the CRD for `kind`.
+pub fn schema_of(kind: &str) -> Option<(CustomResourceDefinition, Value)> {
+    let crd = api::crds().into_iter().find(|crd| crd.spec.names.kind == kind)?;
+    let schema = serde_json::to_value(crd.spec.versions[0].schema.as_ref()?.open_api_v3_schema.as_ref()?).ok()?;
+    Some((crd, schema))
+}
+
+/// Every problem the API server would report for `doc`, each starting with its field path.
+pub fn validate(doc: &Value) -> Vec<String> {
+    let kind = doc["kind"].as_str().unwrap_or_default();
+    let Some((crd, schema)) = schema_of(kind) else {
+        return vec![format!("kind: unknown kind {kind:?}")];
+    };
+    let expected_api_version = format!("{}/{}", crd.spec.group, crd.spec.versions[0].name);
+    if doc["apiVersion"] != expected_api_version.as_str() {
+        return vec![format!("apiVersion: expected {expected_api_version}")];
+    }
+    let mut problems = schema_problems(&schema, doc);
+    unknown_fields(&schema, doc, "", &mut problems);
+    if problems.is_empty() {
+        problems.extend(cel_problems(&schema, doc, None));
+    }
+    if problems.is_empty() {
+        problems.extend(typed_problems(kind, doc));
+    }
+    problems
+}
+
+/// OpenAPI checks: types, required, enums, patterns, ranges, lengths.
+pub fn schema_problems(schema: &Value, doc: &Value) -> Vec<String> {
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .build(schema)
+        .expect("the generated schema compiles");
+    validator.iter_errors(doc).map(|error| format!("{}: {error}", dotted(&error.instance_path().to_string()))).collect()
+}
+
+/// CEL `x-kubernetes-validations`, with `old` for transition rules.
+pub fn cel_problems(schema: &Value, doc: &Value, old: Option<&Value>) -> Vec<String> {
+    match kube::core::cel::Validator::new().validate(schema, doc, old) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors.iter().map(|e| format!("{}: {}", e.field_path, e.message)).collect(),
+    }
+}
+
+/// `fieldValidation=Strict`: fields the schema does not know are errors, not silently dropped.
+fn unknown_fields(schema: &Value, value: &Value, path: &str, problems: &mut Vec<String>) {
+    if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
+        return;
+    }
+    match value {
+        Value::Object(fields) => {
+            let properties = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+            for (name, field) in fields {
+                let child = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+                if path.is_empty() && matches!(name.as_str(), "apiVersion" | "kind" | "metadata") {
+                    continue;
+                }
+                match (properties.and_then(|p| p.get(name)), additional) {
+                    (Some(sub), _) | (None, Some(sub)) => unknown_fields(sub, field, &child, problems),
+                    (None, None) if properties.is_some() => problems.push(format!("{child}: unknown field")),
+                    (None, None) => {}
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    unknown_fields(item_schema, item, &format!("{path}[{i}]"), problems);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn typed_problems(kind: &str, doc: &Value) -> Vec<String> {
+    let result = match kind {
+        "TrainingPipeline" => serde_json::from_value::<TrainingPipeline>(doc.clone()).map(drop),
+        "TrainingRun" => serde_json::from_value::<TrainingRun>(doc.clone()).map(drop),
+        "ModelDeployment" => serde_json::from_value::<ModelDeployment>(doc.clone()).map(drop),
+        "DriftPolicy" => serde_json::from_value::<DriftPolicy>(doc.clone()).map(drop),
+        other => return vec![format!("kind: no Rust type for {other}")],
+    };
+    result.err().map(|e| format!("spec: {e}")).into_iter().collect()
+}
+
+/// `/spec/source` -> `spec.source`, `/spec/features/0` -> `spec.features[0]`.
+fn dotted(pointer: &str) -> String {
+    let mut out = String::new();
+    for segment in pointer.split('/').filter(|s| !s.is_empty()) {
+        if segment.chars().all(|c| c.is_ascii_digit()) {
+            out.push_str(&format!("[{segment}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(segment);
+        }
+    }
+    out
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("operator/ has a parent").to_path_buf()
+}
+
+/// Every `*.yaml` file under `dir`, recursively, sorted.
+pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("readable directory") {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
