@@ -7,4 +7,6 @@
 pub mod api;
 pub mod artifact;
 pub mod cli;
+pub mod controllers;
 pub mod server;
+pub mod triggers;

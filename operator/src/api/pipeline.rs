@@ -195,4 +195,34 @@ pub struct TrainingPipelineStatus {
     /// When the schedule fires next.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_schedule_time: Option<Time>,
+    /// The newest trigger of each kind that already has its run.
+    #[serde(default)]
+    pub handled: HandledTriggers,
+    /// Triggers waiting for the active run to finish (`concurrencyPolicy: Forbid`); they start one
+    /// run together.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_triggers: Vec<String>,
+    /// The latest fingerprint of the data (`onDataChange`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_fingerprint: Option<String>,
+}
+
+/// The newest trigger of each kind that already has its run. The controller also records this on
+/// each run it creates (annotation `trainloop.dev/handled`), so a crash between creating a run and
+/// writing this status never starts a second run for one trigger.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct HandledTriggers {
+    /// Spec generation (`onSpecChange`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// Retrain token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrain_token: Option<String>,
+    /// Schedule tick.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_time: Option<Time>,
+    /// Data fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_fingerprint: Option<String>,
 }

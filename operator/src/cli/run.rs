@@ -1,10 +1,14 @@
 //! `trainloop run`: connect to the cluster, check that the CRDs are installed, start the operator.
 
-use anyhow::{Context, bail};
+use anyhow::{Context as _, bail};
 use kube::{Client, CustomResourceExt};
 
 use crate::api::{DriftPolicy, GROUP, ModelDeployment, TrainingPipeline, TrainingRun};
+use std::sync::Arc;
+
+use crate::controllers::{self, Context, Metrics, Settings};
 use crate::server::Health;
+use crate::triggers::http_client;
 
 /// Flags of `trainloop run`; each is also read from the environment.
 #[derive(Clone, Debug, clap::Args)]
@@ -12,19 +16,37 @@ pub struct RunArgs {
     /// Address of the `/metrics`, `/readyz` and `/livez` endpoints.
     #[arg(long, env = "TRAINLOOP_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: std::net::SocketAddr,
+    /// Where trainers write artifacts (`file://` on a volume that trainers and servers share, or
+    /// `s3://bucket/prefix`); each run writes under `<root>/<namespace>/<run>/`.
+    #[arg(long, env = "TRAINLOOP_ARTIFACT_ROOT", default_value = "file:///var/lib/trainloop/artifacts")]
+    pub artifact_root: String,
 }
 
 /// Run the operator until SIGINT or SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = Client::try_default().await.context("cannot reach a cluster: set KUBECONFIG or run inside a pod")?;
     check_crds_installed(&client).await?;
-    let health = Health::new(prometheus_client::registry::Registry::with_prefix("trainloop"));
+    let mut registry = prometheus_client::registry::Registry::with_prefix("trainloop");
+    let metrics = Metrics::register(&mut registry);
+    let health = Health::new(registry);
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.metrics_addr))?;
+    let settings = Settings { artifact_root: args.artifact_root };
+    let ctx = Arc::new(Context::new(client, metrics, settings, http_client()?));
     tracing::info!(metrics_addr = %args.metrics_addr, "trainloop started");
-    health.set_ready();
-    axum::serve(listener, health.router()).with_graceful_shutdown(shutdown_signal()).await?;
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = axum::serve(listener, health.router()).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let ready = health.clone();
+    let controllers = controllers::run(ctx, stop.clone(), move || ready.set_ready());
+    let signal = async {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        stop.cancel();
+    };
+    let (served, (), ()) = tokio::join!(server, controllers, signal);
+    served?;
     tracing::info!("trainloop stopped");
     Ok(())
 }

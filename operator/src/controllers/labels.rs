@@ -1,0 +1,16 @@
+//! Label and annotation keys the controllers put on what they create.
+
+/// Every child names its pipeline here, so runs and Jobs are found by label selector.
+pub const PIPELINE: &str = "trainloop.dev/pipeline";
+/// Every child of a run names it here.
+pub const RUN: &str = "trainloop.dev/run";
+/// The run's sequence number within its pipeline (`<pipeline>-<n>`).
+pub const RUN_INDEX: &str = "trainloop.dev/run-index";
+/// The pipeline's handled triggers after this run was created (JSON), for crash recovery.
+pub const HANDLED: &str = "trainloop.dev/handled";
+/// The standard marker of the tool that manages an object.
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// Kueue's queue label.
+pub const KUEUE_QUEUE: &str = "kueue.x-k8s.io/queue-name";
+/// The field manager of every server-side apply the operator makes.
+pub const FIELD_MANAGER: &str = "trainloop";

@@ -1,0 +1,95 @@
+//! The operator's Prometheus metrics: the reconcile loop itself and the training loop it drives.
+
+use std::time::Duration;
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ControllerLabels {
+    pub controller: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub controller: &'static str,
+    pub category: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RunLabels {
+    pub trigger: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GateLabels {
+    pub result: String,
+}
+
+/// Every metric, registered once at start.
+#[derive(Clone)]
+pub struct Metrics {
+    pub reconciles: Family<ControllerLabels, Counter>,
+    pub reconcile_errors: Family<ErrorLabels, Counter>,
+    pub reconcile_duration: Family<ControllerLabels, Histogram>,
+    pub runs_finished: Family<RunLabels, Counter>,
+    pub run_duration: Histogram,
+    pub gate_outcomes: Family<GateLabels, Counter>,
+    pub runs_started: Family<RunLabels, Counter>,
+    pub queued_runs: Gauge,
+}
+
+impl Metrics {
+    /// Create the metrics and register them in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Metrics {
+            reconciles: Family::default(),
+            reconcile_errors: Family::default(),
+            reconcile_duration: Family::new_with_constructor(|| {
+                Histogram::new([0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0])
+            }),
+            runs_finished: Family::default(),
+            run_duration: Histogram::new([10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4.0 * 3600.0, 24.0 * 3600.0]),
+            gate_outcomes: Family::default(),
+            runs_started: Family::default(),
+            queued_runs: Gauge::default(),
+        };
+        registry.register("reconciles", "Reconciles by controller", metrics.reconciles.clone());
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciles by controller and error category",
+            metrics.reconcile_errors.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time spent in one reconcile",
+            metrics.reconcile_duration.clone(),
+        );
+        registry.register("runs_started", "Training runs created, by trigger", metrics.runs_started.clone());
+        registry.register(
+            "runs_finished",
+            "Training runs finished, by trigger and outcome",
+            metrics.runs_finished.clone(),
+        );
+        registry.register("run_duration_seconds", "Wall time of finished training runs", metrics.run_duration.clone());
+        registry.register("gate_outcomes", "Evaluation results of succeeded runs", metrics.gate_outcomes.clone());
+        registry.register("queued_runs", "Runs waiting for an earlier run to finish", metrics.queued_runs.clone());
+        metrics
+    }
+
+    /// Count one reconcile of `controller` that took `elapsed`.
+    pub fn reconciled(&self, controller: &'static str, elapsed: Duration) {
+        let labels = ControllerLabels { controller };
+        self.reconciles.get_or_create(&labels).inc();
+        self.reconcile_duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
+    }
+
+    /// Count a failed reconcile.
+    pub fn failed(&self, controller: &'static str, category: &'static str) {
+        self.reconcile_errors.get_or_create(&ErrorLabels { controller, category }).inc();
+    }
+}

@@ -1,0 +1,294 @@
+//! The TrainingPipeline controller: turns triggers into runs under the concurrency policy,
+//! prunes old runs, and reports the pipeline's state.
+
+pub mod history;
+pub mod plan;
+pub mod resolve;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+    runtime::controller::Action,
+};
+use serde_json::json;
+
+use crate::api::{
+    GateOutcome, ModelDeployment, RunPhase, TrainingPipeline, TrainingPipelineStatus, TrainingRun, TrainingRunStatus,
+};
+use crate::controllers::{
+    Context,
+    conditions::{Desired, merge},
+    error::{Error, Result},
+    labels,
+    metrics::RunLabels,
+};
+use crate::triggers::{CronSchedule, fingerprint};
+use plan::{Sources, is_active};
+
+const MANAGED: &[&str] = &["Ready", "Reconciling", "Stalled"];
+
+/// Reconcile one pipeline.
+#[tracing::instrument(skip_all, fields(pipeline = %pipeline.name_any(), namespace = pipeline.namespace().unwrap_or_default()))]
+pub async fn reconcile(pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -> Result<Action> {
+    let now = Timestamp::now();
+    let namespace = pipeline.namespace().unwrap_or_default();
+    let name = pipeline.name_any();
+    let old = pipeline.status.clone().unwrap_or_default();
+
+    // Validate what the schema cannot: the cron expression and its time zone.
+    let schedule = match &pipeline.spec.triggers.schedule {
+        Some(s) => match CronSchedule::parse(&s.cron, &s.time_zone) {
+            Ok(schedule) => Some(schedule),
+            Err(error) => {
+                let problem = format!("spec.triggers.schedule: {error}");
+                return stalled(&ctx, &pipeline, &old, problem).await;
+            }
+        },
+        None => None,
+    };
+
+    // Gather: the runs this pipeline owns, read from the API server (not a cache) so that a
+    // stale cache can never make us create a run twice.
+    let runs_api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), &namespace);
+    let uid = pipeline.uid();
+    let runs: Vec<TrainingRun> = runs_api
+        .list(&ListParams::default().labels(&format!("{}={name}", labels::PIPELINE)))
+        .await?
+        .items
+        .into_iter()
+        .filter(|run| run.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref()))
+        .collect();
+    let handled = plan::handled(&pipeline, &runs);
+    let last_tick =
+        handled.schedule_time.clone().map(|t| t.0).or(pipeline.metadata.creation_timestamp.clone().map(|t| t.0));
+    let due = schedule.as_ref().map(|s| s.due(last_tick.unwrap_or(now), now));
+    let mut data_problem = None;
+    let data_fingerprint = match &pipeline.spec.triggers.on_data_change {
+        Some(_) => match fingerprint(&ctx.http, &pipeline.spec.data.uri).await {
+            Ok(fingerprint) => Some(fingerprint),
+            Err(error) => {
+                data_problem = Some(format!("cannot read spec.data.uri: {error}"));
+                None
+            }
+        },
+        None => None,
+    };
+    let sources = Sources { schedule_tick: due.as_ref().and_then(|d| d.tick), data_fingerprint };
+    let plan = plan::plan(&pipeline, &runs, &sources);
+
+    // Apply.
+    let mut created = None;
+    if let plan::Action::Create { index, trigger, supersede } = &plan.action {
+        for victim in runs.iter().filter(|r| supersede.contains(&r.name_any())) {
+            supersede_run(&ctx, victim, index).await?;
+        }
+        let run = resolve::run_object(&pipeline, *index, trigger.clone(), &plan.handled);
+        match runs_api.create(&PostParams::default(), &run).await {
+            Ok(run) => created = Some(run),
+            // Another reconcile won the race for this name; the next one sees its run.
+            Err(kube::Error::Api(status)) if status.is_already_exists() => {
+                return Ok(Action::requeue(Duration::from_millis(500)));
+            }
+            Err(error) => return Err(error.into()),
+        }
+        let run_name = resolve::run_name(&name, *index);
+        ctx.metrics
+            .runs_started
+            .get_or_create(&RunLabels { trigger: format!("{:?}", trigger.trigger_type), outcome: "Started".into() })
+            .inc();
+        ctx.event(&pipeline.object_ref(&()), false, "RunCreated", format!("{run_name}: {}", trigger.reason)).await;
+    }
+    let mut all_runs = runs;
+    all_runs.extend(created);
+    prune(&ctx, &pipeline, &all_runs).await?;
+    let queued = matches!(plan.action, plan::Action::Wait { .. }) as i64;
+    ctx.metrics.queued_runs.set(queued);
+
+    // Status.
+    let new =
+        status(&pipeline, &old, &all_runs, &plan, due.as_ref().and_then(|d| d.next), data_problem.as_deref(), now);
+    if new != old {
+        if let Some(problem) = &data_problem
+            && old.conditions.iter().all(|c| c.message != *problem)
+        {
+            ctx.event(&pipeline.object_ref(&()), true, "DataUnavailable", problem.clone()).await;
+        }
+        write_status(&ctx, &pipeline, &new).await?;
+    }
+    Ok(requeue_after(&pipeline, due.as_ref().and_then(|d| d.next), now))
+}
+
+/// When to look again without being told: the next schedule tick, or the next data poll.
+fn requeue_after(pipeline: &TrainingPipeline, next_tick: Option<Timestamp>, now: Timestamp) -> Action {
+    let mut wait: Option<Duration> = None;
+    if let Some(next) = next_tick {
+        let seconds = (next - now).get_seconds().max(1) as u64;
+        wait = Some(Duration::from_secs(seconds));
+    }
+    if let Some(trigger) = &pipeline.spec.triggers.on_data_change
+        && let Ok(interval) = trigger.interval.parse::<kube::core::Duration>()
+    {
+        let interval: Duration = interval.into();
+        wait = Some(wait.map_or(interval, |w| w.min(interval)));
+    }
+    wait.map_or_else(Action::await_change, Action::requeue)
+}
+
+fn status(
+    pipeline: &TrainingPipeline,
+    old: &TrainingPipelineStatus,
+    runs: &[TrainingRun],
+    plan: &plan::Plan,
+    next_tick: Option<Timestamp>,
+    data_problem: Option<&str>,
+    now: Timestamp,
+) -> TrainingPipelineStatus {
+    let newest = |filter: &dyn Fn(&TrainingRun) -> bool| {
+        runs.iter().filter(|r| filter(r)).max_by_key(|r| resolve::run_index(r)).map(|r| r.name_any())
+    };
+    let passed = |r: &TrainingRun| {
+        r.status.as_ref().and_then(|s| s.evaluation.as_ref()).is_some_and(|e| e.result == GateOutcome::Passed)
+    };
+    let active: Vec<String> = runs.iter().filter(|r| is_active(r)).map(|r| r.name_any()).collect();
+    let pending: Vec<String> = match plan.action {
+        plan::Action::Create { .. } => Vec::new(),
+        _ => plan.pending.iter().map(|p| p.reason.clone()).collect(),
+    };
+    let mut desired = Vec::new();
+    if let Some(problem) = data_problem {
+        desired.push(Desired::new("Ready", false, "DataUnavailable", problem));
+        desired.push(Desired::new("Stalled", true, "DataUnavailable", problem));
+    } else if !active.is_empty() {
+        let message = format!("training: {}", active.join(", "));
+        desired.push(Desired::new("Ready", true, "Training", message.clone()));
+        desired.push(Desired::new("Reconciling", true, "Training", message));
+    } else if pipeline.spec.suspend && !pending.is_empty() {
+        desired.push(Desired::new("Ready", true, "Suspended", format!("suspended; waiting: {}", pending.join("; "))));
+    } else {
+        desired.push(Desired::new("Ready", true, "Idle", "no run active"));
+    }
+    let generation = pipeline.metadata.generation;
+    TrainingPipelineStatus {
+        observed_generation: generation,
+        conditions: merge(&old.conditions, &desired, MANAGED, generation, now),
+        last_run: newest(&|_| true),
+        last_passing_run: newest(&passed),
+        next_schedule_time: next_tick.map(Time),
+        handled: plan.handled.clone(),
+        pending_triggers: pending,
+        data_fingerprint: plan.handled.data_fingerprint.clone(),
+    }
+}
+
+/// A pipeline that cannot work as written: say what to fix, and wait for a change.
+async fn stalled(
+    ctx: &Context,
+    pipeline: &TrainingPipeline,
+    old: &TrainingPipelineStatus,
+    problem: String,
+) -> Result<Action> {
+    let desired =
+        [Desired::new("Ready", false, "InvalidSpec", &problem), Desired::new("Stalled", true, "InvalidSpec", &problem)];
+    let generation = pipeline.metadata.generation;
+    let new = TrainingPipelineStatus {
+        observed_generation: generation,
+        conditions: merge(&old.conditions, &desired, MANAGED, generation, Timestamp::now()),
+        ..old.clone()
+    };
+    if new != *old {
+        ctx.event(&pipeline.object_ref(&()), true, "InvalidSpec", problem).await;
+        write_status(ctx, pipeline, &new).await?;
+    }
+    Ok(Action::await_change())
+}
+
+/// `concurrencyPolicy: Replace`: mark the run Superseded, then stop its Job. In that order, so
+/// the run controller, woken by the Job's deletion, finds the run already ended.
+async fn supersede_run(ctx: &Context, run: &TrainingRun, successor: &i64) -> Result<()> {
+    let namespace = run.namespace().unwrap_or_default();
+    let old = run.status.clone().unwrap_or_default();
+    let pipeline = run.spec.pipeline.clone().unwrap_or_default();
+    let message = format!("replaced by {}", resolve::run_name(&pipeline, *successor));
+    let desired = [Desired::new("Ready", false, "Superseded", &message)];
+    let generation = run.metadata.generation;
+    let status = TrainingRunStatus {
+        phase: RunPhase::Superseded,
+        completion_time: Some(Time(Timestamp::now())),
+        conditions: merge(
+            &old.conditions,
+            &desired,
+            &["Ready", "Reconciling", "Stalled"],
+            generation,
+            Timestamp::now(),
+        ),
+        ..old
+    };
+    let api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), &namespace);
+    let patch = json!({"apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingRun", "status": status});
+    api.patch_status(&run.name_any(), &PatchParams::apply(labels::FIELD_MANAGER).force(), &Patch::Apply(patch)).await?;
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
+    match jobs.delete(&run.name_any(), &DeleteParams::background()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.is_not_found() => {}
+        Err(error) => return Err(error.into()),
+    }
+    ctx.event(&run.object_ref(&()), false, "RunSuperseded", message).await;
+    Ok(())
+}
+
+/// Delete finished runs beyond the pipeline's history, sparing what deployments need.
+async fn prune(ctx: &Context, pipeline: &TrainingPipeline, runs: &[TrainingRun]) -> Result<()> {
+    if history::prune(runs, &pipeline.spec.history, &BTreeSet::new()).is_empty() {
+        return Ok(());
+    }
+    let namespace = pipeline.namespace().unwrap_or_default();
+    let deployments: Api<ModelDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
+    let protected: BTreeSet<String> = deployments
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .flat_map(|md| {
+            let mut names: Vec<String> = md.spec.source.run_ref.map(|r| r.name).into_iter().collect();
+            if let Some(status) = md.status {
+                names.extend(status.current_model.map(|m| m.run));
+                names.extend(status.previous_models.into_iter().map(|m| m.run));
+            }
+            names
+        })
+        .collect();
+    let api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), &namespace);
+    for name in history::prune(runs, &pipeline.spec.history, &protected) {
+        match api.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => tracing::info!(run = name, "pruned"),
+            Err(kube::Error::Api(status)) if status.is_not_found() => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(())
+}
+
+async fn write_status(ctx: &Context, pipeline: &TrainingPipeline, status: &TrainingPipelineStatus) -> Result<()> {
+    let api: Api<TrainingPipeline> = Api::namespaced(ctx.client.clone(), &pipeline.namespace().unwrap_or_default());
+    let patch = json!({"apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingPipeline", "status": status});
+    api.patch_status(&pipeline.name_any(), &PatchParams::apply(labels::FIELD_MANAGER).force(), &Patch::Apply(patch))
+        .await?;
+    Ok(())
+}
+
+/// Requeue after a failure: invalid specs wait for a change, everything else backs off.
+pub fn error_policy(pipeline: Arc<TrainingPipeline>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(pipeline = %pipeline.name_any(), %error, category = error.category(), "reconcile failed");
+    ctx.metrics.failed("trainingpipeline", error.category());
+    match error {
+        Error::InvalidSpec(_) => Action::await_change(),
+        _ => Action::requeue(Duration::from_secs(5)),
+    }
+}

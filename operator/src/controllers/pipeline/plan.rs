@@ -1,0 +1,270 @@
+//! Pure: from a pipeline, its runs and the trigger sources, decide what to do now.
+//!
+//! Triggers are level-based: each is "pending" while the pipeline's current state (generation,
+//! retrain token, latest schedule tick, data fingerprint) differs from the state the newest run
+//! consumed. A new run consumes all of them at once, since it trains the current spec on the
+//! current data; so triggers that arrive while a run is active under `Forbid` coalesce into one.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+
+use crate::api::{ConcurrencyPolicy, HandledTriggers, RunPhase, TrainingPipeline, TrainingRun, Trigger, TriggerType};
+
+use super::resolve::{handled_of, run_index};
+
+/// What the trigger sources say right now.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sources {
+    /// The latest schedule tick that is due, if any.
+    pub schedule_tick: Option<Timestamp>,
+    /// The data's current fingerprint, when `onDataChange` is set and it could be read.
+    pub data_fingerprint: Option<String>,
+}
+
+/// One reason to train.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pending {
+    pub kind: TriggerType,
+    pub reason: String,
+}
+
+/// What the controller should do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Nothing to start.
+    Idle,
+    /// Triggers wait for these active runs (Forbid) or for `suspend` to be lifted.
+    Wait { blocking: Vec<String> },
+    /// Create run number `index`; first mark `supersede` as Superseded (Replace).
+    Create { index: i64, trigger: Trigger, supersede: Vec<String> },
+}
+
+/// The decision and the handled-trigger state to record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub pending: Vec<Pending>,
+    pub action: Action,
+    /// What the pipeline's status should record as handled after this step.
+    pub handled: HandledTriggers,
+}
+
+/// Whether a run still occupies the pipeline.
+pub fn is_active(run: &TrainingRun) -> bool {
+    matches!(run.status.as_ref().map(|s| s.phase), None | Some(RunPhase::Pending | RunPhase::Running))
+}
+
+/// The handled triggers: the pipeline's status, unless a newer run than the status knows of
+/// recorded what it consumed (the operator stopped between creating it and writing status).
+pub fn handled(pipeline: &TrainingPipeline, runs: &[TrainingRun]) -> HandledTriggers {
+    let status = pipeline.status.clone().unwrap_or_default();
+    let newest = runs.iter().filter(|r| handled_of(r).is_some()).max_by_key(|r| run_index(r));
+    match newest {
+        Some(run) if run.metadata.name != status.last_run => handled_of(run).unwrap_or_default(),
+        _ => status.handled,
+    }
+}
+
+/// Decide. `runs` are the runs the pipeline owns.
+pub fn plan(pipeline: &TrainingPipeline, runs: &[TrainingRun], sources: &Sources) -> Plan {
+    let spec = &pipeline.spec;
+    let previous = handled(pipeline, runs);
+    let generation = pipeline.metadata.generation.unwrap_or(1);
+    let current = HandledTriggers {
+        generation: Some(generation),
+        retrain_token: spec.triggers.retrain_token.clone(),
+        schedule_time: sources.schedule_tick.map(Time).or(previous.schedule_time.clone()),
+        data_fingerprint: sources.data_fingerprint.clone().or(previous.data_fingerprint.clone()),
+    };
+
+    let mut pending = Vec::new();
+    if spec.triggers.on_spec_change && previous.generation.is_none_or(|g| generation > g) {
+        let reason = match previous.generation {
+            None => format!("pipeline created (generation {generation})"),
+            Some(old) => format!("spec changed: generation {old} -> {generation}"),
+        };
+        pending.push(Pending { kind: TriggerType::SpecChange, reason });
+    }
+    if let Some(token) = &spec.triggers.retrain_token
+        && previous.retrain_token.as_ref() != Some(token)
+    {
+        pending.push(Pending { kind: TriggerType::RetrainToken, reason: format!("retrainToken set to {token:?}") });
+    }
+    if let Some(tick) = sources.schedule_tick
+        && previous.schedule_time.as_ref().is_none_or(|t| t.0 < tick)
+    {
+        let cron = spec.triggers.schedule.as_ref().map(|s| s.cron.as_str()).unwrap_or_default();
+        pending.push(Pending { kind: TriggerType::Schedule, reason: format!("schedule {cron:?} fired at {tick}") });
+    }
+    if let (Some(new), Some(old)) = (&sources.data_fingerprint, &previous.data_fingerprint)
+        && new != old
+    {
+        pending.push(Pending { kind: TriggerType::DataChange, reason: format!("data changed: {old} -> {new}") });
+    }
+
+    // With nothing to do, still record a first data fingerprint as the baseline.
+    let idle_handled = HandledTriggers {
+        data_fingerprint: previous.data_fingerprint.clone().or(sources.data_fingerprint.clone()),
+        ..previous.clone()
+    };
+    if pending.is_empty() {
+        return Plan { pending, action: Action::Idle, handled: idle_handled };
+    }
+    let active: Vec<String> = runs.iter().filter(|r| is_active(r)).filter_map(|r| r.metadata.name.clone()).collect();
+    if spec.suspend {
+        return Plan { pending, action: Action::Wait { blocking: Vec::new() }, handled: idle_handled };
+    }
+    let supersede = match spec.concurrency_policy {
+        ConcurrencyPolicy::Forbid if !active.is_empty() => {
+            return Plan { pending, action: Action::Wait { blocking: active }, handled: idle_handled };
+        }
+        ConcurrencyPolicy::Replace => active,
+        _ => Vec::new(),
+    };
+    let index = runs.iter().filter_map(run_index).max().unwrap_or(0) + 1;
+    let trigger = Trigger {
+        trigger_type: pending[0].kind,
+        reason: pending.iter().map(|p| p.reason.as_str()).collect::<Vec<_>>().join("; "),
+    };
+    Plan { pending, action: Action::Create { index, trigger, supersede }, handled: current }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{TrainingPipelineStatus, TrainingRunStatus};
+    use crate::controllers::pipeline::resolve::run_object;
+
+    fn pipeline(generation: i64) -> TrainingPipeline {
+        let mut p: TrainingPipeline = serde_json::from_value(serde_json::json!({
+            "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingPipeline",
+            "metadata": {"name": "churn", "namespace": "ml", "uid": "u1", "generation": generation},
+            "spec": {"template": {"image": "t:1"}, "data": {"uri": "file:///d.csv"},
+                     "features": [{"name": "age", "type": "number"}],
+                     "evaluation": {"gates": [{"metric": "auc", "goal": "maximize", "threshold": 0.8}]}}
+        }))
+        .unwrap();
+        p.status = Some(TrainingPipelineStatus::default());
+        p
+    }
+
+    fn consumed(p: &mut TrainingPipeline, plan: &Plan, runs: &mut Vec<TrainingRun>, phase: RunPhase) {
+        let Action::Create { index, trigger, .. } = plan.action.clone() else { panic!("{plan:?}") };
+        let mut run = run_object(p, index, trigger, &plan.handled);
+        run.status = Some(TrainingRunStatus { phase, ..TrainingRunStatus::default() });
+        let status = p.status.get_or_insert_with(Default::default);
+        status.handled = plan.handled.clone();
+        status.last_run = run.metadata.name.clone();
+        runs.push(run);
+    }
+
+    #[test]
+    fn a_new_pipeline_trains_once_and_then_rests() {
+        let mut p = pipeline(1);
+        let mut runs = Vec::new();
+        let first = plan(&p, &runs, &Sources::default());
+        assert!(
+            matches!(&first.action, Action::Create { index: 1, trigger, .. } if trigger.trigger_type == TriggerType::SpecChange)
+        );
+        consumed(&mut p, &first, &mut runs, RunPhase::Succeeded);
+        assert_eq!(plan(&p, &runs, &Sources::default()).action, Action::Idle);
+    }
+
+    #[test]
+    fn status_only_changes_start_nothing_but_a_new_generation_does() {
+        let mut p = pipeline(1);
+        let mut runs = Vec::new();
+        let step = plan(&p, &runs, &Sources::default());
+        consumed(&mut p, &step, &mut runs, RunPhase::Succeeded);
+        p.status.as_mut().unwrap().last_passing_run = Some("churn-1".into());
+        assert_eq!(plan(&p, &runs, &Sources::default()).action, Action::Idle);
+        p.metadata.generation = Some(2);
+        let next = plan(&p, &runs, &Sources::default());
+        assert!(matches!(&next.action, Action::Create { index: 2, trigger, .. } if trigger.reason.contains("1 -> 2")));
+    }
+
+    #[test]
+    fn forbid_coalesces_triggers_into_one_run_after_the_active_one() {
+        let mut p = pipeline(1);
+        let mut runs = Vec::new();
+        let step = plan(&p, &runs, &Sources::default());
+        consumed(&mut p, &step, &mut runs, RunPhase::Running);
+        p.metadata.generation = Some(2);
+        p.spec.triggers.retrain_token = Some("again".into());
+        let waiting = plan(&p, &runs, &Sources::default());
+        assert_eq!(waiting.action, Action::Wait { blocking: vec!["churn-1".into()] });
+        assert_eq!(waiting.pending.len(), 2);
+        runs[0].status.as_mut().unwrap().phase = RunPhase::Succeeded;
+        let next = plan(&p, &runs, &Sources::default());
+        let Action::Create { index: 2, trigger, .. } = &next.action else { panic!("{next:?}") };
+        assert!(trigger.reason.contains("generation 1 -> 2") && trigger.reason.contains("again"), "{}", trigger.reason);
+        consumed(&mut p, &next, &mut runs, RunPhase::Running);
+        assert!(matches!(plan(&p, &runs, &Sources::default()).action, Action::Idle));
+    }
+
+    #[test]
+    fn replace_supersedes_the_active_run() {
+        let mut p = pipeline(1);
+        p.spec.concurrency_policy = ConcurrencyPolicy::Replace;
+        let mut runs = Vec::new();
+        let step = plan(&p, &runs, &Sources::default());
+        consumed(&mut p, &step, &mut runs, RunPhase::Running);
+        p.spec.triggers.retrain_token = Some("now".into());
+        let next = plan(&p, &runs, &Sources::default());
+        assert_eq!(
+            next.action,
+            Action::Create {
+                index: 2,
+                trigger: Trigger {
+                    trigger_type: TriggerType::RetrainToken,
+                    reason: "retrainToken set to \"now\"".into()
+                },
+                supersede: vec!["churn-1".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn a_crash_after_creating_a_run_does_not_start_it_twice() {
+        let mut p = pipeline(1);
+        let mut runs = Vec::new();
+        let first = plan(&p, &runs, &Sources::default());
+        consumed(&mut p, &first, &mut runs, RunPhase::Pending);
+        // The operator died before writing the pipeline's status.
+        p.status = Some(TrainingPipelineStatus::default());
+        assert_eq!(plan(&p, &runs, &Sources::default()).action, Action::Idle);
+    }
+
+    #[test]
+    fn data_changes_after_the_baseline_and_schedule_ticks_start_runs() {
+        let mut p = pipeline(1);
+        let mut runs = Vec::new();
+        let baseline = Sources { data_fingerprint: Some("sha256:a".into()), schedule_tick: None };
+        let step = plan(&p, &runs, &baseline);
+        consumed(&mut p, &step, &mut runs, RunPhase::Succeeded);
+        assert_eq!(p.status.as_ref().unwrap().handled.data_fingerprint.as_deref(), Some("sha256:a"));
+        assert_eq!(plan(&p, &runs, &baseline).action, Action::Idle);
+        let changed = Sources { data_fingerprint: Some("sha256:b".into()), schedule_tick: None };
+        let next = plan(&p, &runs, &changed);
+        assert!(
+            matches!(&next.action, Action::Create { trigger, .. } if trigger.trigger_type == TriggerType::DataChange)
+        );
+        consumed(&mut p, &next, &mut runs, RunPhase::Succeeded);
+        let tick = Timestamp::from_second(1_800_000_000).unwrap();
+        let scheduled = Sources { data_fingerprint: Some("sha256:b".into()), schedule_tick: Some(tick) };
+        let next = plan(&p, &runs, &scheduled);
+        assert!(
+            matches!(&next.action, Action::Create { trigger, .. } if trigger.trigger_type == TriggerType::Schedule)
+        );
+        consumed(&mut p, &next, &mut runs, RunPhase::Succeeded);
+        assert_eq!(plan(&p, &runs, &scheduled).action, Action::Idle, "one tick, one run");
+    }
+
+    #[test]
+    fn suspend_holds_triggers() {
+        let mut p = pipeline(1);
+        p.spec.suspend = true;
+        let held = plan(&p, &[], &Sources::default());
+        assert_eq!(held.action, Action::Wait { blocking: vec![] });
+        assert_eq!(held.pending.len(), 1);
+    }
+}

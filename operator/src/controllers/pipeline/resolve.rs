@@ -1,0 +1,68 @@
+//! Pure: turn a pipeline and a trigger into the next run, with every input frozen.
+
+use std::collections::BTreeMap;
+
+use kube::Resource;
+
+use crate::api::{HandledTriggers, TrainingPipeline, TrainingRun, TrainingRunSpec, Trigger};
+use crate::controllers::labels;
+use crate::controllers::run::build::{config_json, sha256};
+
+/// The name of the pipeline's `index`th run.
+pub fn run_name(pipeline: &str, index: i64) -> String {
+    format!("{pipeline}-{index}")
+}
+
+/// The run index of a run created by the pipeline controller, from its label.
+pub fn run_index(run: &TrainingRun) -> Option<i64> {
+    run.metadata.labels.as_ref()?.get(labels::RUN_INDEX)?.parse().ok()
+}
+
+/// The pipeline's spec, resolved into a run spec.
+pub fn run_spec(pipeline: &TrainingPipeline, trigger: Trigger) -> TrainingRunSpec {
+    let spec = &pipeline.spec;
+    let template = &spec.template;
+    TrainingRunSpec {
+        pipeline: pipeline.metadata.name.clone(),
+        trigger,
+        image: template.image.clone(),
+        command: template.command.clone(),
+        args: template.args.clone(),
+        env: template.env.clone(),
+        resources: template.resources.clone(),
+        service_account_name: template.service_account_name.clone(),
+        node_selector: template.node_selector.clone(),
+        tolerations: template.tolerations.clone(),
+        hyperparameters: spec.hyperparameters.clone(),
+        config_hash: Some(sha256(&config_json(&spec.hyperparameters))),
+        features: spec.features.clone(),
+        data: spec.data.clone(),
+        seed: spec.seed,
+        evaluation: spec.evaluation.clone(),
+        backoff_limit: spec.backoff_limit,
+        active_deadline_seconds: spec.active_deadline_seconds,
+        queue_name: spec.queue_name.clone(),
+    }
+}
+
+/// The run object: owned by the pipeline, labelled, and carrying the handled triggers it
+/// consumed so that a crash before the pipeline's status write cannot start it twice.
+pub fn run_object(pipeline: &TrainingPipeline, index: i64, trigger: Trigger, handled: &HandledTriggers) -> TrainingRun {
+    let name = pipeline.metadata.name.clone().unwrap_or_default();
+    let mut run = TrainingRun::new(&run_name(&name, index), run_spec(pipeline, trigger));
+    run.metadata.namespace = pipeline.metadata.namespace.clone();
+    run.metadata.labels = Some(BTreeMap::from([
+        (labels::PIPELINE.to_string(), name),
+        (labels::RUN_INDEX.to_string(), index.to_string()),
+        (labels::MANAGED_BY.to_string(), "trainloop".to_string()),
+    ]));
+    run.metadata.annotations =
+        Some(BTreeMap::from([(labels::HANDLED.to_string(), serde_json::to_string(handled).unwrap_or_default())]));
+    run.metadata.owner_references = pipeline.controller_owner_ref(&()).map(|o| vec![o]);
+    run
+}
+
+/// The handled triggers recorded on a run by [`run_object`].
+pub fn handled_of(run: &TrainingRun) -> Option<HandledTriggers> {
+    serde_json::from_str(run.metadata.annotations.as_ref()?.get(labels::HANDLED)?).ok()
+}

@@ -1,0 +1,278 @@
+//! Pure: the ConfigMap and Job of a run, built from its frozen spec per the trainer contract.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, EnvVar, PodSpec, PodTemplateSpec, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use sha2::{Digest, Sha256};
+
+use crate::api::{TrainingRun, TrainingRunSpec};
+use crate::controllers::labels;
+
+/// Where the trainer finds its config files.
+pub const CONFIG_DIR: &str = "/etc/trainloop";
+/// The container's name in the Job's pod.
+pub const CONTAINER: &str = "trainer";
+
+/// A run, checked and with everything the children need resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidatedRun {
+    pub name: String,
+    pub namespace: String,
+    pub spec: TrainingRunSpec,
+    pub owner: OwnerReference,
+    /// The hyperparameter JSON the trainer reads, and its hash.
+    pub config_json: String,
+    pub config_hash: String,
+    pub features_json: String,
+    pub artifact_uri: String,
+}
+
+/// Check a run and resolve its derived inputs. Errors name what the user must fix.
+pub fn validate(run: &TrainingRun, artifact_root: &str) -> Result<ValidatedRun, String> {
+    let name = run.metadata.name.clone().ok_or("the run has no name")?;
+    let namespace = run.metadata.namespace.clone().ok_or("the run has no namespace")?;
+    let owner = owner_reference(run).ok_or("the run has no uid yet")?;
+    if run.spec.features.is_empty() {
+        return Err("spec.features is empty: declare the feature schema the trainer must check".into());
+    }
+    let config_json = config_json(&run.spec.hyperparameters);
+    let config_hash = sha256(&config_json);
+    if let Some(declared) = &run.spec.config_hash
+        && declared != &config_hash
+    {
+        return Err(format!(
+            "spec.configHash {declared} does not match the hyperparameters ({config_hash}); remove it or fix it"
+        ));
+    }
+    let features_json = serde_json::to_string(&run.spec.features).map_err(|e| e.to_string())?;
+    let artifact_uri = format!("{}/{namespace}/{name}/", artifact_root.trim_end_matches('/'));
+    Ok(ValidatedRun {
+        name,
+        namespace,
+        spec: run.spec.clone(),
+        owner,
+        config_json,
+        config_hash,
+        features_json,
+        artifact_uri,
+    })
+}
+
+/// The hyperparameters as the trainer reads them: a JSON object with sorted keys (a BTreeMap),
+/// so that one set of hyperparameters always has one hash.
+pub fn config_json(hyperparameters: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(hyperparameters).unwrap_or_else(|_| "{}".into())
+}
+
+/// `sha256:<hex>` of `text`.
+pub fn sha256(text: &str) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+}
+
+fn owner_reference(run: &TrainingRun) -> Option<OwnerReference> {
+    use kube::Resource;
+    run.controller_owner_ref(&())
+}
+
+/// The name of the run's ConfigMap.
+pub fn config_map_name(run: &str) -> String {
+    format!("{run}-config")
+}
+
+fn labels_of(run: &ValidatedRun) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([
+        (labels::MANAGED_BY.to_string(), "trainloop".to_string()),
+        (labels::RUN.to_string(), run.name.clone()),
+    ]);
+    if let Some(pipeline) = &run.spec.pipeline {
+        labels.insert(labels::PIPELINE.to_string(), pipeline.clone());
+    }
+    labels
+}
+
+fn metadata(run: &ValidatedRun, name: String) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: Some(run.namespace.clone()),
+        labels: Some(labels_of(run)),
+        owner_references: Some(vec![run.owner.clone()]),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The ConfigMap mounted at [`CONFIG_DIR`]: `config.json` and `features.json`.
+pub fn config_map(run: &ValidatedRun) -> ConfigMap {
+    ConfigMap {
+        metadata: metadata(run, config_map_name(&run.name)),
+        data: Some(BTreeMap::from([
+            ("config.json".to_string(), run.config_json.clone()),
+            ("features.json".to_string(), run.features_json.clone()),
+        ])),
+        ..ConfigMap::default()
+    }
+}
+
+fn env(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar { name: name.into(), value: Some(value.into()), value_from: None }
+}
+
+/// The training Job: one pod, never restarted in place, retried up to `backoffLimit` times.
+pub fn job(run: &ValidatedRun) -> Job {
+    let spec = &run.spec;
+    let mut environment = vec![
+        env("TRAINLOOP_RUN", run.name.clone()),
+        env("TRAINLOOP_DATA_URI", spec.data.uri.clone()),
+        env("TRAINLOOP_ARTIFACT_URI", run.artifact_uri.clone()),
+        env("TRAINLOOP_CONFIG", format!("{CONFIG_DIR}/config.json")),
+        env("TRAINLOOP_CONFIG_HASH", run.config_hash.clone()),
+        env("TRAINLOOP_SEED", spec.seed.to_string()),
+        env("TRAINLOOP_FEATURES", format!("{CONFIG_DIR}/features.json")),
+    ];
+    if let Some(version) = &spec.data.version {
+        environment.push(env("TRAINLOOP_DATA_VERSION", version.clone()));
+    }
+    // The user's variables come last but may not override the contract's.
+    for var in spec.env.iter().flatten() {
+        if !environment.iter().any(|e| e.name == var.name) {
+            environment.push(var.clone());
+        }
+    }
+    let container = Container {
+        name: CONTAINER.into(),
+        image: Some(spec.image.clone()),
+        command: spec.command.clone(),
+        args: spec.args.clone(),
+        env: Some(environment),
+        resources: spec.resources.clone(),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "trainloop-config".into(),
+            mount_path: CONFIG_DIR.into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        }]),
+        termination_message_path: Some("/dev/termination-log".into()),
+        // A trainer that crashes before writing its result still leaves its last log lines.
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        ..Container::default()
+    };
+    let mut meta = metadata(run, run.name.clone());
+    if let Some(queue) = &spec.queue_name {
+        meta.labels.get_or_insert_with(BTreeMap::new).insert(labels::KUEUE_QUEUE.into(), queue.clone());
+    }
+    Job {
+        metadata: meta,
+        spec: Some(JobSpec {
+            backoff_limit: Some(spec.backoff_limit.unwrap_or(0)),
+            active_deadline_seconds: spec.active_deadline_seconds,
+            // Kueue admits suspended Jobs; without a queue the Job starts at once.
+            suspend: spec.queue_name.as_ref().map(|_| true),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta { labels: Some(labels_of(run)), ..ObjectMeta::default() }),
+                spec: Some(PodSpec {
+                    restart_policy: Some("Never".into()),
+                    containers: vec![container],
+                    service_account_name: spec.service_account_name.clone(),
+                    node_selector: spec.node_selector.clone(),
+                    tolerations: spec.tolerations.clone(),
+                    volumes: Some(vec![Volume {
+                        name: "trainloop-config".into(),
+                        config_map: Some(ConfigMapVolumeSource {
+                            name: config_map_name(&run.name),
+                            ..ConfigMapVolumeSource::default()
+                        }),
+                        ..Volume::default()
+                    }]),
+                    ..PodSpec::default()
+                }),
+            },
+            ..JobSpec::default()
+        }),
+        status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{DataSource, Evaluation, FeatureSpec, Trigger};
+
+    pub(crate) fn sample_run() -> TrainingRun {
+        let mut run = TrainingRun::new(
+            "churn-3",
+            TrainingRunSpec {
+                pipeline: Some("churn".into()),
+                trigger: Trigger::default(),
+                image: "trainer:1".into(),
+                command: None,
+                args: None,
+                env: Some(vec![env("EXTRA", "1"), env("TRAINLOOP_SEED", "999")]),
+                resources: None,
+                service_account_name: None,
+                node_selector: None,
+                tolerations: None,
+                hyperparameters: BTreeMap::from([("l2".into(), "0.1".into()), ("a".into(), "b".into())]),
+                config_hash: None,
+                features: vec![FeatureSpec { name: "age".into(), ..FeatureSpec::default() }],
+                data: DataSource { uri: "file:///data.csv".into(), version: Some("v1".into()) },
+                seed: 7,
+                evaluation: Evaluation::default(),
+                backoff_limit: Some(2),
+                active_deadline_seconds: Some(600),
+                queue_name: Some("team-a".into()),
+            },
+        );
+        run.metadata.namespace = Some("ml".into());
+        run.metadata.uid = Some("uid-1".into());
+        run
+    }
+
+    fn env_of(job: &Job) -> BTreeMap<String, String> {
+        let container = &job.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0];
+        container.env.iter().flatten().map(|e| (e.name.clone(), e.value.clone().unwrap_or_default())).collect()
+    }
+
+    #[test]
+    fn job_follows_the_trainer_contract() {
+        let run = validate(&sample_run(), "file:///artifacts/").unwrap();
+        let job = job(&run);
+        let env = env_of(&job);
+        assert_eq!(env["TRAINLOOP_RUN"], "churn-3");
+        assert_eq!(env["TRAINLOOP_DATA_URI"], "file:///data.csv");
+        assert_eq!(env["TRAINLOOP_ARTIFACT_URI"], "file:///artifacts/ml/churn-3/");
+        assert_eq!(env["TRAINLOOP_CONFIG"], "/etc/trainloop/config.json");
+        assert_eq!(env["TRAINLOOP_FEATURES"], "/etc/trainloop/features.json");
+        assert_eq!(env["TRAINLOOP_SEED"], "7", "a user variable cannot override the contract");
+        assert_eq!(env["EXTRA"], "1");
+        let spec = job.spec.as_ref().unwrap();
+        assert_eq!(spec.backoff_limit, Some(2));
+        assert_eq!(spec.active_deadline_seconds, Some(600));
+        assert_eq!(spec.suspend, Some(true), "queued Jobs wait for Kueue");
+        assert_eq!(job.metadata.labels.as_ref().unwrap()[labels::KUEUE_QUEUE], "team-a");
+        assert_eq!(job.metadata.owner_references.as_ref().unwrap()[0].uid, "uid-1");
+        let pod = spec.template.spec.as_ref().unwrap();
+        assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+        assert_eq!(pod.containers[0].termination_message_policy.as_deref(), Some("FallbackToLogsOnError"));
+    }
+
+    #[test]
+    fn config_is_canonical_json_with_a_stable_hash() {
+        let run = validate(&sample_run(), "file:///a").unwrap();
+        assert_eq!(run.config_json, r#"{"a":"b","l2":"0.1"}"#);
+        assert_eq!(run.config_hash, sha256(r#"{"a":"b","l2":"0.1"}"#));
+        let map = config_map(&run);
+        assert_eq!(map.data.as_ref().unwrap()["config.json"], run.config_json);
+        assert!(map.data.as_ref().unwrap()["features.json"].contains(r#""name":"age""#));
+    }
+
+    #[test]
+    fn a_wrong_declared_config_hash_is_refused() {
+        let mut run = sample_run();
+        run.spec.config_hash = Some(format!("sha256:{}", "0".repeat(64)));
+        let error = validate(&run, "file:///a").unwrap_err();
+        assert!(error.contains("spec.configHash"), "{error}");
+    }
+}

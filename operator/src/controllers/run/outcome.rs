@@ -1,0 +1,213 @@
+//! Pure: what the Job and its pods say about a run, including the trainer's result.
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+
+use crate::artifact::TrainerResult;
+
+use super::build::CONTAINER;
+
+/// What the Job says.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// No Job yet, or its pod has not started.
+    Pending,
+    /// The trainer is running.
+    Running { started: Option<Timestamp> },
+    /// The trainer exited 0 and reported a valid result.
+    Succeeded { started: Option<Timestamp>, finished: Option<Timestamp>, result: TrainerResult },
+    /// The Job failed, or the trainer's result is missing or malformed.
+    Failed { finished: Option<Timestamp>, reason: &'static str, message: String },
+}
+
+/// Judge a Job; `pods` are the Job's pods, `logs` the tail of the succeeded pod's log, fetched
+/// only when its termination message is empty.
+pub fn observe(job: Option<&Job>, pods: &[Pod], logs: Option<&str>) -> Outcome {
+    let Some(job) = job else { return Outcome::Pending };
+    let status = job.status.clone().unwrap_or_default();
+    let started = status.start_time.map(|t| t.0);
+    let finished = status.completion_time.map(|t| t.0);
+    let condition =
+        |type_: &str| status.conditions.iter().flatten().find(|c| c.type_ == type_ && c.status == "True").cloned();
+    if let Some(failed) = condition("Failed") {
+        let finished = failed.last_transition_time.map(|t| t.0).or(finished);
+        let cause =
+            newest_terminated(pods, false).map(|message| format!(": {}", last_lines(&message, 10))).unwrap_or_default();
+        let reason = failed.reason.unwrap_or_else(|| "JobFailed".into());
+        return Outcome::Failed {
+            finished,
+            reason: "JobFailed",
+            message: format!("the training Job failed ({reason}){cause}"),
+        };
+    }
+    if condition("Complete").is_none() {
+        let running = status.active.unwrap_or(0) > 0 || started.is_some();
+        return if running { Outcome::Running { started } } else { Outcome::Pending };
+    }
+    let message = newest_terminated(pods, true).unwrap_or_default();
+    if message.trim().is_empty() {
+        let tail = logs.map(|l| format!("; last log lines:\n{}", last_lines(l, 10))).unwrap_or_default();
+        return Outcome::Failed {
+            finished,
+            reason: "NoResult",
+            message: format!("the trainer exited 0 but wrote no result to /dev/termination-log{tail}"),
+        };
+    }
+    match parse_result(&message) {
+        Ok(result) => Outcome::Succeeded { started, finished, result },
+        Err(problem) => Outcome::Failed {
+            finished,
+            reason: "MalformedResult",
+            message: format!("the trainer's result is malformed: {problem}; it wrote: {}", truncate(&message, 300)),
+        },
+    }
+}
+
+/// Parse and check the trainer's result JSON.
+pub fn parse_result(message: &str) -> Result<TrainerResult, String> {
+    let result = TrainerResult::parse(message).map_err(|e| e.to_string())?;
+    if let Some((name, value)) = result.metrics.iter().find(|(_, v)| !v.is_finite()) {
+        return Err(format!("metric {name} is {value}, not a finite number"));
+    }
+    if result.artifact.uri.trim().is_empty() {
+        return Err("artifact.uri is empty".into());
+    }
+    for (field, digest) in [("artifact.digest", &result.artifact.digest), ("dataDigest", &result.data_digest)] {
+        if !is_sha256(digest) {
+            return Err(format!("{field} {digest:?} is not sha256:<64 hex digits>"));
+        }
+    }
+    if result.profile.trim().is_empty() {
+        return Err("profile is empty".into());
+    }
+    Ok(result)
+}
+
+fn is_sha256(digest: &str) -> bool {
+    digest
+        .strip_prefix("sha256:")
+        .is_some_and(|hex| hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()))
+}
+
+/// The termination message of the trainer container in the newest pod that exited
+/// successfully (`succeeded`) or not.
+fn newest_terminated(pods: &[Pod], succeeded: bool) -> Option<String> {
+    pods.iter()
+        .filter_map(|pod| {
+            let status = pod.status.as_ref()?;
+            let container = status.container_statuses.iter().flatten().find(|c| c.name == CONTAINER)?;
+            let terminated = container.state.as_ref()?.terminated.as_ref()?;
+            if (terminated.exit_code == 0) != succeeded {
+                return None;
+            }
+            let at = terminated.finished_at.clone().map(|t| t.0);
+            Some((at, terminated.message.clone().unwrap_or_default()))
+        })
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, message)| message)
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.trim_end().lines().collect();
+    truncate(&lines[lines.len().saturating_sub(n)..].join("\n"), 800)
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let tail: String = text.chars().rev().take(max).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("...{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::batch::v1::{JobCondition, JobStatus};
+    use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated, ContainerStatus, PodStatus};
+
+    const GOOD: &str = r#"{"metrics":{"auc":0.93},"artifact":{"uri":"file:///a/model.json","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},"dataDigest":"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","profile":"file:///a/profile.json"}"#;
+
+    fn job_with(condition: &str, reason: &str) -> Job {
+        Job {
+            status: Some(JobStatus {
+                conditions: Some(vec![JobCondition {
+                    type_: condition.into(),
+                    status: "True".into(),
+                    reason: Some(reason.into()),
+                    ..JobCondition::default()
+                }]),
+                ..JobStatus::default()
+            }),
+            ..Job::default()
+        }
+    }
+
+    fn pod(exit_code: i32, message: &str) -> Pod {
+        Pod {
+            status: Some(PodStatus {
+                container_statuses: Some(vec![ContainerStatus {
+                    name: CONTAINER.into(),
+                    state: Some(ContainerState {
+                        terminated: Some(ContainerStateTerminated {
+                            exit_code,
+                            message: Some(message.into()),
+                            ..ContainerStateTerminated::default()
+                        }),
+                        ..ContainerState::default()
+                    }),
+                    ..ContainerStatus::default()
+                }]),
+                ..PodStatus::default()
+            }),
+            ..Pod::default()
+        }
+    }
+
+    #[test]
+    fn a_complete_job_with_a_valid_result_succeeds() {
+        let outcome = observe(Some(&job_with("Complete", "")), &[pod(0, GOOD)], None);
+        let Outcome::Succeeded { result, .. } = outcome else { panic!("{outcome:?}") };
+        assert_eq!(result.metrics["auc"], 0.93);
+    }
+
+    #[test]
+    fn a_malformed_result_fails_quoting_it() {
+        let outcome = observe(Some(&job_with("Complete", "")), &[pod(0, r#"{"metrics":{"auc":"high"}}"#)], None);
+        let Outcome::Failed { reason, message, .. } = outcome else { panic!("{outcome:?}") };
+        assert_eq!(reason, "MalformedResult");
+        assert!(message.contains(r#""auc":"high""#), "{message}");
+    }
+
+    #[test]
+    fn a_bad_digest_is_named() {
+        let bad = GOOD.replace("sha256:bbbb", "md5:bbbb");
+        let error = parse_result(&bad).unwrap_err();
+        assert!(error.starts_with("dataDigest"), "{error}");
+    }
+
+    #[test]
+    fn an_empty_message_fails_with_the_last_log_lines() {
+        let outcome = observe(Some(&job_with("Complete", "")), &[pod(0, "")], Some("loading\nsaved model\n"));
+        let Outcome::Failed { reason, message, .. } = outcome else { panic!("{outcome:?}") };
+        assert_eq!(reason, "NoResult");
+        assert!(message.contains("saved model"), "{message}");
+    }
+
+    #[test]
+    fn a_failed_job_quotes_the_trainer() {
+        let outcome = observe(
+            Some(&job_with("Failed", "BackoffLimitExceeded")),
+            &[pod(1, "column age missing in rows 3, 7")],
+            None,
+        );
+        let Outcome::Failed { message, .. } = outcome else { panic!("{outcome:?}") };
+        assert!(message.contains("BackoffLimitExceeded") && message.contains("column age missing"), "{message}");
+    }
+
+    #[test]
+    fn no_job_is_pending() {
+        assert_eq!(observe(None, &[], None), Outcome::Pending);
+    }
+}

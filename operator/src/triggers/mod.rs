@@ -1,0 +1,10 @@
+//! What starts a training run: cron schedules and data changes.
+//!
+//! Both are pure building blocks for the pipeline controller: they compute what is due or what
+//! the data looks like now, and leave deciding, recording and requeueing to the controller.
+
+pub mod data;
+pub mod schedule;
+
+pub use data::{DataError, fingerprint, http_client};
+pub use schedule::{CronSchedule, Due, ScheduleError};
