@@ -6,7 +6,7 @@ use kube::{Client, CustomResourceExt};
 use crate::api::{DriftPolicy, GROUP, ModelDeployment, TrainingPipeline, TrainingRun};
 use std::sync::Arc;
 
-use crate::controllers::{self, Context, Metrics, Settings};
+use crate::controllers::{self, Context, Metrics, Settings, client::counting_client};
 use crate::server::Health;
 use crate::triggers::http_client;
 
@@ -24,10 +24,11 @@ pub struct RunArgs {
 
 /// Run the operator until SIGINT or SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let client = Client::try_default().await.context("cannot reach a cluster: set KUBECONFIG or run inside a pod")?;
-    check_crds_installed(&client).await?;
     let mut registry = prometheus_client::registry::Registry::with_prefix("trainloop");
     let metrics = Metrics::register(&mut registry);
+    let config = kube::Config::infer().await.context("cannot reach a cluster: set KUBECONFIG or run inside a pod")?;
+    let client = counting_client(config, metrics.api_requests.clone())?;
+    check_crds_installed(&client).await?;
     let health = Health::new(registry);
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await

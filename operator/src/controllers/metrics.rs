@@ -41,6 +41,7 @@ pub struct Metrics {
     pub gate_outcomes: Family<GateLabels, Counter>,
     pub runs_started: Family<RunLabels, Counter>,
     pub queued_runs: Gauge,
+    pub api_requests: Family<super::client::RequestLabels, Counter>,
 }
 
 impl Metrics {
@@ -57,6 +58,7 @@ impl Metrics {
             gate_outcomes: Family::default(),
             runs_started: Family::default(),
             queued_runs: Gauge::default(),
+            api_requests: Family::default(),
         };
         registry.register("reconciles", "Reconciles by controller", metrics.reconciles.clone());
         registry.register(
@@ -77,6 +79,7 @@ impl Metrics {
         );
         registry.register("run_duration_seconds", "Wall time of finished training runs", metrics.run_duration.clone());
         registry.register("gate_outcomes", "Evaluation results of succeeded runs", metrics.gate_outcomes.clone());
+        registry.register("kube_requests", "Requests sent to the Kubernetes API server", metrics.api_requests.clone());
         registry.register("queued_runs", "Runs waiting for an earlier run to finish", metrics.queued_runs.clone());
         metrics
     }

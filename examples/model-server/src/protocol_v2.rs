@@ -1,0 +1,148 @@
+//! The Open Inference Protocol (KServe V2) over REST: one input tensor per
+//! feature (`FP64` for numbers, `BYTES` for categories), all of shape `[n]`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use trainloop::artifact::{FeatureSchema, FeatureType, FeatureValue, SchemaError};
+
+use crate::error::ApiError;
+use crate::predict::Prediction;
+
+#[derive(Debug, Deserialize)]
+pub struct InferRequest {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub inputs: Vec<InputTensor>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+pub struct InputTensor {
+    pub name: String,
+    #[serde(default)]
+    pub shape: Vec<i64>,
+    #[serde(default)]
+    pub datatype: String,
+    pub data: Vec<Value>,
+}
+
+fn datatype(kind: FeatureType) -> &'static str {
+    match kind {
+        FeatureType::Number => "FP64",
+        FeatureType::Category => "BYTES",
+    }
+}
+
+/// Turns the tensors into rows in schema order. Inputs that are not features
+/// are ignored, as with V1's extra keys.
+pub fn parse_request(
+    schema: &FeatureSchema,
+    body: &[u8],
+) -> Result<(Option<String>, Vec<Vec<FeatureValue>>), ApiError> {
+    let request: InferRequest =
+        serde_json::from_slice(body).map_err(|e| ApiError::Malformed(format!("invalid inference request: {e}")))?;
+    let mut columns: Vec<&[Value]> = Vec::with_capacity(schema.features().len());
+    for spec in schema.features() {
+        let tensor = request.inputs.iter().find(|t| t.name == spec.name).ok_or_else(|| {
+            ApiError::from(SchemaError::InvalidFeature {
+                feature: spec.name.clone(),
+                violation: trainloop::artifact::Violation::Missing,
+            })
+        })?;
+        columns.push(&tensor.data);
+    }
+    let rows = columns.first().map_or(0, |c| c.len());
+    if let Some((spec, column)) = schema.features().iter().zip(&columns).find(|(_, c)| c.len() != rows) {
+        return Err(ApiError::Malformed(format!(
+            "input {:?} has {} values but {:?} has {rows}",
+            spec.name,
+            column.len(),
+            schema.features()[0].name
+        )));
+    }
+    let rows = (0..rows)
+        .map(|i| {
+            let values: Vec<&Value> = columns.iter().map(|c| &c[i]).collect();
+            schema.validate_values(&values).map_err(|e| ApiError::from(e).at(&format!("row {i}")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((request.id, rows))
+}
+
+pub fn response(model_name: &str, version: &str, id: Option<String>, predictions: &[Prediction]) -> Value {
+    let n = predictions.len();
+    let mut body = json!({
+        "model_name": model_name,
+        "model_version": version,
+        "outputs": [
+            {"name": "probability", "datatype": "FP64", "shape": [n],
+             "data": predictions.iter().map(|p| p.probability).collect::<Vec<_>>()},
+            {"name": "label", "datatype": "BYTES", "shape": [n],
+             "data": predictions.iter().map(|p| p.label.as_str()).collect::<Vec<_>>()},
+        ]
+    });
+    if let Some(id) = id {
+        body["id"] = Value::String(id);
+    }
+    body
+}
+
+/// `GET /v2/models/{name}`: the feature inputs a client must send.
+pub fn metadata(model_name: &str, version: &str, schema: &FeatureSchema) -> Value {
+    json!({
+        "name": model_name,
+        "versions": [version],
+        "platform": "trainloop-logistic-regression",
+        "inputs": schema.features().iter().map(|f| json!({
+            "name": f.name, "datatype": datatype(f.kind), "shape": [-1]
+        })).collect::<Vec<_>>(),
+        "outputs": [
+            {"name": "probability", "datatype": "FP64", "shape": [-1]},
+            {"name": "label", "datatype": "BYTES", "shape": [-1]},
+        ]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> FeatureSchema {
+        FeatureSchema::from_json(
+            r#"[{"name":"x","type":"number","max":10},{"name":"k","type":"category","values":["a","b"]}]"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn reads_one_tensor_per_feature() {
+        let body = br#"{"id":"r1","inputs":[
+            {"name":"k","shape":[2],"datatype":"BYTES","data":["a","b"]},
+            {"name":"x","shape":[2],"datatype":"FP64","data":[1.0,2.5]}]}"#;
+        let (id, rows) = parse_request(&schema(), body).unwrap();
+        assert_eq!(id.as_deref(), Some("r1"));
+        assert_eq!(rows[1], vec![FeatureValue::Number(2.5), FeatureValue::Category("b".into())]);
+    }
+
+    #[test]
+    fn a_missing_or_bad_feature_is_named() {
+        let body = br#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP64","data":[1]}]}"#;
+        let err = parse_request(&schema(), body).unwrap_err();
+        assert!(matches!(&err, ApiError::Schema { feature, .. } if feature == "k"), "{err}");
+        let body = br#"{"inputs":[{"name":"x","data":[1, 20]},{"name":"k","data":["a","a"]}]}"#;
+        let err = parse_request(&schema(), body).unwrap_err();
+        assert!(err.to_string().contains("row 1") && err.to_string().contains("\"x\""), "{err}");
+    }
+
+    #[test]
+    fn ragged_tensors_are_malformed() {
+        let body = br#"{"inputs":[{"name":"x","data":[1, 2]},{"name":"k","data":["a"]}]}"#;
+        assert!(matches!(parse_request(&schema(), body), Err(ApiError::Malformed(_))));
+    }
+
+    #[test]
+    fn metadata_lists_the_features_with_their_datatypes() {
+        let meta = metadata("m", "sha256:00", &schema());
+        assert_eq!(meta["inputs"][1]["datatype"], "BYTES");
+        assert_eq!(meta["inputs"][0]["name"], "x");
+    }
+}

@@ -1,0 +1,148 @@
+//! HTTP routes: Open Inference Protocol (V2), KServe V1, trainloop's profile
+//! extension, and Prometheus metrics.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::predict::predict_rows;
+use crate::state::{AppState, Served};
+use crate::{protocol_v1, protocol_v2};
+
+/// Header naming the digest of the model a profile was binned for, so a
+/// reader can tell a profile of an older model from the current one.
+pub const MODEL_DIGEST_HEADER: &str = "x-trainloop-model-digest";
+
+type Shared = State<Arc<AppState>>;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v2", get(server_metadata))
+        .route("/v2/health/live", get(live))
+        .route("/v2/health/ready", get(ready))
+        .route("/v2/models/{name}", get(model_metadata))
+        .route("/v2/models/{name}/ready", get(model_ready))
+        .route("/v2/models/{name}/infer", post(infer_v2))
+        // matchit allows no literal after a parameter in one segment, so
+        // `{name}:predict` is split by hand.
+        .route("/v1/models/{name}", get(model_status_v1).post(predict_v1))
+        .route("/trainloop/profile", get(live_profile))
+        .route("/trainloop/profile/reset", post(reset_profile))
+        .route("/trainloop/profile/reference", get(reference_profile))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn server_metadata() -> Json<Value> {
+    Json(json!({
+        "name": env!("CARGO_PKG_NAME"),
+        "version": env!("CARGO_PKG_VERSION"),
+        "extensions": ["trainloop-profile"],
+    }))
+}
+
+async fn live() -> Json<Value> {
+    Json(json!({"live": true}))
+}
+
+async fn ready(State(state): Shared) -> Response {
+    let ready = state.served().is_some();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({"ready": ready}))).into_response()
+}
+
+/// The served model, if `name` is ours and it is loaded.
+fn model<'a>(state: &'a AppState, name: &str) -> Result<&'a Served, ApiError> {
+    if name != state.model_name {
+        return Err(ApiError::UnknownModel(name.to_string()));
+    }
+    state.served().ok_or(ApiError::NotReady)
+}
+
+async fn model_metadata(State(state): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let served = model(&state, &name)?;
+    Ok(Json(protocol_v2::metadata(&state.model_name, &served.model.digest, &served.model.artifact.features)))
+}
+
+async fn model_ready(State(state): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    model(&state, &name)?;
+    Ok(Json(json!({"name": name, "ready": true})))
+}
+
+async fn infer_v2(State(state): Shared, Path(name): Path<String>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let result = model(&state, &name).and_then(|served| {
+        let (id, rows) = protocol_v2::parse_request(&served.model.artifact.features, &body)?;
+        let predictions = predict_rows(&state, served, &rows);
+        Ok(protocol_v2::response(&state.model_name, &served.model.digest, id, &predictions))
+    });
+    finish(&state, started, result)
+}
+
+async fn model_status_v1(State(state): Shared, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    model(&state, &name)?;
+    Ok(Json(json!({"name": name, "ready": true})))
+}
+
+async fn predict_v1(State(state): Shared, Path(name_and_verb): Path<String>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let result = match name_and_verb.rsplit_once(':') {
+        Some((name, "predict")) => model(&state, name).and_then(|served| {
+            let rows = protocol_v1::parse_instances(&served.model.artifact.features, &body)?;
+            Ok(protocol_v1::response(&predict_rows(&state, served, &rows)))
+        }),
+        _ => Err(ApiError::UnknownModel(name_and_verb)),
+    };
+    finish(&state, started, result)
+}
+
+/// Records the latency and, on error, the rejection.
+fn finish(state: &AppState, started: Instant, result: Result<Value, ApiError>) -> Response {
+    state.metrics.latency.observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok(body) => Json(body).into_response(),
+        Err(error) => {
+            state.metrics.reject(error.reason());
+            error.into_response()
+        }
+    }
+}
+
+fn profile_response(served: &Served, profile: &impl serde::Serialize) -> Response {
+    ([(MODEL_DIGEST_HEADER, served.model.digest.clone())], Json(profile)).into_response()
+}
+
+/// The live profile since start or since the last reset.
+async fn live_profile(State(state): Shared) -> Result<Response, ApiError> {
+    let served = state.served().ok_or(ApiError::NotReady)?;
+    let snapshot = served.with_live(|live| live.clone());
+    Ok(profile_response(served, &snapshot))
+}
+
+/// Clears the live profile and returns what it held, in one step, so a
+/// reader that resets loses no sample between its read and its reset.
+async fn reset_profile(State(state): Shared) -> Result<Response, ApiError> {
+    let served = state.served().ok_or(ApiError::NotReady)?;
+    let before = served.with_live(|live| std::mem::replace(live, live.empty_like()));
+    Ok(profile_response(served, &before))
+}
+
+/// The reference profile carried by the artifact.
+async fn reference_profile(State(state): Shared) -> Result<Response, ApiError> {
+    let served = state.served().ok_or(ApiError::NotReady)?;
+    Ok(profile_response(served, &served.model.artifact.profile))
+}
+
+async fn metrics(State(state): Shared) -> Response {
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode())
+        .into_response()
+}
