@@ -16,11 +16,13 @@ lint:
 crds:
 	$(CARGO) run --quiet -p trainloop -- crds --dir crds
 
-## demo: the whole loop on the embedded local control plane
+## demo: the training loop on the embedded local control plane
 demo:
-	@echo "make demo: the demo is not built yet (it needs localplane and the controllers)." >&2
-	@exit 1
+	bash scripts/demo.sh
 
 ## bench: print the benchmark figures
 bench:
-	@echo "no benchmarks yet"
+	$(CARGO) build --release -p trainloop
+	$(CARGO) bench -p localplane --bench throughput
+	$(CARGO) bench -p trainloop-example-model-server --bench throughput
+	TRAINLOOP_BIN=$(CURDIR)/target/release/trainloop $(CARGO) bench -p trainloop-e2e --bench training

@@ -7,6 +7,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Condition, DURATION_PATTERN, LocalRef, Time};
+/// The drift statistics, shared with the model servers' profiles.
+pub use crate::artifact::DriftMethod;
 
 /// Watches a ModelDeployment and retrains its pipeline when a monitor fires.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -68,23 +70,6 @@ pub struct Monitor {
     /// Fire when Alertmanager posts a matching alert to the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookMonitor>,
-}
-
-/// Drift statistics.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum DriftMethod {
-    /// Population stability index.
-    #[default]
-    Psi,
-    /// Kolmogorov-Smirnov statistic.
-    Ks,
-    /// Jensen-Shannon distance.
-    Js,
-    /// Wasserstein distance.
-    Wasserstein,
-    /// Chi-square test statistic.
-    Chi2,
 }
 
 /// Feature drift against the champion run's reference profile.

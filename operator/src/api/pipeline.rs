@@ -24,7 +24,7 @@ use super::common::{
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Last Run", type_ = "string", json_path = ".status.lastRun"),
     printcolumn(name = "Champion", type_ = "string", json_path = ".status.lastPassingRun"),
-    printcolumn(name = "Next", type_ = "date", json_path = ".status.nextScheduleTime"),
+    printcolumn(name = "Next Run", type_ = "string", json_path = ".status.nextScheduleTime"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]

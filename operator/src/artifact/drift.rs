@@ -12,10 +12,11 @@ use super::profile::FeatureProfile;
 const EMPTY_BIN_PROPORTION: f64 = 1e-4;
 
 /// The statistic a drift monitor computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DriftMethod {
     /// Population stability index; > 0.1 is a moderate shift, > 0.2 a large one.
+    #[default]
     Psi,
     /// Kolmogorov–Smirnov distance: largest gap between the binned CDFs, in [0, 1].
     Ks,

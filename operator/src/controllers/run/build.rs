@@ -14,6 +14,8 @@ use crate::controllers::labels;
 
 /// Where the trainer finds its config files.
 pub const CONFIG_DIR: &str = "/etc/trainloop";
+/// Where the trainer writes its result (the Kubernetes default termination message path).
+pub const TERMINATION_LOG: &str = "/dev/termination-log";
 /// The container's name in the Job's pod.
 pub const CONTAINER: &str = "trainer";
 
@@ -131,6 +133,8 @@ pub fn job(run: &ValidatedRun) -> Job {
         env("TRAINLOOP_CONFIG_HASH", run.config_hash.clone()),
         env("TRAINLOOP_SEED", spec.seed.to_string()),
         env("TRAINLOOP_FEATURES", format!("{CONFIG_DIR}/features.json")),
+        // Where the result goes; a local runtime that relocates the file rewrites this too.
+        env("TRAINLOOP_TERMINATION_LOG", TERMINATION_LOG),
     ];
     if let Some(version) = &spec.data.version {
         environment.push(env("TRAINLOOP_DATA_VERSION", version.clone()));
@@ -154,7 +158,7 @@ pub fn job(run: &ValidatedRun) -> Job {
             read_only: Some(true),
             ..VolumeMount::default()
         }]),
-        termination_message_path: Some("/dev/termination-log".into()),
+        termination_message_path: Some(TERMINATION_LOG.into()),
         // A trainer that crashes before writing its result still leaves its last log lines.
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Container::default()

@@ -65,8 +65,10 @@ pub async fn reconcile(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
             job
         }
     };
-    let finished = job_finished(&job);
-    let pods = if finished { job_pods(&ctx, &namespace, &validated.name).await? } else { Vec::new() };
+    // Pods tell what the Job does not: the trainer's result, or why it cannot start.
+    let unready = job.status.as_ref().is_some_and(|s| s.active.unwrap_or(0) > s.ready.unwrap_or(0));
+    let pods =
+        if job_finished(&job) || unready { job_pods(&ctx, &namespace, &validated.name).await? } else { Vec::new() };
     let mut observed = outcome::observe(Some(&job), &pods, None);
     if matches!(observed, Outcome::Failed { reason: "NoResult", .. }) {
         let logs = last_logs(&ctx, &namespace, &pods).await;
@@ -79,14 +81,21 @@ pub async fn reconcile(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
     };
     let new = status::observed(&run, &old, &validated, &observed, champion.as_ref());
     if new != old {
+        if let Outcome::Blocked { reason, message } = &observed
+            && !old.conditions.iter().any(|c| c.reason == *reason)
+        {
+            ctx.event(&run.object_ref(&()), true, "TrainerNotStarting", message.clone()).await;
+        }
         write_status(&ctx, &run, &new).await?;
         if is_terminal(new.phase) {
             announce(&ctx, &run, &new).await;
             cleanup_pods(&ctx, &namespace, &pods).await;
         }
     }
+    // A pod's waiting reason does not change the Job, so no event wakes us for it: look again.
     Ok(match new.phase {
-        RunPhase::Pending | RunPhase::Running => Action::requeue(Duration::from_secs(300)),
+        RunPhase::Pending => Action::requeue(Duration::from_secs(10)),
+        RunPhase::Running => Action::requeue(Duration::from_secs(300)),
         _ => Action::await_change(),
     })
 }

@@ -13,6 +13,9 @@ use super::build::CONTAINER;
 pub enum Outcome {
     /// No Job yet, or its pod has not started.
     Pending,
+    /// The pod cannot start (bad image, missing ConfigMap or Secret): `reason` is the
+    /// kubelet's, e.g. `ErrImagePull`.
+    Blocked { reason: String, message: String },
     /// The trainer is running.
     Running { started: Option<Timestamp> },
     /// The trainer exited 0 and reported a valid result.
@@ -42,6 +45,9 @@ pub fn observe(job: Option<&Job>, pods: &[Pod], logs: Option<&str>) -> Outcome {
         };
     }
     if condition("Complete").is_none() {
+        if let Some((reason, message)) = blocked(pods) {
+            return Outcome::Blocked { reason, message };
+        }
         let running = status.active.unwrap_or(0) > 0 || started.is_some();
         return if running { Outcome::Running { started } } else { Outcome::Pending };
     }
@@ -62,6 +68,27 @@ pub fn observe(job: Option<&Job>, pods: &[Pod], logs: Option<&str>) -> Outcome {
             message: format!("the trainer's result is malformed: {problem}; it wrote: {}", truncate(&message, 300)),
         },
     }
+}
+
+/// Waiting reasons that will not resolve by themselves.
+const BLOCKING: &[&str] = &[
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+];
+
+/// Why the trainer container cannot start, if it cannot.
+fn blocked(pods: &[Pod]) -> Option<(String, String)> {
+    pods.iter().find_map(|pod| {
+        let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+        let waiting = statuses.iter().find(|c| c.name == CONTAINER)?.state.as_ref()?.waiting.as_ref()?;
+        let reason = waiting.reason.clone().filter(|r| BLOCKING.contains(&r.as_str()))?;
+        let detail = waiting.message.clone().unwrap_or_default();
+        Some((reason.clone(), format!("the trainer cannot start: {reason}: {detail}")))
+    })
 }
 
 /// Parse and check the trainer's result JSON.
@@ -204,6 +231,24 @@ mod tests {
         );
         let Outcome::Failed { message, .. } = outcome else { panic!("{outcome:?}") };
         assert!(message.contains("BackoffLimitExceeded") && message.contains("column age missing"), "{message}");
+    }
+
+    #[test]
+    fn a_pod_that_cannot_pull_its_image_blocks_the_run() {
+        use k8s_openapi::api::core::v1::ContainerStateWaiting;
+        let mut stuck = pod(0, "");
+        let status = &mut stuck.status.as_mut().unwrap().container_statuses.as_mut().unwrap()[0];
+        status.state = Some(ContainerState {
+            waiting: Some(ContainerStateWaiting {
+                reason: Some("ErrImagePull".into()),
+                message: Some("image \"nope:1\" not found".into()),
+            }),
+            ..ContainerState::default()
+        });
+        let running = Job { status: Some(JobStatus { active: Some(1), ..JobStatus::default() }), ..Job::default() };
+        let Outcome::Blocked { reason, message } = observe(Some(&running), &[stuck], None) else { panic!() };
+        assert_eq!(reason, "ErrImagePull");
+        assert!(message.contains("nope:1"), "{message}");
     }
 
     #[test]

@@ -60,6 +60,13 @@ pub fn observed(
                 Desired::new("Reconciling", true, "Pending", "waiting for the training pod to start"),
             ]
         }
+        Outcome::Blocked { reason, message } => {
+            status.phase = RunPhase::Pending;
+            vec![
+                Desired::new("Ready", false, reason.clone(), message.clone()),
+                Desired::new("Stalled", true, reason.clone(), message.clone()),
+            ]
+        }
         Outcome::Running { started } => {
             status.phase = RunPhase::Running;
             status.start_time = started.map(Time);

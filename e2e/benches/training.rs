@@ -1,0 +1,143 @@
+//! `make bench`: N pipelines (default 1,000) with one run each on localplane, the operator
+//! running as its own process. Prints the time until every run has Succeeded, API requests per
+//! run (reads, writes, watches), the operator's peak RSS, and the writes it issues in steady
+//! state afterwards (the goal is zero).
+//!
+//! Needs `TRAINLOOP_BIN`, the operator binary (the Makefile builds it in release mode).
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use kube::api::PostParams;
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::json;
+use trainloop::api::{RunPhase, TrainingPipeline, TrainingRun};
+
+const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // `cargo test --all-targets` runs benches without `--bench`; the end-to-end tests cover the
+    // same paths, so this only measures when asked to.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        println!("training bench: skipped outside `cargo bench` (run `make bench`)");
+        return Ok(());
+    }
+    let pipelines = env_number("BENCH_PIPELINES", 1000);
+    let steady = Duration::from_secs(env_number("BENCH_STEADY_SECONDS", 60));
+    let binary =
+        std::env::var("TRAINLOOP_BIN").map_err(|_| anyhow::anyhow!("set TRAINLOOP_BIN to the operator binary"))?;
+
+    let work = std::env::temp_dir().join(format!("trainloop-bench-{}", std::process::id()));
+    let plane =
+        localplane::LocalPlane::start(localplane::Config { work_dir: Some(work.join("plane")), ..Default::default() })
+            .await?;
+    let client = plane.client().await?;
+    trainloop_e2e::install_crds(&client).await?;
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut operator = tokio::process::Command::new(&binary)
+        .args(["run", "--metrics-addr", &format!("127.0.0.1:{port}")])
+        .arg("--artifact-root")
+        .arg(format!("file://{}/artifacts", work.display()))
+        .env("KUBECONFIG", plane.kubeconfig_path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = operator.id().unwrap_or_default();
+    let http = trainloop::triggers::http_client()?;
+    let metrics_url = format!("http://127.0.0.1:{port}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !http.get(format!("http://127.0.0.1:{port}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        anyhow::ensure!(Instant::now() < deadline, "the operator did not become ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let runs_api: kube::Api<TrainingRun> = kube::Api::namespaced(client.clone(), "default");
+    let done = tokio::spawn(async move {
+        let mut succeeded = BTreeSet::new();
+        let mut stream = watcher(runs_api, watcher::Config::default()).applied_objects().boxed();
+        while let Some(run) = stream.try_next().await? {
+            if run.status.as_ref().is_some_and(|s| s.phase == RunPhase::Succeeded) {
+                succeeded.insert(run.metadata.name.unwrap_or_default());
+                if succeeded.len() as u64 == pipelines {
+                    return anyhow::Ok(Instant::now());
+                }
+            }
+        }
+        anyhow::bail!("the watch ended early")
+    });
+
+    let script = format!(
+        r#"printf '{{"metrics":{{"auc":0.95}},"artifact":{{"uri":"file:///m","digest":"{DIGEST}"}},"dataDigest":"{DIGEST}","profile":"file:///p"}}' > /dev/termination-log"#
+    );
+    let api: kube::Api<TrainingPipeline> = kube::Api::namespaced(client.clone(), "default");
+    let start = Instant::now();
+    for i in 0..pipelines {
+        let pipeline: TrainingPipeline = serde_json::from_value(json!({
+            "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingPipeline", "metadata": {"name": format!("p{i}")},
+            "spec": {"template": {"image": "shell", "command": ["sh", "-c", script]},
+                     "data": {"uri": "file:///dev/null"}, "features": [{"name": "x", "type": "number"}],
+                     "evaluation": {"gates": [{"metric": "auc", "goal": "maximize", "threshold": 0.9}]}}
+        }))?;
+        api.create(&PostParams::default(), &pipeline).await?;
+    }
+    let finished = tokio::time::timeout(Duration::from_secs(1800), done).await???;
+    let elapsed = finished - start;
+
+    let requests = scrape(&http, &metrics_url).await?;
+    tokio::time::sleep(steady).await;
+    let after = scrape(&http, &metrics_url).await?;
+    let peak_rss_kib = peak_rss_kib(pid);
+
+    let per_run = |kind: &str| requests.get(kind).copied().unwrap_or(0.0) / pipelines as f64;
+    println!("training bench: {pipelines} pipelines, one run each, operator as its own process on localplane");
+    println!(
+        "  time until every run Succeeded: {:.1} s ({:.1} runs/s)",
+        elapsed.as_secs_f64(),
+        pipelines as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  API requests per run: {:.2} reads, {:.2} writes, {:.3} watches",
+        per_run("read"),
+        per_run("write"),
+        per_run("watch")
+    );
+    println!("  operator peak RSS: {:.1} MiB", peak_rss_kib as f64 / 1024.0);
+    let steady_writes = after.get("write").copied().unwrap_or(0.0) - requests.get("write").copied().unwrap_or(0.0);
+    println!("  writes in steady state over {} s: {steady_writes}", steady.as_secs());
+
+    operator.kill().await?;
+    plane.shutdown().await;
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// `trainloop_kube_requests_total{kind="..."}` from the operator's metrics.
+async fn scrape(http: &reqwest::Client, url: &str) -> anyhow::Result<std::collections::BTreeMap<String, f64>> {
+    let text = http.get(url).send().await?.text().await?;
+    Ok(text
+        .lines()
+        .filter_map(|line| line.strip_prefix("trainloop_kube_requests_total{kind=\""))
+        .filter_map(|rest| {
+            let (kind, value) = rest.split_once("\"} ")?;
+            Some((kind.to_string(), value.trim().parse().ok()?))
+        })
+        .collect())
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}

@@ -1,0 +1,149 @@
+//! A test environment: localplane with the trainloop CRDs installed and the operator running
+//! in-process, so a test can stop and restart it like a crashed pod.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{
+    Api, Client, Resource,
+    api::PostParams,
+    runtime::wait::{Condition, await_condition},
+};
+use localplane::{Config, LocalPlane};
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use trainloop::controllers::{self, Context, Metrics, Settings};
+
+/// How long any single wait may take before the test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Env {
+    pub plane: LocalPlane,
+    pub client: Client,
+    pub work_dir: PathBuf,
+    operator: Option<(CancellationToken, JoinHandle<()>)>,
+}
+
+impl Env {
+    /// A fresh plane with the CRDs established and the operator running.
+    pub async fn start() -> anyhow::Result<Env> {
+        let work_dir = std::env::temp_dir().join(format!("trainloop-e2e-{}", unique()));
+        std::fs::create_dir_all(&work_dir)?;
+        let plane = LocalPlane::start(Config { work_dir: Some(work_dir.join("plane")), ..Config::default() }).await?;
+        let client = plane.client().await?;
+        install_crds(&client).await?;
+        let mut env = Env { plane, client, work_dir, operator: None };
+        env.start_operator();
+        Ok(env)
+    }
+
+    /// Start the operator's controllers (again).
+    pub fn start_operator(&mut self) {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let settings = Settings { artifact_root: format!("file://{}/artifacts", self.work_dir.display()) };
+        let http = trainloop::triggers::http_client().expect("an HTTP client");
+        let ctx = Arc::new(Context::new(self.client.clone(), Metrics::register(&mut registry), settings, http));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(controllers::run(ctx, stop.clone(), || {}));
+        self.operator = Some((stop, task));
+    }
+
+    /// Stop the operator as a crash would leave things: nothing it created is cleaned up.
+    pub async fn stop_operator(&mut self) {
+        if let Some((stop, task)) = self.operator.take() {
+            stop.cancel();
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), "default")
+    }
+
+    /// Create a namespaced object from JSON.
+    pub async fn create<K>(&self, object: Value) -> anyhow::Result<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+    {
+        let typed: K = serde_json::from_value(object)?;
+        Ok(self.api::<K>().create(&PostParams::default(), &typed).await?)
+    }
+
+    /// Wait until `name` satisfies `condition`, failing after [`TIMEOUT`].
+    pub async fn wait_for<K>(&self, name: &str, what: &str, condition: impl Condition<K>) -> K
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + 'static,
+    {
+        let found = self.wait::<K>(name, what, condition).await;
+        found.unwrap_or_else(|| panic!("{name} was deleted while waiting for {what}"))
+    }
+
+    /// Wait until `name` no longer exists, failing after [`TIMEOUT`].
+    pub async fn wait_gone<K>(&self, name: &str)
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + 'static,
+    {
+        self.wait::<K>(name, "deletion", |object: Option<&K>| object.is_none()).await;
+    }
+
+    async fn wait<K>(&self, name: &str, what: &str, condition: impl Condition<K>) -> Option<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + 'static,
+    {
+        let api = self.api::<K>();
+        match tokio::time::timeout(TIMEOUT, await_condition(api.clone(), name, condition)).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(error)) => panic!("watching {name} for {what}: {error}"),
+            Err(_) => panic!("timed out waiting for {name}: {what}; it is now {:#?}", api.get_opt(name).await),
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        self.stop_operator().await;
+        self.plane.shutdown().await;
+        let _ = std::fs::remove_dir_all(&self.work_dir);
+    }
+}
+
+/// Apply the four CRDs and wait until each is Established.
+pub async fn install_crds(client: &Client) -> anyhow::Result<()> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in trainloop::api::crds() {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        api.create(&PostParams::default(), &crd).await?;
+        let established = kube::runtime::conditions::is_crd_established();
+        tokio::time::timeout(TIMEOUT, await_condition(api.clone(), &name, established)).await??;
+    }
+    Ok(())
+}
+
+fn unique() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    format!("{}-{nanos}", std::process::id())
+}

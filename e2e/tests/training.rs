@@ -1,0 +1,321 @@
+//! Training end to end on localplane: pipelines start runs, runs start Jobs whose pods are
+//! real processes, and the operator records and judges what the trainer reports.
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::wait::Condition;
+use serde_json::{Value, json};
+use trainloop::api::{GateOutcome, ModelDeployment, RunPhase, TrainingPipeline, TrainingRun};
+use trainloop_e2e::Env;
+
+const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// A trainer that reports `auc` from its hyperparameters, after waiting for `$RELEASE` to exist
+/// when that variable is set.
+fn reporting_trainer() -> String {
+    format!(
+        r#"if [ -n "$RELEASE" ]; then while [ ! -e "$RELEASE" ]; do sleep 0.05; done; fi
+auc=$(sed -n 's/.*"auc":"\([0-9.]*\)".*/\1/p' "$TRAINLOOP_CONFIG")
+printf '{{"metrics":{{"auc":%s}},"artifact":{{"uri":"%smodel.json","digest":"{DIGEST}"}},"dataDigest":"{DIGEST}","profile":"%sprofile.json"}}' "$auc" "$TRAINLOOP_ARTIFACT_URI" "$TRAINLOOP_ARTIFACT_URI" > /dev/termination-log"#
+    )
+}
+
+fn pipeline(name: &str, script: &str, auc: &str, extra: Value) -> Value {
+    let mut p = json!({
+        "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingPipeline",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "template": {"image": "shell", "command": ["sh", "-c", script]},
+            "data": {"uri": "file:///dev/null"},
+            "features": [{"name": "age", "type": "number", "min": 0}],
+            "hyperparameters": {"auc": auc},
+            "evaluation": {"gates": [{"metric": "auc", "goal": "maximize", "threshold": 0.9, "minImprovement": 0.01}]}
+        }
+    });
+    merge(&mut p["spec"], extra);
+    p
+}
+
+fn merge(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                merge(target.entry(key).or_insert(Value::Null), value);
+            }
+        }
+        (target, patch) => *target = patch,
+    }
+}
+
+fn phase_is(phase: RunPhase) -> impl Condition<TrainingRun> {
+    move |run: Option<&TrainingRun>| run.and_then(|r| r.status.as_ref()).is_some_and(|s| s.phase == phase)
+}
+
+fn finished() -> impl Condition<TrainingRun> {
+    |run: Option<&TrainingRun>| {
+        run.and_then(|r| r.status.as_ref())
+            .is_some_and(|s| matches!(s.phase, RunPhase::Succeeded | RunPhase::Failed | RunPhase::Superseded))
+    }
+}
+
+fn condition<'a>(run: &'a TrainingRun, type_: &str) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    let status = run.status.as_ref().expect("a status");
+    status.conditions.iter().find(|c| c.type_ == type_).unwrap_or_else(|| panic!("no {type_} condition: {status:#?}"))
+}
+
+async fn patch_spec(env: &Env, name: &str, spec: Value) {
+    let patch = json!({"spec": spec});
+    env.api::<TrainingPipeline>().patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+}
+
+async fn run_names(env: &Env, pipeline: &str) -> Vec<String> {
+    let selector = format!("trainloop.dev/pipeline={pipeline}");
+    let mut names: Vec<String> = env
+        .api::<TrainingRun>()
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|r| r.metadata.name)
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_run_succeeds_records_its_result_and_passes_its_gates() {
+    let env = Env::start().await.unwrap();
+    env.create::<TrainingPipeline>(pipeline("churn", &reporting_trainer(), "0.93", json!({}))).await.unwrap();
+    let run = env.wait_for::<TrainingRun>("churn-1", "Succeeded", phase_is(RunPhase::Succeeded)).await;
+    let status = run.status.clone().unwrap();
+    assert_eq!(status.metrics["auc"], 0.93);
+    assert_eq!(status.headline.as_deref(), Some("auc=0.9300"));
+    assert_eq!(status.data_digest.as_deref(), Some(DIGEST));
+    let artifact = status.artifact.clone().unwrap();
+    assert!(artifact.uri.ends_with("/default/churn-1/model.json"), "{}", artifact.uri);
+    assert_eq!(status.evaluation.as_ref().unwrap().result, GateOutcome::Passed);
+    assert!(condition(&run, "Passed").message.contains("auc=0.93 >= 0.9"));
+    assert_eq!(run.spec.trigger.trigger_type, trainloop::api::TriggerType::SpecChange);
+    assert!(run.spec.config_hash.as_deref().is_some_and(|h| h.starts_with("sha256:")));
+
+    let passing = |p: Option<&TrainingPipeline>| {
+        p.and_then(|p| p.status.as_ref()).is_some_and(|s| s.last_passing_run.as_deref() == Some("churn-1"))
+    };
+    env.wait_for::<TrainingPipeline>("churn", "lastPassingRun churn-1", passing).await;
+    let job = env.api::<Job>().get("churn-1").await.unwrap();
+    let labels = job.metadata.labels.unwrap();
+    assert_eq!(labels["trainloop.dev/pipeline"], "churn");
+    assert_eq!(labels["trainloop.dev/run"], "churn-1");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failing_trainer_or_a_malformed_result_fails_the_run_saying_why() {
+    let env = Env::start().await.unwrap();
+    let crash = "echo 'column age is missing in rows 3, 7' >&2; exit 3";
+    env.create::<TrainingPipeline>(pipeline("crash", crash, "0.9", json!({}))).await.unwrap();
+    let garbage = r#"echo '{"metrics": {"auc": "high"}}' > /dev/termination-log"#;
+    env.create::<TrainingPipeline>(pipeline("garbage", garbage, "0.9", json!({}))).await.unwrap();
+
+    let run = env.wait_for::<TrainingRun>("crash-1", "Failed", phase_is(RunPhase::Failed)).await;
+    let ready = condition(&run, "Ready");
+    assert_eq!(ready.reason, "JobFailed");
+    assert!(ready.message.contains("column age is missing"), "{}", ready.message);
+    assert_eq!(condition(&run, "Stalled").status, "True");
+
+    let run = env.wait_for::<TrainingRun>("garbage-1", "Failed", phase_is(RunPhase::Failed)).await;
+    let ready = condition(&run, "Ready");
+    assert_eq!(ready.reason, "MalformedResult");
+    assert!(ready.message.contains(r#""auc": "high""#), "{}", ready.message);
+
+    let events = env.api::<Event>().list(&ListParams::default()).await.unwrap().items;
+    assert!(
+        events.iter().any(|e| e.reason.as_deref() == Some("RunFailed") && e.type_.as_deref() == Some("Warning")),
+        "a Warning event for the failed run"
+    );
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_new_model_must_beat_the_served_champion() {
+    let env = Env::start().await.unwrap();
+    env.create::<TrainingPipeline>(pipeline("churn", &reporting_trainer(), "0.93", json!({}))).await.unwrap();
+    env.wait_for::<TrainingRun>("churn-1", "Succeeded", phase_is(RunPhase::Succeeded)).await;
+    // A deployment follows the pipeline and serves churn-1 (its controller is not part of this
+    // test, so the test writes what it would).
+    env.create::<ModelDeployment>(json!({
+        "apiVersion": "trainloop.dev/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": "churn"},
+        "spec": {"source": {"pipelineRef": {"name": "churn"}}, "serving": {"image": "server"}}
+    }))
+    .await
+    .unwrap();
+    let status = json!({"status": {"currentModel": {"run": "churn-1", "artifactUri": "file:///m", "artifactDigest": DIGEST, "metrics": {"auc": 0.93}}}});
+    env.api::<ModelDeployment>().patch_status("churn", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+
+    patch_spec(&env, "churn", json!({"hyperparameters": {"auc": "0.935"}})).await;
+    let run = env.wait_for::<TrainingRun>("churn-2", "finished", finished()).await;
+    let evaluation = run.status.as_ref().unwrap().evaluation.clone().unwrap();
+    assert_eq!(evaluation.result, GateOutcome::Rejected);
+    assert_eq!(evaluation.champion.as_deref(), Some("churn-1"));
+    assert_eq!(evaluation.gates[0].champion_value, Some(0.93));
+    assert!(condition(&run, "Rejected").message.contains("below the required 0.01"));
+
+    patch_spec(&env, "churn", json!({"hyperparameters": {"auc": "0.95"}})).await;
+    let run = env.wait_for::<TrainingRun>("churn-3", "finished", finished()).await;
+    assert_eq!(run.status.unwrap().evaluation.unwrap().result, GateOutcome::Passed);
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_retrain_token_starts_one_run_and_status_changes_start_none() {
+    let env = Env::start().await.unwrap();
+    env.create::<TrainingPipeline>(pipeline("churn", &reporting_trainer(), "0.93", json!({}))).await.unwrap();
+    env.wait_for::<TrainingRun>("churn-1", "finished", finished()).await;
+    patch_spec(&env, "churn", json!({"triggers": {"retrainToken": "2026-11-27"}})).await;
+    let run = env.wait_for::<TrainingRun>("churn-2", "finished", finished()).await;
+    assert!(run.spec.trigger.reason.contains("2026-11-27"), "{}", run.spec.trigger.reason);
+    let settled = |p: Option<&TrainingPipeline>| {
+        p.and_then(|p| p.status.as_ref())
+            .is_some_and(|s| s.last_run.as_deref() == Some("churn-2") && s.pending_triggers.is_empty())
+    };
+    env.wait_for::<TrainingPipeline>("churn", "settled on churn-2", settled).await;
+    assert_eq!(run_names(&env, "churn").await, ["churn-1", "churn-2"]);
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn forbid_coalesces_triggers_and_replace_supersedes() {
+    let env = Env::start().await.unwrap();
+    let release = env.work_dir.join("release");
+    let env_var = json!({"template": {"env": [{"name": "RELEASE", "value": release.display().to_string()}]}});
+    env.create::<TrainingPipeline>(pipeline("forbid", &reporting_trainer(), "0.93", env_var.clone())).await.unwrap();
+    env.wait_for::<TrainingRun>("forbid-1", "Running", phase_is(RunPhase::Running)).await;
+    patch_spec(&env, "forbid", json!({"triggers": {"retrainToken": "a"}})).await;
+    patch_spec(&env, "forbid", json!({"hyperparameters": {"auc": "0.95"}})).await;
+    let waiting =
+        |p: Option<&TrainingPipeline>| p.and_then(|p| p.status.as_ref()).is_some_and(|s| s.pending_triggers.len() == 2);
+    env.wait_for::<TrainingPipeline>("forbid", "two pending triggers", waiting).await;
+    assert_eq!(run_names(&env, "forbid").await, ["forbid-1"]);
+    std::fs::write(&release, "go").unwrap();
+    env.wait_for::<TrainingRun>("forbid-1", "Succeeded", phase_is(RunPhase::Succeeded)).await;
+    let run = env.wait_for::<TrainingRun>("forbid-2", "Succeeded", phase_is(RunPhase::Succeeded)).await;
+    assert!(run.spec.trigger.reason.contains("retrainToken") && run.spec.trigger.reason.contains("generation"));
+    assert_eq!(run.spec.hyperparameters["auc"], "0.95", "the coalesced run trains the newest spec");
+    assert_eq!(run_names(&env, "forbid").await, ["forbid-1", "forbid-2"]);
+
+    let blocked = env.work_dir.join("never");
+    let replace = json!({"concurrencyPolicy": "Replace", "template": {"env": [{"name": "RELEASE", "value": blocked.display().to_string()}]}});
+    env.create::<TrainingPipeline>(pipeline("replace", &reporting_trainer(), "0.93", replace)).await.unwrap();
+    env.wait_for::<TrainingRun>("replace-1", "Running", phase_is(RunPhase::Running)).await;
+    patch_spec(&env, "replace", json!({"triggers": {"retrainToken": "now"}})).await;
+    let superseded = env.wait_for::<TrainingRun>("replace-1", "Superseded", phase_is(RunPhase::Superseded)).await;
+    assert!(condition(&superseded, "Ready").message.contains("replace-2"));
+    env.wait_for::<TrainingRun>("replace-2", "Running", phase_is(RunPhase::Running)).await;
+    env.wait_gone::<Job>("replace-1").await;
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn history_keeps_the_newest_runs_and_every_served_one() {
+    let env = Env::start().await.unwrap();
+    let history = json!({"history": {"succeeded": 1, "failed": 1}});
+    env.create::<TrainingPipeline>(pipeline("churn", &reporting_trainer(), "0.93", history)).await.unwrap();
+    env.wait_for::<TrainingRun>("churn-1", "finished", finished()).await;
+    env.create::<ModelDeployment>(json!({
+        "apiVersion": "trainloop.dev/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": "pinned"},
+        "spec": {"source": {"runRef": {"name": "churn-1"}}, "serving": {"image": "server"}}
+    }))
+    .await
+    .unwrap();
+    for (i, token) in ["b", "c"].iter().enumerate() {
+        patch_spec(&env, "churn", json!({"triggers": {"retrainToken": token}})).await;
+        env.wait_for::<TrainingRun>(&format!("churn-{}", i + 2), "finished", finished()).await;
+    }
+    env.wait_gone::<TrainingRun>("churn-2").await;
+    assert_eq!(run_names(&env, "churn").await, ["churn-1", "churn-3"], "churn-1 is pinned by a deployment");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_operator_restart_mid_run_starts_nothing_twice() {
+    let mut env = Env::start().await.unwrap();
+    let release = env.work_dir.join("release");
+    let env_var = json!({"template": {"env": [{"name": "RELEASE", "value": release.display().to_string()}]}});
+    env.create::<TrainingPipeline>(pipeline("churn", &reporting_trainer(), "0.93", env_var)).await.unwrap();
+    env.wait_for::<TrainingRun>("churn-1", "Running", phase_is(RunPhase::Running)).await;
+    env.stop_operator().await;
+    env.start_operator();
+    std::fs::write(&release, "go").unwrap();
+    env.wait_for::<TrainingRun>("churn-1", "Succeeded", phase_is(RunPhase::Succeeded)).await;
+    let settled = |p: Option<&TrainingPipeline>| {
+        p.and_then(|p| p.status.as_ref()).is_some_and(|s| s.last_passing_run.as_deref() == Some("churn-1"))
+    };
+    env.wait_for::<TrainingPipeline>("churn", "settled", settled).await;
+    assert_eq!(run_names(&env, "churn").await, ["churn-1"]);
+    let jobs = env.api::<Job>().list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(jobs.len(), 1, "one Job for one run");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_changed_data_file_starts_a_run_and_a_missing_one_stalls() {
+    let env = Env::start().await.unwrap();
+    let data = env.work_dir.join("data.csv");
+    std::fs::write(&data, "age\n1\n").unwrap();
+    let watch = json!({"data": {"uri": format!("file://{}", data.display())}, "triggers": {"onDataChange": {"interval": "10s"}}});
+    env.create::<TrainingPipeline>(pipeline("churn", &reporting_trainer(), "0.93", watch)).await.unwrap();
+    env.wait_for::<TrainingRun>("churn-1", "finished", finished()).await;
+    let baseline = |p: Option<&TrainingPipeline>| {
+        p.and_then(|p| p.status.as_ref()).is_some_and(|s| s.handled.data_fingerprint.is_some())
+    };
+    env.wait_for::<TrainingPipeline>("churn", "a data baseline", baseline).await;
+    std::fs::write(&data, "age\n1\n2\n").unwrap();
+    let run = env.wait_for::<TrainingRun>("churn-2", "finished", finished()).await;
+    assert_eq!(run.spec.trigger.trigger_type, trainloop::api::TriggerType::DataChange);
+
+    let missing =
+        json!({"data": {"uri": "file:///nonexistent/data.csv"}, "triggers": {"onDataChange": {"interval": "10s"}}});
+    env.create::<TrainingPipeline>(pipeline("lost", &reporting_trainer(), "0.93", missing)).await.unwrap();
+    let stalled = |p: Option<&TrainingPipeline>| {
+        p.and_then(|p| p.status.as_ref())
+            .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Stalled" && c.reason == "DataUnavailable"))
+    };
+    let lost = env.wait_for::<TrainingPipeline>("lost", "Stalled", stalled).await;
+    let message = &lost.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Stalled").unwrap().message;
+    assert!(message.contains("/nonexistent/data.csv"), "{message}");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_invalid_schedule_stalls_the_pipeline_with_a_warning() {
+    let env = Env::start().await.unwrap();
+    let bad = json!({"triggers": {"schedule": {"cron": "0 3 * * *", "timeZone": "Mars/Olympus_Mons"}}});
+    env.create::<TrainingPipeline>(pipeline("churn", &reporting_trainer(), "0.93", bad)).await.unwrap();
+    let stalled = |p: Option<&TrainingPipeline>| {
+        p.and_then(|p| p.status.as_ref()).is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Stalled"))
+    };
+    let p = env.wait_for::<TrainingPipeline>("churn", "Stalled", stalled).await;
+    let message = &p.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Stalled").unwrap().message;
+    assert!(message.contains("spec.triggers.schedule") && message.contains("Mars/Olympus_Mons"), "{message}");
+    assert!(run_names(&env, "churn").await.is_empty(), "an invalid pipeline starts nothing");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_trainer_image_that_cannot_start_stalls_the_run_with_a_warning() {
+    let env = Env::start().await.unwrap();
+    let mut p = pipeline("churn", "unused", "0.9", json!({}));
+    p["spec"]["template"] = json!({"image": "registry.example/missing-trainer:1"});
+    env.create::<TrainingPipeline>(p).await.unwrap();
+    let stalled = |run: Option<&TrainingRun>| {
+        run.and_then(|r| r.status.as_ref())
+            .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Stalled" && c.reason == "ErrImagePull"))
+    };
+    let run = env.wait_for::<TrainingRun>("churn-1", "Stalled by ErrImagePull", stalled).await;
+    assert!(condition(&run, "Stalled").message.contains("the trainer cannot start"));
+    let events = env.api::<Event>().list(&ListParams::default()).await.unwrap().items;
+    assert!(events.iter().any(|e| e.reason.as_deref() == Some("TrainerNotStarting")));
+    env.shutdown().await;
+}

@@ -1,0 +1,55 @@
+//! The workload controllers (Job, Deployment, ReplicaSet, Service proxy) and the process kubelet.
+//! They talk to the API server only as ordinary Kubernetes clients, through `kube::Client`,
+//! exactly like kube-controller-manager and a kubelet would.
+
+pub mod deployment;
+pub mod job;
+pub mod replicaset;
+pub mod service_proxy;
+mod util;
+
+// The kubelet lives in `src/kubelet/`; it is declared here so that the crate root needs no edit
+// for it (it may move to `lib.rs` as `pub mod kubelet;`).
+#[path = "../kubelet/mod.rs"]
+pub mod kubelet;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+/// What the controllers and kubelet need to know about their environment.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// File mapping container images to local executables (see `kubelet::images`).
+    pub images: Option<PathBuf>,
+    /// Root of per-pod directories; pod logs go to `<work_dir>/pods/<namespace>/<pod>/log`.
+    pub work_dir: PathBuf,
+    /// Host and port of the API server, handed to pods as KUBERNETES_SERVICE_HOST/PORT.
+    pub api_server: Option<(String, u16)>,
+}
+
+/// Runs the controllers and the kubelet until `shutdown` is cancelled, then stops every process
+/// the kubelet started and every Service listener before returning.
+pub async fn run(client: kube::Client, settings: Settings, shutdown: CancellationToken) {
+    let work_dir = if settings.work_dir.is_absolute() {
+        settings.work_dir.clone()
+    } else {
+        std::env::current_dir().map(|d| d.join(&settings.work_dir)).unwrap_or_else(|_| settings.work_dir.clone())
+    };
+    if let Err(e) = std::fs::create_dir_all(&work_dir) {
+        tracing::error!(dir = %work_dir.display(), error = %e, "cannot create the work dir");
+    }
+    let images = settings
+        .images
+        .map(|p| if p.is_absolute() { p } else { std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p) });
+    let kubelet =
+        Arc::new(kubelet::Kubelet::new(client.clone(), work_dir, images, settings.api_server, shutdown.clone()));
+    tokio::join!(
+        kubelet::run(kubelet),
+        job::run(client.clone(), shutdown.clone()),
+        replicaset::run(client.clone(), shutdown.clone()),
+        deployment::run(client.clone(), shutdown.clone()),
+        service_proxy::run(client, shutdown),
+    );
+}

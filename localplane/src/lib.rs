@@ -1,0 +1,153 @@
+//! localplane: a local Kubernetes control plane for development and tests. An API server on
+//! loopback that kubectl, Helm and kube-rs can use, plus workload controllers and a kubelet
+//! that runs pods as local processes. See README.md for what differs from a real cluster.
+
+pub mod controllers;
+pub mod faults;
+pub mod patch;
+pub mod registry;
+pub mod schema;
+pub mod selector;
+pub mod server;
+pub mod store;
+pub mod time;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How to start a local plane. `Default` = any free port, temporary work dir.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// 0 picks any free port.
+    pub port: u16,
+    /// File mapping container images to local executables (for the kubelet).
+    pub images: Option<PathBuf>,
+    /// Where pods run and log; a temporary directory (removed at shutdown) when unset.
+    pub work_dir: Option<PathBuf>,
+    /// Where to write the kubeconfig; `<work_dir>/kubeconfig` when unset.
+    pub kubeconfig: Option<PathBuf>,
+}
+
+pub struct LocalPlane {
+    url: String,
+    kubeconfig: PathBuf,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    temp_dir: Option<PathBuf>,
+}
+
+/// The kubeconfig YAML for a plane listening at `url` (no authentication).
+pub fn kubeconfig_yaml(url: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: localplane\n  cluster:\n    server: {url}\n\
+         contexts:\n- name: localplane\n  context:\n    cluster: localplane\n    user: localplane\n    namespace: default\n\
+         current-context: localplane\nusers:\n- name: localplane\n  user: {{}}\n"
+    )
+}
+
+impl LocalPlane {
+    /// Binds the API server, writes the kubeconfig, and starts the controllers and kubelet.
+    pub async fn start(config: Config) -> anyhow::Result<LocalPlane> {
+        let (work_dir, temp_dir) = match &config.work_dir {
+            Some(d) => (d.clone(), None),
+            None => {
+                let d = std::env::temp_dir().join(format!("localplane-{}", uuid::Uuid::new_v4()));
+                (d.clone(), Some(d))
+            }
+        };
+        std::fs::create_dir_all(&work_dir).with_context(|| format!("creating work dir {}", work_dir.display()))?;
+        let work_dir = std::fs::canonicalize(&work_dir).unwrap_or(work_dir);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
+            .await
+            .with_context(|| format!("binding 127.0.0.1:{}", config.port))?;
+        let addr = listener.local_addr()?;
+        let url = format!("http://{addr}");
+        let shutdown = CancellationToken::new();
+        let app = Arc::new(server::App {
+            store: store::Store::new(),
+            faults: Arc::new(faults::Faults::default()),
+            shutdown: shutdown.clone(),
+            addr: addr.to_string(),
+            work_dir: work_dir.clone(),
+        });
+        let router = server::router(app);
+        let stop = shutdown.clone();
+        let server_task = tokio::spawn(async move {
+            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+                stop.cancelled().await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "API server failed");
+            }
+        });
+
+        let kubeconfig = config.kubeconfig.clone().unwrap_or_else(|| work_dir.join("kubeconfig"));
+        if let Some(parent) = kubeconfig.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        // Write then rename, so a reader never sees half a kubeconfig.
+        let tmp = kubeconfig.with_extension("tmp-localplane");
+        std::fs::write(&tmp, kubeconfig_yaml(&url))?;
+        std::fs::rename(&tmp, &kubeconfig)?;
+
+        let client = make_client(&url)?;
+        let settings = controllers::Settings {
+            images: config.images.clone(),
+            work_dir: work_dir.clone(),
+            api_server: Some(("127.0.0.1".to_string(), addr.port())),
+        };
+        let controllers_task = tokio::spawn(controllers::run(client, settings, shutdown.clone()));
+        Ok(LocalPlane { url, kubeconfig, shutdown, tasks: vec![server_task, controllers_task], temp_dir })
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// A kube client for this plane (default namespace `default`).
+    pub async fn client(&self) -> anyhow::Result<kube::Client> {
+        make_client(&self.url)
+    }
+
+    /// Stops the controllers (and every process the kubelet started) and the server.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        for t in self.tasks.drain(..) {
+            let abort = t.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(40), t).await.is_err() {
+                abort.abort();
+            }
+        }
+        if let Some(d) = self.temp_dir.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+impl Drop for LocalPlane {
+    fn drop(&mut self) {
+        // Without an async context we can only signal: the kubelet stops its processes on
+        // cancellation (processes are also killed when their handles drop).
+        self.shutdown.cancel();
+        if let Some(d) = self.temp_dir.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+fn make_client(url: &str) -> anyhow::Result<kube::Client> {
+    let mut config = kube::Config::new(url.parse().context("parsing the server URL")?);
+    config.default_namespace = "default".into();
+    config.read_timeout = None;
+    Ok(kube::Client::try_from(config)?)
+}

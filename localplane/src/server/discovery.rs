@@ -1,0 +1,84 @@
+//! Legacy (unaggregated) discovery documents: /version, /api, /apis, /api/v1, /apis/<g>[/<v>].
+//! kubectl falls back to these when aggregated discovery is not offered.
+
+use serde_json::{Value, json};
+
+use crate::registry::{Registry, ResourceType};
+
+pub fn version() -> Value {
+    json!({
+        "major": "1", "minor": "32", "gitVersion": "v1.32.0-localplane",
+        "gitCommit": "localplane", "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z", "goVersion": "rust", "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH)
+    })
+}
+
+pub fn api_versions(addr: &str) -> Value {
+    json!({
+        "kind": "APIVersions", "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": addr}]
+    })
+}
+
+fn group_entry(group: &str, versions: &[String]) -> Value {
+    let vs: Vec<Value> =
+        versions.iter().map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v})).collect();
+    json!({"name": group, "versions": vs.clone(), "preferredVersion": vs.first().cloned().unwrap_or(json!({}))})
+}
+
+pub fn api_group_list(registry: &Registry) -> Value {
+    let groups: Vec<Value> =
+        registry.group_versions().iter().filter(|(g, _)| !g.is_empty()).map(|(g, vs)| group_entry(g, vs)).collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+pub fn api_group(registry: &Registry, group: &str) -> Option<Value> {
+    let gv = registry.group_versions();
+    let vs = gv.get(group)?;
+    let mut g = group_entry(group, vs);
+    g["kind"] = json!("APIGroup");
+    g["apiVersion"] = json!("v1");
+    Some(g)
+}
+
+fn verbs(rt: &ResourceType) -> Vec<&'static str> {
+    vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+        .into_iter()
+        .filter(|v| !(*v == "deletecollection" && rt.kind == "Namespace"))
+        .collect()
+}
+
+pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<Value> {
+    let mut resources = vec![];
+    for rt in registry.all().filter(|t| t.group == group && t.version == version) {
+        let mut r = json!({
+            "name": rt.plural, "singularName": rt.singular, "namespaced": rt.namespaced,
+            "kind": rt.kind, "verbs": verbs(rt), "storageVersionHash": "",
+        });
+        if !rt.short_names.is_empty() {
+            r["shortNames"] = json!(rt.short_names);
+        }
+        if !rt.categories.is_empty() {
+            r["categories"] = json!(rt.categories);
+        }
+        resources.push(r);
+        if rt.status {
+            resources.push(json!({
+                "name": format!("{}/status", rt.plural), "singularName": "", "namespaced": rt.namespaced,
+                "kind": rt.kind, "verbs": ["get", "patch", "update"]
+            }));
+        }
+        if rt.log {
+            resources.push(json!({
+                "name": format!("{}/log", rt.plural), "singularName": "", "namespaced": rt.namespaced,
+                "kind": "Pod", "verbs": ["get"]
+            }));
+        }
+    }
+    if resources.is_empty() {
+        return None;
+    }
+    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+}

@@ -1,0 +1,463 @@
+//! The verbs on resources: get, list, watch, create, update, patch, delete, deletecollection,
+//! plus the `/status` and `pods/log` subresources and the Table / PartialObjectMetadata views.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::App;
+use super::body;
+use super::errors::{ApiError, ApiResult, Cause};
+use super::route::{Query, ResourcePath};
+use super::table::{partial_metadata, table};
+use super::watch::{WatchParams, watch};
+use crate::patch::apply::{self, ApplyRequest, ListType};
+use crate::patch::{json as jsonpatch, merge, strategic};
+use crate::registry::ResourceType;
+use crate::schema::FieldValidation;
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::store::write::WriteOpts;
+
+/// What the client asked to get back (from Accept).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum View {
+    Full,
+    Table,
+    Meta,
+}
+
+fn view(headers: &HeaderMap) -> View {
+    let accept = headers.get(header::ACCEPT).and_then(|a| a.to_str().ok()).unwrap_or("");
+    // The first listed media type wins, as in content negotiation by preference order.
+    let first = accept.split(',').next().unwrap_or("");
+    if first.contains("as=Table") {
+        View::Table
+    } else if first.contains("as=PartialObjectMetadata") {
+        View::Meta
+    } else {
+        View::Full
+    }
+}
+
+pub fn json_response(code: StatusCode, v: &Value) -> Response {
+    let mut r = (code, v.to_string()).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn object_response(code: StatusCode, rt: &ResourceType, obj: &Value, v: View, q: &Query) -> Response {
+    match v {
+        View::Full => json_response(code, obj),
+        View::Meta => json_response(code, &partial_metadata(obj)),
+        View::Table => {
+            let rv = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
+            let t = table(rt, &[obj], rv, q.get("includeObject").unwrap_or("Metadata"));
+            json_response(code, &t)
+        }
+    }
+}
+
+fn verb(method: &Method, p: &ResourcePath, q: &Query) -> &'static str {
+    match (method.as_str(), p.name.is_some()) {
+        ("GET", false) if q.flag("watch") => "watch",
+        ("GET", false) => "list",
+        ("GET", true) => "get",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", true) => "delete",
+        ("DELETE", false) => "deletecollection",
+        _ => "other",
+    }
+}
+
+fn field_validation(q: &Query) -> ApiResult<FieldValidation> {
+    FieldValidation::parse(q.get("fieldValidation"))
+}
+
+fn dry_run(q: &Query) -> bool {
+    q.get("dryRun") == Some("All")
+}
+
+pub async fn resource(
+    app: &Arc<App>,
+    method: &Method,
+    headers: &HeaderMap,
+    p: ResourcePath,
+    q: &Query,
+    req_body: Body,
+) -> ApiResult<Response> {
+    let verb = verb(method, &p, q);
+    let latency = app.faults.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(e) = app.faults.error_for(verb) {
+        return Err(e);
+    }
+    if p.rt.namespaced && p.namespace.is_none() && !matches!(verb, "list" | "watch") {
+        return Err(ApiError::not_found_path(&format!("/{}", p.rt.plural)));
+    }
+    let ns = p.namespace.clone().unwrap_or_default();
+    match p.subresource.as_deref() {
+        None => {}
+        Some("status") if p.rt.status && matches!(verb, "get" | "update" | "patch") => {}
+        Some("log") if p.rt.log && verb == "get" => return pod_log(app, &p, &ns, q).await,
+        Some(other) => {
+            return Err(ApiError::not_found_path(&format!("{}/{}", p.rt.plural, other)));
+        }
+    }
+    let status_only = p.subresource.as_deref() == Some("status");
+    let v = view(headers);
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|c| c.to_str().ok()).unwrap_or("application/json").to_string();
+    match verb {
+        "list" => list(app, &p, q, v),
+        "watch" => start_watch(app, &p, q, v),
+        "get" => {
+            let name = p.name.as_deref().unwrap_or("");
+            let obj =
+                app.store.lock().get(&p.rt, &ns, name).ok_or_else(|| ApiError::not_found(&p.rt.qualified(), name))?;
+            Ok(object_response(StatusCode::OK, &p.rt, &obj, v, q))
+        }
+        "create" => {
+            if p.name.is_some() {
+                return Err(ApiError::method_not_allowed(format!(
+                    "POST is not supported on a single {}",
+                    p.rt.singular
+                )));
+            }
+            let bytes = body::read(req_body).await?;
+            let obj = body::parse(&ct, &bytes)?;
+            let fv = field_validation(q)?;
+            let created = app.store.lock().create(&p.rt, &ns, obj, fv, dry_run(q))?;
+            Ok(object_response(StatusCode::CREATED, &p.rt, &created, View::Full, q))
+        }
+        "update" => {
+            let name = p.name.as_deref().unwrap_or("");
+            let bytes = body::read(req_body).await?;
+            let obj = body::parse(&ct, &bytes)?;
+            let fv = field_validation(q)?;
+            let updated =
+                app.store.lock().update(&p.rt, &ns, name, obj, status_only, WriteOpts { fv, dry_run: dry_run(q) })?;
+            Ok(object_response(StatusCode::OK, &p.rt, &updated, View::Full, q))
+        }
+        "patch" => {
+            let bytes = body::read(req_body).await?;
+            patch(app, &p, &ns, q, &ct, &bytes, status_only)
+        }
+        "delete" => {
+            let name = p.name.as_deref().unwrap_or("");
+            let bytes = body::read(req_body).await?;
+            let opts = body::delete_options(&ct, &bytes, q)?;
+            let gone = app.store.lock().delete(&p.rt, &ns, name, &opts, dry_run(q))?;
+            Ok(object_response(StatusCode::OK, &p.rt, &gone, View::Full, q))
+        }
+        "deletecollection" => {
+            let bytes = body::read(req_body).await?;
+            let opts = body::delete_options(&ct, &bytes, q)?;
+            let (labels, fields) = selectors(q)?;
+            let mut st = app.store.lock();
+            let targets: Vec<Arc<Value>> = st
+                .list(&p.rt, p.namespace.as_deref())
+                .into_iter()
+                .filter(|o| labels.matches(o) && fields.matches(o))
+                .collect();
+            let mut items = vec![];
+            for o in targets {
+                let name = crate::store::name_of(&o).to_string();
+                let ons = crate::store::namespace_of(&o).to_string();
+                if let Ok(g) = st.delete(&p.rt, &ons, &name, &opts, dry_run(q)) {
+                    items.push((*g).clone());
+                }
+            }
+            let rv = st.rv.to_string();
+            Ok(json_response(StatusCode::OK, &list_doc(&p.rt, rv, items)))
+        }
+        _ => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({method})"
+        ))),
+    }
+}
+
+fn selectors(q: &Query) -> ApiResult<(LabelSelector, FieldSelector)> {
+    let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
+    let fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
+    Ok((labels, fields))
+}
+
+fn list_doc(rt: &ResourceType, rv: String, items: Vec<Value>) -> Value {
+    json!({
+        "kind": format!("{}List", rt.kind),
+        "apiVersion": rt.api_version(),
+        "metadata": {"resourceVersion": rv},
+        "items": items
+    })
+}
+
+fn list(app: &Arc<App>, p: &ResourcePath, q: &Query, v: View) -> ApiResult<Response> {
+    let (labels, fields) = selectors(q)?;
+    let (objs, rv) = {
+        let st = app.store.lock();
+        let objs: Vec<Arc<Value>> = match (fields.name(), p.rt.namespaced, p.namespace.as_deref()) {
+            (Some(name), true, Some(ns)) => st.get(&p.rt, ns, name).into_iter().collect(),
+            (Some(name), false, _) => st.get(&p.rt, "", name).into_iter().collect(),
+            _ => st.list(&p.rt, p.namespace.as_deref()),
+        };
+        let objs: Vec<Arc<Value>> = objs.into_iter().filter(|o| labels.matches(o) && fields.matches(o)).collect();
+        (objs, st.rv.to_string())
+    };
+    let doc = match v {
+        View::Table => {
+            let refs: Vec<&Value> = objs.iter().map(|o| o.as_ref()).collect();
+            table(&p.rt, &refs, &rv, q.get("includeObject").unwrap_or("Metadata"))
+        }
+        View::Meta => json!({
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": {"resourceVersion": rv},
+            "items": objs.iter().map(|o| partial_metadata(o)).collect::<Vec<_>>()
+        }),
+        View::Full => list_doc(&p.rt, rv, objs.iter().map(|o| (**o).clone()).collect()),
+    };
+    Ok(json_response(StatusCode::OK, &doc))
+}
+
+fn start_watch(app: &Arc<App>, p: &ResourcePath, q: &Query, v: View) -> ApiResult<Response> {
+    let (labels, fields) = selectors(q)?;
+    let rv = match q.get("resourceVersion").unwrap_or("") {
+        "" | "0" => None,
+        s => Some(
+            s.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {s:?}: must be an integer")))?,
+        ),
+    };
+    let timeout = q.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).unwrap_or(1800).min(3600);
+    Ok(watch(
+        app,
+        WatchParams {
+            rt: p.rt.clone(),
+            namespace: p.namespace.clone(),
+            resource_version: rv,
+            send_initial_events: q.flag("sendInitialEvents"),
+            bookmarks: q.flag("allowWatchBookmarks"),
+            timeout: Duration::from_secs(timeout),
+            labels,
+            fields,
+            meta_only: v == View::Meta,
+            table: v == View::Table,
+        },
+    ))
+}
+
+/// The list type at a path, for server-side apply: the CRD schema, else known merge keys.
+fn list_type_for(rt: &ResourceType) -> impl Fn(&[String]) -> ListType + '_ {
+    move |names: &[String]| {
+        if let Some(schema) = &rt.schema {
+            return crate::schema::list_type(schema, names);
+        }
+        match names.last().map(String::as_str) {
+            Some("finalizers") if names.len() == 2 => ListType::Set,
+            Some(f) => match strategic::merge_key(f) {
+                Some(k) => ListType::Map(vec![k.to_string()]),
+                None => ListType::Atomic,
+            },
+            None => ListType::Atomic,
+        }
+    }
+}
+
+fn patch(
+    app: &Arc<App>,
+    p: &ResourcePath,
+    ns: &str,
+    q: &Query,
+    ct: &str,
+    bytes: &[u8],
+    status_only: bool,
+) -> ApiResult<Response> {
+    let name = p.name.as_deref().unwrap_or("");
+    let fv = field_validation(q)?;
+    let dry = dry_run(q);
+    let media = ct.split(';').next().unwrap_or("").trim();
+    if !matches!(
+        media,
+        "application/apply-patch+yaml"
+            | "application/merge-patch+json"
+            | "application/json-patch+json"
+            | "application/strategic-merge-patch+json"
+    ) {
+        return Err(ApiError::unsupported_patch());
+    }
+    if media == "application/strategic-merge-patch+json" && p.rt.custom {
+        return Err(ApiError::unsupported_patch());
+    }
+    let patch_body = body::parse(ct, bytes)?;
+    let mut st = app.store.lock();
+    let old = st.get(&p.rt, ns, name);
+    if media == "application/apply-patch+yaml" {
+        let manager = q.get("fieldManager").filter(|m| !m.is_empty()).ok_or_else(|| {
+            ApiError::bad_request("PATCH, application/apply-patch+yaml: fieldManager is required for apply requests")
+        })?;
+        if !patch_body.is_object() {
+            return Err(ApiError::bad_request("apply patch must be an object"));
+        }
+        let av = patch_body.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let kind = patch_body.get("kind").and_then(Value::as_str).unwrap_or("");
+        if av != p.rt.api_version() || kind != p.rt.kind {
+            return Err(ApiError::bad_request(format!(
+                "invalid object type: {av}, Kind={kind}; expected {}, Kind={}",
+                p.rt.api_version(),
+                p.rt.kind
+            )));
+        }
+        let now = crate::time::now_rfc3339();
+        let lt = list_type_for(&p.rt);
+        let av_string = p.rt.api_version();
+        let result = apply::apply(&ApplyRequest {
+            live: old.as_deref(),
+            config: &patch_body,
+            manager,
+            force: q.flag("force"),
+            subresource: status_only.then_some("status"),
+            has_status_subresource: p.rt.status,
+            api_version: &av_string,
+            now: &now,
+            list_type: &lt,
+        })
+        .map_err(|conflicts| apply_conflict(&p.rt, name, &av_string, conflicts))?;
+        return match old {
+            None => {
+                if status_only {
+                    return Err(ApiError::not_found(&p.rt.qualified(), name));
+                }
+                let mut obj = result;
+                obj["metadata"]["name"] = json!(name);
+                let created = st.create(&p.rt, ns, obj, fv, dry)?;
+                Ok(json_response(StatusCode::CREATED, &created))
+            }
+            Some(_) => {
+                let updated = st.update(&p.rt, ns, name, result, status_only, WriteOpts { fv, dry_run: dry })?;
+                Ok(json_response(StatusCode::OK, &updated))
+            }
+        };
+    }
+    let old = old.ok_or_else(|| ApiError::not_found(&p.rt.qualified(), name))?;
+    let patched = match media {
+        "application/merge-patch+json" => merge::merge_patch(&old, &patch_body),
+        "application/json-patch+json" => jsonpatch::json_patch(&old, &patch_body).map_err(|e| {
+            ApiError::new(
+                422,
+                "Invalid",
+                format!("the server rejected our request due to an error in our request: {e}"),
+            )
+        })?,
+        "application/strategic-merge-patch+json" => {
+            if p.rt.custom {
+                return Err(ApiError::unsupported_patch());
+            }
+            strategic::strategic_merge(&old, &patch_body).map_err(ApiError::bad_request)?
+        }
+        _ => return Err(ApiError::unsupported_patch()),
+    };
+    let updated = st.update(&p.rt, ns, name, patched, status_only, WriteOpts { fv, dry_run: dry })?;
+    Ok(json_response(StatusCode::OK, &updated))
+}
+
+fn apply_conflict(rt: &ResourceType, name: &str, av: &str, conflicts: Vec<apply::Conflict>) -> ApiError {
+    let causes: Vec<Cause> = conflicts
+        .iter()
+        .map(|c| Cause {
+            reason: "FieldManagerConflict",
+            message: format!("conflict with \"{}\" using {av}", c.manager),
+            field: c.path.clone(),
+        })
+        .collect();
+    let n = causes.len();
+    let listing = causes.iter().map(|c| format!("{}: {}", c.message, c.field)).collect::<Vec<_>>().join("\n- ");
+    let plural = if n == 1 { "conflict" } else { "conflicts" };
+    let mut e = ApiError::new(409, "Conflict", format!("Apply failed with {n} {plural}: {listing}"));
+    e.details = Some(json!({
+        "name": name, "group": rt.group, "kind": rt.plural,
+        "causes": causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect::<Vec<_>>()
+    }));
+    e
+}
+
+/// `GET pods/<name>/log`: the kubelet writes `<work_dir>/pods/<ns>/<pod>/log`.
+async fn pod_log(app: &Arc<App>, p: &ResourcePath, ns: &str, q: &Query) -> ApiResult<Response> {
+    let name = p.name.as_deref().unwrap_or("");
+    if app.store.lock().get(&p.rt, ns, name).is_none() {
+        return Err(ApiError::not_found(&p.rt.qualified(), name));
+    }
+    let path = app.work_dir.join("pods").join(ns).join(name).join("log");
+    let text = tokio::fs::read(&path).await.unwrap_or_default();
+    let mut text = String::from_utf8_lossy(&text).into_owned();
+    if let Some(n) = q.get("tailLines").and_then(|t| t.parse::<usize>().ok()) {
+        let lines: Vec<&str> = text.lines().collect();
+        let start = lines.len().saturating_sub(n);
+        text = lines[start..].iter().map(|l| format!("{l}\n")).collect();
+    }
+    if let Some(limit) = q.get("limitBytes").and_then(|t| t.parse::<usize>().ok())
+        && text.len() > limit
+    {
+        let mut cut = limit;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    let mut r = if q.flag("follow") {
+        follow_log(app.clone(), p.rt.clone(), ns.to_string(), name.to_string(), path, text)
+    } else {
+        (StatusCode::OK, text).into_response()
+    };
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    Ok(r)
+}
+
+/// `follow=true`: streams what is appended to the log until the pod finishes or goes away.
+fn follow_log(
+    app: Arc<App>,
+    rt: Arc<ResourceType>,
+    ns: String,
+    name: String,
+    path: std::path::PathBuf,
+    initial: String,
+) -> Response {
+    use futures::{SinkExt, StreamExt};
+    let (mut tx, rx) = futures::channel::mpsc::channel::<bytes::Bytes>(16);
+    tokio::spawn(async move {
+        let mut offset = tokio::fs::metadata(&path).await.map(|m| m.len()).unwrap_or(0);
+        if !initial.is_empty() && tx.send(bytes::Bytes::from(initial)).await.is_err() {
+            return;
+        }
+        loop {
+            let pod = app.store.lock().get(&rt, &ns, &name);
+            let finished = pod.as_ref().is_none_or(|p| {
+                matches!(p.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"))
+            });
+            if let Ok(all) = tokio::fs::read(&path).await
+                && (all.len() as u64) > offset
+            {
+                let start = usize::try_from(offset).unwrap_or(all.len()).min(all.len());
+                offset = all.len() as u64;
+                if tx.send(bytes::Bytes::copy_from_slice(&all[start..])).await.is_err() {
+                    return;
+                }
+            }
+            if finished {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = app.shutdown.cancelled() => return,
+            }
+        }
+    });
+    Body::from_stream(rx.map(Ok::<bytes::Bytes, std::convert::Infallible>)).into_response()
+}

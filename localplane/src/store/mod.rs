@@ -1,0 +1,231 @@
+//! The object store: every object as JSON, one global resourceVersion counter, the event
+//! history and the live event broadcast. All writes happen under one lock, so a write, its
+//! resourceVersion and its event are one atomic step and watchers never see gaps.
+
+pub mod builtin_defaults;
+pub mod gc;
+pub mod history;
+pub mod write;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::registry::{Registry, ResourceType};
+pub use history::{Event, EventType, History};
+
+/// How many events a watch can resume across, and how far a slow watcher may lag.
+pub const HISTORY_EVENTS: usize = 20_000;
+const BROADCAST_CAPACITY: usize = 65_536;
+
+/// `(namespace, name)`: namespace is empty for cluster-scoped objects.
+pub type ObjKey = (String, String);
+
+pub struct State {
+    pub rv: u64,
+    pub registry: Registry,
+    objects: HashMap<String, BTreeMap<ObjKey, Arc<Value>>>,
+    /// uid -> where the object lives, for garbage collection.
+    uids: HashMap<String, (String, ObjKey)>,
+    /// owner uid -> dependent uids.
+    dependents: HashMap<String, HashSet<String>>,
+    pub history: History,
+    tx: broadcast::Sender<Arc<Event>>,
+    next_cluster_ip: u32,
+}
+
+pub struct Store {
+    state: Mutex<State>,
+    tx: broadcast::Sender<Arc<Event>>,
+    /// Bumped by forced compaction: open watches end with an in-stream 410.
+    pub compactions: tokio::sync::watch::Sender<u64>,
+}
+
+fn meta_str<'v>(obj: &'v Value, field: &str) -> Option<&'v str> {
+    obj.get("metadata")?.get(field)?.as_str()
+}
+
+pub fn name_of(obj: &Value) -> &str {
+    meta_str(obj, "name").unwrap_or("")
+}
+
+pub fn namespace_of(obj: &Value) -> &str {
+    meta_str(obj, "namespace").unwrap_or("")
+}
+
+pub fn uid_of(obj: &Value) -> &str {
+    meta_str(obj, "uid").unwrap_or("")
+}
+
+pub fn owner_uids(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .map(|refs| refs.iter().filter_map(|r| r.get("uid").and_then(Value::as_str).map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+impl Store {
+    pub fn new() -> Arc<Store> {
+        let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let mut state = State {
+            rv: 0,
+            registry: Registry::with_builtins(),
+            objects: HashMap::new(),
+            uids: HashMap::new(),
+            dependents: HashMap::new(),
+            history: History::new(HISTORY_EVENTS),
+            tx: tx.clone(),
+            next_cluster_ip: 1,
+        };
+        state.seed_namespaces();
+        Arc::new(Store { state: Mutex::new(state), tx, compactions: tokio::sync::watch::channel(0).0 })
+    }
+
+    /// The lock: a poisoned lock still holds consistent data (writes are built before commit).
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Subscribes to live events. Take it while holding the lock to get no gap with a snapshot.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.tx.subscribe()
+    }
+
+    /// Forgets all history: watches resuming from any earlier resourceVersion get 410 Expired.
+    pub fn compact(&self) {
+        let mut st = self.lock();
+        let rv = st.rv;
+        st.history.compact(rv);
+        drop(st);
+        self.compactions.send_modify(|n| *n += 1);
+    }
+}
+
+impl State {
+    fn seed_namespaces(&mut self) {
+        let Some(rt) = self.registry.get_key("/namespaces") else {
+            return;
+        };
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            let obj = serde_json::json!({
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": ns, "uid": uuid::Uuid::new_v4().to_string(),
+                             "creationTimestamp": crate::time::now_rfc3339(),
+                             "labels": {"kubernetes.io/metadata.name": ns}},
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"}
+            });
+            self.put(&rt, obj, EventType::Added);
+        }
+    }
+
+    pub fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
+        self.objects.get(&rt.key())?.get(&(ns.to_string(), name.to_string())).cloned()
+    }
+
+    /// Objects of a type, in one namespace or all, ordered by namespace and name.
+    pub fn list(&self, rt: &ResourceType, ns: Option<&str>) -> Vec<Arc<Value>> {
+        let Some(m) = self.objects.get(&rt.key()) else {
+            return vec![];
+        };
+        match ns {
+            Some(ns) => m
+                .range((ns.to_string(), String::new())..)
+                .take_while(|((n, _), _)| n == ns)
+                .map(|(_, v)| v.clone())
+                .collect(),
+            None => m.values().cloned().collect(),
+        }
+    }
+
+    pub fn count(&self, rt: &ResourceType) -> usize {
+        self.objects.get(&rt.key()).map_or(0, |m| m.len())
+    }
+
+    pub fn namespace_exists(&self, ns: &str) -> bool {
+        self.objects.get("/namespaces").is_some_and(|m| m.contains_key(&(String::new(), ns.to_string())))
+    }
+
+    pub fn locate(&self, uid: &str) -> Option<(Arc<ResourceType>, Arc<Value>)> {
+        let (key, (ns, name)) = self.uids.get(uid)?;
+        let rt = self.registry.get_key(key)?;
+        let obj = self.get(&rt, ns, name)?;
+        Some((rt, obj))
+    }
+
+    pub fn dependents_of(&self, uid: &str) -> Vec<String> {
+        self.dependents.get(uid).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// A ClusterIP on loopback for a new Service (127.10.0.0/16 is reserved for them).
+    pub fn allocate_cluster_ip(&mut self) -> String {
+        let n = self.next_cluster_ip;
+        self.next_cluster_ip = self.next_cluster_ip.wrapping_add(1).max(1) % 65_024;
+        format!("127.10.{}.{}", (n / 254) % 256, n % 254 + 1)
+    }
+
+    fn emit(&mut self, etype: EventType, rt: &ResourceType, ns: &str, object: Arc<Value>) {
+        let e = Arc::new(Event { rv: self.rv, etype, key: rt.key(), namespace: ns.to_string(), object });
+        self.history.push(e.clone());
+        // No receivers is fine: nobody is watching.
+        let _ = self.tx.send(e);
+    }
+
+    /// Stores `obj` at a new resourceVersion and emits `etype`.
+    pub fn put(&mut self, rt: &ResourceType, mut obj: Value, etype: EventType) -> Arc<Value> {
+        self.rv += 1;
+        if let Some(md) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            md.insert("resourceVersion".into(), Value::String(self.rv.to_string()));
+        }
+        let ns = namespace_of(&obj).to_string();
+        let name = name_of(&obj).to_string();
+        let uid = uid_of(&obj).to_string();
+        let obj = Arc::new(obj);
+        let key = (ns.clone(), name);
+        let previous = self.objects.entry(rt.key()).or_default().insert(key.clone(), obj.clone());
+        if let Some(prev) = previous {
+            self.unindex_owners(&prev);
+        }
+        self.uids.insert(uid.clone(), (rt.key(), key));
+        for owner in owner_uids(&obj) {
+            self.dependents.entry(owner).or_default().insert(uid.clone());
+        }
+        self.emit(etype, rt, &ns, obj.clone());
+        obj
+    }
+
+    fn unindex_owners(&mut self, obj: &Value) {
+        let uid = uid_of(obj);
+        for owner in owner_uids(obj) {
+            if let Some(set) = self.dependents.get_mut(&owner) {
+                set.remove(uid);
+                if set.is_empty() {
+                    self.dependents.remove(&owner);
+                }
+            }
+        }
+    }
+
+    /// Removes an object at a new resourceVersion and emits DELETED (no garbage collection).
+    pub fn remove(&mut self, rt: &ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
+        let old = self.objects.get_mut(&rt.key())?.remove(&(ns.to_string(), name.to_string()))?;
+        self.unindex_owners(&old);
+        self.uids.remove(uid_of(&old));
+        self.rv += 1;
+        let mut gone = (*old).clone();
+        if let Some(md) = gone.get_mut("metadata").and_then(Value::as_object_mut) {
+            md.insert("resourceVersion".into(), Value::String(self.rv.to_string()));
+        }
+        let gone = Arc::new(gone);
+        self.emit(EventType::Deleted, rt, ns, gone.clone());
+        Some(gone)
+    }
+
+    /// Drops every object of a type (its CRD was deleted), emitting DELETED for each.
+    pub fn remove_all(&mut self, rt: &ResourceType) -> Vec<Arc<Value>> {
+        let keys: Vec<ObjKey> = self.objects.get(&rt.key()).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        keys.into_iter().filter_map(|(ns, name)| self.remove(rt, &ns, &name)).collect()
+    }
+}
