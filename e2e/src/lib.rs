@@ -20,6 +20,29 @@ use trainloop::controllers::{self, Context, Metrics, Settings};
 /// How long any single wait may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A namespaced Kubernetes object the environment can create, read and wait for.
+pub trait Object:
+    Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + serde::Serialize
+    + std::fmt::Debug
+    + Send
+    + 'static
+{
+}
+
+impl<K> Object for K where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug
+        + Send
+        + 'static
+{
+}
+
 pub struct Env {
     pub plane: LocalPlane,
     pub client: Client,
@@ -68,56 +91,42 @@ impl Env {
     }
 
     /// Create a namespaced object from JSON.
-    pub async fn create<K>(&self, object: Value) -> anyhow::Result<K>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + serde::de::DeserializeOwned
-            + serde::Serialize
-            + std::fmt::Debug,
-    {
+    pub async fn create<K: Object>(&self, object: Value) -> anyhow::Result<K> {
         let typed: K = serde_json::from_value(object)?;
         Ok(self.api::<K>().create(&PostParams::default(), &typed).await?)
     }
 
     /// Wait until `name` satisfies `condition`, failing after [`TIMEOUT`].
-    pub async fn wait_for<K>(&self, name: &str, what: &str, condition: impl Condition<K>) -> K
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + serde::de::DeserializeOwned
-            + std::fmt::Debug
-            + Send
-            + 'static,
-    {
-        let found = self.wait::<K>(name, what, condition).await;
+    pub async fn wait_for<K: Object>(&self, name: &str, what: &str, condition: impl Condition<K>) -> K {
+        self.wait_longer(name, what, TIMEOUT, condition).await
+    }
+
+    /// [`Env::wait_for`] with its own time limit, for what happens on a clock (cron ticks).
+    pub async fn wait_longer<K: Object>(
+        &self,
+        name: &str,
+        what: &str,
+        limit: Duration,
+        condition: impl Condition<K>,
+    ) -> K {
+        let found = self.wait::<K>(name, what, limit, condition).await;
         found.unwrap_or_else(|| panic!("{name} was deleted while waiting for {what}"))
     }
 
     /// Wait until `name` no longer exists, failing after [`TIMEOUT`].
-    pub async fn wait_gone<K>(&self, name: &str)
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + serde::de::DeserializeOwned
-            + std::fmt::Debug
-            + Send
-            + 'static,
-    {
-        self.wait::<K>(name, "deletion", |object: Option<&K>| object.is_none()).await;
+    pub async fn wait_gone<K: Object>(&self, name: &str) {
+        self.wait::<K>(name, "deletion", TIMEOUT, |object: Option<&K>| object.is_none()).await;
     }
 
-    async fn wait<K>(&self, name: &str, what: &str, condition: impl Condition<K>) -> Option<K>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + serde::de::DeserializeOwned
-            + std::fmt::Debug
-            + Send
-            + 'static,
-    {
+    async fn wait<K: Object>(
+        &self,
+        name: &str,
+        what: &str,
+        limit: Duration,
+        condition: impl Condition<K>,
+    ) -> Option<K> {
         let api = self.api::<K>();
-        match tokio::time::timeout(TIMEOUT, await_condition(api.clone(), name, condition)).await {
+        match tokio::time::timeout(limit, await_condition(api.clone(), name, condition)).await {
             Ok(Ok(found)) => found,
             Ok(Err(error)) => panic!("watching {name} for {what}: {error}"),
             Err(_) => panic!("timed out waiting for {name}: {what}; it is now {:#?}", api.get_opt(name).await),

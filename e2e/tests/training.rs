@@ -319,3 +319,23 @@ async fn a_trainer_image_that_cannot_start_stalls_the_run_with_a_warning() {
     assert!(events.iter().any(|e| e.reason.as_deref() == Some("TrainerNotStarting")));
     env.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_cron_schedule_starts_a_run_at_its_tick() {
+    let env = Env::start().await.unwrap();
+    let every_minute = json!({"triggers": {"onSpecChange": false, "schedule": {"cron": "* * * * *"}}});
+    env.create::<TrainingPipeline>(pipeline("nightly", &reporting_trainer(), "0.93", every_minute)).await.unwrap();
+    let scheduled = |p: Option<&TrainingPipeline>| {
+        p.and_then(|p| p.status.as_ref()).is_some_and(|s| s.next_schedule_time.is_some())
+    };
+    let p = env.wait_for::<TrainingPipeline>("nightly", "a next schedule time", scheduled).await;
+    assert!(run_names(&env, "nightly").await.is_empty(), "onSpecChange: false starts nothing at creation");
+    let next = p.status.unwrap().next_schedule_time.unwrap().0;
+    // The tick is at most a minute away.
+    let run = env
+        .wait_longer::<TrainingRun>("nightly-1", "the scheduled run", std::time::Duration::from_secs(90), finished())
+        .await;
+    assert_eq!(run.spec.trigger.trigger_type, trainloop::api::TriggerType::Schedule);
+    assert!(run.metadata.creation_timestamp.unwrap().0 >= next, "not before its tick");
+    env.shutdown().await;
+}

@@ -6,4 +6,4 @@ mod run;
 
 pub use crds::{crds_yaml, print_crds, write_crds};
 pub use logging::{LogFormat, init_logging};
-pub use run::{RunArgs, run};
+pub use run::{RunArgs, check_crds_installed, run};
