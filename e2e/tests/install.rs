@@ -47,3 +47,26 @@ async fn the_operator_refuses_to_start_without_its_crds_and_says_how_to_install_
     trainloop::cli::check_crds_installed(&client).await.unwrap();
     plane.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_operator_reports_ready_once_its_caches_have_synced() {
+    use std::sync::Arc;
+    use trainloop::controllers::{self, Context, Metrics, Settings};
+
+    let plane = LocalPlane::start(Config::default()).await.unwrap();
+    let client = plane.client().await.unwrap();
+    trainloop_e2e::install_crds(&client).await.unwrap();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let settings = Settings { artifact_root: "file:///tmp/unused".into() };
+    let http = trainloop::triggers::http_client().unwrap();
+    let ctx = Arc::new(Context::new(client, Metrics::register(&mut registry), settings, http));
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let operator = tokio::spawn(controllers::run(ctx, stop.clone(), move || {
+        let _ = ready_tx.send(());
+    }));
+    tokio::time::timeout(trainloop_e2e::TIMEOUT, ready_rx).await.expect("ready in time").unwrap();
+    stop.cancel();
+    operator.await.unwrap();
+    plane.shutdown().await;
+}

@@ -11,12 +11,13 @@ pub mod pipeline;
 pub mod run;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use kube::{
     Api,
-    runtime::{Controller, watcher},
+    runtime::{Controller, reflector::Store, watcher},
 };
 
 use tokio_util::sync::CancellationToken;
@@ -35,7 +36,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken, ready: impl FnO
         .owns(Api::<TrainingRun>::all(client.clone()), watcher::Config::default());
     let (run_store, pipeline_store) = (runs.store(), pipelines.store());
     tokio::spawn(async move {
-        if run_store.wait_until_ready().await.is_ok() && pipeline_store.wait_until_ready().await.is_ok() {
+        if synced(&run_store).await && synced(&pipeline_store).await {
             ready();
         }
     });
@@ -48,6 +49,22 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken, ready: impl FnO
         .run(timed("trainingpipeline", pipeline::reconcile), pipeline::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
     futures::join!(runs, pipelines);
+}
+
+/// Whether the cache behind `store` finished its first list.
+///
+/// kube-runtime's readiness signal wakes only the last of several waiters (a oneshot channel
+/// keeps one waker) and each controller waits on its own store too, so poll it again until it
+/// resolves rather than wait once.
+async fn synced<K: kube::runtime::reflector::Lookup + Clone + 'static>(store: &Store<K>) -> bool
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        if let Ok(result) = tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready()).await {
+            return result.is_ok();
+        }
+    }
 }
 
 /// Wrap a reconciler to count it and time it.
