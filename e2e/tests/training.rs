@@ -339,3 +339,27 @@ async fn a_cron_schedule_starts_a_run_at_its_tick() {
     assert!(run.metadata.creation_timestamp.unwrap().0 >= next, "not before its tick");
     env.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_run_created_by_hand_trains_once() {
+    let env = Env::start().await.unwrap();
+    env.create::<TrainingRun>(json!({
+        "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "by-hand"},
+        "spec": {
+            "trigger": {"type": "Manual", "reason": "a one-off experiment"},
+            "image": "shell", "command": ["sh", "-c", reporting_trainer()],
+            "hyperparameters": {"auc": "0.97"},
+            "features": [{"name": "age", "type": "number"}],
+            "data": {"uri": "file:///dev/null"},
+            "evaluation": {"gates": [{"metric": "auc", "goal": "maximize", "threshold": 0.9}]}
+        }
+    }))
+    .await
+    .unwrap();
+    let run = env.wait_for::<TrainingRun>("by-hand", "Succeeded", phase_is(RunPhase::Succeeded)).await;
+    let status = run.status.unwrap();
+    assert_eq!(status.metrics["auc"], 0.97);
+    assert_eq!(status.evaluation.unwrap().result, GateOutcome::Passed);
+    assert_eq!(env.api::<Job>().list(&ListParams::default()).await.unwrap().items.len(), 1);
+    env.shutdown().await;
+}
