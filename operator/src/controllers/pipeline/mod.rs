@@ -230,9 +230,7 @@ async fn supersede_run(ctx: &Context, run: &TrainingRun, successor: &i64) -> Res
         ),
         ..old
     };
-    let api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch = json!({"apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingRun", "status": status});
-    api.patch_status(&run.name_any(), &PatchParams::apply(labels::FIELD_MANAGER).force(), &Patch::Apply(patch)).await?;
+    crate::controllers::run::write_status(ctx, run, &status).await?;
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
     match jobs.delete(&run.name_any(), &DeleteParams::background()).await {
         Ok(_) => {}

@@ -164,7 +164,8 @@ async fn find_champion(ctx: &Context, run: &TrainingRun) -> Result<Option<Champi
     Ok(gates::best_passing(&siblings, &run.spec.evaluation, &run.name_any()))
 }
 
-async fn write_status(ctx: &Context, run: &TrainingRun, status: &TrainingRunStatus) -> Result<()> {
+/// Server-side apply the run's whole status (the run controller and Replace both write it).
+pub async fn write_status(ctx: &Context, run: &TrainingRun, status: &TrainingRunStatus) -> Result<()> {
     let api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
     let patch = json!({"apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingRun", "status": status});
     api.patch_status(&run.name_any(), &PatchParams::apply(labels::FIELD_MANAGER).force(), &Patch::Apply(patch)).await?;
