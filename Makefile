@@ -1,14 +1,21 @@
 # The README names two commands: `make demo` and `make test`. The other targets are for developers.
 CARGO ?= cargo
+# The tests drive the real Helm library (and more) from a pinned virtual environment.
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: test lint crds demo bench
+.PHONY: test lint crds demo bench python-env
 
-## test: formatting, lints, and every test in the workspace
-test: lint
+## test: formatting, lints, and every test in the workspace (sets up what the tests need)
+test: python-env lint
 	$(CARGO) test --workspace --all-targets
+
+## python-env: the pinned Python packages the tests use, in .venv
+python-env:
+	bash scripts/python-env.sh
 
 ## lint: rustfmt and clippy with warnings as errors
 lint:
+	rustup component add rustfmt clippy >/dev/null 2>&1 || true
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 

@@ -1,6 +1,6 @@
 //! The real Helm library (PyPI helm-sdkpy, Helm v4 inside) installs, upgrades and uninstalls a
 //! small chart on localplane. Needs python3 with helm-sdkpy:
-//! `pip install --ignore-requires-python helm-sdkpy`.
+//! `make test` installs it into .venv (scripts/python-env.sh).
 
 mod common;
 
@@ -14,7 +14,7 @@ async fn helm_install_upgrade_uninstall() {
     let check = std::process::Command::new("python3").args(["-c", "import helm_sdkpy"]).output();
     assert!(
         check.as_ref().is_ok_and(|o| o.status.success()),
-        "python3 with helm-sdkpy is required: pip install --ignore-requires-python helm-sdkpy ({check:?})"
+        "python3 with helm-sdkpy is required: run `make test`, or `scripts/python-env.sh` and put .venv/bin first on PATH ({check:?})"
     );
     let plane = common::start().await;
     let client = plane.client().await.expect("client");
