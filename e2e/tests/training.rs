@@ -363,3 +363,59 @@ async fn a_run_created_by_hand_trains_once() {
     assert_eq!(env.api::<Job>().list(&ListParams::default()).await.unwrap().items.len(), 1);
     env.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_pruned_failed_run_is_not_run_again_and_its_name_is_never_reused() {
+    let env = Env::start().await.unwrap();
+    let history = json!({"history": {"succeeded": 5, "failed": 0}});
+    env.create::<TrainingPipeline>(pipeline("loop", &reporting_trainer(), "0.93", history)).await.unwrap();
+    env.wait_for::<TrainingRun>("loop-1", "Succeeded", phase_is(RunPhase::Succeeded)).await;
+    // The trainer breaks: its run fails and `failed: 0` prunes it at once.
+    let broken = json!({"template": {"command": ["sh", "-c", "exit 1"]}, "backoffLimit": 0});
+    patch_spec(&env, "loop", broken).await;
+    let started =
+        |p: Option<&TrainingPipeline>| p.and_then(|p| p.status.as_ref()).is_some_and(|s| s.last_run_index == Some(2));
+    env.wait_for::<TrainingPipeline>("loop", "loop-2 started", started).await;
+    env.wait_gone::<TrainingRun>("loop-2").await;
+    let settled = |p: Option<&TrainingPipeline>| {
+        p.and_then(|p| p.status.as_ref()).is_some_and(|s| {
+            s.last_run_index == Some(2) && s.pending_triggers.is_empty() && s.handled.run_index == Some(2)
+        })
+    };
+    env.wait_for::<TrainingPipeline>("loop", "settled after loop-2", settled).await;
+    assert_eq!(run_names(&env, "loop").await, ["loop-1"], "the pruned run's trigger was handled");
+    // The next trigger gets a new name, so loop-2's artifacts are never overwritten.
+    patch_spec(&env, "loop", json!({"template": {"command": ["sh", "-c", reporting_trainer()]}})).await;
+    env.wait_for::<TrainingRun>("loop-3", "Succeeded", phase_is(RunPhase::Succeeded)).await;
+    assert_eq!(run_names(&env, "loop").await, ["loop-1", "loop-3"]);
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn runs_the_pipeline_does_not_own_keep_their_names_and_do_not_wedge_it() {
+    let env = Env::start().await.unwrap();
+    // A run made by hand under the name the pipeline's first run would take.
+    env.create::<TrainingRun>(json!({
+        "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "churn-1"},
+        "spec": {
+            "trigger": {"type": "Manual"}, "image": "shell", "command": ["sh", "-c", reporting_trainer()],
+            "hyperparameters": {"auc": "0.91"}, "features": [{"name": "age", "type": "number"}],
+            "data": {"uri": "file:///dev/null"},
+            "evaluation": {"gates": [{"metric": "auc", "goal": "maximize", "threshold": 0.9}]}
+        }
+    }))
+    .await
+    .unwrap();
+    env.create::<TrainingPipeline>(pipeline("churn", &reporting_trainer(), "0.93", json!({}))).await.unwrap();
+    let run = env.wait_for::<TrainingRun>("churn-2", "Succeeded", phase_is(RunPhase::Succeeded)).await;
+    assert_eq!(run.spec.hyperparameters["auc"], "0.93", "the pipeline's run stepped over churn-1");
+    let events = env.api::<Event>().list(&ListParams::default()).await.unwrap().items;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("RunNameTaken")
+                && e.note.as_deref().is_some_and(|n| n.contains("churn-1"))),
+        "a Warning event names the run that holds the name"
+    );
+    env.shutdown().await;
+}

@@ -315,6 +315,14 @@ fn patch(
                 p.rt.kind
             )));
         }
+        // A resourceVersion in the applied configuration is a precondition, as on a real server.
+        if let (Some(want), Some(live)) = (
+            patch_body.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|rv| !rv.is_empty()),
+            old.as_deref(),
+        ) && Some(want) != live.pointer("/metadata/resourceVersion").and_then(Value::as_str)
+        {
+            return Err(ApiError::stale(&p.rt.qualified(), name));
+        }
         let now = crate::time::now_rfc3339();
         let lt = list_type_for(&p.rt);
         let av_string = p.rt.api_version();

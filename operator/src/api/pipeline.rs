@@ -21,6 +21,8 @@ use super::common::{
     category = "trainloop",
     status = "TrainingPipelineStatus",
     cel,
+    validation = Rule::new("size(self.metadata.name) <= 52")
+        .message("metadata.name: a pipeline name has at most 52 characters, so that its runs' names (<pipeline>-<n>) fit in a 63-character label"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Last Run", type_ = "string", json_path = ".status.lastRun"),
     printcolumn(name = "Champion", type_ = "string", json_path = ".status.lastPassingRun"),
@@ -189,6 +191,11 @@ pub struct TrainingPipelineStatus {
     /// The newest run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<String>,
+    /// The highest run number this pipeline has used (`<pipeline>-<n>`), recorded before the run
+    /// is created. It never decreases, so a run name, and the artifact path derived from it, is
+    /// never used twice, even after the run is pruned or deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_index: Option<i64>,
     /// The newest run that passed its gates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_passing_run: Option<String>,
@@ -213,6 +220,9 @@ pub struct TrainingPipelineStatus {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct HandledTriggers {
+    /// The number of the run that consumed these triggers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_index: Option<i64>,
     /// Spec generation (`onSpecChange`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,

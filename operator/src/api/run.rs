@@ -22,6 +22,8 @@ use super::common::{Condition, DataSource, Evaluation, FeatureSpec, NAME_PATTERN
     status = "TrainingRunStatus",
     cel,
     validation = Rule::new("self.spec == oldSelf.spec").message("TrainingRun spec is immutable: create a new run instead"),
+    validation = Rule::new("size(self.metadata.name) <= 63")
+        .message("metadata.name: a run name has at most 63 characters: it names the run's Job and labels its pods"),
     printcolumn(name = "Pipeline", type_ = "string", json_path = ".spec.pipeline"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Trigger", type_ = "string", json_path = ".spec.trigger.type"),
@@ -127,6 +129,20 @@ pub enum TriggerType {
     Drift,
 }
 
+impl TriggerType {
+    /// The name as in the API: a stable metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerType::Manual => "Manual",
+            TriggerType::SpecChange => "SpecChange",
+            TriggerType::RetrainToken => "RetrainToken",
+            TriggerType::Schedule => "Schedule",
+            TriggerType::DataChange => "DataChange",
+            TriggerType::Drift => "Drift",
+        }
+    }
+}
+
 /// Where a run is in its life.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum RunPhase {
@@ -141,6 +157,19 @@ pub enum RunPhase {
     Failed,
     /// Stopped in favour of a newer run (`concurrencyPolicy: Replace`).
     Superseded,
+}
+
+impl RunPhase {
+    /// The name as in the API: a stable metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunPhase::Pending => "Pending",
+            RunPhase::Running => "Running",
+            RunPhase::Succeeded => "Succeeded",
+            RunPhase::Failed => "Failed",
+            RunPhase::Superseded => "Superseded",
+        }
+    }
 }
 
 /// What the run produced and how it was judged.

@@ -20,9 +20,14 @@ pub struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TriggerLabels {
+    pub trigger: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RunLabels {
-    pub trigger: String,
-    pub outcome: String,
+    pub trigger: &'static str,
+    pub outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -39,7 +44,7 @@ pub struct Metrics {
     pub runs_finished: Family<RunLabels, Counter>,
     pub run_duration: Histogram,
     pub gate_outcomes: Family<GateLabels, Counter>,
-    pub runs_started: Family<RunLabels, Counter>,
+    pub runs_started: Family<TriggerLabels, Counter>,
     pub queued_runs: Gauge,
     pub api_requests: Family<super::client::RequestLabels, Counter>,
 }

@@ -1,11 +1,24 @@
-//! Pure: which finished runs to delete, keeping the newest N succeeded and M failed runs and
-//! every run a ModelDeployment serves or may roll back to.
+//! Pure: which finished runs to delete, keeping the newest N succeeded and M failed runs, the
+//! champion, and every run a ModelDeployment serves or may roll back to.
 
 use std::collections::BTreeSet;
 
-use crate::api::{History, RunPhase, TrainingRun};
+use crate::api::{Evaluation, GateOutcome, History, RunPhase, TrainingRun};
+use crate::controllers::run::gates::best_passing;
 
 use super::resolve::run_index;
+
+/// The runs that are the pipeline's champion: the best passing run by the first gate (what a new
+/// run must beat) and the newest passing run (what a deployment following the pipeline serves).
+/// History pruning never deletes them, however many newer runs there are.
+pub fn champions(runs: &[TrainingRun], evaluation: &Evaluation) -> BTreeSet<String> {
+    let passed = |run: &&TrainingRun| {
+        run.status.as_ref().and_then(|s| s.evaluation.as_ref()).is_some_and(|e| e.result == GateOutcome::Passed)
+    };
+    let newest = runs.iter().filter(passed).max_by_key(|run| run_index(run)).and_then(|run| run.metadata.name.clone());
+    let best = best_passing(runs, evaluation, "").map(|champion| champion.name);
+    newest.into_iter().chain(best).collect()
+}
 
 /// Names of the runs to delete. `protected` are served or rollback targets.
 pub fn prune(runs: &[TrainingRun], history: &History, protected: &BTreeSet<String>) -> Vec<String> {
@@ -51,6 +64,32 @@ mod tests {
         .unwrap();
         run.status = Some(TrainingRunStatus { phase, ..TrainingRunStatus::default() });
         run
+    }
+
+    fn judged(index: i64, auc: f64, result: GateOutcome) -> TrainingRun {
+        let mut run = run(index, RunPhase::Succeeded);
+        let status = run.status.as_mut().unwrap();
+        status.metrics.insert("auc".into(), auc);
+        status.evaluation = Some(crate::api::EvaluationResult { result, ..Default::default() });
+        run
+    }
+
+    #[test]
+    fn rejected_runs_never_push_the_champion_out() {
+        let runs = [
+            judged(1, 0.99, GateOutcome::Passed),
+            judged(2, 0.95, GateOutcome::Rejected),
+            judged(3, 0.96, GateOutcome::Rejected),
+            judged(4, 0.97, GateOutcome::Rejected),
+        ];
+        let evaluation: Evaluation = serde_json::from_value(
+            serde_json::json!({"gates": [{"metric": "auc", "goal": "maximize", "threshold": 0.9}]}),
+        )
+        .unwrap();
+        let protected = champions(&runs, &evaluation);
+        assert_eq!(protected, BTreeSet::from(["p-1".to_string()]));
+        let doomed = prune(&runs, &History { succeeded: 2, failed: 0 }, &protected);
+        assert_eq!(doomed, ["p-2"], "p-1 is the champion; p-4 and p-3 are the newest two");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 pub mod history;
 pub mod plan;
+#[cfg(test)]
+mod properties;
 pub mod resolve;
 
 use std::collections::BTreeSet;
@@ -27,7 +29,7 @@ use crate::controllers::{
     conditions::{Desired, merge},
     error::{Error, Result},
     labels,
-    metrics::RunLabels,
+    metrics::TriggerLabels,
 };
 use crate::triggers::{CronSchedule, fingerprint};
 use plan::{Sources, is_active};
@@ -36,11 +38,11 @@ const MANAGED: &[&str] = &["Ready", "Reconciling", "Stalled"];
 
 /// Reconcile one pipeline.
 #[tracing::instrument(skip_all, fields(pipeline = %pipeline.name_any(), namespace = pipeline.namespace().unwrap_or_default()))]
-pub async fn reconcile(pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -> Result<Action> {
     let now = Timestamp::now();
     let namespace = pipeline.namespace().unwrap_or_default();
     let name = pipeline.name_any();
-    let old = pipeline.status.clone().unwrap_or_default();
+    let mut old = pipeline.status.clone().unwrap_or_default();
 
     // Validate what the schema cannot: the cron expression and its time zone.
     let schedule = match &pipeline.spec.triggers.schedule {
@@ -54,17 +56,18 @@ pub async fn reconcile(pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -> Re
         None => None,
     };
 
-    // Gather: the runs this pipeline owns, read from the API server (not a cache) so that a
-    // stale cache can never make us create a run twice.
+    // Gather: the runs labelled with this pipeline's name, read from the API server (not a
+    // cache) so that a stale cache can never make us create a run twice. Those it does not own
+    // (orphans of an earlier pipeline of this name) are not its history, but hold their names.
     let runs_api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), &namespace);
     let uid = pipeline.uid();
-    let runs: Vec<TrainingRun> = runs_api
+    let (runs, foreign): (Vec<TrainingRun>, Vec<TrainingRun>) = runs_api
         .list(&ListParams::default().labels(&format!("{}={name}", labels::PIPELINE)))
         .await?
         .items
         .into_iter()
-        .filter(|run| run.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref()))
-        .collect();
+        .partition(|run| run.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref()));
+    let taken = foreign.iter().filter_map(resolve::run_index).max().unwrap_or(0);
     let handled = plan::handled(&pipeline, &runs);
     let last_tick =
         handled.schedule_time.clone().map(|t| t.0).or(pipeline.metadata.creation_timestamp.clone().map(|t| t.0));
@@ -81,39 +84,57 @@ pub async fn reconcile(pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -> Re
         None => None,
     };
     let sources = Sources { schedule_tick: due.as_ref().and_then(|d| d.tick), data_fingerprint };
-    let plan = plan::plan(&pipeline, &runs, &sources);
+    let plan = plan::plan(&pipeline, &runs, &sources, taken);
 
     // Apply.
     let mut created = None;
     if let plan::Action::Create { index, trigger, supersede } = &plan.action {
+        // Reserve the run's number before creating the run: were the operator to stop in between
+        // and the run be deleted before it restarts, its name would still never be used again.
+        // The write is conditional on the version read, so a stale cache cannot create a run.
+        let reserved = TrainingPipelineStatus { last_run_index: Some(*index), ..old.clone() };
+        pipeline = Arc::new(write_status(&ctx, &pipeline, &reserved).await?);
+        old = reserved;
         for victim in runs.iter().filter(|r| supersede.contains(&r.name_any())) {
             supersede_run(&ctx, victim, index).await?;
         }
         let run = resolve::run_object(&pipeline, *index, trigger.clone(), &plan.handled);
+        let run_name = resolve::run_name(&name, *index);
         match runs_api.create(&PostParams::default(), &run).await {
-            Ok(run) => created = Some(run),
-            // Another reconcile won the race for this name; the next one sees its run.
+            Ok(run) => {
+                ctx.metrics.runs_started.get_or_create(&TriggerLabels { trigger: trigger.trigger_type.as_str() }).inc();
+                ctx.event(&pipeline.object_ref(&()), false, "RunCreated", format!("{run_name}: {}", trigger.reason))
+                    .await;
+                created = Some(run);
+            }
             Err(kube::Error::Api(status)) if status.is_already_exists() => {
-                return Ok(Action::requeue(Duration::from_millis(500)));
+                let owned = runs_api
+                    .get_opt(&run_name)
+                    .await?
+                    .is_some_and(|run| run.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref()));
+                // Another reconcile won the race for this name; the next one sees its run.
+                if owned {
+                    return Ok(Action::requeue(Duration::from_millis(500)));
+                }
+                // A run made by hand (or left by another object) holds the name, which is now
+                // recorded as used: the next reconcile takes the one after it.
+                let message = format!("run {run_name} exists and is not this pipeline's; the next run steps over it");
+                ctx.event(&pipeline.object_ref(&()), true, "RunNameTaken", message).await;
+                return Ok(Action::requeue(Duration::from_millis(100)));
             }
             Err(error) => return Err(error.into()),
         }
-        let run_name = resolve::run_name(&name, *index);
-        ctx.metrics
-            .runs_started
-            .get_or_create(&RunLabels { trigger: format!("{:?}", trigger.trigger_type), outcome: "Started".into() })
-            .inc();
-        ctx.event(&pipeline.object_ref(&()), false, "RunCreated", format!("{run_name}: {}", trigger.reason)).await;
     }
-    let mut all_runs = runs;
-    all_runs.extend(created);
-    prune(&ctx, &pipeline, &all_runs).await?;
+    let mut runs = runs;
+    runs.extend(created);
+    let doomed = doomed(&ctx, &pipeline, &runs).await?;
+    runs.retain(|run| !doomed.contains(&run.name_any()));
     let queued = matches!(plan.action, plan::Action::Wait { .. }) as i64;
     ctx.metrics.queued_runs.set(queued);
 
-    // Status.
-    let new =
-        status(&pipeline, &old, &all_runs, &plan, due.as_ref().and_then(|d| d.next), data_problem.as_deref(), now);
+    // Status, before pruning: the status is the record of the run numbers and triggers used,
+    // so it must hold them before the runs that also carry them are deleted.
+    let new = status(&pipeline, &old, &runs, &plan, due.as_ref().and_then(|d| d.next), data_problem.as_deref(), now);
     if new != old {
         if let Some(problem) = &data_problem
             && old.conditions.iter().all(|c| c.message != *problem)
@@ -122,6 +143,7 @@ pub async fn reconcile(pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -> Re
         }
         write_status(&ctx, &pipeline, &new).await?;
     }
+    prune(&ctx, &namespace, &doomed).await?;
     Ok(requeue_after(&pipeline, due.as_ref().and_then(|d| d.next), now))
 }
 
@@ -181,6 +203,7 @@ fn status(
         last_run: newest(&|_| true),
         last_passing_run: newest(&passed),
         next_schedule_time: next_tick.map(Time),
+        last_run_index: Some(plan.last_run_index),
         handled: plan.handled.clone(),
         pending_triggers: pending,
         data_fingerprint: plan.handled.data_fingerprint.clone(),
@@ -241,30 +264,31 @@ async fn supersede_run(ctx: &Context, run: &TrainingRun, successor: &i64) -> Res
     Ok(())
 }
 
-/// Delete finished runs beyond the pipeline's history, sparing what deployments need.
-async fn prune(ctx: &Context, pipeline: &TrainingPipeline, runs: &[TrainingRun]) -> Result<()> {
-    if history::prune(runs, &pipeline.spec.history, &BTreeSet::new()).is_empty() {
-        return Ok(());
+/// The finished runs beyond the pipeline's history, sparing its champion and what deployments
+/// serve, pin or may roll back to.
+async fn doomed(ctx: &Context, pipeline: &TrainingPipeline, runs: &[TrainingRun]) -> Result<BTreeSet<String>> {
+    let mut protected = history::champions(runs, &pipeline.spec.evaluation);
+    if history::prune(runs, &pipeline.spec.history, &protected).is_empty() {
+        return Ok(BTreeSet::new());
     }
     let namespace = pipeline.namespace().unwrap_or_default();
     let deployments: Api<ModelDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
-    let protected: BTreeSet<String> = deployments
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .flat_map(|md| {
-            let mut names: Vec<String> = md.spec.source.run_ref.map(|r| r.name).into_iter().collect();
-            if let Some(status) = md.status {
-                names.extend(status.current_model.map(|m| m.run));
-                names.extend(status.previous_models.into_iter().map(|m| m.run));
-            }
-            names
-        })
-        .collect();
-    let api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), &namespace);
-    for name in history::prune(runs, &pipeline.spec.history, &protected) {
-        match api.delete(&name, &DeleteParams::background()).await {
+    protected.extend(deployments.list(&ListParams::default()).await?.items.into_iter().flat_map(|md| {
+        let mut names: Vec<String> = md.spec.source.run_ref.map(|r| r.name).into_iter().collect();
+        if let Some(status) = md.status {
+            names.extend(status.current_model.map(|m| m.run));
+            names.extend(status.previous_models.into_iter().map(|m| m.run));
+        }
+        names
+    }));
+    Ok(history::prune(runs, &pipeline.spec.history, &protected).into_iter().collect())
+}
+
+/// Delete the runs history no longer keeps.
+async fn prune(ctx: &Context, namespace: &str, doomed: &BTreeSet<String>) -> Result<()> {
+    let api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), namespace);
+    for name in doomed {
+        match api.delete(name, &DeleteParams::background()).await {
             Ok(_) => tracing::info!(run = name, "pruned"),
             Err(kube::Error::Api(status)) if status.is_not_found() => {}
             Err(error) => return Err(error.into()),
@@ -273,12 +297,22 @@ async fn prune(ctx: &Context, pipeline: &TrainingPipeline, runs: &[TrainingRun])
     Ok(())
 }
 
-async fn write_status(ctx: &Context, pipeline: &TrainingPipeline, status: &TrainingPipelineStatus) -> Result<()> {
+/// Apply the pipeline's status and return the pipeline as written.
+async fn write_status(
+    ctx: &Context,
+    pipeline: &TrainingPipeline,
+    status: &TrainingPipelineStatus,
+) -> Result<TrainingPipeline> {
     let api: Api<TrainingPipeline> = Api::namespaced(ctx.client.clone(), &pipeline.namespace().unwrap_or_default());
-    let patch = json!({"apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingPipeline", "status": status});
-    api.patch_status(&pipeline.name_any(), &PatchParams::apply(labels::FIELD_MANAGER).force(), &Patch::Apply(patch))
-        .await?;
-    Ok(())
+    // On the condition that the pipeline is still the version this reconcile read: the status is
+    // the record of the run numbers and triggers used, and a stale cache must never roll it back.
+    let patch = json!({
+        "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingPipeline",
+        "metadata": {"resourceVersion": pipeline.resource_version()},
+        "status": status,
+    });
+    let params = PatchParams::apply(labels::FIELD_MANAGER).force();
+    Ok(api.patch_status(&pipeline.name_any(), &params, &Patch::Apply(patch)).await?)
 }
 
 /// Requeue after a failure: invalid specs wait for a change, everything else backs off.
@@ -287,6 +321,8 @@ pub fn error_policy(pipeline: Arc<TrainingPipeline>, error: &Error, ctx: Arc<Con
     ctx.metrics.failed("trainingpipeline", error.category());
     match error {
         Error::InvalidSpec(_) => Action::await_change(),
+        // The cache was behind a write: look again once it has caught up.
+        Error::Kube(kube::Error::Api(status)) if status.is_conflict() => Action::requeue(Duration::from_millis(500)),
         _ => Action::requeue(Duration::from_secs(5)),
     }
 }

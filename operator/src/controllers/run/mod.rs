@@ -175,8 +175,7 @@ pub async fn write_status(ctx: &Context, run: &TrainingRun, status: &TrainingRun
 /// Events and metrics for a run that just finished.
 async fn announce(ctx: &Context, run: &TrainingRun, status: &TrainingRunStatus) {
     let reference = run.object_ref(&());
-    let trigger = format!("{:?}", run.spec.trigger.trigger_type);
-    let outcome = format!("{:?}", status.phase);
+    let (trigger, outcome) = (run.spec.trigger.trigger_type.as_str(), status.phase.as_str());
     ctx.metrics.runs_finished.get_or_create(&crate::controllers::metrics::RunLabels { trigger, outcome }).inc();
     if let (Some(start), Some(end)) = (&status.start_time, &status.completion_time) {
         ctx.metrics.run_duration.observe((end.0 - start.0).get_seconds() as f64);
