@@ -18,8 +18,24 @@ pub struct RunArgs {
     pub metrics_addr: std::net::SocketAddr,
     /// Where trainers write artifacts (`file://` on a volume that trainers and servers share, or
     /// `s3://bucket/prefix`); each run writes under `<root>/<namespace>/<run>/`.
-    #[arg(long, env = "TRAINLOOP_ARTIFACT_ROOT", default_value = "file:///var/lib/trainloop/artifacts")]
+    #[arg(long, env = "TRAINLOOP_ARTIFACT_ROOT", default_value = "file:///var/lib/trainloop/artifacts", value_parser = artifact_root)]
     pub artifact_root: String,
+}
+
+/// An artifact root trainers can write under: a `file://` absolute path, or an object store
+/// bucket (`s3://`, `gs://`, `az://`) with an optional prefix.
+pub fn artifact_root(value: &str) -> Result<String, String> {
+    let expected = "expected file:///absolute/path or s3://bucket[/prefix] (also gs://, az://)";
+    let (scheme, rest) = value.split_once("://").ok_or_else(|| format!("{value:?} is not a URI: {expected}"))?;
+    let valid = match scheme {
+        "file" => rest.starts_with('/') && rest.len() > 1,
+        "s3" | "gs" | "az" => rest.split('/').next().is_some_and(|bucket| !bucket.is_empty()),
+        _ => false,
+    };
+    if !valid || value.chars().any(char::is_whitespace) {
+        return Err(format!("{value:?}: {expected}"));
+    }
+    Ok(value.trim_end_matches('/').to_string())
 }
 
 /// Run the operator until SIGINT or SIGTERM.
@@ -89,4 +105,19 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::artifact_root;
+
+    #[test]
+    fn artifact_roots_are_checked_at_start() {
+        assert_eq!(artifact_root("file:///var/lib/trainloop/").as_deref(), Ok("file:///var/lib/trainloop"));
+        assert!(artifact_root("s3://models/trainloop").is_ok());
+        for bad in ["/var/lib/trainloop", "file://relative/dir", "s3://", "ftp://host/dir", "file:///a b"] {
+            let error = artifact_root(bad).expect_err(bad);
+            assert!(error.contains("expected file:///absolute/path"), "{error}");
+        }
+    }
 }

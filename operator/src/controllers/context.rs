@@ -7,6 +7,7 @@ use kube::{
 };
 
 use super::metrics::Metrics;
+use crate::triggers::DataPoller;
 
 /// Operator-wide settings.
 #[derive(Clone, Debug)]
@@ -24,12 +25,15 @@ pub struct Context {
     pub settings: Settings,
     /// For data fingerprints and model servers.
     pub http: reqwest::Client,
+    /// Reads the data of pipelines with `onDataChange`, off the reconcile path.
+    pub data: DataPoller,
 }
 
 impl Context {
     pub fn new(client: Client, metrics: Metrics, settings: Settings, http: reqwest::Client) -> Self {
         let reporter = Reporter { controller: "trainloop".into(), instance: std::env::var("POD_NAME").ok() };
-        Context { recorder: Recorder::new(client.clone(), reporter), client, metrics, settings, http }
+        let data = DataPoller::new(http.clone());
+        Context { recorder: Recorder::new(client.clone(), reporter), client, metrics, settings, http, data }
     }
 
     /// Publish an event; a failure to publish is logged, never fatal.

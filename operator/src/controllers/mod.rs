@@ -32,8 +32,12 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken, ready: impl FnO
     let client = ctx.client.clone();
     let runs = Controller::new(Api::<TrainingRun>::all(client.clone()), watcher::Config::default())
         .owns(Api::<Job>::all(client.clone()), watcher::Config::default());
-    let pipelines = Controller::new(Api::<TrainingPipeline>::all(client.clone()), watcher::Config::default())
+    let mut pipelines = Controller::new(Api::<TrainingPipeline>::all(client.clone()), watcher::Config::default())
         .owns(Api::<TrainingRun>::all(client.clone()), watcher::Config::default());
+    if let Some(wakeups) = ctx.data.take_wakeups() {
+        let changed = futures::stream::unfold(wakeups, |mut rx| async move { rx.recv().await.map(|p| (p, rx)) });
+        pipelines = pipelines.reconcile_on(changed);
+    }
     let (run_store, pipeline_store) = (runs.store(), pipelines.store());
     tokio::spawn(async move {
         if synced(&run_store).await && synced(&pipeline_store).await {

@@ -4,7 +4,9 @@
 //! the data looks like now, and leave deciding, recording and requeueing to the controller.
 
 pub mod data;
+pub mod poller;
 pub mod schedule;
 
 pub use data::{DataError, fingerprint, http_client};
+pub use poller::{DataPoller, Reading, Target};
 pub use schedule::{CronSchedule, Due, ScheduleError};

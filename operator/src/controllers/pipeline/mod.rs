@@ -17,7 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
-    runtime::controller::Action,
+    runtime::{controller::Action, reflector::ObjectRef},
 };
 use serde_json::json;
 
@@ -31,7 +31,7 @@ use crate::controllers::{
     labels,
     metrics::TriggerLabels,
 };
-use crate::triggers::{CronSchedule, fingerprint};
+use crate::triggers::{CronSchedule, Target};
 use plan::{Sources, is_active};
 
 const MANAGED: &[&str] = &["Ready", "Reconciling", "Stalled"];
@@ -73,13 +73,14 @@ pub async fn reconcile(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -
         handled.schedule_time.clone().map(|t| t.0).or(pipeline.metadata.creation_timestamp.clone().map(|t| t.0));
     let due = schedule.as_ref().map(|s| s.due(last_tick.unwrap_or(now), now));
     let mut data_problem = None;
-    let data_fingerprint = match &pipeline.spec.triggers.on_data_change {
-        Some(_) => match fingerprint(&ctx.http, &pipeline.spec.data.uri).await {
-            Ok(fingerprint) => Some(fingerprint),
-            Err(error) => {
+    let data_fingerprint = match data_target(&pipeline) {
+        Some(target) => match ctx.data.latest(ObjectRef::from_obj(&*pipeline), target) {
+            Some(Ok(fingerprint)) => Some(fingerprint),
+            Some(Err(error)) => {
                 data_problem = Some(format!("cannot read spec.data.uri: {error}"));
                 None
             }
+            None => None,
         },
         None => None,
     };
@@ -147,6 +148,13 @@ pub async fn reconcile(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -
     Ok(requeue_after(&pipeline, due.as_ref().and_then(|d| d.next), now))
 }
 
+/// What the data poller reads for this pipeline, if it polls its data.
+fn data_target(pipeline: &TrainingPipeline) -> Option<Target> {
+    let trigger = pipeline.spec.triggers.on_data_change.as_ref()?;
+    let interval = trigger.interval.parse::<kube::core::Duration>().map(Duration::from).ok()?;
+    Some(Target { uri: pipeline.spec.data.uri.clone(), interval })
+}
+
 /// When to look again without being told: the next schedule tick, or the next data poll.
 fn requeue_after(pipeline: &TrainingPipeline, next_tick: Option<Timestamp>, now: Timestamp) -> Action {
     let mut wait: Option<Duration> = None;
@@ -154,11 +162,9 @@ fn requeue_after(pipeline: &TrainingPipeline, next_tick: Option<Timestamp>, now:
         let seconds = (next - now).get_seconds().max(1) as u64;
         wait = Some(Duration::from_secs(seconds));
     }
-    if let Some(trigger) = &pipeline.spec.triggers.on_data_change
-        && let Ok(interval) = trigger.interval.parse::<kube::core::Duration>()
-    {
-        let interval: Duration = interval.into();
-        wait = Some(wait.map_or(interval, |w| w.min(interval)));
+    // Keep the data poller's reading wanted; a change wakes the pipeline sooner.
+    if let Some(target) = data_target(pipeline) {
+        wait = Some(wait.map_or(target.interval, |w| w.min(target.interval)));
     }
     wait.map_or_else(Action::await_change, Action::requeue)
 }

@@ -51,7 +51,17 @@ pub fn observe(job: Option<&Job>, pods: &[Pod], logs: Option<&str>) -> Outcome {
         let running = status.active.unwrap_or(0) > 0 || started.is_some();
         return if running { Outcome::Running { started } } else { Outcome::Pending };
     }
-    let message = newest_terminated(pods, true).unwrap_or_default();
+    // The Job keeps its pods until the run controller has read the result and deletes them, so
+    // a complete Job without its pod means someone else removed it before the result was read.
+    let Some(message) = newest_terminated(pods, true) else {
+        return Outcome::Failed {
+            finished,
+            reason: "ResultLost",
+            message: "the training Job completed, but its pod was deleted before the operator read the result \
+                      (the trainer itself succeeded); start a new run to train again"
+                .into(),
+        };
+    };
     if message.trim().is_empty() {
         let tail = logs.map(|l| format!("; last log lines:\n{}", last_lines(l, 10))).unwrap_or_default();
         return Outcome::Failed {
@@ -60,14 +70,38 @@ pub fn observe(job: Option<&Job>, pods: &[Pod], logs: Option<&str>) -> Outcome {
             message: format!("the trainer exited 0 but wrote no result to /dev/termination-log{tail}"),
         };
     }
+    if message.len() >= TERMINATION_MESSAGE_LIMIT && TrainerResult::parse(&message).is_err() {
+        return Outcome::Failed {
+            finished,
+            reason: "ResultTooLarge",
+            message: format!(
+                "the trainer's result was cut: a termination message holds at most {TERMINATION_MESSAGE_LIMIT} \
+                 bytes; report fewer metrics and keep large data in the artifact"
+            ),
+        };
+    }
     match parse_result(&message) {
         Ok(result) => Outcome::Succeeded { started, finished, result },
         Err(problem) => Outcome::Failed {
             finished,
             reason: "MalformedResult",
-            message: format!("the trainer's result is malformed: {problem}; it wrote: {}", truncate(&message, 300)),
+            message: format!("the trainer's result is malformed: {problem}; it wrote: {}", excerpt(&message, &problem)),
         },
     }
+}
+
+/// Kubernetes keeps at most this many bytes of a container's termination message (the last ones).
+pub const TERMINATION_MESSAGE_LIMIT: usize = 4096;
+
+/// The part of `message` a parse error points at (`... column N`), else its start.
+fn excerpt(message: &str, problem: &str) -> String {
+    const WIDTH: usize = 300;
+    let column = problem.rsplit_once("column ").and_then(|(_, n)| n.trim().parse::<usize>().ok()).unwrap_or(1);
+    let chars: Vec<char> = message.trim().chars().collect();
+    let start = column.saturating_sub(WIDTH / 2).min(chars.len().saturating_sub(WIDTH));
+    let end = (start + WIDTH).min(chars.len());
+    let (before, after) = (if start > 0 { "..." } else { "" }, if end < chars.len() { "..." } else { "" });
+    format!("{before}{}{after}", chars[start..end].iter().collect::<String>())
 }
 
 /// Waiting reasons that will not resolve by themselves.
@@ -208,6 +242,26 @@ mod tests {
     }
 
     #[test]
+    fn a_parse_error_quotes_the_part_of_the_result_it_points_at() {
+        let padding = format!(r#""notes":"{}""#, "x".repeat(400));
+        let result = format!(r#"{{{padding},"metrics":{{"auc":NaN}}}}"#);
+        let outcome = observe(Some(&job_with("Complete", "")), &[pod(0, &result)], None);
+        let Outcome::Failed { reason, message, .. } = outcome else { panic!("{outcome:?}") };
+        assert_eq!(reason, "MalformedResult");
+        assert!(message.contains(r#""auc":NaN"#), "{message}");
+    }
+
+    #[test]
+    fn a_result_cut_at_the_termination_message_limit_says_so() {
+        let cut = format!(r#"0.5,"m{}":0.5}}}}"#, "x".repeat(TERMINATION_MESSAGE_LIMIT));
+        let cut = &cut[cut.len() - TERMINATION_MESSAGE_LIMIT..];
+        let outcome = observe(Some(&job_with("Complete", "")), &[pod(0, cut)], None);
+        let Outcome::Failed { reason, message, .. } = outcome else { panic!("{outcome:?}") };
+        assert_eq!(reason, "ResultTooLarge");
+        assert!(message.contains("at most 4096 bytes"), "{message}");
+    }
+
+    #[test]
     fn a_bad_digest_is_named() {
         let bad = GOOD.replace("sha256:bbbb", "md5:bbbb");
         let error = parse_result(&bad).unwrap_err();
@@ -249,6 +303,14 @@ mod tests {
         let Outcome::Blocked { reason, message } = observe(Some(&running), &[stuck], None) else { panic!() };
         assert_eq!(reason, "ErrImagePull");
         assert!(message.contains("nope:1"), "{message}");
+    }
+
+    #[test]
+    fn a_complete_job_whose_pod_is_gone_lost_its_result_and_says_so() {
+        let outcome = observe(Some(&job_with("Complete", "")), &[], None);
+        let Outcome::Failed { reason, message, .. } = outcome else { panic!("{outcome:?}") };
+        assert_eq!(reason, "ResultLost");
+        assert!(message.contains("pod was deleted before the operator read the result"), "{message}");
     }
 
     #[test]
