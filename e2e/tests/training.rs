@@ -304,9 +304,9 @@ async fn an_invalid_schedule_stalls_the_pipeline_with_a_warning() {
 }
 
 #[tokio::test]
-async fn a_trainer_image_that_cannot_start_stalls_the_run_with_a_warning() {
+async fn a_trainer_that_cannot_start_stalls_its_run_then_fails_it_at_the_start_timeout() {
     let env = Env::start().await.unwrap();
-    let mut p = pipeline("churn", "unused", "0.9", json!({}));
+    let mut p = pipeline("churn", "unused", "0.93", json!({"startTimeoutSeconds": 5}));
     p["spec"]["template"] = json!({"image": "registry.example/missing-trainer:1"});
     env.create::<TrainingPipeline>(p).await.unwrap();
     let stalled = |run: Option<&TrainingRun>| {
@@ -317,6 +317,19 @@ async fn a_trainer_image_that_cannot_start_stalls_the_run_with_a_warning() {
     assert!(condition(&run, "Stalled").message.contains("the trainer cannot start"));
     let events = env.api::<Event>().list(&ListParams::default()).await.unwrap().items;
     assert!(events.iter().any(|e| e.reason.as_deref() == Some("TrainerNotStarting")));
+    let stuck = |p: Option<&TrainingPipeline>| {
+        p.and_then(|p| p.status.as_ref())
+            .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.reason == "RunStuck"))
+    };
+    env.wait_for::<TrainingPipeline>("churn", "Ready=False RunStuck", stuck).await;
+
+    // A corrected spec waits (Forbid) only until the stuck run's start timeout fails it.
+    patch_spec(&env, "churn", json!({"template": {"image": "shell", "command": ["sh", "-c", reporting_trainer()]}}))
+        .await;
+    let run = env.wait_for::<TrainingRun>("churn-1", "Failed", phase_is(RunPhase::Failed)).await;
+    assert_eq!(condition(&run, "Ready").reason, "StartTimeout");
+    assert!(condition(&run, "Ready").message.contains("within 5s"), "{}", condition(&run, "Ready").message);
+    env.wait_for::<TrainingRun>("churn-2", "Succeeded", phase_is(RunPhase::Succeeded)).await;
     env.shutdown().await;
 }
 

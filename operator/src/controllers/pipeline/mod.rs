@@ -193,6 +193,10 @@ fn status(
     if let Some(problem) = data_problem {
         desired.push(Desired::new("Ready", false, "DataUnavailable", problem));
         desired.push(Desired::new("Stalled", true, "DataUnavailable", problem));
+    } else if let Some((run, message)) = runs.iter().filter(|r| is_active(r)).find_map(stuck) {
+        let message = format!("run {run} cannot start: {message}");
+        desired.push(Desired::new("Ready", false, "RunStuck", message.clone()));
+        desired.push(Desired::new("Reconciling", true, "RunStuck", message));
     } else if !active.is_empty() {
         let message = format!("training: {}", active.join(", "));
         desired.push(Desired::new("Ready", true, "Training", message.clone()));
@@ -214,6 +218,12 @@ fn status(
         pending_triggers: pending,
         data_fingerprint: plan.handled.data_fingerprint.clone(),
     }
+}
+
+/// The name of a run whose trainer cannot start, and why (its `Stalled` condition).
+fn stuck(run: &TrainingRun) -> Option<(String, String)> {
+    let stalled = run.status.as_ref()?.conditions.iter().find(|c| c.type_ == "Stalled" && c.status == "True")?;
+    Some((run.name_any(), stalled.message.clone()))
 }
 
 /// A pipeline that cannot work as written: say what to fix, and wait for a change.

@@ -41,6 +41,7 @@ pub fn run_spec(pipeline: &TrainingPipeline, trigger: Trigger) -> TrainingRunSpe
         evaluation: spec.evaluation.clone(),
         backoff_limit: spec.backoff_limit,
         active_deadline_seconds: spec.active_deadline_seconds,
+        start_timeout_seconds: spec.start_timeout_seconds,
         queue_name: spec.queue_name.clone(),
     }
 }

@@ -75,6 +75,22 @@ pub async fn reconcile(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
         observed = outcome::observe(Some(&job), &pods, logs.as_deref());
     }
 
+    // A trainer that cannot start fails after its start timeout, and its Job is stopped so the
+    // pod stops retrying; a suspended Job waits for Kueue's admission, which is not a start.
+    let suspended = job.spec.as_ref().and_then(|s| s.suspend).unwrap_or(false);
+    let created = run.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    let timeout = run.spec.start_timeout_seconds.unwrap_or(outcome::DEFAULT_START_TIMEOUT_SECONDS);
+    if let Some(created) = created.filter(|_| !suspended)
+        && let Some(failed) = outcome::start_timed_out(&observed, created, k8s_openapi::jiff::Timestamp::now(), timeout)
+    {
+        observed = failed;
+        match jobs.delete(&validated.name, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.is_not_found() => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+
     let champion = match &observed {
         Outcome::Succeeded { .. } => find_champion(&ctx, &run).await?,
         _ => None,

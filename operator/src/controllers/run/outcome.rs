@@ -104,6 +104,27 @@ fn excerpt(message: &str, problem: &str) -> String {
     format!("{before}{}{after}", chars[start..end].iter().collect::<String>())
 }
 
+/// How long a trainer may take to start when the run does not say.
+pub const DEFAULT_START_TIMEOUT_SECONDS: i64 = 600;
+
+/// A run whose trainer has not started `timeout` seconds after the run was created fails, with
+/// the reason it could not start; `None` while it may still start (or has started).
+pub fn start_timed_out(outcome: &Outcome, created: Timestamp, now: Timestamp, timeout: i64) -> Option<Outcome> {
+    let why = match outcome {
+        Outcome::Blocked { message, .. } => message.clone(),
+        Outcome::Pending => "its pod never started".to_string(),
+        _ => return None,
+    };
+    if (now - created).get_seconds() < timeout {
+        return None;
+    }
+    Some(Outcome::Failed {
+        finished: Some(now),
+        reason: "StartTimeout",
+        message: format!("the trainer did not start within {timeout}s (startTimeoutSeconds): {why}"),
+    })
+}
+
 /// Waiting reasons that will not resolve by themselves.
 const BLOCKING: &[&str] = &[
     "ErrImagePull",
@@ -311,6 +332,21 @@ mod tests {
         let Outcome::Failed { reason, message, .. } = outcome else { panic!("{outcome:?}") };
         assert_eq!(reason, "ResultLost");
         assert!(message.contains("pod was deleted before the operator read the result"), "{message}");
+    }
+
+    #[test]
+    fn a_trainer_that_cannot_start_fails_once_its_start_timeout_passed() {
+        let created = Timestamp::from_second(1_800_000_000).unwrap();
+        let later = |seconds: i64| Timestamp::from_second(1_800_000_000 + seconds).unwrap();
+        let blocked = Outcome::Blocked { reason: "ErrImagePull".into(), message: "image nope:1 not found".into() };
+        assert_eq!(start_timed_out(&blocked, created, later(59), 60), None);
+        let Some(Outcome::Failed { reason, message, .. }) = start_timed_out(&blocked, created, later(60), 60) else {
+            panic!()
+        };
+        assert_eq!(reason, "StartTimeout");
+        assert!(message.contains("within 60s") && message.contains("nope:1"), "{message}");
+        let running = Outcome::Running { started: Some(created) };
+        assert_eq!(start_timed_out(&running, created, later(9999), 60), None, "a started trainer has no start limit");
     }
 
     #[test]
