@@ -226,6 +226,7 @@ mod tests {
                 evaluation: Evaluation::default(),
                 backoff_limit: Some(2),
                 active_deadline_seconds: Some(600),
+                start_timeout_seconds: None,
                 queue_name: Some("team-a".into()),
             },
         );
