@@ -20,7 +20,7 @@ use crate::patch::{json as jsonpatch, merge, strategic};
 use crate::registry::ResourceType;
 use crate::schema::FieldValidation;
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::store::write::WriteOpts;
+use crate::store::write::{Deletion, WriteOpts};
 
 /// What the client asked to get back (from Accept).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -153,8 +153,14 @@ pub async fn resource(
             let name = p.name.as_deref().unwrap_or("");
             let bytes = body::read(req_body).await?;
             let opts = body::delete_options(&ct, &bytes, q)?;
-            let gone = app.store.lock().delete(&p.rt, &ns, name, &opts, dry_run(q))?;
-            Ok(object_response(StatusCode::OK, &p.rt, &gone, View::Full, q))
+            let outcome = app.store.lock().delete(&p.rt, &ns, name, &opts, opts.dry_run)?;
+            Ok(match super::deleted::body(&p.rt, &outcome) {
+                Some(status) => json_response(StatusCode::OK, &status),
+                None => {
+                    let (Deletion::Removed(obj) | Deletion::Pending(obj)) = &outcome;
+                    object_response(StatusCode::OK, &p.rt, obj, v, q)
+                }
+            })
         }
         "deletecollection" => {
             let bytes = body::read(req_body).await?;
@@ -170,7 +176,9 @@ pub async fn resource(
             for o in targets {
                 let name = crate::store::name_of(&o).to_string();
                 let ons = crate::store::namespace_of(&o).to_string();
-                if let Ok(g) = st.delete(&p.rt, &ons, &name, &opts, dry_run(q)) {
+                if let Ok(Deletion::Removed(g) | Deletion::Pending(g)) =
+                    st.delete(&p.rt, &ons, &name, &opts, opts.dry_run)
+                {
                     items.push((*g).clone());
                 }
             }
