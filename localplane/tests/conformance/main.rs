@@ -4,4 +4,5 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod bootstrap_objects;
 mod delete_responses;
