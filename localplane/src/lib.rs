@@ -4,6 +4,7 @@
 
 pub mod controllers;
 pub mod faults;
+pub mod field_labels;
 pub mod patch;
 pub mod registry;
 pub mod schema;

@@ -165,7 +165,7 @@ pub async fn resource(
         "deletecollection" => {
             let bytes = body::read(req_body).await?;
             let opts = body::delete_options(&ct, &bytes, q)?;
-            let (labels, fields) = selectors(q)?;
+            let (labels, fields) = selectors(q, &p.rt)?;
             let mut st = app.store.lock();
             let targets: Vec<Arc<Value>> = st
                 .list(&p.rt, p.namespace.as_deref())
@@ -191,10 +191,11 @@ pub async fn resource(
     }
 }
 
-fn selectors(q: &Query) -> ApiResult<(LabelSelector, FieldSelector)> {
+fn selectors(q: &Query, rt: &ResourceType) -> ApiResult<(LabelSelector, FieldSelector)> {
     let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))
         .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
-    let fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
+    let fields =
+        FieldSelector::parse(q.get("fieldSelector").unwrap_or("")).map_err(ApiError::bad_request)?.for_kind(rt);
     Ok((labels, fields))
 }
 
@@ -208,7 +209,7 @@ fn list_doc(rt: &ResourceType, rv: String, items: Vec<Value>) -> Value {
 }
 
 fn list(app: &Arc<App>, p: &ResourcePath, q: &Query, v: View) -> ApiResult<Response> {
-    let (labels, fields) = selectors(q)?;
+    let (labels, fields) = selectors(q, &p.rt)?;
     let (objs, rv) = {
         let st = app.store.lock();
         let objs: Vec<Arc<Value>> = match (fields.name(), p.rt.namespaced, p.namespace.as_deref()) {
@@ -236,7 +237,7 @@ fn list(app: &Arc<App>, p: &ResourcePath, q: &Query, v: View) -> ApiResult<Respo
 }
 
 fn start_watch(app: &Arc<App>, p: &ResourcePath, q: &Query, v: View) -> ApiResult<Response> {
-    let (labels, fields) = selectors(q)?;
+    let (labels, fields) = selectors(q, &p.rt)?;
     let rv = match q.get("resourceVersion").unwrap_or("") {
         "" | "0" => None,
         s => Some(

@@ -6,3 +6,4 @@ mod common;
 
 mod bootstrap_objects;
 mod delete_responses;
+mod field_selectors;
