@@ -1,5 +1,6 @@
 //! The verbs on resources: get, list, watch, create, update, patch, delete, deletecollection,
-//! plus the `/status` and `pods/log` subresources and the Table / PartialObjectMetadata views.
+//! plus the `/status` and `pods/log` subresources and the Table / PartialObjectMetadata views
+//! (honoured on reads and writes alike, as the real server does).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,7 +135,7 @@ pub async fn resource(
             let obj = body::parse(&ct, &bytes)?;
             let fv = field_validation(q)?;
             let created = app.store.lock().create(&p.rt, &ns, obj, fv, dry_run(q))?;
-            Ok(object_response(StatusCode::CREATED, &p.rt, &created, View::Full, q))
+            Ok(object_response(StatusCode::CREATED, &p.rt, &created, v, q))
         }
         "update" => {
             let name = p.name.as_deref().unwrap_or("");
@@ -143,11 +144,12 @@ pub async fn resource(
             let fv = field_validation(q)?;
             let updated =
                 app.store.lock().update(&p.rt, &ns, name, obj, status_only, WriteOpts { fv, dry_run: dry_run(q) })?;
-            Ok(object_response(StatusCode::OK, &p.rt, &updated, View::Full, q))
+            Ok(object_response(StatusCode::OK, &p.rt, &updated, v, q))
         }
         "patch" => {
             let bytes = body::read(req_body).await?;
-            patch(app, &p, &ns, q, &ct, &bytes, status_only)
+            let (code, patched) = patch(app, &p, &ns, q, &ct, &bytes, status_only)?;
+            Ok(object_response(code, &p.rt, &patched, v, q))
         }
         "delete" => {
             let name = p.name.as_deref().unwrap_or("");
@@ -288,7 +290,7 @@ fn patch(
     ct: &str,
     bytes: &[u8],
     status_only: bool,
-) -> ApiResult<Response> {
+) -> ApiResult<(StatusCode, Arc<Value>)> {
     let name = p.name.as_deref().unwrap_or("");
     let fv = field_validation(q)?;
     let dry = dry_run(q);
@@ -346,12 +348,10 @@ fn patch(
                 }
                 let mut obj = result;
                 obj["metadata"]["name"] = json!(name);
-                let created = st.create(&p.rt, ns, obj, fv, dry)?;
-                Ok(json_response(StatusCode::CREATED, &created))
+                Ok((StatusCode::CREATED, st.create(&p.rt, ns, obj, fv, dry)?))
             }
             Some(_) => {
-                let updated = st.update(&p.rt, ns, name, result, status_only, WriteOpts { fv, dry_run: dry })?;
-                Ok(json_response(StatusCode::OK, &updated))
+                Ok((StatusCode::OK, st.update(&p.rt, ns, name, result, status_only, WriteOpts { fv, dry_run: dry })?))
             }
         };
     }
@@ -373,8 +373,7 @@ fn patch(
         }
         _ => return Err(ApiError::unsupported_patch()),
     };
-    let updated = st.update(&p.rt, ns, name, patched, status_only, WriteOpts { fv, dry_run: dry })?;
-    Ok(json_response(StatusCode::OK, &updated))
+    Ok((StatusCode::OK, st.update(&p.rt, ns, name, patched, status_only, WriteOpts { fv, dry_run: dry })?))
 }
 
 fn apply_conflict(rt: &ResourceType, name: &str, av: &str, conflicts: Vec<apply::Conflict>) -> ApiError {

@@ -7,3 +7,4 @@ mod common;
 mod bootstrap_objects;
 mod delete_responses;
 mod field_selectors;
+mod metadata_writes;
