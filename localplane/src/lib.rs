@@ -4,6 +4,7 @@
 
 pub mod controllers;
 pub mod faults;
+pub mod field_labels;
 pub mod patch;
 pub mod registry;
 pub mod schema;
@@ -68,8 +69,10 @@ impl LocalPlane {
         let addr = listener.local_addr()?;
         let url = format!("http://{addr}");
         let shutdown = CancellationToken::new();
+        let store = store::Store::new();
+        store.bootstrap(addr.port());
         let app = Arc::new(server::App {
-            store: store::Store::new(),
+            store,
             faults: Arc::new(faults::Faults::default()),
             shutdown: shutdown.clone(),
             addr: addr.to_string(),

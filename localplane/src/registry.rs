@@ -188,9 +188,21 @@ fn builtins() -> Vec<ResourceType> {
             .col("Type", "string", ".type")
             .col("Reason", "string", ".reason")
             .col("Message", "string", ".message"),
-        B::new("", "v1", "Node", "nodes", false).short(&["no"]).status(),
+        // kubectl's Status column is computed ("Ready", "NotReady"); the condition that is
+        // True shows the same for a healthy node.
+        B::new("", "v1", "Node", "nodes", false)
+            .short(&["no"])
+            .status()
+            .col("Status", "string", ".status.conditions[?(@.status==\"True\")].type")
+            .col("Age", "date", ".metadata.creationTimestamp")
+            .col("Version", "string", ".status.nodeInfo.kubeletVersion"),
         B::new("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true).short(&["pvc"]).status(),
         B::new("events.k8s.io", "v1", "Event", "events", true).short(&["ev"]),
+        B::new("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true).col(
+            "AddressType",
+            "string",
+            ".addressType",
+        ),
         B::new("apps", "v1", "Deployment", "deployments", true)
             .short(&["deploy"])
             .status()

@@ -4,6 +4,8 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+use crate::registry::ResourceType;
+
 #[derive(Debug, Clone, PartialEq)]
 enum LabelReq {
     Eq(String, String),
@@ -112,10 +114,22 @@ fn parse_set(s: String) -> Option<BTreeSet<String>> {
     Some(inner.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
 }
 
-/// A parsed `fieldSelector`: `path=value` / `path!=value` terms on any dotted field path
+/// One `label=value` or `label!=value` term of a field selector.
+#[derive(Debug, Clone, PartialEq)]
+struct FieldTerm {
+    label: String,
+    /// The dotted JSON path the label reads (the label itself unless the kind maps it).
+    path: String,
+    negated: bool,
+    want: String,
+    /// What an absent field compares as ("false" for a bool, "0" for a number).
+    zero: String,
+}
+
+/// A parsed `fieldSelector`: `label=value` / `label!=value` terms on any dotted field path
 /// (metadata.name and metadata.namespace are what clients use).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct FieldSelector(Vec<(String, bool, String)>);
+pub struct FieldSelector(Vec<FieldTerm>);
 
 impl FieldSelector {
     pub fn parse(s: &str) -> Result<Self, String> {
@@ -125,7 +139,7 @@ impl FieldSelector {
         }
         for part in s.split(',') {
             let p = part.trim();
-            let (k, neg, v) = if let Some((k, v)) = p.split_once("!=") {
+            let (k, negated, v) = if let Some((k, v)) = p.split_once("!=") {
                 (k, true, v)
             } else if let Some((k, v)) = p.split_once("==").or_else(|| p.split_once('=')) {
                 (k, false, v)
@@ -136,29 +150,43 @@ impl FieldSelector {
             if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
                 return Err(format!("invalid field selector key {k:?}"));
             }
-            terms.push((k.to_string(), neg, v.trim().to_string()));
+            terms.push(FieldTerm {
+                label: k.to_string(),
+                path: k.to_string(),
+                negated,
+                want: v.trim().to_string(),
+                zero: String::new(),
+            });
         }
         Ok(FieldSelector(terms))
     }
 
+    /// Resolves each label for `rt`: its JSON path and the zero value of an absent field.
+    pub fn for_kind(mut self, rt: &ResourceType) -> Self {
+        for t in &mut self.0 {
+            (t.path, t.zero) = crate::field_labels::resolve(rt, &t.label);
+        }
+        self
+    }
+
     pub fn matches(&self, obj: &Value) -> bool {
-        self.0.iter().all(|(path, neg, want)| {
+        self.0.iter().all(|t| {
             let mut cur = Some(obj);
-            for seg in path.split('.') {
+            for seg in t.path.split('.') {
                 cur = cur.and_then(|c| c.get(seg));
             }
             let got = match cur {
                 Some(Value::String(s)) => s.clone(),
-                Some(Value::Null) | None => String::new(),
+                Some(Value::Null) | None => t.zero.clone(),
                 Some(v) => v.to_string(),
             };
-            (got == *want) != *neg
+            (got == t.want) != t.negated
         })
     }
 
     /// The exact name asked for, if any (lets list and watch skip other objects cheaply).
     pub fn name(&self) -> Option<&str> {
-        self.0.iter().find(|(k, neg, _)| k == "metadata.name" && !neg).map(|(_, _, v)| v.as_str())
+        self.0.iter().find(|t| t.label == "metadata.name" && !t.negated).map(|t| t.want.as_str())
     }
 }
 

@@ -63,5 +63,7 @@ pub fn delete_options(
             .get("gracePeriodSeconds")
             .and_then(Value::as_i64)
             .or_else(|| query.get("gracePeriodSeconds").and_then(|g| g.parse().ok())),
+        dry_run: query.get("dryRun") == Some("All")
+            || v.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|d| d == "All")),
     })
 }

@@ -5,9 +5,12 @@ use serde_json::{Value, json};
 
 use crate::registry::{Registry, ResourceType};
 
+/// The version localplane reports for itself (API server and kubelet).
+pub const GIT_VERSION: &str = "v1.32.0-localplane";
+
 pub fn version() -> Value {
     json!({
-        "major": "1", "minor": "32", "gitVersion": "v1.32.0-localplane",
+        "major": "1", "minor": "32", "gitVersion": GIT_VERSION,
         "gitCommit": "localplane", "gitTreeState": "clean",
         "buildDate": "2026-01-01T00:00:00Z", "goVersion": "rust", "compiler": "rustc",
         "platform": format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH)

@@ -1,5 +1,6 @@
 //! The verbs on resources: get, list, watch, create, update, patch, delete, deletecollection,
-//! plus the `/status` and `pods/log` subresources and the Table / PartialObjectMetadata views.
+//! plus the `/status` and `pods/log` subresources and the Table / PartialObjectMetadata views
+//! (honoured on reads and writes alike, as the real server does).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use crate::patch::{json as jsonpatch, merge, strategic};
 use crate::registry::ResourceType;
 use crate::schema::FieldValidation;
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::store::write::WriteOpts;
+use crate::store::write::{Deletion, WriteOpts};
 
 /// What the client asked to get back (from Accept).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -134,7 +135,7 @@ pub async fn resource(
             let obj = body::parse(&ct, &bytes)?;
             let fv = field_validation(q)?;
             let created = app.store.lock().create(&p.rt, &ns, obj, fv, dry_run(q))?;
-            Ok(object_response(StatusCode::CREATED, &p.rt, &created, View::Full, q))
+            Ok(object_response(StatusCode::CREATED, &p.rt, &created, v, q))
         }
         "update" => {
             let name = p.name.as_deref().unwrap_or("");
@@ -143,23 +144,30 @@ pub async fn resource(
             let fv = field_validation(q)?;
             let updated =
                 app.store.lock().update(&p.rt, &ns, name, obj, status_only, WriteOpts { fv, dry_run: dry_run(q) })?;
-            Ok(object_response(StatusCode::OK, &p.rt, &updated, View::Full, q))
+            Ok(object_response(StatusCode::OK, &p.rt, &updated, v, q))
         }
         "patch" => {
             let bytes = body::read(req_body).await?;
-            patch(app, &p, &ns, q, &ct, &bytes, status_only)
+            let (code, patched) = patch(app, &p, &ns, q, &ct, &bytes, status_only)?;
+            Ok(object_response(code, &p.rt, &patched, v, q))
         }
         "delete" => {
             let name = p.name.as_deref().unwrap_or("");
             let bytes = body::read(req_body).await?;
             let opts = body::delete_options(&ct, &bytes, q)?;
-            let gone = app.store.lock().delete(&p.rt, &ns, name, &opts, dry_run(q))?;
-            Ok(object_response(StatusCode::OK, &p.rt, &gone, View::Full, q))
+            let outcome = app.store.lock().delete(&p.rt, &ns, name, &opts, opts.dry_run)?;
+            Ok(match super::deleted::body(&p.rt, &outcome) {
+                Some(status) => json_response(StatusCode::OK, &status),
+                None => {
+                    let (Deletion::Removed(obj) | Deletion::Pending(obj)) = &outcome;
+                    object_response(StatusCode::OK, &p.rt, obj, v, q)
+                }
+            })
         }
         "deletecollection" => {
             let bytes = body::read(req_body).await?;
             let opts = body::delete_options(&ct, &bytes, q)?;
-            let (labels, fields) = selectors(q)?;
+            let (labels, fields) = selectors(q, &p.rt)?;
             let mut st = app.store.lock();
             let targets: Vec<Arc<Value>> = st
                 .list(&p.rt, p.namespace.as_deref())
@@ -170,7 +178,9 @@ pub async fn resource(
             for o in targets {
                 let name = crate::store::name_of(&o).to_string();
                 let ons = crate::store::namespace_of(&o).to_string();
-                if let Ok(g) = st.delete(&p.rt, &ons, &name, &opts, dry_run(q)) {
+                if let Ok(Deletion::Removed(g) | Deletion::Pending(g)) =
+                    st.delete(&p.rt, &ons, &name, &opts, opts.dry_run)
+                {
                     items.push((*g).clone());
                 }
             }
@@ -183,10 +193,11 @@ pub async fn resource(
     }
 }
 
-fn selectors(q: &Query) -> ApiResult<(LabelSelector, FieldSelector)> {
+fn selectors(q: &Query, rt: &ResourceType) -> ApiResult<(LabelSelector, FieldSelector)> {
     let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))
         .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
-    let fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
+    let fields =
+        FieldSelector::parse(q.get("fieldSelector").unwrap_or("")).map_err(ApiError::bad_request)?.for_kind(rt);
     Ok((labels, fields))
 }
 
@@ -200,7 +211,7 @@ fn list_doc(rt: &ResourceType, rv: String, items: Vec<Value>) -> Value {
 }
 
 fn list(app: &Arc<App>, p: &ResourcePath, q: &Query, v: View) -> ApiResult<Response> {
-    let (labels, fields) = selectors(q)?;
+    let (labels, fields) = selectors(q, &p.rt)?;
     let (objs, rv) = {
         let st = app.store.lock();
         let objs: Vec<Arc<Value>> = match (fields.name(), p.rt.namespaced, p.namespace.as_deref()) {
@@ -228,7 +239,7 @@ fn list(app: &Arc<App>, p: &ResourcePath, q: &Query, v: View) -> ApiResult<Respo
 }
 
 fn start_watch(app: &Arc<App>, p: &ResourcePath, q: &Query, v: View) -> ApiResult<Response> {
-    let (labels, fields) = selectors(q)?;
+    let (labels, fields) = selectors(q, &p.rt)?;
     let rv = match q.get("resourceVersion").unwrap_or("") {
         "" | "0" => None,
         s => Some(
@@ -279,7 +290,7 @@ fn patch(
     ct: &str,
     bytes: &[u8],
     status_only: bool,
-) -> ApiResult<Response> {
+) -> ApiResult<(StatusCode, Arc<Value>)> {
     let name = p.name.as_deref().unwrap_or("");
     let fv = field_validation(q)?;
     let dry = dry_run(q);
@@ -345,12 +356,10 @@ fn patch(
                 }
                 let mut obj = result;
                 obj["metadata"]["name"] = json!(name);
-                let created = st.create(&p.rt, ns, obj, fv, dry)?;
-                Ok(json_response(StatusCode::CREATED, &created))
+                Ok((StatusCode::CREATED, st.create(&p.rt, ns, obj, fv, dry)?))
             }
             Some(_) => {
-                let updated = st.update(&p.rt, ns, name, result, status_only, WriteOpts { fv, dry_run: dry })?;
-                Ok(json_response(StatusCode::OK, &updated))
+                Ok((StatusCode::OK, st.update(&p.rt, ns, name, result, status_only, WriteOpts { fv, dry_run: dry })?))
             }
         };
     }
@@ -372,8 +381,7 @@ fn patch(
         }
         _ => return Err(ApiError::unsupported_patch()),
     };
-    let updated = st.update(&p.rt, ns, name, patched, status_only, WriteOpts { fv, dry_run: dry })?;
-    Ok(json_response(StatusCode::OK, &updated))
+    Ok((StatusCode::OK, st.update(&p.rt, ns, name, patched, status_only, WriteOpts { fv, dry_run: dry })?))
 }
 
 fn apply_conflict(rt: &ResourceType, name: &str, av: &str, conflicts: Vec<apply::Conflict>) -> ApiError {

@@ -2,6 +2,7 @@
 //! resource API onto the store.
 
 pub mod body;
+pub mod deleted;
 pub mod discovery;
 pub mod errors;
 pub mod handlers;

@@ -2,6 +2,7 @@
 //! history and the live event broadcast. All writes happen under one lock, so a write, its
 //! resourceVersion and its event are one atomic step and watchers never see gaps.
 
+pub mod bootstrap;
 pub mod builtin_defaults;
 pub mod gc;
 pub mod history;
@@ -93,6 +94,11 @@ impl Store {
         self.tx.subscribe()
     }
 
+    /// Writes the objects a cluster always has that need the API server's port.
+    pub fn bootstrap(&self, api_port: u16) {
+        self.lock().bootstrap(api_port);
+    }
+
     /// Forgets all history: watches resuming from any earlier resourceVersion get 410 Expired.
     pub fn compact(&self) {
         let mut st = self.lock();
@@ -104,23 +110,6 @@ impl Store {
 }
 
 impl State {
-    fn seed_namespaces(&mut self) {
-        let Some(rt) = self.registry.get_key("/namespaces") else {
-            return;
-        };
-        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-            let obj = serde_json::json!({
-                "apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": ns, "uid": uuid::Uuid::new_v4().to_string(),
-                             "creationTimestamp": crate::time::now_rfc3339(),
-                             "labels": {"kubernetes.io/metadata.name": ns}},
-                "spec": {"finalizers": ["kubernetes"]},
-                "status": {"phase": "Active"}
-            });
-            self.put(&rt, obj, EventType::Added);
-        }
-    }
-
     pub fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
         self.objects.get(&rt.key())?.get(&(ns.to_string(), name.to_string())).cloned()
     }

@@ -32,6 +32,16 @@ pub struct DeleteOptions {
     pub precondition_uid: Option<String>,
     pub precondition_rv: Option<String>,
     pub grace_period_seconds: Option<i64>,
+    /// `dryRun: ["All"]` in the body (kube-rs sends it there; kubectl in the query).
+    pub dry_run: bool,
+}
+
+/// What a DELETE did: the object is gone, or it stays marked for deletion (finalizers, or a
+/// foreground deletion waiting for dependents). Clients tell "gone" from "still deleting" by it.
+#[derive(Debug, Clone)]
+pub enum Deletion {
+    Removed(Arc<Value>),
+    Pending(Arc<Value>),
 }
 
 const GENERATE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -407,7 +417,7 @@ impl State {
         name: &str,
         opts: &DeleteOptions,
         dry_run: bool,
-    ) -> ApiResult<Arc<Value>> {
+    ) -> ApiResult<Deletion> {
         let old = self.get(rt, ns, name).ok_or_else(|| ApiError::not_found(&rt.qualified(), name))?;
         if let Some(uid) = &opts.precondition_uid
             && Some(uid.as_str()) != old.pointer("/metadata/uid").and_then(Value::as_str)
@@ -433,10 +443,21 @@ impl State {
                 ),
             ));
         }
+        let policy = opts.propagation.unwrap_or(Propagation::Background);
         if dry_run {
-            return Ok(old);
+            let waits_for_dependents =
+                policy == Propagation::Foreground && !self.dependents_of(super::uid_of(&old)).is_empty();
+            return Ok(if finalizers(&old).is_empty() && !waits_for_dependents {
+                Deletion::Removed(old)
+            } else {
+                Deletion::Pending(old)
+            });
         }
-        Ok(self.delete_object(rt, &old, opts.propagation.unwrap_or(Propagation::Background)))
+        let result = self.delete_object(rt, &old, policy);
+        Ok(match self.get(rt, ns, name) {
+            Some(kept) if super::uid_of(&kept) == super::uid_of(&old) => Deletion::Pending(kept),
+            _ => Deletion::Removed(result),
+        })
     }
 
     /// Deletion proper (also used by garbage collection and namespace/CRD cleanup).

@@ -1,0 +1,70 @@
+//! What a field selector's label means for a kind: the JSON path it reads and the value it has
+//! when the field is absent. The real server builds field sets from typed objects, so an absent
+//! bool reads "false" and an absent number "0" (`spec.unschedulable==false` matches a node
+//! without the field); a few labels also differ from the JSON path (`status.successful`).
+
+use serde_json::Value;
+
+use crate::registry::ResourceType;
+
+/// The built-in labels whose path or zero value is not "same path, empty string".
+const BUILTIN: &[(&str, &str, &str, &str, &str)] = &[
+    // (group, kind, label, JSON path, zero value)
+    ("", "Node", "spec.unschedulable", "spec.unschedulable", "false"),
+    ("", "Pod", "spec.hostNetwork", "spec.hostNetwork", "false"),
+    ("", "ReplicationController", "status.replicas", "status.replicas", "0"),
+    ("apps", "ReplicaSet", "status.replicas", "status.replicas", "0"),
+    ("batch", "Job", "status.successful", "status.succeeded", "0"),
+    ("", "Event", "source", "source.component", ""),
+];
+
+/// The JSON path a label reads, and the value an absent field compares as.
+pub fn resolve(rt: &ResourceType, label: &str) -> (String, String) {
+    if let Some((_, _, _, path, zero)) =
+        BUILTIN.iter().find(|(g, k, l, _, _)| *g == rt.group && *k == rt.kind && *l == label)
+    {
+        return (path.to_string(), zero.to_string());
+    }
+    let zero = rt.schema.as_deref().map(|s| schema_zero(s, label)).unwrap_or_default();
+    (label.to_string(), zero.to_string())
+}
+
+/// The zero value of the field at `label` in a custom resource's schema.
+fn schema_zero(schema: &Value, label: &str) -> &'static str {
+    let mut node = schema;
+    for seg in label.split('.') {
+        match node.pointer(&format!("/properties/{seg}")) {
+            Some(next) => node = next,
+            None => return "",
+        }
+    }
+    match node.get("type").and_then(Value::as_str) {
+        Some("boolean") => "false",
+        Some("integer" | "number") => "0",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    #[test]
+    fn zero_values_come_from_the_kind() {
+        let r = Registry::with_builtins();
+        let nodes = r.lookup("", "v1", "nodes").unwrap();
+        assert_eq!(resolve(&nodes, "spec.unschedulable"), ("spec.unschedulable".into(), "false".into()));
+        assert_eq!(resolve(&nodes, "metadata.name").1, "");
+        let jobs = r.lookup("batch", "v1", "jobs").unwrap();
+        assert_eq!(resolve(&jobs, "status.successful"), ("status.succeeded".into(), "0".into()));
+        let mut custom = (*nodes).clone();
+        custom.schema = Some(Arc::new(json!({"properties": {"spec": {"properties": {
+            "on": {"type": "boolean"}, "size": {"type": "integer"}, "name": {"type": "string"}}}}})));
+        assert_eq!(resolve(&custom, "spec.on").1, "false");
+        assert_eq!(resolve(&custom, "spec.size").1, "0");
+        assert_eq!(resolve(&custom, "spec.name").1, "");
+    }
+}

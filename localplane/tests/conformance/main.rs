@@ -1,0 +1,10 @@
+//! Conformance with a real API server where clients notice (issue 12): one module per
+//! behaviour, each checked with the real kubectl where it can show it, kube-rs otherwise.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod bootstrap_objects;
+mod delete_responses;
+mod field_selectors;
+mod metadata_writes;
