@@ -48,13 +48,14 @@ def binned_statistics(reference_counts, current_counts):
     p_floor = np.maximum(p, EMPTY_BIN_PROPORTION)
     q_floor = np.maximum(q, EMPTY_BIN_PROPORTION)
     gaps = np.abs(np.cumsum(p) - np.cumsum(q))
-    expected = p_floor * current_counts.sum()
+    expected = np.where(p > 0, p, EMPTY_BIN_PROPORTION) * current_counts.sum()
     return {
         "psi": float(np.sum((q_floor - p_floor) * np.log(q_floor / p_floor))),
         "ks": float(gaps.max()),
         "js": float(jensenshannon(p, q, base=2)),
         "wasserstein": float(gaps[:-1].sum() / (len(p) - 1)) if len(p) > 1 else 0.0,
-        "chi2": float(np.sum((current_counts - expected) ** 2 / expected)),
+        # A bin empty on both sides is left out, as in the operator.
+        "chi2": float(np.sum(np.where((p > 0) | (current_counts > 0), (current_counts - expected) ** 2 / expected, 0))),
     }
 
 
