@@ -9,4 +9,5 @@ pub mod artifact;
 pub mod cli;
 pub mod controllers;
 pub mod server;
+pub mod stats;
 pub mod triggers;

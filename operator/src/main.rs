@@ -1,4 +1,5 @@
-//! The `trainloop` binary: `run` the operator, print the `crds`, or the `version`.
+//! The `trainloop` binary: `run` the operator, print the `crds`, compare data for `drift`, or print
+//! the `version`.
 
 use clap::{Parser, Subcommand};
 use trainloop::cli::{self, LogFormat, RunArgs};
@@ -23,6 +24,11 @@ enum Command {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// Drift statistics for people and scripts.
+    Drift {
+        #[command(subcommand)]
+        command: cli::drift::DriftCommand,
+    },
     /// Print the version.
     Version,
 }
@@ -35,6 +41,7 @@ async fn main() -> std::process::ExitCode {
         Command::Run(args) => cli::run(args).await,
         Command::Crds { dir: None } => cli::print_crds(),
         Command::Crds { dir: Some(dir) } => cli::write_crds(&dir),
+        Command::Drift { command } => return cli::drift::run_drift(&command),
         Command::Version => {
             println!("trainloop {}", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -154,8 +154,13 @@ fn js_of(p: &[f64], q: &[f64]) -> f64 {
 fn chi2_of(p: &[f64], observed: &[u64], n: u64) -> f64 {
     p.iter()
         .zip(observed)
+        // A bin empty on both sides is no evidence of drift; with the floor
+        // below it would add 1e-4 n, so identical inputs would not give 0.
+        .filter(|(p, o)| **p > 0.0 || **o > 0)
         .map(|(p, o)| {
-            let expected = p.max(EMPTY_BIN_PROPORTION) * n as f64;
+            // Only an empty bin is floored: flooring every small proportion
+            // would make identical inputs with a rare bin drift.
+            let expected = if *p > 0.0 { *p } else { EMPTY_BIN_PROPORTION } * n as f64;
             let diff = *o as f64 - expected;
             diff * diff / expected
         })
@@ -214,6 +219,14 @@ mod tests {
         let divergence = (f64::log2(4.0 / 3.0) + (f64::log2(2.0 / 3.0) + 1.0) / 2.0) / 2.0;
         let value = drift(DriftMethod::Js, &[10, 0], &[5, 5]).unwrap();
         assert!((value - divergence.sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bins_empty_on_both_sides_add_nothing() {
+        for method in ALL {
+            let value = drift(method, &[10, 0, 30], &[1000, 0, 3000]).unwrap();
+            assert!(value.abs() < 1e-12, "{method:?} gave {value}");
+        }
     }
 
     #[test]

@@ -25,6 +25,6 @@ pub use model::{
     ARTIFACT_FORMAT_VERSION, ArtifactError, LOGISTIC_REGRESSION, LinearModel, ModelArtifact, Provenance, Target,
 };
 pub use preprocess::{FeatureTransform, Preprocessing, TransformStep};
-pub use profile::{Bins, FeatureBins, FeatureProfile, PROFILE_FORMAT_VERSION};
+pub use profile::{Bins, FeatureBins, FeatureProfile, PROFILE_FORMAT_VERSION, quantile_edges_of_sorted};
 pub use result::{ArtifactRef, TERMINATION_MESSAGE_LIMIT, TrainerResult};
 pub use schema::{ColumnViolation, FeatureSchema, FeatureSpec, FeatureType, FeatureValue, SchemaError, Violation};

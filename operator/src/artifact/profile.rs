@@ -38,12 +38,27 @@ impl Bins {
 
     /// The bin a value falls in, or `None` when the value's type does not match.
     pub fn index_of(&self, value: &FeatureValue) -> Option<usize> {
-        match (self, value) {
-            (Bins::Number { edges }, FeatureValue::Number(x)) => Some(edges.partition_point(|e| e <= x)),
-            (Bins::Category { categories }, FeatureValue::Category(c)) => {
-                Some(categories.iter().position(|k| k == c).unwrap_or(categories.len()))
+        match value {
+            FeatureValue::Number(x) => self.number_index(*x),
+            FeatureValue::Category(c) => self.category_index(c),
+        }
+    }
+
+    /// The bin of a number (a binary search over the edges), or `None` for category bins.
+    pub fn number_index(&self, x: f64) -> Option<usize> {
+        match self {
+            Bins::Number { edges } => Some(edges.partition_point(|e| *e <= x)),
+            Bins::Category { .. } => None,
+        }
+    }
+
+    /// The bin of a category, the last one when it is not listed, or `None` for number bins.
+    pub fn category_index(&self, value: &str) -> Option<usize> {
+        match self {
+            Bins::Category { categories } => {
+                Some(categories.iter().position(|k| k == value).unwrap_or(categories.len()))
             }
-            _ => None,
+            Bins::Number { .. } => None,
         }
     }
 }
@@ -146,12 +161,17 @@ fn distinct_categories(rows: &[Vec<FeatureValue>], index: usize) -> Vec<String> 
     categories
 }
 
-/// Interior cut points at the empirical quantiles, strictly increasing. Each
-/// edge is an observed value (the lower empirical quantile), so no float
-/// interpolation can differ between platforms.
 fn quantile_edges(mut values: Vec<f64>, bins: usize) -> Vec<f64> {
     values.retain(|v| v.is_finite());
     values.sort_by(f64::total_cmp);
+    quantile_edges_of_sorted(&values, bins)
+}
+
+/// Interior cut points at the empirical quantiles of finite values sorted
+/// ascending, strictly increasing: the number bins of a reference profile.
+/// Each edge is an observed value (the lower empirical quantile), so no float
+/// interpolation can differ between platforms.
+pub fn quantile_edges_of_sorted(values: &[f64], bins: usize) -> Vec<f64> {
     let n = values.len();
     if n == 0 || bins < 2 {
         return Vec::new();

@@ -1,6 +1,7 @@
 //! What the binary's subcommands do, kept in the library so that tests can call them.
 
 mod crds;
+pub mod drift;
 mod logging;
 mod run;
 

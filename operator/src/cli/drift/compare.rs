@@ -1,0 +1,328 @@
+//! The comparison itself: bins from the reference (its profile's, or the
+//! trainer's quantile bins of its data), every requested binned statistic per
+//! feature, and the raw two-sample statistics when both sides are data.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::artifact::{Bins, DriftMethod, FeatureProfile, drift, quantile_edges_of_sorted};
+use crate::stats::{KsTest, ks_two_sample, wasserstein_distance};
+
+use super::csv_data::CsvData;
+use super::error::CompareError;
+use super::input::{InputKind, kind_of, read_profile};
+
+/// Every statistic, in the order the table shows them.
+pub const ALL_METHODS: [DriftMethod; 5] =
+    [DriftMethod::Psi, DriftMethod::Ks, DriftMethod::Js, DriftMethod::Wasserstein, DriftMethod::Chi2];
+
+/// What to compare and how.
+#[derive(Clone, Debug)]
+pub struct CompareRequest<'a> {
+    pub reference: &'a Path,
+    pub current: &'a Path,
+    pub methods: Vec<DriftMethod>,
+    /// Empty means every feature of the reference.
+    pub features: Vec<String>,
+    pub threshold: Option<f64>,
+    /// Number bins per feature when the reference is data (the trainer's `profileBins`).
+    pub bins: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Source {
+    pub path: String,
+    pub kind: InputKind,
+    /// Rows of a data file, or samples of a profile.
+    pub rows: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Comparison {
+    pub reference: Source,
+    pub current: Source,
+    pub methods: Vec<DriftMethod>,
+    pub threshold: Option<f64>,
+    pub features: Vec<FeatureComparison>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeatureComparison {
+    pub name: String,
+    pub bins: usize,
+    pub reference_samples: u64,
+    pub current_samples: u64,
+    /// The binned statistics, in the order of `methods`.
+    pub binned: Vec<BinnedValue>,
+    /// Whether any binned statistic is above the threshold.
+    pub drifted: bool,
+    /// Present when both inputs are data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<RawStatistics>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BinnedValue {
+    pub method: DriftMethod,
+    pub value: f64,
+    pub above_threshold: bool,
+}
+
+/// Statistics of the raw values, as SciPy computes them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct RawStatistics {
+    pub ks: KsTest,
+    pub wasserstein: f64,
+}
+
+/// Runs a comparison.
+pub fn compare(request: &CompareRequest) -> Result<Comparison, CompareError> {
+    if request.bins < 2 {
+        return Err(CompareError::TooFewBins(request.bins));
+    }
+    let (features, reference, current) = match (kind_of(request.reference)?, kind_of(request.current)?) {
+        (InputKind::Profile, current_kind) => profile_against_any(request, current_kind)?,
+        (InputKind::Data, InputKind::Profile) => data_against_profile(request)?,
+        (InputKind::Data, InputKind::Data) => data_against_data(request)?,
+    };
+    Ok(Comparison { reference, current, methods: request.methods.clone(), threshold: request.threshold, features })
+}
+
+type Compared = (Vec<FeatureComparison>, Source, Source);
+
+fn source(path: &Path, kind: InputKind, rows: u64) -> Source {
+    Source { path: path.display().to_string(), kind, rows }
+}
+
+/// The reference's bins and counts apply to both sides; current data is
+/// binned one record at a time.
+fn profile_against_any(request: &CompareRequest, current_kind: InputKind) -> Result<Compared, CompareError> {
+    let reference = read_profile(request.reference)?;
+    let names = chosen_features(
+        &request.features,
+        reference.features.iter().map(|f| f.name.as_str()),
+        "the reference profile",
+    )?;
+    let reference_bins: Vec<(String, &Bins, &[u64])> = names
+        .iter()
+        .filter_map(|name| reference.feature(name))
+        .map(|f| (f.name.clone(), &f.bins, f.counts.as_slice()))
+        .collect();
+    let (current_counts, current_rows) = match current_kind {
+        InputKind::Profile => {
+            let current = read_profile(request.current)?;
+            (counts_on_same_bins(&current, &reference_bins)?, current.samples)
+        }
+        InputKind::Data => {
+            let columns: Vec<(String, &Bins)> = reference_bins.iter().map(|(n, b, _)| (n.clone(), *b)).collect();
+            CsvData::open(request.current)?.bin_columns(&columns)?
+        }
+    };
+    let features = reference_bins
+        .iter()
+        .zip(&current_counts)
+        .map(|((name, bins, reference_counts), current_counts)| {
+            binned_comparison(request, name, bins.len(), reference_counts, current_counts, None)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((
+        features,
+        source(request.reference, InputKind::Profile, reference.samples),
+        source(request.current, current_kind, current_rows),
+    ))
+}
+
+/// The current profile's counts of each feature, which must use the reference's bins.
+fn counts_on_same_bins(
+    current: &FeatureProfile,
+    reference_bins: &[(String, &Bins, &[u64])],
+) -> Result<Vec<Vec<u64>>, CompareError> {
+    reference_bins
+        .iter()
+        .map(|(name, bins, _)| {
+            let feature = current.feature(name).ok_or_else(|| CompareError::UnknownFeature {
+                name: name.clone(),
+                which: "the current profile",
+                available: feature_list(current.features.iter().map(|f| f.name.as_str())),
+            })?;
+            if feature.bins != **bins {
+                return Err(CompareError::DifferentBins { name: name.clone() });
+            }
+            Ok(feature.counts.clone())
+        })
+        .collect()
+}
+
+/// Bins come from the reference data as the trainer makes them, and must be
+/// the bins the current profile was counted on.
+fn data_against_profile(request: &CompareRequest) -> Result<Compared, CompareError> {
+    let (reference, names, hint) = open_data(request.reference, &request.features)?;
+    let mut reference = reference.read_columns(&names, hint)?;
+    let current = read_profile(request.current)?;
+    let mut features = Vec::with_capacity(names.len());
+    for (name, column) in names.iter().zip(reference.values.iter_mut()) {
+        column.sort_unstable_by(f64::total_cmp);
+        let bins = Bins::Number { edges: quantile_edges_of_sorted(column, request.bins) };
+        let reference_counts = counts_of_sorted(&bins, column);
+        let current_counts = counts_on_same_bins(&current, &[(name.clone(), &bins, &reference_counts)])?;
+        features.push(binned_comparison(request, name, bins.len(), &reference_counts, &current_counts[0], None)?);
+    }
+    Ok((
+        features,
+        source(request.reference, InputKind::Data, reference.rows),
+        source(request.current, InputKind::Profile, current.samples),
+    ))
+}
+
+/// Both files are read at once (one thread each), then the features are
+/// shared between the cores: each sorts its two columns once and derives
+/// the bins, the counts and the raw statistics from them.
+fn data_against_data(request: &CompareRequest) -> Result<Compared, CompareError> {
+    let (reference, names, hint) = open_data(request.reference, &request.features)?;
+    let current = CsvData::open(request.current)?;
+    let (reference, current) = std::thread::scope(|scope| {
+        let reference = scope.spawn(|| reference.read_columns(&names, hint));
+        let current = current.read_columns(&names, "");
+        let reference = reference.join().map_err(|_| CompareError::Internal("the reading thread panicked".into()))?;
+        Ok::<_, CompareError>((reference?, current?))
+    })?;
+    let (reference_rows, current_rows) = (reference.rows, current.rows);
+    let mut pairs: Vec<(String, Vec<f64>, Vec<f64>)> = names
+        .into_iter()
+        .zip(reference.values)
+        .zip(current.values)
+        .map(|((name, reference), current)| (name, reference, current))
+        .collect();
+    let features = in_parallel(&mut pairs, |(name, reference, current)| {
+        reference.sort_unstable_by(f64::total_cmp);
+        current.sort_unstable_by(f64::total_cmp);
+        let bins = Bins::Number { edges: quantile_edges_of_sorted(reference, request.bins) };
+        let raw = match (ks_two_sample(reference, current), wasserstein_distance(reference, current)) {
+            (Some(ks), Some(wasserstein)) => Some(RawStatistics { ks, wasserstein }),
+            _ => None,
+        };
+        let (reference_counts, current_counts) = (counts_of_sorted(&bins, reference), counts_of_sorted(&bins, current));
+        // The columns are not needed any more: give their memory back early.
+        (*reference, *current) = (Vec::new(), Vec::new());
+        binned_comparison(request, name, bins.len(), &reference_counts, &current_counts, raw)
+    })?;
+    Ok((
+        features,
+        source(request.reference, InputKind::Data, reference_rows),
+        source(request.current, InputKind::Data, current_rows),
+    ))
+}
+
+/// Opens the reference data and picks its columns: the chosen ones, or all
+/// of them, with a hint for the error of a non-numeric column in that case.
+fn open_data(path: &Path, chosen: &[String]) -> Result<(CsvData, Vec<String>, &'static str), CompareError> {
+    let data = CsvData::open(path)?;
+    let names = chosen_features(chosen, data.header().iter().map(String::as_str), "the reference data")?;
+    let hint = if chosen.is_empty() { " (choose the numeric columns with --features)" } else { "" };
+    Ok((data, names, hint))
+}
+
+/// The chosen features, each checked against what the reference has; all of
+/// them when none are chosen.
+fn chosen_features<'a>(
+    chosen: &[String],
+    available: impl Iterator<Item = &'a str> + Clone,
+    which: &'static str,
+) -> Result<Vec<String>, CompareError> {
+    if chosen.is_empty() {
+        return Ok(available.map(str::to_string).collect());
+    }
+    for name in chosen {
+        if !available.clone().any(|a| a == name) {
+            return Err(CompareError::UnknownFeature { name: name.clone(), which, available: feature_list(available) });
+        }
+    }
+    Ok(chosen.to_vec())
+}
+
+fn feature_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    format!("features {:?}", names.collect::<Vec<_>>())
+}
+
+/// How many values of a sorted column fall in each number bin: the same
+/// counts as [`Bins::number_index`] of every value, by one binary search per
+/// edge instead of one per value.
+pub fn counts_of_sorted(bins: &Bins, sorted: &[f64]) -> Vec<u64> {
+    let Bins::Number { edges } = bins else { return vec![0; bins.len()] };
+    let mut counts = Vec::with_capacity(edges.len() + 1);
+    let mut below_previous = 0;
+    for edge in edges {
+        let below = sorted.partition_point(|v| v < edge);
+        counts.push((below - below_previous) as u64);
+        below_previous = below;
+    }
+    counts.push((sorted.len() - below_previous) as u64);
+    counts
+}
+
+fn binned_comparison(
+    request: &CompareRequest,
+    name: &str,
+    bins: usize,
+    reference_counts: &[u64],
+    current_counts: &[u64],
+    raw: Option<RawStatistics>,
+) -> Result<FeatureComparison, CompareError> {
+    let no_samples = |which| CompareError::NoSamples { name: name.to_string(), which };
+    let reference_samples: u64 = reference_counts.iter().sum();
+    let current_samples: u64 = current_counts.iter().sum();
+    if reference_samples == 0 {
+        return Err(no_samples("the reference"));
+    }
+    if current_samples == 0 {
+        return Err(no_samples("the current input"));
+    }
+    let binned = request
+        .methods
+        .iter()
+        .map(|method| {
+            let value =
+                drift(*method, reference_counts, current_counts).map_err(|_| CompareError::CountsDoNotMatchBins {
+                    name: name.to_string(),
+                    which: "the current input",
+                    counts: current_counts.len(),
+                    bins,
+                })?;
+            Ok(BinnedValue { method: *method, value, above_threshold: request.threshold.is_some_and(|t| value > t) })
+        })
+        .collect::<Result<Vec<_>, CompareError>>()?;
+    Ok(FeatureComparison {
+        name: name.to_string(),
+        bins,
+        reference_samples,
+        current_samples,
+        drifted: binned.iter().any(|b| b.above_threshold),
+        binned,
+        raw,
+    })
+}
+
+/// Maps `work` over `items` on every core, keeping the order.
+fn in_parallel<T: Send, R: Send>(
+    items: &mut [T],
+    work: impl Fn(&mut T) -> Result<R, CompareError> + Sync,
+) -> Result<Vec<R>, CompareError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len()).max(1);
+    let (count, chunk) = (items.len(), items.len().div_ceil(threads).max(1));
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks_mut(chunk)
+            .map(|chunk| scope.spawn(move || chunk.iter_mut().map(work).collect::<Result<Vec<R>, _>>()))
+            .collect();
+        let mut results = Vec::with_capacity(count);
+        for handle in handles {
+            results.extend(handle.join().map_err(|_| CompareError::Internal("a worker thread panicked".into()))??);
+        }
+        Ok(results)
+    })
+}
