@@ -10,6 +10,7 @@ pub mod predict;
 pub mod protocol_v1;
 pub mod protocol_v2;
 pub mod routes;
+pub mod serve;
 pub mod settings;
 pub mod state;
 
