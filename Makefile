@@ -31,5 +31,7 @@ demo:
 bench:
 	$(CARGO) build --release -p trainloop
 	$(CARGO) bench -p localplane --bench throughput
-	$(CARGO) bench -p trainloop-example-model-server --bench throughput
+	command -v wrk >/dev/null && command -v nginx >/dev/null || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk nginx; }
+	$(CARGO) bench -p trainloop-example-model-server --bench http
 	TRAINLOOP_BIN=$(CURDIR)/target/release/trainloop $(CARGO) bench -p trainloop-e2e --bench training

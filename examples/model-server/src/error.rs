@@ -17,6 +17,9 @@ pub enum ApiError {
     UnknownModel(String),
     #[error("the model is not loaded yet")]
     NotReady,
+    /// The answer could not be written (a bug, not the client's fault).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl ApiError {
@@ -25,6 +28,7 @@ impl ApiError {
             ApiError::Schema { .. } | ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
             ApiError::UnknownModel(_) => StatusCode::NOT_FOUND,
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -47,6 +51,7 @@ impl ApiError {
             ApiError::Malformed(_) => "malformed",
             ApiError::UnknownModel(_) => "not_found",
             ApiError::NotReady => "not_ready",
+            ApiError::Internal(_) => "internal",
         }
     }
 }

@@ -4,12 +4,15 @@
 //! Prometheus metrics.
 
 pub mod error;
+pub mod live_profile;
 pub mod load;
 pub mod metrics;
 pub mod predict;
 pub mod protocol_v1;
 pub mod protocol_v2;
 pub mod routes;
+pub mod rows;
+pub mod serve;
 pub mod settings;
 pub mod state;
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use trainloop_example_model_server::load::load_model;
+use trainloop_example_model_server::serve::serve;
 use trainloop_example_model_server::{AppState, Settings, router};
 
 #[tokio::main]
@@ -27,9 +28,7 @@ async fn main() -> ExitCode {
         }
     };
     let state = Arc::new(AppState::new(settings.model_name.clone()));
-    let server = tokio::spawn(
-        axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown_signal()).into_future(),
-    );
+    let server = tokio::spawn(serve(listener, router(state.clone()), shutdown_signal()));
     tracing::info!("listening on {}, loading {}", settings.bind, settings.model_uri);
     match load_model(&settings).await {
         Ok(model) => {

@@ -14,7 +14,7 @@ pub struct ClassLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RejectLabel {
     /// `schema` (a feature broke the schema), `malformed` (not the protocol's
-    /// shape), `not_found` (another model name) or `not_ready`.
+    /// shape), `not_found` (another model name), `not_ready` or `internal`.
     pub reason: String,
 }
 

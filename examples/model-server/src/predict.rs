@@ -1,32 +1,43 @@
 //! The prediction shared by both protocols: the artifact's own preprocessing
 //! and model, plus the bookkeeping every prediction needs (metrics, live profile).
 
-use trainloop::artifact::FeatureValue;
+use serde::Serialize;
 
-use crate::metrics::ClassLabel;
+use crate::rows::Rows;
 use crate::state::{AppState, Served};
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct Prediction {
-    pub label: String,
+/// One row's answer. Fields in alphabetical order: the order the answers had
+/// when they were built as `serde_json::Value` maps.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Prediction<'a> {
+    /// The predicted class, borrowed from the artifact.
+    pub label: &'a str,
     /// Probability of the positive class (`target.classes[1]`).
     pub probability: f64,
 }
 
-/// Predicts checked rows (schema order) and records them.
-pub fn predict_rows(state: &AppState, served: &Served, rows: &[Vec<FeatureValue>]) -> Vec<Prediction> {
+/// Predicts checked rows and records them.
+pub fn predict_rows<'a>(state: &AppState, served: &'a Served, rows: &Rows) -> Vec<Prediction<'a>> {
     let artifact = &served.model.artifact;
     let predictions: Vec<Prediction> = rows
         .iter()
         .map(|row| {
             let probability = artifact.predict_proba(row);
-            Prediction { label: artifact.class_of(probability).to_string(), probability }
+            Prediction { label: artifact.class_of(probability), probability }
         })
         .collect();
-    served.with_live(|live| rows.iter().for_each(|row| live.observe(row)));
+    served.live.record(&rows.values, rows.width);
     state.metrics.predictions.inc_by(rows.len() as u64);
+    let mut per_class = [0u64; 2];
     for prediction in &predictions {
-        state.metrics.predicted_class.get_or_create(&ClassLabel { class: prediction.label.clone() }).inc();
+        if let Some(class) = artifact.target.classes.iter().position(|c| c == prediction.label) {
+            per_class[class] += 1;
+        }
+    }
+    for (counter, predicted) in served.class_counters.iter().zip(per_class) {
+        if predicted > 0 {
+            counter.inc_by(predicted);
+        }
     }
     predictions
 }

@@ -3,10 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use trainloop::artifact::{FeatureSchema, FeatureType, FeatureValue, SchemaError};
+use trainloop::artifact::{FeatureSchema, FeatureType, SchemaError};
 
 use crate::error::ApiError;
 use crate::predict::Prediction;
+use crate::rows::Rows;
 
 #[derive(Debug, Deserialize)]
 pub struct InferRequest {
@@ -34,10 +35,7 @@ fn datatype(kind: FeatureType) -> &'static str {
 
 /// Turns the tensors into rows in schema order. Inputs that are not features
 /// are ignored, as with V1's extra keys.
-pub fn parse_request(
-    schema: &FeatureSchema,
-    body: &[u8],
-) -> Result<(Option<String>, Vec<Vec<FeatureValue>>), ApiError> {
+pub fn parse_request(schema: &FeatureSchema, body: &[u8]) -> Result<(Option<String>, Rows), ApiError> {
     let request: InferRequest =
         serde_json::from_slice(body).map_err(|e| ApiError::Malformed(format!("invalid inference request: {e}")))?;
     let mut columns: Vec<&[Value]> = Vec::with_capacity(schema.features().len());
@@ -59,31 +57,67 @@ pub fn parse_request(
             schema.features()[0].name
         )));
     }
-    let rows = (0..rows)
-        .map(|i| {
-            let values: Vec<&Value> = columns.iter().map(|c| &c[i]).collect();
-            schema.validate_values(&values).map_err(|e| ApiError::from(e).at(&format!("row {i}")))
-        })
-        .collect::<Result<_, _>>()?;
-    Ok((request.id, rows))
+    // Row by row, feature by feature: the first violation reported is the
+    // one `FeatureSchema::validate_values` would report.
+    let mut values = Vec::with_capacity(rows * columns.len());
+    for i in 0..rows {
+        for (spec, column) in schema.features().iter().zip(&columns) {
+            let value = spec.parse_json(&column[i]).map_err(|violation| {
+                ApiError::from(SchemaError::InvalidFeature { feature: spec.name.clone(), violation })
+                    .at(&format!("row {i}"))
+            })?;
+            values.push(value);
+        }
+    }
+    Ok((request.id, Rows { width: columns.len(), values }))
 }
 
-pub fn response(model_name: &str, version: &str, id: Option<String>, predictions: &[Prediction]) -> Value {
-    let n = predictions.len();
-    let mut body = json!({
-        "model_name": model_name,
-        "model_version": version,
-        "outputs": [
-            {"name": "probability", "datatype": "FP64", "shape": [n],
-             "data": predictions.iter().map(|p| p.probability).collect::<Vec<_>>()},
-            {"name": "label", "datatype": "BYTES", "shape": [n],
-             "data": predictions.iter().map(|p| p.label.as_str()).collect::<Vec<_>>()},
-        ]
-    });
-    if let Some(id) = id {
-        body["id"] = Value::String(id);
+/// The inference response, serialised directly. Keys in alphabetical order:
+/// the order they had when the answer was built as a `serde_json::Value`.
+pub fn response(
+    model_name: &str,
+    version: &str,
+    id: Option<&str>,
+    predictions: &[Prediction],
+) -> Result<Vec<u8>, ApiError> {
+    #[derive(Serialize)]
+    struct Response<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a str>,
+        model_name: &'a str,
+        model_version: &'a str,
+        outputs: (Output<Probabilities<'a>>, Output<Labels<'a>>),
     }
-    body
+    #[derive(Serialize)]
+    struct Output<D> {
+        data: D,
+        datatype: &'static str,
+        name: &'static str,
+        shape: [usize; 1],
+    }
+    struct Probabilities<'a>(&'a [Prediction<'a>]);
+    impl Serialize for Probabilities<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_seq(self.0.iter().map(|p| p.probability))
+        }
+    }
+    struct Labels<'a>(&'a [Prediction<'a>]);
+    impl Serialize for Labels<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_seq(self.0.iter().map(|p| p.label))
+        }
+    }
+    let shape = [predictions.len()];
+    let body = Response {
+        id,
+        model_name,
+        model_version: version,
+        outputs: (
+            Output { data: Probabilities(predictions), datatype: "FP64", name: "probability", shape },
+            Output { data: Labels(predictions), datatype: "BYTES", name: "label", shape },
+        ),
+    };
+    serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// `GET /v2/models/{name}`: the feature inputs a client must send.
@@ -105,6 +139,7 @@ pub fn metadata(model_name: &str, version: &str, schema: &FeatureSchema) -> Valu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use trainloop::artifact::FeatureValue;
 
     fn schema() -> FeatureSchema {
         FeatureSchema::from_json(
@@ -120,7 +155,28 @@ mod tests {
             {"name":"x","shape":[2],"datatype":"FP64","data":[1.0,2.5]}]}"#;
         let (id, rows) = parse_request(&schema(), body).unwrap();
         assert_eq!(id.as_deref(), Some("r1"));
-        assert_eq!(rows[1], vec![FeatureValue::Number(2.5), FeatureValue::Category("b".into())]);
+        assert_eq!(rows.row(1).unwrap(), [FeatureValue::Number(2.5), FeatureValue::Category("b".into())]);
+    }
+
+    #[test]
+    fn the_answer_is_the_json_it_always_was() {
+        let predictions =
+            [Prediction { label: "yes", probability: 0.75 }, Prediction { label: "no", probability: 0.125 }];
+        for id in [None, Some("r\"1")] {
+            let mut tree = json!({
+                "model_name": "m",
+                "model_version": "sha256:00",
+                "outputs": [
+                    {"name": "probability", "datatype": "FP64", "shape": [2], "data": [0.75, 0.125]},
+                    {"name": "label", "datatype": "BYTES", "shape": [2], "data": ["yes", "no"]},
+                ]
+            });
+            if let Some(id) = id {
+                tree["id"] = Value::from(id);
+            }
+            let bytes = response("m", "sha256:00", id, &predictions).unwrap();
+            assert_eq!(String::from_utf8(bytes).unwrap(), tree.to_string());
+        }
     }
 
     #[test]

@@ -8,10 +8,12 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::Serialize;
 use serde_json::{Value, json};
+use trainloop::artifact::FeatureProfile;
 
 use crate::error::ApiError;
 use crate::predict::predict_rows;
@@ -83,7 +85,7 @@ async fn infer_v2(State(state): Shared, Path(name): Path<String>, body: Bytes) -
     let result = model(&state, &name).and_then(|served| {
         let (id, rows) = protocol_v2::parse_request(&served.model.artifact.features, &body)?;
         let predictions = predict_rows(&state, served, &rows);
-        Ok(protocol_v2::response(&state.model_name, &served.model.digest, id, &predictions))
+        protocol_v2::response(&state.model_name, &served.model.digest, id.as_deref(), &predictions)
     });
     finish(&state, started, result)
 }
@@ -98,7 +100,7 @@ async fn predict_v1(State(state): Shared, Path(name_and_verb): Path<String>, bod
     let result = match name_and_verb.rsplit_once(':') {
         Some((name, "predict")) => model(&state, name).and_then(|served| {
             let rows = protocol_v1::parse_instances(&served.model.artifact.features, &body)?;
-            Ok(protocol_v1::response(&predict_rows(&state, served, &rows)))
+            protocol_v1::response(&predict_rows(&state, served, &rows))
         }),
         _ => Err(ApiError::UnknownModel(name_and_verb)),
     };
@@ -106,10 +108,10 @@ async fn predict_v1(State(state): Shared, Path(name_and_verb): Path<String>, bod
 }
 
 /// Records the latency and, on error, the rejection.
-fn finish(state: &AppState, started: Instant, result: Result<Value, ApiError>) -> Response {
+fn finish(state: &AppState, started: Instant, result: Result<Vec<u8>, ApiError>) -> Response {
     state.metrics.latency.observe(started.elapsed().as_secs_f64());
     match result {
-        Ok(body) => Json(body).into_response(),
+        Ok(body) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response(),
         Err(error) => {
             state.metrics.reject(error.reason());
             error.into_response()
@@ -117,23 +119,33 @@ fn finish(state: &AppState, started: Instant, result: Result<Value, ApiError>) -
     }
 }
 
-fn profile_response(served: &Served, profile: &impl serde::Serialize) -> Response {
-    ([(MODEL_DIGEST_HEADER, served.model.digest.clone())], Json(profile)).into_response()
+/// A profile as served: the profile's own fields plus `modelDigest`, the
+/// digest of the model whose bins it uses (also in a header), so a reader
+/// summing the profiles of several pods can leave out those of an older model.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProfileBody<'a> {
+    #[serde(flatten)]
+    profile: &'a FeatureProfile,
+    model_digest: &'a str,
+}
+
+fn profile_response(served: &Served, profile: &FeatureProfile) -> Response {
+    let digest = served.model.digest.as_str();
+    ([(MODEL_DIGEST_HEADER, digest.to_string())], Json(ProfileBody { profile, model_digest: digest })).into_response()
 }
 
 /// The live profile since start or since the last reset.
 async fn live_profile(State(state): Shared) -> Result<Response, ApiError> {
     let served = state.served().ok_or(ApiError::NotReady)?;
-    let snapshot = served.with_live(|live| live.clone());
-    Ok(profile_response(served, &snapshot))
+    Ok(profile_response(served, &served.live.snapshot()))
 }
 
-/// Clears the live profile and returns what it held, in one step, so a
-/// reader that resets loses no sample between its read and its reset.
+/// Returns the live profile and clears it in one step: each row is in
+/// exactly one answer of this endpoint (see `LiveProfile`).
 async fn reset_profile(State(state): Shared) -> Result<Response, ApiError> {
     let served = state.served().ok_or(ApiError::NotReady)?;
-    let before = served.with_live(|live| std::mem::replace(live, live.empty_like()));
-    Ok(profile_response(served, &before))
+    Ok(profile_response(served, &served.live.take_and_reset()))
 }
 
 /// The reference profile carried by the artifact.

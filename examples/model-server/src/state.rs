@@ -1,30 +1,32 @@
 //! State shared by all requests: the model once loaded, its live profile and the metrics.
 
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::OnceLock;
 
-use trainloop::artifact::FeatureProfile;
+use prometheus_client::metrics::counter::Counter;
 
+use crate::live_profile::LiveProfile;
 use crate::load::LoadedModel;
-use crate::metrics::ServerMetrics;
+use crate::metrics::{ClassLabel, ServerMetrics};
 
-/// The model and the live profile binned on its reference bins.
+/// The model, the live profile binned on its reference bins, and the
+/// predicted-class counters (looked up once here, not per prediction).
 pub struct Served {
     pub model: LoadedModel,
-    live: Mutex<FeatureProfile>,
+    pub live: LiveProfile,
+    /// One counter per class of `target.classes`, in that order.
+    pub class_counters: [Counter; 2],
 }
 
 impl Served {
-    pub fn new(model: LoadedModel) -> Self {
-        let live = Mutex::new(model.artifact.profile.empty_like());
-        Served { model, live }
-    }
-
-    /// Runs `f` on the live profile. A panic elsewhere cannot leave counts
-    /// half-written (each update is a few increments), so a poisoned lock is
-    /// still safe to use.
-    pub fn with_live<T>(&self, f: impl FnOnce(&mut FeatureProfile) -> T) -> T {
-        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut live)
+    pub fn new(model: LoadedModel, metrics: &ServerMetrics) -> Self {
+        let live = LiveProfile::new(&model.artifact.profile);
+        let class_counters = model
+            .artifact
+            .target
+            .classes
+            .clone()
+            .map(|class| metrics.predicted_class.get_or_create(&ClassLabel { class }).clone());
+        Served { model, live, class_counters }
     }
 }
 
@@ -42,7 +44,7 @@ impl AppState {
     /// Makes the model available; the server turns ready from here on.
     pub fn set_model(&self, model: LoadedModel) {
         // Only the start-up task loads, once; a second call would be a bug, and is ignored.
-        let _ = self.served.set(Served::new(model));
+        let _ = self.served.set(Served::new(model, &self.metrics));
     }
 
     pub fn served(&self) -> Option<&Served> {

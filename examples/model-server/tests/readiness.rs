@@ -1,38 +1,13 @@
 //! The server is live at once but ready, and predicting, only once the model is set.
 
-use std::sync::Arc;
+mod common;
 
-use trainloop::artifact::{FeatureSchema, sha256_digest};
-use trainloop_example_model_server::load::LoadedModel;
-use trainloop_example_model_server::{AppState, router};
-use trainloop_example_trainer::config::Hyperparameters;
-use trainloop_example_trainer::train::{TrainInputs, train};
-
-fn small_model() -> LoadedModel {
-    let mut csv = String::from("x,k,y\n");
-    for i in 0..40 {
-        csv.push_str(&format!("{i},{},{}\n", if i % 2 == 0 { "a" } else { "b" }, if i < 20 { "no" } else { "yes" }));
-    }
-    let trained = train(&TrainInputs {
-        data: csv.into_bytes(),
-        schema: FeatureSchema::from_json(
-            r#"[{"name":"x","type":"number","min":0,"max":100},{"name":"k","type":"category","values":["a","b"]}]"#,
-        )
-        .expect("schema"),
-        config: Hyperparameters::from_json(r#"{"target":"y"}"#).expect("config"),
-        seed: 1,
-    })
-    .expect("training");
-    LoadedModel { digest: sha256_digest(&trained.bytes), artifact: trained.artifact }
-}
+use common::{small_model, start_server};
 
 #[tokio::test]
 async fn ready_and_serving_only_after_the_model_is_set() {
-    let state = Arc::new(AppState::new("model"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let server = tokio::spawn(axum::serve(listener, router(state.clone())).into_future());
-    trainloop_example_trainer::fetch::install_crypto_provider();
+    let server = start_server().await;
+    let (base, state) = (server.base.clone(), server.state.clone());
     let client = reqwest::Client::new();
     let status = |path: &'static str| {
         let (client, base) = (client.clone(), base.clone());
@@ -65,5 +40,4 @@ async fn ready_and_serving_only_after_the_model_is_set() {
     let metrics = client.get(format!("{base}/metrics")).send().await.expect("request").text().await.expect("text");
     assert!(metrics.contains("trainloop_model_rejected_requests_total{reason=\"not_ready\"} 1"), "{metrics}");
     assert!(metrics.contains("trainloop_model_predicted_class_total{class=\"yes\"} 1"), "{metrics}");
-    server.abort();
 }

@@ -1,0 +1,141 @@
+//! The benchmark proper: rounds of wrk runs against the model server and its
+//! baselines, printed per round and as medians.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::bodies::BATCH_ROWS;
+use crate::servers::{self, BenchResult};
+use crate::setup::{self, V1_PATH, V2_PATH};
+use crate::wrk::{self, CONNECTIONS, Load, THREADS};
+
+/// The issue's goals, printed next to the figures.
+const GOAL_V1_TO_NOOP: f64 = 0.9;
+const GOAL_P99: Duration = Duration::from_millis(5);
+const GOAL_ROWS_PER_SECOND: f64 = 1_000_000.0;
+
+struct Round {
+    noop: Load,
+    v1: Load,
+    nginx: Load,
+    v2: Load,
+}
+
+impl Round {
+    fn v1_to_noop(&self) -> f64 {
+        self.v1.requests_per_second / self.noop.requests_per_second
+    }
+    fn v1_to_nginx(&self) -> f64 {
+        self.v1.requests_per_second / self.nginx.requests_per_second
+    }
+    fn rows_per_second(&self) -> f64 {
+        self.v2.requests_per_second * BATCH_ROWS as f64
+    }
+}
+
+fn env_number(name: &str, default: u64) -> BenchResult<u64> {
+    match std::env::var(name) {
+        Ok(raw) => Ok(raw.parse().map_err(|_| format!("{name}={raw:?} is not a whole number"))?),
+        Err(_) => Ok(default),
+    }
+}
+
+fn require(program: &str, version_flag: &str) -> BenchResult<()> {
+    let found = Command::new(program).arg(version_flag).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    // wrk prints its version and exits 1; finding the program is what counts.
+    found.map(|_| ()).map_err(|_| format!("{program} is not installed (`make bench` installs it)").into())
+}
+
+pub fn bench() -> BenchResult<()> {
+    let seconds = env_number("BENCH_SECONDS", 10)?;
+    let rounds = env_number("BENCH_ROUNDS", 3)?.max(1);
+    require("wrk", "--version")?;
+    require("nginx", "-v")?;
+    let duration = Duration::from_secs(seconds);
+
+    let fixture = setup::start()?;
+    let mut noop = servers::noop_server(&fixture.v1_answer_file)?;
+    noop.await_ready(V1_PATH, &fixture.bodies.v1_single)?;
+    let nginx_dir = fixture.dir.path().join("nginx");
+    std::fs::create_dir(&nginx_dir)?;
+    let mut nginx = servers::nginx(&nginx_dir, &fixture.v1_answer)?;
+    nginx.await_ready(V1_PATH, &fixture.bodies.v1_single)?;
+    let v1_script = fixture.dir.path().join("v1.lua");
+    let v2_script = fixture.dir.path().join("v2.lua");
+    std::fs::write(&v1_script, wrk::post_script(&fixture.bodies.v1_single))?;
+    std::fs::write(&v2_script, wrk::post_script(&fixture.bodies.v2_batch))?;
+
+    println!(
+        "model server under wrk: {CONNECTIONS} connections, {THREADS} threads, {seconds} s per run, {rounds} round(s)"
+    );
+    let measure = |base: &str, path: &str, script: &std::path::Path, what: &str| -> BenchResult<Load> {
+        let load = wrk::run(&format!("{base}{path}"), script, duration)?;
+        if load.non_2xx > 0 {
+            return Err(format!("{what}: {} answers were not 2xx", load.non_2xx).into());
+        }
+        Ok(load)
+    };
+    let mut measured = Vec::new();
+    for round in 1..=rounds {
+        let noop_load = measure(&noop.base, V1_PATH, &v1_script, "no-op")?;
+        let v1 = measure(&fixture.model.base, V1_PATH, &v1_script, "V1 predictions")?;
+        let nginx_load = measure(&nginx.base, V1_PATH, &v1_script, "nginx")?;
+        let v2 = measure(&fixture.model.base, V2_PATH, &v2_script, "V2 batches")?;
+        let result = Round { noop: noop_load, v1, nginx: nginx_load, v2 };
+        print_round(round, &result);
+        measured.push(result);
+    }
+    print_summary(&measured);
+    Ok(())
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+fn print_round(round: u64, r: &Round) {
+    let errors = r.noop.socket_errors + r.v1.socket_errors + r.nginx.socket_errors + r.v2.socket_errors;
+    println!(
+        "round {round}: (c) no-op {:.0}/s p99 {:.2} ms | (a) V1 {:.0}/s p99 {:.2} ms | (d) nginx {:.0}/s p99 {:.2} ms \
+         | (b) V2x{BATCH_ROWS} {:.0}/s = {:.0} rows/s p99 {:.2} ms | a/c {:.3} a/d {:.3}{}",
+        r.noop.requests_per_second,
+        ms(r.noop.p99),
+        r.v1.requests_per_second,
+        ms(r.v1.p99),
+        r.nginx.requests_per_second,
+        ms(r.nginx.p99),
+        r.v2.requests_per_second,
+        r.rows_per_second(),
+        ms(r.v2.p99),
+        r.v1_to_noop(),
+        r.v1_to_nginx(),
+        if errors > 0 { format!(" ({errors} socket errors)") } else { String::new() },
+    );
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 }
+}
+
+fn print_summary(rounds: &[Round]) {
+    let of = |f: &dyn Fn(&Round) -> f64| median(rounds.iter().map(f).collect());
+    let v1_to_noop = of(&Round::v1_to_noop);
+    let v1_p99 = Duration::from_secs_f64(of(&|r| r.v1.p99.as_secs_f64()));
+    let rows = of(&Round::rows_per_second);
+    let verdict = |met: bool| if met { "met" } else { "NOT met" };
+    println!("medians over {} round(s):", rounds.len());
+    println!("  run                          requests/s    p99");
+    let line = |name: &str, pick: &dyn Fn(&Round) -> Load| {
+        println!("  {name:<28} {:>10.0}  {:>6.2} ms", of(&|r| pick(r).requests_per_second), of(&|r| ms(pick(r).p99)));
+    };
+    line("(a) V1 single row", &|r| r.v1);
+    line(&format!("(b) V2 {BATCH_ROWS} rows"), &|r| r.v2);
+    line("(c) no-op, same stack", &|r| r.noop);
+    line("(d) nginx, fixed body", &|r| r.nginx);
+    println!("  a/c {v1_to_noop:.3} (goal >= {GOAL_V1_TO_NOOP}: {})", verdict(v1_to_noop >= GOAL_V1_TO_NOOP));
+    println!("  a/d {:.3}", of(&Round::v1_to_nginx));
+    println!("  (a) p99 {:.2} ms (goal < {} ms: {})", ms(v1_p99), ms(GOAL_P99), verdict(v1_p99 < GOAL_P99));
+    println!("  (b) {rows:.0} rows/s (goal >= {GOAL_ROWS_PER_SECOND:.0}: {})", verdict(rows >= GOAL_ROWS_PER_SECOND));
+}

@@ -1,0 +1,237 @@
+//! The live feature profile: counts of served rows on the reference bins.
+//!
+//! Predictions record without any lock: the counts are atomics. A drift
+//! monitor reads and resets them in one step, exactly: no row is lost between
+//! the read and the reset, none counts twice, and each read holds whole rows
+//! (`samples` and every feature's counts agree). For that there are two banks
+//! of counters. Writers record into the active one; a reset makes the other
+//! bank active, waits for the writers still inside the old bank (a few
+//! increments each), then takes the old bank's counts and zeroes them, ready
+//! for the next flip.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use trainloop::artifact::{FeatureProfile, FeatureValue};
+
+pub struct LiveProfile {
+    /// The reference bins with zero counts: the shape of every snapshot.
+    empty: FeatureProfile,
+    /// Where each feature's bins start in a bank's flat `counts`.
+    offsets: Vec<usize>,
+    banks: [Bank; 2],
+    /// Index of the bank writers record into.
+    active: AtomicUsize,
+    /// Taken by resets only (never by predictions), so two resets do not
+    /// flip the banks under each other.
+    resetting: Mutex<()>,
+}
+
+#[derive(Default)]
+struct Bank {
+    samples: AtomicU64,
+    counts: Box<[AtomicU64]>,
+    /// Recordings in progress in this bank.
+    writers: AtomicU64,
+}
+
+impl Bank {
+    fn new(bins: usize) -> Self {
+        Bank { counts: (0..bins).map(|_| AtomicU64::new(0)).collect(), ..Bank::default() }
+    }
+}
+
+impl LiveProfile {
+    /// An empty live profile on the bins of `reference`.
+    pub fn new(reference: &FeatureProfile) -> Self {
+        let empty = reference.empty_like();
+        let mut offsets = Vec::with_capacity(empty.features.len());
+        let mut bins = 0;
+        for feature in &empty.features {
+            offsets.push(bins);
+            bins += feature.counts.len();
+        }
+        LiveProfile {
+            empty,
+            offsets,
+            banks: [Bank::new(bins), Bank::new(bins)],
+            active: AtomicUsize::new(0),
+            resetting: Mutex::new(()),
+        }
+    }
+
+    /// Counts checked rows (schema order, `width` values each, as a flat
+    /// slice); values of a mismatched type are skipped, as
+    /// `FeatureProfile::observe` does.
+    pub fn record(&self, values: &[FeatureValue], width: usize) {
+        if width == 0 {
+            return;
+        }
+        let bank = self.enter();
+        let total_bins = bank.counts.len();
+        if values.len() <= total_bins {
+            // A few rows: one atomic add per value.
+            for row in values.chunks_exact(width) {
+                self.for_each_bin(row, |bin| {
+                    bank.counts[bin].fetch_add(1, Ordering::Relaxed);
+                });
+            }
+        } else {
+            // A batch: count locally first, then one atomic add per bin hit,
+            // so large requests do not bounce the counters between cores.
+            let mut local = vec![0u64; total_bins];
+            for row in values.chunks_exact(width) {
+                self.for_each_bin(row, |bin| local[bin] += 1);
+            }
+            for (counter, &count) in bank.counts.iter().zip(&local) {
+                if count > 0 {
+                    counter.fetch_add(count, Ordering::Relaxed);
+                }
+            }
+        }
+        bank.samples.fetch_add((values.len() / width) as u64, Ordering::Relaxed);
+        // Release: a reset that sees this writer gone sees its counts too.
+        bank.writers.fetch_sub(1, Ordering::Release);
+    }
+
+    /// Registers a writer in the active bank. The re-check after registering
+    /// pairs with `take_and_reset`'s flip-then-wait (all four accesses
+    /// sequentially consistent): either the reset waits for this writer, or
+    /// this writer sees the flip and moves to the new bank.
+    fn enter(&self) -> &Bank {
+        loop {
+            let index = self.active.load(Ordering::SeqCst);
+            let bank = &self.banks[index];
+            bank.writers.fetch_add(1, Ordering::SeqCst);
+            if self.active.load(Ordering::SeqCst) == index {
+                return bank;
+            }
+            bank.writers.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    fn for_each_bin(&self, row: &[FeatureValue], mut count: impl FnMut(usize)) {
+        for ((feature, offset), value) in self.empty.features.iter().zip(&self.offsets).zip(row) {
+            if let Some(bin) = feature.bins.index_of(value) {
+                count(offset + bin);
+            }
+        }
+    }
+
+    /// The counts since start or the last reset (a peek: rows being recorded
+    /// right now may be partly in it).
+    pub fn snapshot(&self) -> FeatureProfile {
+        let bank = &self.banks[self.active.load(Ordering::SeqCst)];
+        self.profile_of(bank, |counter| counter.load(Ordering::Relaxed))
+    }
+
+    /// Returns the counts since start or the last reset and starts again
+    /// from zero, in one step.
+    pub fn take_and_reset(&self) -> FeatureProfile {
+        let _one_reset_at_a_time = self.resetting.lock().unwrap_or_else(PoisonError::into_inner);
+        let old = self.active.load(Ordering::SeqCst);
+        self.active.store(1 - old, Ordering::SeqCst);
+        let bank = &self.banks[old];
+        // Writers still in the old bank are between two atomic adds: wait
+        // them out (microseconds; yield in case one was preempted).
+        while bank.writers.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+        self.profile_of(bank, |counter| counter.swap(0, Ordering::Relaxed))
+    }
+
+    fn profile_of(&self, bank: &Bank, read: impl Fn(&AtomicU64) -> u64) -> FeatureProfile {
+        let mut profile = self.empty.clone();
+        profile.samples = read(&bank.samples);
+        for (feature, offset) in profile.features.iter_mut().zip(&self.offsets) {
+            for (i, count) in feature.counts.iter_mut().enumerate() {
+                *count = read(&bank.counts[offset + i]);
+            }
+        }
+        profile
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trainloop::artifact::FeatureSchema;
+
+    fn reference() -> FeatureProfile {
+        let schema = FeatureSchema::from_json(
+            r#"[{"name":"x","type":"number"},{"name":"k","type":"category","values":["a","b"]}]"#,
+        )
+        .unwrap();
+        let rows: Vec<Vec<FeatureValue>> =
+            (0..40).map(|i| vec![FeatureValue::Number(f64::from(i)), FeatureValue::Category("a".into())]).collect();
+        FeatureProfile::reference(&schema, &rows, 4)
+    }
+
+    fn row(x: f64, k: &str) -> [FeatureValue; 2] {
+        [FeatureValue::Number(x), FeatureValue::Category(k.into())]
+    }
+
+    #[test]
+    fn counts_like_the_reference_binning_one_row_or_a_batch() {
+        let reference = reference();
+        let live = LiveProfile::new(&reference);
+        let mut expected = reference.empty_like();
+        let rows: Vec<[FeatureValue; 2]> =
+            (0..100).map(|i| row(f64::from(i) - 20.0, ["a", "b", "zzz"][i as usize % 3])).collect();
+        live.record(&rows[0], 2);
+        expected.observe(&rows[0]);
+        let batch: Vec<FeatureValue> = rows[1..].iter().flatten().cloned().collect();
+        live.record(&batch, 2);
+        rows[1..].iter().for_each(|r| expected.observe(r));
+        assert_eq!(live.snapshot(), expected);
+        assert_eq!(live.take_and_reset(), expected);
+        assert_eq!(live.take_and_reset(), reference.empty_like());
+        live.record(&rows[0], 2);
+        assert_eq!(live.snapshot().samples, 1);
+    }
+
+    /// Many threads record while another reads-and-resets in a loop: every
+    /// read holds whole rows, and the reads add up to exactly the rows sent.
+    #[test]
+    fn read_and_reset_under_concurrent_recording_loses_and_doubles_nothing() {
+        const WRITERS: usize = 8;
+        const ROWS_PER_WRITER: usize = 100_000;
+        let live = LiveProfile::new(&reference());
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let reads = std::thread::scope(|scope| {
+            for w in 0..WRITERS {
+                let (live, done) = (&live, &done);
+                scope.spawn(move || {
+                    let single = row(w as f64, "b");
+                    let batch: Vec<FeatureValue> = (0..50).flat_map(|i| row(f64::from(i), "a")).collect();
+                    let mut sent = 0;
+                    while sent < ROWS_PER_WRITER {
+                        if sent % 100 == 0 {
+                            live.record(&batch, 2);
+                            sent += 50;
+                        } else {
+                            live.record(&single, 2);
+                            sent += 1;
+                        }
+                    }
+                    done.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+            let mut reads = Vec::new();
+            while done.load(Ordering::SeqCst) < WRITERS {
+                reads.push(live.take_and_reset());
+            }
+            reads
+        });
+        let last = live.take_and_reset();
+        let mut total = 0;
+        for profile in reads.iter().chain([&last]) {
+            for feature in &profile.features {
+                assert_eq!(feature.counts.iter().sum::<u64>(), profile.samples, "a read split a row");
+            }
+            total += profile.samples;
+        }
+        assert!(reads.len() > 1, "the reader never overlapped the writers");
+        assert_eq!(total, (WRITERS * ROWS_PER_WRITER) as u64);
+    }
+}

@@ -1,0 +1,156 @@
+//! KServe V1: `POST /v1/models/{name}:predict` with `{"instances": [...]}`.
+//! An instance is an object keyed by feature name, or an array in schema order.
+
+mod streaming;
+
+use serde::Serialize;
+use serde_json::Value;
+use trainloop::artifact::{FeatureSchema, FeatureValue};
+
+use crate::error::ApiError;
+use crate::predict::Prediction;
+use crate::rows::Rows;
+
+/// The checked rows of a request. Well-formed requests take the streaming
+/// path; anything else is parsed as a JSON tree, which words the error.
+pub fn parse_instances(schema: &FeatureSchema, body: &[u8]) -> Result<Rows, ApiError> {
+    let width = schema.features().len();
+    match streaming::parse(schema, body) {
+        Some(values) => Ok(Rows { width, values }),
+        None => parse_tree(schema, body).map(|rows| Rows::from_rows(width, rows)),
+    }
+}
+
+fn parse_tree(schema: &FeatureSchema, body: &[u8]) -> Result<Vec<Vec<FeatureValue>>, ApiError> {
+    let request: Value = serde_json::from_slice(body).map_err(|e| ApiError::Malformed(format!("invalid JSON: {e}")))?;
+    let instances = request
+        .get("instances")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::Malformed("expected {\"instances\": [...]}".into()))?;
+    instances
+        .iter()
+        .enumerate()
+        .map(|(index, instance)| parse_instance(schema, instance).map_err(|e| e.at(&format!("instance {index}"))))
+        .collect()
+}
+
+fn parse_instance(schema: &FeatureSchema, instance: &Value) -> Result<Vec<FeatureValue>, ApiError> {
+    match instance {
+        Value::Object(object) => Ok(schema.validate_object(object)?),
+        Value::Array(values) if values.len() == schema.features().len() => {
+            Ok(schema.validate_values(&values.iter().collect::<Vec<_>>())?)
+        }
+        Value::Array(values) => Err(ApiError::Malformed(format!(
+            "an array instance needs {} values in feature order, got {}",
+            schema.features().len(),
+            values.len()
+        ))),
+        _ => Err(ApiError::Malformed("an instance must be an object or an array".into())),
+    }
+}
+
+/// `{"predictions": [{"label", "probability"}, …]}`, serialised directly.
+pub fn response(predictions: &[Prediction]) -> Result<Vec<u8>, ApiError> {
+    #[derive(Serialize)]
+    struct Response<'a> {
+        predictions: &'a [Prediction<'a>],
+    }
+    serde_json::to_vec(&Response { predictions }).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> FeatureSchema {
+        FeatureSchema::from_json(
+            r#"[{"name":"x","type":"number","max":10},{"name":"k","type":"category","values":["a"]}]"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn accepts_objects_and_arrays() {
+        let rows = parse_instances(&schema(), br#"{"instances":[{"x":1,"k":"a","id":7},[2,"a"]]}"#).unwrap();
+        assert_eq!(rows.row(1).unwrap(), [FeatureValue::Number(2.0), FeatureValue::Category("a".into())]);
+        assert_eq!(rows.len(), 2);
+    }
+
+    /// Bodies of every shape: the streaming path accepts the common ones, and
+    /// whatever it accepts, the tree parser accepts with the same values.
+    #[test]
+    fn the_streaming_path_agrees_with_the_tree_parser() {
+        let schema = schema();
+        let taken = |body: &str| streaming::parse(&schema, body.as_bytes());
+        let common = [
+            r#"{"instances":[{"x":1,"k":"a"}]}"#,
+            r#"{"instances":[{"k":"a","x":1.5e0,"id":{"deep":[1,2]}},[2,"a"],{"x":10,"k":"a"}]}"#,
+            r#" {"id": 3, "instances": [[0, "a"]], "more": null} "#,
+            r#"{"instances":[{"x":-9223372036854775808,"k":"a"},{"x":-18446744073709551616,"k":"a"},{"x":-0.0,"k":"\u0061"}]}"#,
+            r#"{"instances":[]}"#,
+        ];
+        for body in common {
+            let fast = taken(body).unwrap_or_else(|| panic!("streaming path left {body}"));
+            assert_eq!(
+                Ok(Rows { width: 2, values: fast }),
+                parse_tree(&schema, body.as_bytes()).map(|r| Rows::from_rows(2, r)).map_err(|e| e.to_string()),
+                "{body}"
+            );
+        }
+        let uncommon = [
+            r#"{"instances":[{"x":1,"k":"a","x":2}]}"#,
+            r#"{"instances":[],"instances":[[1,"a"]]}"#,
+            r#"{"instances":[{"x":1,"k":"a"}],"extra":1e999}"#,
+            r#"{"instances":[{"x":1,"k":"a"}]} trailing"#,
+            r#"{"instances":[{"x":11,"k":"a"}]}"#,
+            r#"{"instances":[{"x":1,"k":"z"}]}"#,
+            r#"{"instances":[{"x":null,"k":"a"}]}"#,
+            r#"{"instances":[{"x":"1","k":"a"}]}"#,
+            r#"{"instances":[[1]]}"#,
+            r#"{"instances":[[1,"a",3]]}"#,
+            r#"{"instances":[7]}"#,
+            r#"{"instances":{"x":1}}"#,
+            r#"{"rows":[]}"#,
+            r#"[{"x":1,"k":"a"}]"#,
+            r#"{"instances":[{"x":1,"k":"a"}"#,
+        ];
+        for body in uncommon {
+            let tree = parse_tree(&schema, body.as_bytes()).map(|r| Rows::from_rows(2, r).values);
+            match taken(body) {
+                None => {}
+                Some(fast) => assert_eq!(tree.as_ref().ok(), Some(&fast), "{body}"),
+            }
+            assert_eq!(
+                parse_instances(&schema, body.as_bytes()).map_err(|e| e.to_string()),
+                tree.map(|values| Rows { width: 2, values }).map_err(|e| e.to_string()),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_answer_is_the_json_it_always_was() {
+        let predictions =
+            [Prediction { label: "yes", probability: 0.25 }, Prediction { label: "no", probability: 1e-300 }];
+        let tree = serde_json::json!({"predictions": predictions.iter()
+            .map(|p| serde_json::json!({"label": p.label, "probability": p.probability}))
+            .collect::<Vec<_>>()});
+        assert_eq!(response(&predictions).unwrap(), serde_json::to_vec(&tree).unwrap());
+    }
+
+    #[test]
+    fn names_the_feature_and_instance_that_break_the_schema() {
+        let err = parse_instances(&schema(), br#"{"instances":[{"x":1,"k":"a"},{"x":11,"k":"a"}]}"#).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(&err, ApiError::Schema { feature, .. } if feature == "x"));
+        assert!(message.contains("feature \"x\""), "{message}");
+        assert!(message.contains("instance 1"), "{message}");
+    }
+
+    #[test]
+    fn malformed_bodies_are_told_apart() {
+        assert!(matches!(parse_instances(&schema(), b"{"), Err(ApiError::Malformed(_))));
+        assert!(matches!(parse_instances(&schema(), b"{\"rows\":[]}"), Err(ApiError::Malformed(_))));
+        assert!(matches!(parse_instances(&schema(), b"{\"instances\":[[1]]}"), Err(ApiError::Malformed(_))));
+    }
+}
