@@ -49,3 +49,30 @@ fn schema_defaults_fill_what_users_leave_out() {
     let typed: trainloop::api::ModelDeployment = serde_json::from_value(minimal).unwrap();
     assert_eq!(typed.spec.rollout.keep_previous, 3, "serde defaults agree with the schema");
 }
+
+#[test]
+fn cron_fields_are_checked_in_range_and_macros_accepted() {
+    let (_, schema) = schema_of("TrainingPipeline").unwrap();
+    let mut pipeline = example("pipeline.yaml");
+    let cases = [
+        ("0 3 * * *", true),
+        ("*/15 9-17 * * MON-FRI", true),
+        ("0 0 1,15 JAN,jul ?", true),
+        ("59 23 31 12 7", true),
+        ("@daily", true),
+        ("@Hourly", true),
+        ("61 25 * * *", false),
+        ("0 0 32 * *", false),
+        ("0 0 * 13 *", false),
+        ("0 0 * * 8", false),
+        ("0 3 * *", false),
+        ("0 0 3 * * *", false),
+        ("@fortnightly", false),
+        ("every night", false),
+    ];
+    for (cron, ok) in cases {
+        pipeline["spec"]["triggers"]["schedule"] = json!({"cron": cron});
+        let problems = cel_problems(&schema, &pipeline, None);
+        assert_eq!(problems.is_empty(), ok, "cron {cron:?}: {problems:#?}");
+    }
+}

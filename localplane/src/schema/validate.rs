@@ -3,7 +3,7 @@
 
 use std::sync::{Mutex, OnceLock};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::server::errors::Cause;
 
@@ -178,6 +178,33 @@ pub fn validate(v: &Value, schema: &Value, path: &str, causes: &mut Vec<Cause>, 
                     }
                 }
             }
+            // A list of type map is keyed by its map keys, a set by its values: a key or value
+            // given twice is a duplicate, as the real server says.
+            let keys: Vec<&str> = schema
+                .get("x-kubernetes-list-map-keys")
+                .and_then(Value::as_array)
+                .map(|keys| keys.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let identity = |item: &Value| match schema.get("x-kubernetes-list-type").and_then(Value::as_str) {
+                Some("map") => Some(Value::Object(keys.iter().map(|k| (k.to_string(), item[*k].clone())).collect())),
+                Some("set") => Some(item.clone()),
+                _ => None,
+            };
+            let identities: Vec<Option<Value>> = items.iter().map(identity).collect();
+            for (i, id) in identities.iter().enumerate() {
+                if let Some(id) = id
+                    && identities[..i].contains(&Some(id.clone()))
+                {
+                    causes.push(Cause {
+                        reason: "FieldValueDuplicate",
+                        message: match id {
+                            Value::Object(key) => format!("Duplicate value: map[string]interface {{}}{}", json!(key)),
+                            value => format!("Duplicate value: {}", shown(value)),
+                        },
+                        field: format!("{path}[{i}]"),
+                    });
+                }
+            }
             if let Some(s) = schema.get("items") {
                 for (i, item) in items.iter().enumerate() {
                     validate(item, s, &format!("{path}[{i}]"), causes, false);
@@ -276,6 +303,23 @@ mod tests {
         let mut c = vec![];
         validate(&v, &schema, "", &mut c, true);
         c
+    }
+
+    #[test]
+    fn keys_of_map_lists_and_values_of_set_lists_are_unique() {
+        let schema = json!({"type": "object", "properties": {
+            "features": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                         "items": {"type": "object", "properties": {"name": {"type": "string"}, "min": {"type": "number"}}}},
+            "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+            "plain": {"type": "array", "items": {"type": "string"}}}});
+        let ok = json!({"features": [{"name": "a"}, {"name": "b"}], "tags": ["x", "y"], "plain": ["z", "z"]});
+        assert!(run(ok, schema.clone()).is_empty());
+        let c =
+            run(json!({"features": [{"name": "a", "min": 1}, {"name": "a", "min": 2}], "tags": ["x", "x"]}), schema);
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert_eq!((c[0].field.as_str(), c[0].reason), ("features[1]", "FieldValueDuplicate"));
+        assert_eq!(c[0].message, r#"Duplicate value: map[string]interface {}{"name":"a"}"#);
+        assert_eq!((c[1].field.as_str(), c[1].message.as_str()), ("tags[1]", r#"Duplicate value: "x""#));
     }
 
     #[test]

@@ -111,14 +111,38 @@ fn enabled() -> bool {
 /// A cron schedule.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(cron_rule()).field_path(".cron").message(CRON_MESSAGE))]
 pub struct Schedule {
-    /// Five-field cron expression, e.g. `0 3 * * 1`.
-    #[schemars(regex(pattern = r"^\s*\S+\s+\S+\s+\S+\s+\S+\s+\S+\s*$"))]
+    /// Five-field cron expression (minute hour day-of-month month day-of-week), e.g. `0 3 * * 1`,
+    /// or a macro: `@yearly`, `@monthly`, `@weekly`, `@daily`, `@hourly`.
+    #[schemars(length(min = 1, max = 256))]
     pub cron: String,
     /// IANA time zone the expression is read in.
     #[serde(default = "utc")]
     #[schemars(length(min = 1))]
     pub time_zone: String,
+}
+
+const CRON_MESSAGE: &str = "cron must be five fields: minute (0-59), hour (0-23), day of month (1-31), \
+month (1-12 or JAN-DEC), day of week (0-7 or SUN-SAT), each *, a value, a range a-b or a list, with an \
+optional /step; or a macro: @yearly, @monthly, @weekly, @daily, @hourly";
+
+/// The CEL rule that checks a cron expression at apply time: every field in its range. Written
+/// without backslashes, so that it reads the same in CEL, YAML and every CEL implementation.
+fn cron_rule() -> String {
+    let field = |value: &str| {
+        let item = format!("([*?]|({value})(-({value}))?)(/[0-9]+)?");
+        format!("{item}(,{item})*")
+    };
+    let minute = field("[0-5]?[0-9]");
+    let hour = field("[01]?[0-9]|2[0-3]");
+    let day = field("0?[1-9]|[12][0-9]|3[01]");
+    let month = field("0?[1-9]|1[0-2]|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC");
+    let weekday = field("[0-7]|SUN|MON|TUE|WED|THU|FRI|SAT");
+    let gap = "[ \t]+";
+    let fields = format!("({minute}){gap}({hour}){gap}({day}){gap}({month}){gap}({weekday})");
+    let macros = "@(yearly|annually|monthly|weekly|daily|midnight|hourly)";
+    format!("self.cron.matches('(?i)^[ \t]*({macros}|{fields})[ \t]*$')")
 }
 
 fn utc() -> String {

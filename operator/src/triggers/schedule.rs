@@ -45,20 +45,33 @@ pub struct Due {
     pub next: Option<Timestamp>,
 }
 
+/// The five fields a cron macro stands for (as in Vixie cron and Kubernetes CronJobs).
+fn expand_macro(cron: &str) -> &str {
+    match cron.to_ascii_lowercase().as_str() {
+        "@yearly" | "@annually" => "0 0 1 1 *",
+        "@monthly" => "0 0 1 * *",
+        "@weekly" => "0 0 * * 0",
+        "@daily" | "@midnight" => "0 0 * * *",
+        "@hourly" => "0 * * * *",
+        _ => cron,
+    }
+}
+
 impl CronSchedule {
     /// Err with a message a user can act on ("invalid cron expression \"..\": ..",
     /// "unknown time zone \"..\"").
     pub fn parse(cron: &str, time_zone: &str) -> Result<CronSchedule, ScheduleError> {
         let invalid = |reason: String| ScheduleError::InvalidCron { cron: cron.to_string(), reason };
 
-        // croner also accepts seconds, years and @nicknames; the CRD promises five fields, so
-        // anything else is refused here with a message that says what is expected.
-        let fields = cron.split_whitespace().count();
+        // The usual macros stand for five fields; croner also accepts seconds and years, which
+        // the CRD does not promise, so anything else is refused with what is expected.
+        let expanded = expand_macro(cron.trim());
+        let fields = expanded.split_whitespace().count();
         if fields != 5 {
             return Err(invalid(format!("expected 5 fields ({FIELDS}), found {fields}")));
         }
         let parser = CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).build();
-        let parsed = parser.parse(cron).map_err(|e| invalid(e.to_string()))?;
+        let parsed = parser.parse(expanded).map_err(|e| invalid(e.to_string()))?;
 
         let zone = TimeZone::get(time_zone)
             .map_err(|_| ScheduleError::UnknownTimeZone { time_zone: time_zone.to_string() })?;
@@ -218,7 +231,7 @@ mod tests {
              (minute hour day-of-month month day-of-week), found 6"
         );
         assert!(message("0 0 3 * * * 2026").contains("found 7"));
-        assert!(message("@daily").contains("found 1"));
+        assert!(message("@fortnightly").contains("found 1"));
         assert!(message("").contains("found 0"));
         assert!(message("60 * * * *").starts_with("invalid cron expression \"60 * * * *\": "));
         assert!(message("0 25 * * *").starts_with("invalid cron expression \"0 25 * * *\": "));
@@ -227,6 +240,18 @@ mod tests {
         {
             assert!(message(nonsense).starts_with(&format!("invalid cron expression \"{nonsense}\": ")), "{nonsense}");
         }
+    }
+
+    #[test]
+    fn macros_stand_for_their_five_fields() {
+        let noon = Timestamp::from_second(1_800_000_000).unwrap(); // 2027-01-15T08:00:00Z
+        let next = |cron: &str| CronSchedule::parse(cron, "UTC").unwrap().next_after(noon).unwrap().to_string();
+        assert_eq!(next("@daily"), "2027-01-16T00:00:00Z");
+        assert_eq!(next("@MIDNIGHT"), next("@daily"));
+        assert_eq!(next("@hourly"), "2027-01-15T09:00:00Z");
+        assert_eq!(next("@weekly"), "2027-01-17T00:00:00Z");
+        assert_eq!(next("@monthly"), "2027-02-01T00:00:00Z");
+        assert_eq!(next("@yearly"), next("@annually"));
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub fn validate(doc: &Value) -> Vec<String> {
     }
     let mut problems = schema_problems(&schema, doc);
     unknown_fields(&schema, doc, "", &mut problems);
+    duplicate_keys(&schema, doc, "", &mut problems);
     if problems.is_empty() {
         problems.extend(cel_problems(&schema, doc, None));
     }
@@ -56,6 +57,41 @@ pub fn cel_problems(schema: &Value, doc: &Value, old: Option<&Value>) -> Vec<Str
     match kube::core::cel::Validator::new().validate(schema, doc, old) {
         Ok(()) => Vec::new(),
         Err(errors) => errors.iter().map(|e| format!("{}: {}", e.field_path, e.message)).collect(),
+    }
+}
+
+/// Lists of `x-kubernetes-list-type: map` are keyed by their map keys: a key given twice is a
+/// duplicate, as the API server says.
+fn duplicate_keys(schema: &Value, value: &Value, path: &str, problems: &mut Vec<String>) {
+    match value {
+        Value::Object(fields) => {
+            for (name, field) in fields {
+                if let Some(sub) = schema.get("properties").and_then(|p| p.get(name)) {
+                    let child = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+                    duplicate_keys(sub, field, &child, problems);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if schema.get("x-kubernetes-list-type").and_then(Value::as_str) == Some("map") {
+                let keys: Vec<&str> = schema["x-kubernetes-list-map-keys"]
+                    .as_array()
+                    .map(|k| k.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                let key = |item: &Value| keys.iter().map(|k| item[*k].clone()).collect::<Vec<_>>();
+                for (i, item) in items.iter().enumerate() {
+                    if items[..i].iter().any(|earlier| key(earlier) == key(item)) {
+                        problems.push(format!("{path}[{i}]: Duplicate value: {:?}", key(item)));
+                    }
+                }
+            }
+            if let Some(sub) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    duplicate_keys(sub, item, &format!("{path}[{i}]"), problems);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
