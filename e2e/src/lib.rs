@@ -44,7 +44,8 @@ impl<K> Object for K where
 }
 
 pub struct Env {
-    pub plane: LocalPlane,
+    /// Always present; taken only while [`Env::reset_plane`] replaces it.
+    plane: Option<LocalPlane>,
     pub client: Client,
     pub work_dir: PathBuf,
     operator: Option<(CancellationToken, JoinHandle<()>)>,
@@ -58,19 +59,35 @@ impl Env {
         let plane = LocalPlane::start(Config { work_dir: Some(work_dir.join("plane")), ..Config::default() }).await?;
         let client = plane.client().await?;
         install_crds(&client).await?;
-        let mut env = Env { plane, client, work_dir, operator: None };
+        let mut env = Env { plane: Some(plane), client, work_dir, operator: None };
         env.start_operator();
         Ok(env)
+    }
+
+    /// Replace the API server by a new, empty one at the same address, with the CRDs installed:
+    /// what an operator sees when its cluster's state is lost and restored from nothing.
+    pub async fn reset_plane(&mut self) -> anyhow::Result<()> {
+        let old = self.plane.take().ok_or_else(|| anyhow::anyhow!("no plane"))?;
+        let port: u16 = old.url().rsplit(':').next().unwrap_or_default().parse()?;
+        old.shutdown().await;
+        let work_dir = self.work_dir.join(format!("plane-{}", unique()));
+        let fresh = LocalPlane::start(Config { port, work_dir: Some(work_dir), ..Config::default() }).await?;
+        self.plane = Some(fresh);
+        install_crds(&self.client).await
     }
 
     /// Start the operator's controllers (again).
     pub fn start_operator(&mut self) {
         let mut registry = prometheus_client::registry::Registry::default();
-        let settings = Settings { artifact_root: format!("file://{}/artifacts", self.work_dir.display()) };
+        // Tests recover from a reset API server in seconds, not a minute.
+        let settings = Settings {
+            watch_restart_after: Duration::from_secs(3),
+            ..Settings::new(format!("file://{}/artifacts", self.work_dir.display()))
+        };
         let http = trainloop::triggers::http_client().expect("an HTTP client");
         let ctx = Arc::new(Context::new(self.client.clone(), Metrics::register(&mut registry), settings, http));
         let stop = CancellationToken::new();
-        let task = tokio::spawn(controllers::run(ctx, stop.clone(), || {}));
+        let task = tokio::spawn(controllers::run(ctx, stop.clone(), controllers::WatchHealth::default()));
         self.operator = Some((stop, task));
     }
 
@@ -135,7 +152,9 @@ impl Env {
 
     pub async fn shutdown(mut self) {
         self.stop_operator().await;
-        self.plane.shutdown().await;
+        if let Some(plane) = self.plane.take() {
+            plane.shutdown().await;
+        }
         let _ = std::fs::remove_dir_all(&self.work_dir);
     }
 }

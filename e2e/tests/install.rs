@@ -49,24 +49,34 @@ async fn the_operator_refuses_to_start_without_its_crds_and_says_how_to_install_
 }
 
 #[tokio::test]
-async fn the_operator_reports_ready_once_its_caches_have_synced() {
+async fn readyz_answers_503_until_the_caches_have_synced_then_200() {
     use std::sync::Arc;
-    use trainloop::controllers::{self, Context, Metrics, Settings};
+    use trainloop::controllers::{self, Context, Metrics, Settings, WatchHealth};
 
     let plane = LocalPlane::start(Config::default()).await.unwrap();
     let client = plane.client().await.unwrap();
     trainloop_e2e::install_crds(&client).await.unwrap();
     let mut registry = prometheus_client::registry::Registry::default();
-    let settings = Settings { artifact_root: "file:///tmp/unused".into() };
+    let settings = Settings::new("file:///tmp/unused");
     let http = trainloop::triggers::http_client().unwrap();
     let ctx = Arc::new(Context::new(client, Metrics::register(&mut registry), settings, http));
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let watches = WatchHealth::default();
+    let health = trainloop::server::Health::new(registry, watches.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let readyz = format!("http://{}/readyz", listener.local_addr().unwrap());
     let stop = tokio_util::sync::CancellationToken::new();
-    let operator = tokio::spawn(controllers::run(ctx, stop.clone(), move || {
-        let _ = ready_tx.send(());
-    }));
-    tokio::time::timeout(trainloop_e2e::TIMEOUT, ready_rx).await.expect("ready in time").unwrap();
+    let server = tokio::spawn(trainloop::server::serve(listener, health, stop.clone()));
+    let get = || async { reqwest::get(&readyz).await.unwrap().status().as_u16() };
+    assert_eq!(get().await, 503, "not ready before the controllers have listed anything");
+
+    let operator = tokio::spawn(controllers::run(ctx, stop.clone(), watches));
+    let deadline = tokio::time::Instant::now() + trainloop_e2e::TIMEOUT;
+    while get().await != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "ready in time");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     stop.cancel();
     operator.await.unwrap();
+    server.await.unwrap().unwrap();
     plane.shutdown().await;
 }

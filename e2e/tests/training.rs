@@ -458,3 +458,21 @@ async fn a_hung_data_server_delays_no_trigger() {
     server.abort();
     env.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_operator_recovers_from_an_api_server_that_lost_its_state() {
+    let mut env = Env::start().await.unwrap();
+    env.create::<TrainingPipeline>(pipeline("before", &reporting_trainer(), "0.93", json!({}))).await.unwrap();
+    env.wait_for::<TrainingRun>("before-1", "Succeeded", phase_is(RunPhase::Succeeded)).await;
+    // Move the old server's resourceVersion well past anything the new one will reach soon.
+    let cms = env.api::<k8s_openapi::api::core::v1::ConfigMap>();
+    for i in 0..300 {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ticker"}, "data": {"i": i.to_string()}});
+        cms.patch("ticker", &PatchParams::apply("test").force(), &Patch::Apply(cm)).await.unwrap();
+    }
+    // The operator's watches now stand at resourceVersions the new server has not reached.
+    env.reset_plane().await.unwrap();
+    env.create::<TrainingPipeline>(pipeline("after", &reporting_trainer(), "0.93", json!({}))).await.unwrap();
+    env.wait_for::<TrainingRun>("after-1", "Succeeded", phase_is(RunPhase::Succeeded)).await;
+    env.shutdown().await;
+}

@@ -110,6 +110,14 @@ impl ApiError {
         Self::new(410, "Expired", message)
     }
 
+    /// A resourceVersion the server has not reached (a client that outlived a reset server).
+    pub fn resource_version_too_large(requested: u64, current: u64) -> Self {
+        Self::new(504, "Timeout", format!("Too large resource version: {requested}, current: {current}")).with_details(
+            json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                   "retryAfterSeconds": 1}),
+        )
+    }
+
     pub fn too_large(limit: usize) -> Self {
         Self::new(413, "RequestEntityTooLarge", format!("Request entity too large: limit is {limit}"))
     }
@@ -154,8 +162,11 @@ impl IntoResponse for ApiError {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = (code, self.status().to_string()).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if self.code == 429 {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        // As the real server does for every Status that asks the client to come back later.
+        if let Some(seconds) = self.details.as_ref().and_then(|d| d["retryAfterSeconds"].as_u64())
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, value);
         }
         resp
     }

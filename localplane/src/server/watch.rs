@@ -89,6 +89,11 @@ pub fn watch(app: &App, p: WatchParams) -> Response {
     let mut expired = false;
     let (mut live, start_rv) = {
         let st = app.store.lock();
+        // A version from the server's future: the client watched a server that has since lost
+        // its state. The real server refuses it the same way (after waiting briefly).
+        if let Some(rv) = p.resource_version.filter(|rv| *rv > st.rv) {
+            return ApiError::resource_version_too_large(rv, st.rv).into_response();
+        }
         let live = app.store.subscribe();
         match p.resource_version {
             Some(rv) if !p.send_initial_events => match st.history.since(rv) {

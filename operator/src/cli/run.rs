@@ -45,18 +45,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = kube::Config::infer().await.context("cannot reach a cluster: set KUBECONFIG or run inside a pod")?;
     let client = counting_client(config, metrics.api_requests.clone())?;
     check_crds_installed(&client).await?;
-    let health = Health::new(registry);
+    let watches = controllers::WatchHealth::default();
+    let health = Health::new(registry, watches.clone());
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.metrics_addr))?;
-    let settings = Settings { artifact_root: args.artifact_root };
+    let settings = Settings::new(args.artifact_root);
     let ctx = Arc::new(Context::new(client, metrics, settings, http_client()?));
     tracing::info!(metrics_addr = %args.metrics_addr, "trainloop started");
 
     let stop = tokio_util::sync::CancellationToken::new();
-    let server = axum::serve(listener, health.router()).with_graceful_shutdown(stop.clone().cancelled_owned());
-    let ready = health.clone();
-    let controllers = controllers::run(ctx, stop.clone(), move || ready.set_ready());
+    let server = crate::server::serve(listener, health, stop.clone());
+    let controllers = controllers::run(ctx, stop.clone(), watches);
     let signal = async {
         shutdown_signal().await;
         tracing::info!("shutting down");

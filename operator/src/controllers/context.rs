@@ -15,6 +15,15 @@ pub struct Settings {
     /// Where trainers write artifacts: `<root>/<namespace>/<run>/`. A `file://` root must be
     /// reachable by trainers and model servers alike (a shared volume, or the local plane).
     pub artifact_root: String,
+    /// How long a watch may fail without a break before the controllers restart and relist.
+    pub watch_restart_after: std::time::Duration,
+}
+
+impl Settings {
+    /// The settings for `artifact_root`, with the defaults for everything else.
+    pub fn new(artifact_root: impl Into<String>) -> Self {
+        Settings { artifact_root: artifact_root.into(), watch_restart_after: std::time::Duration::from_secs(60) }
+    }
 }
 
 /// Shared by all reconciles.

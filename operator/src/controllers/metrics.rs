@@ -46,6 +46,7 @@ pub struct Metrics {
     pub gate_outcomes: Family<GateLabels, Counter>,
     pub runs_started: Family<TriggerLabels, Counter>,
     pub queued_runs: Gauge,
+    pub controller_restarts: Counter,
     pub api_requests: Family<super::client::RequestLabels, Counter>,
 }
 
@@ -63,6 +64,7 @@ impl Metrics {
             gate_outcomes: Family::default(),
             runs_started: Family::default(),
             queued_runs: Gauge::default(),
+            controller_restarts: Counter::default(),
             api_requests: Family::default(),
         };
         registry.register("reconciles", "Reconciles by controller", metrics.reconciles.clone());
@@ -86,6 +88,11 @@ impl Metrics {
         registry.register("gate_outcomes", "Evaluation results of succeeded runs", metrics.gate_outcomes.clone());
         registry.register("kube_requests", "Requests sent to the Kubernetes API server", metrics.api_requests.clone());
         registry.register("queued_runs", "Runs waiting for an earlier run to finish", metrics.queued_runs.clone());
+        registry.register(
+            "controller_restarts",
+            "Restarts of the controllers after their watches kept failing",
+            metrics.controller_restarts.clone(),
+        );
         metrics
     }
 

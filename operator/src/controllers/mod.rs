@@ -5,6 +5,7 @@ pub mod client;
 pub mod conditions;
 mod context;
 pub mod error;
+pub mod health;
 pub mod labels;
 pub mod metrics;
 pub mod pipeline;
@@ -17,7 +18,12 @@ use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use kube::{
     Api,
-    runtime::{Controller, reflector::Store, watcher},
+    core::PartialObjectMeta,
+    runtime::{
+        Controller, WatchStreamExt,
+        reflector::{self, Store},
+        watcher,
+    },
 };
 
 use tokio_util::sync::CancellationToken;
@@ -25,34 +31,100 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{TrainingPipeline, TrainingRun};
 
 pub use context::{Context, Settings};
+pub use health::WatchHealth;
 pub use metrics::Metrics;
 
-/// Run every controller until `shutdown` resolves; `ready` is called once the caches have synced.
-pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken, ready: impl FnOnce() + Send + 'static) {
-    let client = ctx.client.clone();
-    let runs = Controller::new(Api::<TrainingRun>::all(client.clone()), watcher::Config::default())
-        .owns(Api::<Job>::all(client.clone()), watcher::Config::default());
-    let mut pipelines = Controller::new(Api::<TrainingPipeline>::all(client.clone()), watcher::Config::default())
-        .owns(Api::<TrainingRun>::all(client.clone()), watcher::Config::default());
-    if let Some(wakeups) = ctx.data.take_wakeups() {
-        let changed = futures::stream::unfold(wakeups, |mut rx| async move { rx.recv().await.map(|p| (p, rx)) });
-        pipelines = pipelines.reconcile_on(changed);
+/// Run every controller until `shutdown` resolves. `health` learns when the caches have synced
+/// and whether the watches are failing; watches that fail without a break for
+/// `settings.watch_restart_after` restart the controllers, which relist everything: what recovers
+/// an operator whose API server lost its state.
+pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken, health: WatchHealth) {
+    loop {
+        let round = shutdown.child_token();
+        let controllers = run_controllers(ctx.clone(), round.clone(), health.clone());
+        let watchdog = async {
+            while !health.failing_longer_than(ctx.settings.watch_restart_after) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        };
+        tokio::select! {
+            () = controllers => return,
+            () = watchdog => {
+                tracing::warn!(problem = health.check().err(), "watches keep failing: restarting the controllers to relist");
+                ctx.metrics.controller_restarts.inc();
+                round.cancel();
+                health.reset();
+            }
+        }
     }
-    let (run_store, pipeline_store) = (runs.store(), pipelines.store());
+}
+
+/// One life of the controllers: watches (owned ones filtered to what trainloop manages), caches,
+/// and the two reconcile loops.
+async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken, health: WatchHealth) {
+    let client = ctx.client.clone();
+    let managed = watcher::Config::default().labels(&format!("{}=trainloop", labels::MANAGED_BY));
+    let (runs, run_store) = watch::<TrainingRun>(&client, watcher::Config::default(), &health, "trainingruns");
+    let (pipelines, pipeline_store) =
+        watch::<TrainingPipeline>(&client, watcher::Config::default(), &health, "trainingpipelines");
+    let jobs = watch_owned::<Job>(&client, managed.clone(), &health, "jobs");
+    let owned_runs = watch_owned::<TrainingRun>(&client, managed, &health, "trainingruns (owned)");
+    let run_controller = Controller::for_stream(runs, run_store.clone()).owns_stream(jobs);
+    let mut pipeline_controller = Controller::for_stream(pipelines, pipeline_store.clone()).owns_stream(owned_runs);
+    pipeline_controller = pipeline_controller.reconcile_on(ctx.data.wakeups());
+    let synced_health = health.clone();
     tokio::spawn(async move {
         if synced(&run_store).await && synced(&pipeline_store).await {
-            ready();
+            synced_health.set_synced();
         }
     });
-    let runs = runs
+    let runs = run_controller
         .graceful_shutdown_on(shutdown.clone().cancelled_owned())
         .run(timed("trainingrun", run::reconcile), run::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
-    let pipelines = pipelines
+    let pipelines = pipeline_controller
         .graceful_shutdown_on(shutdown.cancelled_owned())
         .run(timed("trainingpipeline", pipeline::reconcile), pipeline::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
     futures::join!(runs, pipelines);
+}
+
+/// A metadata-only watch of the children `K` that `config` selects, reporting its health: enough
+/// to wake their owners.
+fn watch_owned<K>(
+    client: &kube::Client,
+    config: watcher::Config,
+    health: &WatchHealth,
+    name: &'static str,
+) -> impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+where
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
+{
+    let observe = health.observe(name);
+    watcher(Api::<PartialObjectMeta<K>>::all(client.clone()), config)
+        .default_backoff()
+        .inspect(move |event| observe(event))
+        .touched_objects()
+}
+
+/// A cached watch of every `K`, reporting its health.
+fn watch<K>(
+    client: &kube::Client,
+    config: watcher::Config,
+    health: &WatchHealth,
+    name: &'static str,
+) -> (impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static, Store<K>)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store();
+    let observe = health.observe(name);
+    let stream = watcher(Api::<K>::all(client.clone()), config)
+        .default_backoff()
+        .reflect(writer)
+        .inspect(move |event| observe(event))
+        .applied_objects();
+    (stream, store)
 }
 
 /// Whether the cache behind `store` finished its first list.

@@ -1,29 +1,23 @@
 //! The operator's own HTTP endpoints: `/livez`, `/readyz` and Prometheus `/metrics`.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
-};
+use std::sync::Arc;
 
 use axum::{Router, extract::State, http::StatusCode, http::header, response::IntoResponse, routing::get};
 use prometheus_client::{encoding::text::encode, registry::Registry};
 
+use crate::controllers::WatchHealth;
+
 /// Shared by the endpoints and the controllers that feed them.
 #[derive(Clone, Default)]
 pub struct Health {
-    ready: Arc<AtomicBool>,
+    watches: WatchHealth,
     registry: Arc<Registry>,
 }
 
 impl Health {
-    /// Endpoints serving the metrics of `registry`; not ready until [`Health::set_ready`].
-    pub fn new(registry: Registry) -> Self {
-        Health { ready: Arc::default(), registry: Arc::new(registry) }
-    }
-
-    /// Mark the operator ready (its caches have synced).
-    pub fn set_ready(&self) {
-        self.ready.store(true, Ordering::Release);
+    /// Endpoints serving the metrics of `registry`; ready while `watches` says so.
+    pub fn new(registry: Registry, watches: WatchHealth) -> Self {
+        Health { watches, registry: Arc::new(registry) }
     }
 
     /// The axum router of the three endpoints.
@@ -36,11 +30,19 @@ impl Health {
     }
 }
 
+/// Serve the endpoints on `listener` until `stop`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    health: Health,
+    stop: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, health.router()).with_graceful_shutdown(stop.cancelled_owned()).await
+}
+
 async fn readyz(State(health): State<Health>) -> impl IntoResponse {
-    if health.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ok")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
+    match health.watches.check() {
+        Ok(()) => (StatusCode::OK, "ok".to_string()),
+        Err(problem) => (StatusCode::SERVICE_UNAVAILABLE, problem),
     }
 }
 

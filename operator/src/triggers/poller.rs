@@ -38,19 +38,22 @@ pub struct DataPoller {
     http: reqwest::Client,
     entries: Arc<Mutex<HashMap<ObjectRef<TrainingPipeline>, Entry>>>,
     wake: mpsc::UnboundedSender<ObjectRef<TrainingPipeline>>,
-    wakeups: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<TrainingPipeline>>>>,
+    wakeups: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<ObjectRef<TrainingPipeline>>>>,
 }
 
 impl DataPoller {
     pub fn new(http: reqwest::Client) -> Self {
         let (wake, wakeups) = mpsc::unbounded_channel();
-        DataPoller { http, entries: Arc::default(), wake, wakeups: Mutex::new(Some(wakeups)) }
+        DataPoller { http, entries: Arc::default(), wake, wakeups: Arc::new(tokio::sync::Mutex::new(wakeups)) }
     }
 
     /// The pipelines whose data changed (or became readable, or unreadable): for the controller's
-    /// `reconcile_on`. Taken once.
-    pub fn take_wakeups(&self) -> Option<mpsc::UnboundedReceiver<ObjectRef<TrainingPipeline>>> {
-        self.wakeups.lock().unwrap_or_else(PoisonError::into_inner).take()
+    /// `reconcile_on`. One stream reads at a time (a restarted controller takes over).
+    pub fn wakeups(&self) -> impl futures::Stream<Item = ObjectRef<TrainingPipeline>> + Send + 'static {
+        futures::stream::unfold(self.wakeups.clone(), |wakeups| async move {
+            let next = wakeups.lock().await.recv().await;
+            next.map(|pipeline| (pipeline, wakeups))
+        })
     }
 
     /// The latest reading for `pipeline`, starting (or restarting, when its target changed) its
@@ -129,18 +132,18 @@ mod tests {
         let data = dir.path().join("data.csv");
         std::fs::write(&data, "a\n1\n").unwrap();
         let poller = DataPoller::new(crate::triggers::http_client().unwrap());
-        let mut wakeups = poller.take_wakeups().unwrap();
+        let mut wakeups = Box::pin(poller.wakeups());
         let pipeline = ObjectRef::new("churn").within("ml");
         let target = Target { uri: format!("file://{}", data.display()), interval: Duration::from_millis(50) };
         assert_eq!(poller.latest(pipeline.clone(), target.clone()), None, "no reading yet, and no waiting");
-        assert_eq!(wakeups.recv().await, Some(pipeline.clone()));
+        assert_eq!(futures::StreamExt::next(&mut wakeups).await, Some(pipeline.clone()));
         let first = poller.latest(pipeline.clone(), target.clone()).unwrap().unwrap();
         std::fs::write(&data, "a\n2\n").unwrap();
-        assert_eq!(wakeups.recv().await, Some(pipeline.clone()));
+        assert_eq!(futures::StreamExt::next(&mut wakeups).await, Some(pipeline.clone()));
         let second = poller.latest(pipeline.clone(), target.clone()).unwrap().unwrap();
         assert_ne!(first, second);
         std::fs::remove_file(&data).unwrap();
-        assert_eq!(wakeups.recv().await, Some(pipeline.clone()));
+        assert_eq!(futures::StreamExt::next(&mut wakeups).await, Some(pipeline.clone()));
         let error = poller.latest(pipeline, target).unwrap().unwrap_err();
         assert!(error.contains("data.csv"), "{error}");
     }
