@@ -46,6 +46,9 @@ pub fn api_group(registry: &Registry, group: &str) -> Option<Value> {
 }
 
 fn verbs(rt: &ResourceType) -> Vec<&'static str> {
+    if rt.create_only {
+        return vec!["create"];
+    }
     vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
         .into_iter()
         .filter(|v| !(*v == "deletecollection" && rt.kind == "Namespace"))
@@ -71,6 +74,21 @@ pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<
                 "name": format!("{}/status", rt.plural), "singularName": "", "namespaced": rt.namespaced,
                 "kind": rt.kind, "verbs": ["get", "patch", "update"]
             }));
+        }
+        let mut sub = |name: &str, group: &str, version: &str, kind: &str, verbs: &[&str]| {
+            resources.push(json!({
+                "name": format!("{}/{name}", rt.plural), "singularName": "", "namespaced": rt.namespaced,
+                "group": group, "version": version, "kind": kind, "verbs": verbs
+            }));
+        };
+        if rt.scale.is_some() {
+            sub("scale", "autoscaling", "v1", "Scale", &["get", "patch", "update"]);
+        }
+        if rt.kind == "Pod" && rt.group.is_empty() {
+            sub("eviction", "policy", "v1", "Eviction", &["create"]);
+        }
+        if rt.kind == "ServiceAccount" && rt.group.is_empty() {
+            sub("token", "authentication.k8s.io", "v1", "TokenRequest", &["create"]);
         }
         if rt.log {
             resources.push(json!({

@@ -9,6 +9,7 @@ pub mod handlers;
 pub mod openapi;
 pub mod protobuf;
 pub mod route;
+pub mod subresources;
 pub mod table;
 pub mod watch;
 
@@ -35,6 +36,8 @@ pub struct App {
     /// `127.0.0.1:PORT`, as advertised in discovery.
     pub addr: String,
     pub work_dir: PathBuf,
+    /// Signs TokenRequests and checks them in TokenReviews.
+    pub tokens: subresources::tokens::TokenIssuer,
 }
 
 pub fn router(app: Arc<App>) -> Router {

@@ -8,3 +8,4 @@ mod bootstrap_objects;
 mod delete_responses;
 mod field_selectors;
 mod metadata_writes;
+mod subresources;
