@@ -1,6 +1,7 @@
 //! The HTTP front: routing of discovery, OpenAPI, the localplane control endpoints and the
 //! resource API onto the store.
 
+pub mod aggregated_discovery;
 pub mod body;
 pub mod deleted;
 pub mod discovery;
@@ -71,8 +72,14 @@ async fn dispatch(
     match trimmed {
         "/version" if get => return Ok(json_response(StatusCode::OK, &discovery::version())),
         "/healthz" | "/readyz" | "/livez" => return Ok((StatusCode::OK, "ok").into_response()),
-        "/api" if get => return Ok(json_response(StatusCode::OK, &discovery::api_versions(&app.addr))),
-        "/apis" if get => return Ok(json_response(StatusCode::OK, &discovery::api_group_list(&reg()))),
+        "/api" | "/apis" if get => {
+            let core = trimmed == "/api";
+            return Ok(match aggregated_discovery::negotiate(headers) {
+                Some(v) => aggregated_discovery::response(headers, &aggregated_discovery::document(&reg(), core, v), v),
+                None if core => json_response(StatusCode::OK, &discovery::api_versions(&app.addr)),
+                None => json_response(StatusCode::OK, &discovery::api_group_list(&reg())),
+            });
+        }
         "/openapi/v3" if get => return Ok(json_response(StatusCode::OK, &openapi::index(&reg()))),
         "/openapi/v2" => return Err(ApiError::new(404, "NotFound", "openapi v2 is not served; use /openapi/v3")),
         "/localplane/faults" => return faults(app, method, body).await,

@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod aggregated_discovery;
 mod bootstrap_objects;
 mod delete_responses;
 mod field_selectors;
