@@ -152,7 +152,7 @@ fn split_resource(resource: &str) -> (&str, &str) {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut resp = (code, self.status().to_string()).into_response();
+        let mut resp = (code, super::ordered::to_string(&self.status())).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if self.code == 429 {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

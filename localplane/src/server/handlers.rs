@@ -46,7 +46,7 @@ fn view(headers: &HeaderMap) -> View {
 }
 
 pub fn json_response(code: StatusCode, v: &Value) -> Response {
-    let mut r = (code, v.to_string()).into_response();
+    let mut r = (code, super::ordered::to_string(v)).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }

@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod errors;
 pub mod handlers;
 pub mod openapi;
+pub mod ordered;
 pub mod protobuf;
 pub mod route;
 pub mod subresources;
@@ -81,7 +82,11 @@ async fn dispatch(
             });
         }
         "/openapi/v3" if get => return Ok(json_response(StatusCode::OK, &openapi::index(&reg()))),
-        "/openapi/v2" => return Err(ApiError::new(404, "NotFound", "openapi v2 is not served; use /openapi/v3")),
+        "/openapi/v2" if get => {
+            let accept = headers.get(axum::http::header::ACCEPT).and_then(|a| a.to_str().ok()).unwrap_or("");
+            let (content_type, body) = openapi::v2(accept.contains("protobuf"));
+            return Ok(([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response());
+        }
         "/localplane/faults" => return faults(app, method, body).await,
         "/localplane/compact" if method == Method::POST => {
             app.store.compact();

@@ -279,7 +279,9 @@ impl State {
             return Ok(Arc::new(obj));
         }
         self.after_crd_write(rt, &obj);
-        Ok(self.put(rt, obj, EventType::Added))
+        let created = self.put(rt, obj, EventType::Added);
+        self.collect_if_orphaned(rt, &created);
+        Ok(created)
     }
 
     /// PUT/PATCH result: replaces an existing object (main resource, or `/status` only).

@@ -1,7 +1,9 @@
 //! Decoding of the Kubernetes protobuf encoding for the few built-in kinds that typed Go
 //! clients write with it (Helm's release Secrets, `kubectl create namespace|secret|configmap|
-//! serviceaccount|token`), and DeleteOptions. Field numbers come from the published generated.proto
+//! serviceaccount|token|job`), and DeleteOptions. Field numbers come from the published generated.proto
 //! of k8s.io/api and apimachinery. Anything else gets 415.
+
+mod job;
 
 use serde_json::{Map, Value, json};
 
@@ -154,7 +156,8 @@ fn object_meta(b: &[u8]) -> Result<Value, String> {
             (3, Field::Bytes(x)) => put_str(&mut m, "namespace", text(x)?),
             (5, Field::Bytes(x)) => put_str(&mut m, "uid", text(x)?),
             (6, Field::Bytes(x)) => put_str(&mut m, "resourceVersion", text(x)?),
-            (7, Field::Varint(v)) => {
+            // Go writes a zero generation too; zero means unset.
+            (7, Field::Varint(v)) if v != 0 => {
                 m.insert("generation".into(), json!(v as i64));
             }
             (8, Field::Bytes(x)) => {
@@ -250,6 +253,9 @@ fn body(kind: &str, b: &[u8]) -> Result<Map<String, Value>, String> {
                 }
                 o.insert("spec".into(), Value::Object(spec));
             }
+            ("Job", 2, Field::Bytes(x)) => {
+                o.insert("spec".into(), job::job_spec(x)?);
+            }
             ("TokenRequest", 2, Field::Bytes(x)) => {
                 o.insert("spec".into(), token_request_spec(x)?);
             }
@@ -289,11 +295,12 @@ pub fn decode_object(bytes: &[u8]) -> Result<Value, ApiError> {
     let supported = match api_version.as_str() {
         "v1" => matches!(kind.as_str(), "Secret" | "ConfigMap" | "Namespace" | "ServiceAccount"),
         "authentication.k8s.io/v1" => kind == "TokenRequest",
+        "batch/v1" => kind == "Job",
         _ => false,
     };
     if !supported {
         return Err(ApiError::unsupported_media(&format!(
-            "application/vnd.kubernetes.protobuf ({api_version} {kind}: only v1 Secret, ConfigMap, Namespace, ServiceAccount and authentication.k8s.io/v1 TokenRequest are decoded; send JSON)"
+            "application/vnd.kubernetes.protobuf ({api_version} {kind}: only v1 Secret, ConfigMap, Namespace, ServiceAccount, batch/v1 Job and authentication.k8s.io/v1 TokenRequest are decoded; send JSON)"
         )));
     }
     let mut o = body(&kind, raw).map_err(bad)?;
