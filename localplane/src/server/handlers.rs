@@ -135,7 +135,8 @@ pub async fn resource(
         }
     }
     if p.rt.create_only {
-        if verb != "create" {
+        // TokenReview is the only create-only (review) type served.
+        if verb != "create" || p.rt.kind != "TokenReview" {
             return Err(ApiError::method_not_allowed(format!(
                 "the server does not allow this method on the requested resource ({method})"
             )));
@@ -188,7 +189,7 @@ pub async fn resource(
             let name = p.name.as_deref().unwrap_or("");
             let bytes = body::read(req_body).await?;
             let opts = body::delete_options(&ct, &bytes, q)?;
-            let outcome = app.store.lock().delete(&p.rt, &ns, name, &opts, opts.dry_run)?;
+            let outcome = app.store.lock().delete(&p.rt, &ns, name, &opts)?;
             Ok(match super::deleted::body(&p.rt, &outcome) {
                 Some(status) => json_response(StatusCode::OK, &status),
                 None => {
@@ -211,9 +212,7 @@ pub async fn resource(
             for o in targets {
                 let name = crate::store::name_of(&o).to_string();
                 let ons = crate::store::namespace_of(&o).to_string();
-                if let Ok(Deletion::Removed(g) | Deletion::Pending(g)) =
-                    st.delete(&p.rt, &ons, &name, &opts, opts.dry_run)
-                {
+                if let Ok(Deletion::Removed(g) | Deletion::Pending(g)) = st.delete(&p.rt, &ons, &name, &opts) {
                     items.push((*g).clone());
                 }
             }

@@ -418,7 +418,6 @@ impl State {
         ns: &str,
         name: &str,
         opts: &DeleteOptions,
-        dry_run: bool,
     ) -> ApiResult<Deletion> {
         let old = self.get(rt, ns, name).ok_or_else(|| ApiError::not_found(&rt.qualified(), name))?;
         if let Some(uid) = &opts.precondition_uid
@@ -446,7 +445,7 @@ impl State {
             ));
         }
         let policy = opts.propagation.unwrap_or(Propagation::Background);
-        if dry_run {
+        if opts.dry_run {
             let waits_for_dependents =
                 policy == Propagation::Foreground && !self.dependents_of(super::uid_of(&old)).is_empty();
             return Ok(if finalizers(&old).is_empty() && !waits_for_dependents {

@@ -16,15 +16,10 @@ items:
   kind: ConfigMap
   metadata: {name: listed}
   data: {k: v}
-- apiVersion: apps/v1
-  kind: Deployment
-  metadata: {name: web}
-  spec:
-    replicas: 0
-    selector: {matchLabels: {app: web}}
-    template:
-      metadata: {labels: {app: web}}
-      spec: {containers: [{name: c, image: x}]}
+- apiVersion: rbac.authorization.k8s.io/v1
+  kind: Role
+  metadata: {name: reader}
+  rules: [{apiGroups: [""], resources: [configmaps], verbs: [get]}]
 "#;
 
 #[tokio::test]
@@ -32,11 +27,14 @@ async fn kubectl_applies_lists_and_creates_jobs() {
     let plane = common::start().await;
     let k = Kubectl::new(&plane);
     let out = k.ok(&["apply", "-f", "-"], Some(LIST)).await;
-    assert!(out.contains("configmap/listed created") && out.contains("deployment.apps/web created"), "{out}");
+    assert!(
+        out.contains("configmap/listed created") && out.contains("role.rbac.authorization.k8s.io/reader created"),
+        "{out}"
+    );
     let again = k.ok(&["apply", "-f", "-"], Some(LIST)).await;
     assert!(again.contains("configmap/listed unchanged"), "{again}");
     // The usual round trip: what `get -o yaml` prints is itself a List.
-    let dumped = k.ok(&["get", "configmap/listed", "deployment/web", "-o", "yaml"], None).await;
+    let dumped = k.ok(&["get", "configmap/listed", "role/reader", "-o", "yaml"], None).await;
     k.ok(&["apply", "-f", "-"], Some(&dumped)).await;
 
     k.ok(&["create", "job", "once", "--image=busybox", "--", "echo", "hi"], None).await;

@@ -112,7 +112,7 @@ pub fn evict(st: &mut State, ns: &str, name: &str, opts: &DeleteOptions) -> ApiR
             }
         }
     }
-    st.delete(&pods_type, ns, name, opts, opts.dry_run)?;
+    st.delete(&pods_type, ns, name, opts)?;
     Ok(json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}))
 }
 
