@@ -77,6 +77,7 @@ impl LocalPlane {
             shutdown: shutdown.clone(),
             addr: addr.to_string(),
             work_dir: work_dir.clone(),
+            tokens: server::subresources::tokens::TokenIssuer::default(),
         });
         let router = server::router(app);
         let stop = shutdown.clone();

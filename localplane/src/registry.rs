@@ -16,6 +16,16 @@ pub struct PrinterColumn {
     pub priority: i64,
 }
 
+/// Where a kind keeps what its `/scale` subresource shows (dotted JSON paths, as in a CRD's
+/// `subresources.scale`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalePaths {
+    pub spec_replicas: String,
+    pub status_replicas: String,
+    /// A string field holding the selector (CRDs); `None` = built from `spec.selector`.
+    pub label_selector: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ResourceType {
     pub group: String,
@@ -30,6 +40,10 @@ pub struct ResourceType {
     pub status: bool,
     /// Has a `/log` subresource (pods).
     pub log: bool,
+    /// Has a `/scale` subresource.
+    pub scale: Option<ScalePaths>,
+    /// Only POST is served (reviews such as TokenReview: nothing is stored).
+    pub create_only: bool,
     pub printer_columns: Vec<PrinterColumn>,
     /// The openAPIV3Schema of a custom resource; `None` for built-ins.
     pub schema: Option<Arc<Value>>,
@@ -128,6 +142,8 @@ impl B {
             categories: vec![],
             status: false,
             log: false,
+            scale: None,
+            create_only: false,
             printer_columns: vec![],
             schema: None,
             custom: false,
@@ -139,6 +155,18 @@ impl B {
     }
     fn status(mut self) -> Self {
         self.0.status = true;
+        self
+    }
+    fn scale(mut self) -> Self {
+        self.0.scale = Some(ScalePaths {
+            spec_replicas: ".spec.replicas".into(),
+            status_replicas: ".status.replicas".into(),
+            label_selector: None,
+        });
+        self
+    }
+    fn create_only(mut self) -> Self {
+        self.0.create_only = true;
         self
     }
     fn all(mut self) -> Self {
@@ -206,6 +234,7 @@ fn builtins() -> Vec<ResourceType> {
         B::new("apps", "v1", "Deployment", "deployments", true)
             .short(&["deploy"])
             .status()
+            .scale()
             .all()
             .col("Ready", "integer", ".status.readyReplicas")
             .col("Up-to-date", "integer", ".status.updatedReplicas")
@@ -213,11 +242,12 @@ fn builtins() -> Vec<ResourceType> {
         B::new("apps", "v1", "ReplicaSet", "replicasets", true)
             .short(&["rs"])
             .status()
+            .scale()
             .all()
             .col("Desired", "integer", ".spec.replicas")
             .col("Current", "integer", ".status.replicas")
             .col("Ready", "integer", ".status.readyReplicas"),
-        B::new("apps", "v1", "StatefulSet", "statefulsets", true).short(&["sts"]).status().all(),
+        B::new("apps", "v1", "StatefulSet", "statefulsets", true).short(&["sts"]).status().scale().all(),
         B::new("batch", "v1", "Job", "jobs", true).status().all().col("Succeeded", "integer", ".status.succeeded").col(
             "Failed",
             "integer",
@@ -225,6 +255,7 @@ fn builtins() -> Vec<ResourceType> {
         ),
         B::new("batch", "v1", "CronJob", "cronjobs", true).short(&["cj"]).status().all(),
         B::new("coordination.k8s.io", "v1", "Lease", "leases", true),
+        B::new("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", false).create_only(),
         B::new("rbac.authorization.k8s.io", "v1", "Role", "roles", true),
         B::new("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true),
         B::new("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false),
@@ -296,6 +327,12 @@ pub fn from_crd(crd: &Value) -> Result<ResourceType, String> {
         categories: strs(names.get("categories")),
         status: version.pointer("/subresources/status").is_some(),
         log: false,
+        scale: version.pointer("/subresources/scale").map(|sc| ScalePaths {
+            spec_replicas: s(sc.get("specReplicasPath")).unwrap_or_else(|| ".spec.replicas".into()),
+            status_replicas: s(sc.get("statusReplicasPath")).unwrap_or_else(|| ".status.replicas".into()),
+            label_selector: s(sc.get("labelSelectorPath")),
+        }),
+        create_only: false,
         printer_columns,
         schema,
         custom: true,

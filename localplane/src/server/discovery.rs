@@ -45,11 +45,53 @@ pub fn api_group(registry: &Registry, group: &str) -> Option<Value> {
     Some(g)
 }
 
-fn verbs(rt: &ResourceType) -> Vec<&'static str> {
+pub fn verbs(rt: &ResourceType) -> Vec<&'static str> {
+    if rt.create_only {
+        return vec!["create"];
+    }
     vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
         .into_iter()
         .filter(|v| !(*v == "deletecollection" && rt.kind == "Namespace"))
         .collect()
+}
+
+/// A subresource as discovery lists it: its name and what it answers with.
+pub struct Subresource {
+    pub name: &'static str,
+    /// (group, version, kind) of the response; the parent's kind for `status`.
+    pub response: (String, String, String),
+    pub verbs: &'static [&'static str],
+}
+
+pub fn subresources(rt: &ResourceType) -> Vec<Subresource> {
+    let core = rt.group.is_empty();
+    let own = || (rt.group.clone(), rt.version.clone(), rt.kind.clone());
+    let other = |g: &str, v: &str, k: &str| (g.to_string(), v.to_string(), k.to_string());
+    let mut out = vec![];
+    if rt.status {
+        out.push(Subresource { name: "status", response: own(), verbs: &["get", "patch", "update"] });
+    }
+    if rt.scale.is_some() {
+        out.push(Subresource {
+            name: "scale",
+            response: other("autoscaling", "v1", "Scale"),
+            verbs: &["get", "patch", "update"],
+        });
+    }
+    if core && rt.kind == "Pod" {
+        out.push(Subresource { name: "eviction", response: other("policy", "v1", "Eviction"), verbs: &["create"] });
+    }
+    if core && rt.kind == "ServiceAccount" {
+        out.push(Subresource {
+            name: "token",
+            response: other("authentication.k8s.io", "v1", "TokenRequest"),
+            verbs: &["create"],
+        });
+    }
+    if rt.log {
+        out.push(Subresource { name: "log", response: own(), verbs: &["get"] });
+    }
+    out
 }
 
 pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<Value> {
@@ -66,17 +108,17 @@ pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<
             r["categories"] = json!(rt.categories);
         }
         resources.push(r);
-        if rt.status {
-            resources.push(json!({
-                "name": format!("{}/status", rt.plural), "singularName": "", "namespaced": rt.namespaced,
-                "kind": rt.kind, "verbs": ["get", "patch", "update"]
-            }));
-        }
-        if rt.log {
-            resources.push(json!({
-                "name": format!("{}/log", rt.plural), "singularName": "", "namespaced": rt.namespaced,
-                "kind": "Pod", "verbs": ["get"]
-            }));
+        for sub in subresources(rt) {
+            let (g, v, kind) = sub.response;
+            let mut entry = json!({
+                "name": format!("{}/{}", rt.plural, sub.name), "singularName": "", "namespaced": rt.namespaced,
+                "kind": kind, "verbs": sub.verbs
+            });
+            if (g.as_str(), v.as_str()) != (rt.group.as_str(), rt.version.as_str()) {
+                entry["group"] = json!(g);
+                entry["version"] = json!(v);
+            }
+            resources.push(entry);
         }
     }
     if resources.is_empty() {

@@ -160,7 +160,7 @@ fn split_resource(resource: &str) -> (&str, &str) {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut resp = (code, self.status().to_string()).into_response();
+        let mut resp = (code, super::ordered::to_string(&self.status())).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         // As the real server does for every Status that asks the client to come back later.
         if let Some(seconds) = self.details.as_ref().and_then(|d| d["retryAfterSeconds"].as_u64())

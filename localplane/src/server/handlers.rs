@@ -14,6 +14,7 @@ use super::App;
 use super::body;
 use super::errors::{ApiError, ApiResult, Cause};
 use super::route::{Query, ResourcePath};
+use super::subresources;
 use super::table::{partial_metadata, table};
 use super::watch::{WatchParams, watch};
 use crate::patch::apply::{self, ApplyRequest, ListType};
@@ -45,7 +46,7 @@ fn view(headers: &HeaderMap) -> View {
 }
 
 pub fn json_response(code: StatusCode, v: &Value) -> Response {
-    let mut r = (code, v.to_string()).into_response();
+    let mut r = (code, super::ordered::to_string(v)).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
@@ -108,13 +109,46 @@ pub async fn resource(
         None => {}
         Some("status") if p.rt.status && matches!(verb, "get" | "update" | "patch") => {}
         Some("log") if p.rt.log && verb == "get" => return pod_log(app, &p, &ns, q).await,
+        Some("scale") if p.rt.scale.is_some() && matches!(verb, "get" | "update" | "patch") => {
+            return scale(app, &p, &ns, verb, headers, q, req_body).await;
+        }
+        Some("eviction") if p.rt.kind == "Pod" && p.rt.group.is_empty() && verb == "create" => {
+            let bytes = body::read(req_body).await?;
+            let eviction = body::parse(&content_type(headers), &bytes)?;
+            let opts = match eviction.get("deleteOptions") {
+                Some(o) => body::delete_options("application/json", o.to_string().as_bytes(), q)?,
+                None => body::delete_options("application/json", b"", q)?,
+            };
+            let name = p.name.as_deref().unwrap_or("");
+            let status = subresources::eviction::evict(&mut app.store.lock(), &ns, name, &opts)?;
+            return Ok(json_response(StatusCode::CREATED, &status));
+        }
+        Some("token") if p.rt.kind == "ServiceAccount" && p.rt.group.is_empty() && verb == "create" => {
+            let bytes = body::read(req_body).await?;
+            let request = body::parse(&content_type(headers), &bytes)?;
+            let name = p.name.as_deref().unwrap_or("");
+            let issued = app.tokens.request(&app.store.lock(), &ns, name, request)?;
+            return Ok(json_response(StatusCode::CREATED, &issued));
+        }
         Some(other) => {
             return Err(ApiError::not_found_path(&format!("{}/{}", p.rt.plural, other)));
         }
     }
+    if p.rt.create_only {
+        // TokenReview is the only create-only (review) type served.
+        if verb != "create" || p.rt.kind != "TokenReview" {
+            return Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({method})"
+            )));
+        }
+        let bytes = body::read(req_body).await?;
+        let review = body::parse(&content_type(headers), &bytes)?;
+        let reviewed = app.tokens.review(&app.store.lock(), review);
+        return Ok(json_response(StatusCode::CREATED, &reviewed));
+    }
     let status_only = p.subresource.as_deref() == Some("status");
     let v = view(headers);
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|c| c.to_str().ok()).unwrap_or("application/json").to_string();
+    let ct = content_type(headers);
     match verb {
         "list" => list(app, &p, q, v),
         "watch" => start_watch(app, &p, q, v),
@@ -155,7 +189,7 @@ pub async fn resource(
             let name = p.name.as_deref().unwrap_or("");
             let bytes = body::read(req_body).await?;
             let opts = body::delete_options(&ct, &bytes, q)?;
-            let outcome = app.store.lock().delete(&p.rt, &ns, name, &opts, opts.dry_run)?;
+            let outcome = app.store.lock().delete(&p.rt, &ns, name, &opts)?;
             Ok(match super::deleted::body(&p.rt, &outcome) {
                 Some(status) => json_response(StatusCode::OK, &status),
                 None => {
@@ -178,9 +212,7 @@ pub async fn resource(
             for o in targets {
                 let name = crate::store::name_of(&o).to_string();
                 let ons = crate::store::namespace_of(&o).to_string();
-                if let Ok(Deletion::Removed(g) | Deletion::Pending(g)) =
-                    st.delete(&p.rt, &ons, &name, &opts, opts.dry_run)
-                {
+                if let Ok(Deletion::Removed(g) | Deletion::Pending(g)) = st.delete(&p.rt, &ons, &name, &opts) {
                     items.push((*g).clone());
                 }
             }
@@ -191,6 +223,41 @@ pub async fn resource(
             "the server does not allow this method on the requested resource ({method})"
         ))),
     }
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers.get(header::CONTENT_TYPE).and_then(|c| c.to_str().ok()).unwrap_or("application/json").to_string()
+}
+
+/// GET, PUT or PATCH of `<parent>/scale`.
+async fn scale(
+    app: &Arc<App>,
+    p: &ResourcePath,
+    ns: &str,
+    verb: &str,
+    headers: &HeaderMap,
+    q: &Query,
+    req_body: Body,
+) -> ApiResult<Response> {
+    let name = p.name.as_deref().unwrap_or("");
+    let write = if verb == "get" {
+        None
+    } else {
+        let ct = content_type(headers);
+        let bytes = body::read(req_body).await?;
+        let media =
+            if verb == "update" { "update".to_string() } else { ct.split(';').next().unwrap_or("").trim().to_string() };
+        Some((media, body::parse(&ct, &bytes)?))
+    };
+    let result = subresources::scale::handle(
+        &mut app.store.lock(),
+        &p.rt,
+        ns,
+        name,
+        write.as_ref().map(|(m, b)| (m.as_str(), b.clone())),
+        dry_run(q),
+    )?;
+    Ok(json_response(StatusCode::OK, &result))
 }
 
 fn selectors(q: &Query, rt: &ResourceType) -> ApiResult<(LabelSelector, FieldSelector)> {

@@ -1,14 +1,17 @@
 //! The HTTP front: routing of discovery, OpenAPI, the localplane control endpoints and the
 //! resource API onto the store.
 
+pub mod aggregated_discovery;
 pub mod body;
 pub mod deleted;
 pub mod discovery;
 pub mod errors;
 pub mod handlers;
 pub mod openapi;
+pub mod ordered;
 pub mod protobuf;
 pub mod route;
+pub mod subresources;
 pub mod table;
 pub mod watch;
 
@@ -35,6 +38,8 @@ pub struct App {
     /// `127.0.0.1:PORT`, as advertised in discovery.
     pub addr: String,
     pub work_dir: PathBuf,
+    /// Signs TokenRequests and checks them in TokenReviews.
+    pub tokens: subresources::tokens::TokenIssuer,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -68,10 +73,20 @@ async fn dispatch(
     match trimmed {
         "/version" if get => return Ok(json_response(StatusCode::OK, &discovery::version())),
         "/healthz" | "/readyz" | "/livez" => return Ok((StatusCode::OK, "ok").into_response()),
-        "/api" if get => return Ok(json_response(StatusCode::OK, &discovery::api_versions(&app.addr))),
-        "/apis" if get => return Ok(json_response(StatusCode::OK, &discovery::api_group_list(&reg()))),
+        "/api" | "/apis" if get => {
+            let core = trimmed == "/api";
+            return Ok(match aggregated_discovery::negotiate(headers) {
+                Some(v) => aggregated_discovery::response(headers, &aggregated_discovery::document(&reg(), core, v), v),
+                None if core => json_response(StatusCode::OK, &discovery::api_versions(&app.addr)),
+                None => json_response(StatusCode::OK, &discovery::api_group_list(&reg())),
+            });
+        }
         "/openapi/v3" if get => return Ok(json_response(StatusCode::OK, &openapi::index(&reg()))),
-        "/openapi/v2" => return Err(ApiError::new(404, "NotFound", "openapi v2 is not served; use /openapi/v3")),
+        "/openapi/v2" if get => {
+            let accept = headers.get(axum::http::header::ACCEPT).and_then(|a| a.to_str().ok()).unwrap_or("");
+            let (content_type, body) = openapi::v2(accept.contains("protobuf"));
+            return Ok(([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response());
+        }
         "/localplane/faults" => return faults(app, method, body).await,
         "/localplane/compact" if method == Method::POST => {
             app.store.compact();

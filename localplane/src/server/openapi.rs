@@ -106,3 +106,21 @@ pub fn document(registry: &Registry, group: &str, version: &str) -> Option<Value
         "components": {"schemas": schemas}
     }))
 }
+
+/// `/openapi/v2`, which kubectl reads (as protobuf only) to validate a `kind: List` on the
+/// client: the v1 List has no PATCH operation, so kubectl never sends it for server-side
+/// validation. A document without definitions makes kubectl skip the per-item check (it
+/// validates only kinds it finds) and go on to send each item, validated by the server then.
+/// kubectl also finds no patch metadata in it, so strategic merge patches still come from its
+/// built-in types.
+pub fn v2(protobuf: bool) -> (&'static str, Vec<u8>) {
+    if protobuf {
+        // gnostic openapi_v2.Document { swagger (1): "2.0" }
+        let mut doc = vec![0x0A, 3];
+        doc.extend_from_slice(b"2.0");
+        ("application/com.github.proto-openapi.spec.v2.v1.0+protobuf", doc)
+    } else {
+        let doc = json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": {}, "definitions": {}});
+        ("application/json", doc.to_string().into_bytes())
+    }
+}

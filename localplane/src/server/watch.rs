@@ -17,6 +17,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::App;
 use super::errors::ApiError;
+use super::ordered::event_line;
 use super::table::{partial_metadata, table};
 use crate::registry::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
@@ -49,15 +50,14 @@ impl WatchParams {
     }
 
     fn line(&self, etype: &str, obj: &Value) -> Bytes {
-        let object = if self.table {
+        let mut s = if self.table {
             let rv = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
-            table(&self.rt, &[obj], rv, "Metadata")
+            event_line(etype, &table(&self.rt, &[obj], rv, "Metadata"))
         } else if self.meta_only {
-            partial_metadata(obj)
+            event_line(etype, &partial_metadata(obj))
         } else {
-            obj.clone()
+            event_line(etype, obj)
         };
-        let mut s = json!({"type": etype, "object": object}).to_string();
         s.push('\n');
         Bytes::from(s)
     }
@@ -72,14 +72,14 @@ impl WatchParams {
         if initial_end {
             md["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let mut s = json!({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": av, "metadata": md}}).to_string();
+        let mut s = event_line("BOOKMARK", &json!({"kind": kind, "apiVersion": av, "metadata": md}));
         s.push('\n');
         Bytes::from(s)
     }
 }
 
 fn expired_line(msg: &str) -> Bytes {
-    let mut s = json!({"type": "ERROR", "object": ApiError::expired(msg).status()}).to_string();
+    let mut s = event_line("ERROR", &ApiError::expired(msg).status());
     s.push('\n');
     Bytes::from(s)
 }

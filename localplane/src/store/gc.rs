@@ -32,6 +32,15 @@ impl State {
         }
     }
 
+    /// A dependent created after all its owners were deleted: the real collector finds its
+    /// owners absent and deletes it (in the background; here at once, after the create).
+    pub fn collect_if_orphaned(&mut self, rt: &Arc<crate::registry::ResourceType>, obj: &Arc<Value>) {
+        let owners = owner_uids(obj);
+        if !owners.is_empty() && owners.iter().all(|o| self.locate(o).is_none()) {
+            self.delete_object(rt, obj, Propagation::Background);
+        }
+    }
+
     fn drop_owner_ref(&mut self, rt: &Arc<crate::registry::ResourceType>, dep: &Value, owner: &str) {
         let mut d = dep.clone();
         if let Some(refs) = d.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut) {

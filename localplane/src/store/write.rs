@@ -279,7 +279,9 @@ impl State {
             return Ok(Arc::new(obj));
         }
         self.after_crd_write(rt, &obj);
-        Ok(self.put(rt, obj, EventType::Added))
+        let created = self.put(rt, obj, EventType::Added);
+        self.collect_if_orphaned(rt, &created);
+        Ok(created)
     }
 
     /// PUT/PATCH result: replaces an existing object (main resource, or `/status` only).
@@ -416,7 +418,6 @@ impl State {
         ns: &str,
         name: &str,
         opts: &DeleteOptions,
-        dry_run: bool,
     ) -> ApiResult<Deletion> {
         let old = self.get(rt, ns, name).ok_or_else(|| ApiError::not_found(&rt.qualified(), name))?;
         if let Some(uid) = &opts.precondition_uid
@@ -444,7 +445,7 @@ impl State {
             ));
         }
         let policy = opts.propagation.unwrap_or(Propagation::Background);
-        if dry_run {
+        if opts.dry_run {
             let waits_for_dependents =
                 policy == Propagation::Foreground && !self.dependents_of(super::uid_of(&old)).is_empty();
             return Ok(if finalizers(&old).is_empty() && !waits_for_dependents {

@@ -4,7 +4,10 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod aggregated_discovery;
 mod bootstrap_objects;
 mod delete_responses;
+mod everyday_kubectl;
 mod field_selectors;
 mod metadata_writes;
+mod subresources;

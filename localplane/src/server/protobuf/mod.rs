@@ -1,7 +1,9 @@
 //! Decoding of the Kubernetes protobuf encoding for the few built-in kinds that typed Go
 //! clients write with it (Helm's release Secrets, `kubectl create namespace|secret|configmap|
-//! serviceaccount`), and DeleteOptions. Field numbers come from the published generated.proto
+//! serviceaccount|token|job`), and DeleteOptions. Field numbers come from the published generated.proto
 //! of k8s.io/api and apimachinery. Anything else gets 415.
+
+mod job;
 
 use serde_json::{Map, Value, json};
 
@@ -154,7 +156,8 @@ fn object_meta(b: &[u8]) -> Result<Value, String> {
             (3, Field::Bytes(x)) => put_str(&mut m, "namespace", text(x)?),
             (5, Field::Bytes(x)) => put_str(&mut m, "uid", text(x)?),
             (6, Field::Bytes(x)) => put_str(&mut m, "resourceVersion", text(x)?),
-            (7, Field::Varint(v)) => {
+            // Go writes a zero generation too; zero means unset.
+            (7, Field::Varint(v)) if v != 0 => {
                 m.insert("generation".into(), json!(v as i64));
             }
             (8, Field::Bytes(x)) => {
@@ -188,6 +191,39 @@ fn local_refs(b: &[u8]) -> Result<Value, String> {
     Ok(Value::Object(o))
 }
 
+/// TokenRequestSpec: audiences (1), boundObjectRef (3), expirationSeconds (4).
+fn token_request_spec(b: &[u8]) -> Result<Value, String> {
+    let mut r = Reader::new(b);
+    let mut spec = Map::new();
+    while let Some((n, f)) = r.next()? {
+        match (n, f) {
+            (1, Field::Bytes(x)) => push(&mut spec, "audiences", json!(text(x)?)),
+            (3, Field::Bytes(x)) => {
+                let mut br = Reader::new(x);
+                let mut bound = Map::new();
+                while let Some((bn, bf)) = br.next()? {
+                    if let Field::Bytes(y) = bf {
+                        let key = match bn {
+                            1 => "kind",
+                            2 => "apiVersion",
+                            3 => "name",
+                            4 => "uid",
+                            _ => continue,
+                        };
+                        put_str(&mut bound, key, text(y)?);
+                    }
+                }
+                spec.insert("boundObjectRef".into(), Value::Object(bound));
+            }
+            (4, Field::Varint(v)) => {
+                spec.insert("expirationSeconds".into(), json!(v as i64));
+            }
+            _ => {}
+        }
+    }
+    Ok(Value::Object(spec))
+}
+
 fn body(kind: &str, b: &[u8]) -> Result<Map<String, Value>, String> {
     let mut r = Reader::new(b);
     let mut o = Map::new();
@@ -216,6 +252,12 @@ fn body(kind: &str, b: &[u8]) -> Result<Map<String, Value>, String> {
                     }
                 }
                 o.insert("spec".into(), Value::Object(spec));
+            }
+            ("Job", 2, Field::Bytes(x)) => {
+                o.insert("spec".into(), job::job_spec(x)?);
+            }
+            ("TokenRequest", 2, Field::Bytes(x)) => {
+                o.insert("spec".into(), token_request_spec(x)?);
             }
             ("ServiceAccount", 3, Field::Bytes(x)) => push(&mut o, "imagePullSecrets", local_refs(x)?),
             ("ServiceAccount", 4, Field::Varint(v)) => {
@@ -250,9 +292,15 @@ pub fn decode_object(bytes: &[u8]) -> Result<Value, ApiError> {
             _ => {}
         }
     }
-    if api_version != "v1" || !matches!(kind.as_str(), "Secret" | "ConfigMap" | "Namespace" | "ServiceAccount") {
+    let supported = match api_version.as_str() {
+        "v1" => matches!(kind.as_str(), "Secret" | "ConfigMap" | "Namespace" | "ServiceAccount"),
+        "authentication.k8s.io/v1" => kind == "TokenRequest",
+        "batch/v1" => kind == "Job",
+        _ => false,
+    };
+    if !supported {
         return Err(ApiError::unsupported_media(&format!(
-            "application/vnd.kubernetes.protobuf ({api_version} {kind}: only v1 Secret, ConfigMap, Namespace and ServiceAccount are decoded; send JSON)"
+            "application/vnd.kubernetes.protobuf ({api_version} {kind}: only v1 Secret, ConfigMap, Namespace, ServiceAccount, batch/v1 Job and authentication.k8s.io/v1 TokenRequest are decoded; send JSON)"
         )));
     }
     let mut o = body(&kind, raw).map_err(bad)?;
