@@ -28,8 +28,9 @@ demo:
 	bash scripts/demo.sh
 
 ## bench: print the benchmark figures
-bench:
+bench: python-env
 	$(CARGO) build --release -p trainloop
+	python3 scripts/bench-drift.py $(CURDIR)/target/release/trainloop
 	$(CARGO) bench -p localplane --bench throughput
 	$(CARGO) bench -p trainloop-example-model-server --bench throughput
 	TRAINLOOP_BIN=$(CURDIR)/target/release/trainloop $(CARGO) bench -p trainloop-e2e --bench training

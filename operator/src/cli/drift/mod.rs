@@ -6,6 +6,7 @@ mod compare;
 mod csv_data;
 mod error;
 mod input;
+mod number;
 mod table;
 
 use std::io::Write;
