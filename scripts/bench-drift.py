@@ -60,11 +60,11 @@ def generate(folder, rows, features):
     write_csv(os.path.join(folder, "current.csv"), current)
 
 
-def measure(command):
+def measure(command, env=None):
     """Runs a command; returns its stdout, wall seconds, peak RSS in MiB and CPU seconds."""
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out:
-        process = subprocess.Popen(command, stdout=out)
+        process = subprocess.Popen(command, stdout=out, env=env)
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - start
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -114,7 +114,11 @@ def main():
         # The median of three: a second is easily lost to a neighbour on a shared machine.
         runs = sorted((measure(compare) for _ in range(3)), key=lambda run: run[1])
         ours, ours_seconds, ours_rss, ours_cpu = runs[1]
-        scipy, scipy_seconds, scipy_rss, scipy_cpu = measure([sys.executable, os.path.join(HERE, "drift-reference.py"), *files])
+        # One BLAS thread: OpenBLAS's idle threads spin, which slows NumPy on a busy machine
+        # and bills CPU time for no work; nothing here is a matrix product worth threads.
+        single = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        scipy, scipy_seconds, scipy_rss, scipy_cpu = measure(
+            [sys.executable, os.path.join(HERE, "drift-reference.py"), *files], env=single)
         ours, scipy = json.loads(ours), json.loads(scipy)
 
     load, compute = scipy["seconds"]["load"], scipy["seconds"]["compute"]
