@@ -28,8 +28,9 @@ demo:
 	bash scripts/demo.sh
 
 ## bench: print the benchmark figures
-bench:
+bench: python-env
 	$(CARGO) build --release -p trainloop
+	python3 scripts/bench-drift.py $(CURDIR)/target/release/trainloop
 	$(CARGO) bench -p localplane --bench throughput
 	command -v wrk >/dev/null && command -v nginx >/dev/null || \
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk nginx; }

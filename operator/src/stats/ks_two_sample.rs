@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 
+use super::cdf_walk::{CdfGaps, cdf_gaps};
 use super::ks_distribution::kolmogorov_sf;
-use super::wasserstein::next_value;
 
 /// Above this many values in either sample the exact p-value is too slow
 /// (SciPy's `MAX_AUTO_N`).
@@ -29,22 +29,26 @@ pub struct KsTest {
     pub method: KsPValueMethod,
 }
 
-/// Tests two sorted, non-empty samples; `None` when either is empty.
+/// Tests two sorted samples; `None` when either is empty.
 pub fn ks_two_sample(sorted_a: &[f64], sorted_b: &[f64]) -> Option<KsTest> {
-    let (n1, n2) = (sorted_a.len(), sorted_b.len());
-    if n1 == 0 || n2 == 0 {
+    if sorted_a.is_empty() || sorted_b.is_empty() {
         return None;
     }
-    let statistic = largest_cdf_gap(sorted_a, sorted_b);
+    Some(ks_test_of(sorted_a.len(), sorted_b.len(), &cdf_gaps(sorted_a, sorted_b)))
+}
+
+/// The test from the CDF gaps of samples of `n1` and `n2` values.
+pub(crate) fn ks_test_of(n1: usize, n2: usize, gaps: &CdfGaps) -> KsTest {
+    let statistic = largest_gap(gaps);
     if n1.max(n2) <= MAX_EXACT_SAMPLES {
         let (success, rounded, p_value) = exact_p_value(n1 as u64, n2 as u64, statistic);
         if success {
-            return Some(KsTest { statistic: rounded, p_value, method: KsPValueMethod::Exact });
+            return KsTest { statistic: rounded, p_value, method: KsPValueMethod::Exact };
         }
         // SciPy keeps the statistic rounded to the lattice for its fallback.
-        return Some(asymptotic(n1, n2, rounded));
+        return asymptotic(n1, n2, rounded);
     }
-    Some(asymptotic(n1, n2, statistic))
+    asymptotic(n1, n2, statistic)
 }
 
 fn asymptotic(n1: usize, n2: usize, statistic: f64) -> KsTest {
@@ -55,22 +59,11 @@ fn asymptotic(n1: usize, n2: usize, statistic: f64) -> KsTest {
     KsTest { statistic, p_value, method: KsPValueMethod::Asymptotic }
 }
 
-/// `max |F_a(x) - F_b(x)|` over every value `x` of either sample, each CDF
-/// counting the values `<= x`, computed with the very float operations SciPy
-/// uses so that the statistic is bit-identical.
-fn largest_cdf_gap(a: &[f64], b: &[f64]) -> f64 {
-    let (n1, n2) = (a.len() as f64, b.len() as f64);
-    let (mut i, mut j) = (0, 0);
-    let (mut largest, mut smallest) = (f64::NEG_INFINITY, f64::INFINITY);
-    while let Some(value) = next_value(a, b, i, j) {
-        i += a[i..].iter().take_while(|x| **x <= value).count();
-        j += b[j..].iter().take_while(|x| **x <= value).count();
-        let difference = i as f64 / n1 - j as f64 / n2;
-        largest = largest.max(difference);
-        smallest = smallest.min(difference);
-    }
-    let below = (-smallest).clamp(0.0, 1.0);
-    if below > largest { below } else { largest }
+/// `max |F_a(x) - F_b(x)|`, chosen between the largest gap and the most
+/// negative one as SciPy chooses (clipped to [0, 1], ties to the positive).
+fn largest_gap(gaps: &CdfGaps) -> f64 {
+    let below = (-gaps.smallest).clamp(0.0, 1.0);
+    if below > gaps.largest { below } else { gaps.largest }
 }
 
 /// SciPy's `_attempt_exact_2kssamp` for the two-sided alternative: whether it

@@ -11,6 +11,7 @@
 //! Every function takes values sorted ascending (with `f64::total_cmp`) and
 //! finite: the caller sorts each column once and reuses it for both statistics.
 
+mod cdf_walk;
 pub mod ks_distribution;
 pub mod ks_two_sample;
 pub mod smirnov;
@@ -18,6 +19,16 @@ pub mod wasserstein;
 
 pub use ks_two_sample::{KsPValueMethod, KsTest, ks_two_sample};
 pub use wasserstein::wasserstein_distance;
+
+/// The KS test and the Wasserstein distance of two sorted samples in one pass
+/// over them; `None` when either is empty.
+pub fn ks_and_wasserstein(sorted_a: &[f64], sorted_b: &[f64]) -> Option<(KsTest, f64)> {
+    if sorted_a.is_empty() || sorted_b.is_empty() {
+        return None;
+    }
+    let gaps = cdf_walk::cdf_gaps(sorted_a, sorted_b);
+    Some((ks_two_sample::ks_test_of(sorted_a.len(), sorted_b.len(), &gaps), gaps.area))
+}
 
 /// `value * 2^exponent` without overflowing in the power of two when the
 /// result itself is representable (C's `ldexp`).

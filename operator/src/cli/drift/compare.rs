@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::artifact::{Bins, DriftMethod, FeatureProfile, drift, quantile_edges_of_sorted};
-use crate::stats::{KsTest, ks_two_sample, wasserstein_distance};
+use crate::stats::{KsTest, ks_and_wasserstein};
 
 use super::csv_data::CsvData;
 use super::error::CompareError;
@@ -115,7 +115,8 @@ fn profile_against_any(request: &CompareRequest, current_kind: InputKind) -> Res
     let (current_counts, current_rows) = match current_kind {
         InputKind::Profile => {
             let current = read_profile(request.current)?;
-            (counts_on_same_bins(&current, &reference_bins)?, current.samples)
+            let wanted = reference_bins.iter().map(|(name, bins, _)| (name.as_str(), *bins));
+            (counts_on_same_bins(&current, wanted)?, current.samples)
         }
         InputKind::Data => {
             let columns: Vec<(String, &Bins)> = reference_bins.iter().map(|(n, b, _)| (n.clone(), *b)).collect();
@@ -137,20 +138,19 @@ fn profile_against_any(request: &CompareRequest, current_kind: InputKind) -> Res
 }
 
 /// The current profile's counts of each feature, which must use the reference's bins.
-fn counts_on_same_bins(
+fn counts_on_same_bins<'a>(
     current: &FeatureProfile,
-    reference_bins: &[(String, &Bins, &[u64])],
+    wanted: impl Iterator<Item = (&'a str, &'a Bins)>,
 ) -> Result<Vec<Vec<u64>>, CompareError> {
-    reference_bins
-        .iter()
-        .map(|(name, bins, _)| {
+    wanted
+        .map(|(name, bins)| {
             let feature = current.feature(name).ok_or_else(|| CompareError::UnknownFeature {
-                name: name.clone(),
+                name: name.to_string(),
                 which: "the current profile",
                 available: feature_list(current.features.iter().map(|f| f.name.as_str())),
             })?;
-            if feature.bins != **bins {
-                return Err(CompareError::DifferentBins { name: name.clone() });
+            if feature.bins != *bins {
+                return Err(CompareError::DifferentBins { name: name.to_string() });
             }
             Ok(feature.counts.clone())
         })
@@ -168,7 +168,7 @@ fn data_against_profile(request: &CompareRequest) -> Result<Compared, CompareErr
         column.sort_unstable_by(f64::total_cmp);
         let bins = Bins::Number { edges: quantile_edges_of_sorted(column, request.bins) };
         let reference_counts = counts_of_sorted(&bins, column);
-        let current_counts = counts_on_same_bins(&current, &[(name.clone(), &bins, &reference_counts)])?;
+        let current_counts = counts_on_same_bins(&current, std::iter::once((name.as_str(), &bins)))?;
         features.push(binned_comparison(request, name, bins.len(), &reference_counts, &current_counts[0], None)?);
     }
     Ok((
@@ -201,10 +201,7 @@ fn data_against_data(request: &CompareRequest) -> Result<Compared, CompareError>
         reference.sort_unstable_by(f64::total_cmp);
         current.sort_unstable_by(f64::total_cmp);
         let bins = Bins::Number { edges: quantile_edges_of_sorted(reference, request.bins) };
-        let raw = match (ks_two_sample(reference, current), wasserstein_distance(reference, current)) {
-            (Some(ks), Some(wasserstein)) => Some(RawStatistics { ks, wasserstein }),
-            _ => None,
-        };
+        let raw = ks_and_wasserstein(reference, current).map(|(ks, wasserstein)| RawStatistics { ks, wasserstein });
         let (reference_counts, current_counts) = (counts_of_sorted(&bins, reference), counts_of_sorted(&bins, current));
         // The columns are not needed any more: give their memory back early.
         (*reference, *current) = (Vec::new(), Vec::new());

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::artifact::Bins;
 
 use super::error::CompareError;
+use super::number::parse_f64;
 
 /// Read buffer: large enough that reading costs a few syscalls per megabyte.
 const READ_BUFFER: usize = 1 << 20;
@@ -141,6 +142,11 @@ fn parse_number(
     column: &str,
     hint: &'static str,
 ) -> Result<f64, CompareError> {
+    let bytes = field.unwrap_or_default().trim_ascii();
+    if let Some(value) = parse_f64(bytes).filter(|v| v.is_finite()) {
+        return Ok(value);
+    }
+    // Not a number (or one with Unicode spaces around it): the full path, for the message.
     let text = parse_text(field, row, path, column)?;
     match text.parse::<f64>() {
         Ok(value) if value.is_finite() => Ok(value),

@@ -6,6 +6,7 @@ mod compare;
 mod csv_data;
 mod error;
 mod input;
+mod number;
 mod table;
 
 use std::io::Write;
@@ -89,11 +90,15 @@ fn parse_threshold(text: &str) -> Result<f64, String> {
 
 impl CompareArgs {
     pub fn request(&self) -> CompareRequest<'_> {
-        let mut methods: Vec<DriftMethod> = self.method.iter().map(|m| DriftMethod::from(*m)).collect();
+        let mut methods: Vec<DriftMethod> = Vec::new();
+        for method in self.method.iter().map(|m| DriftMethod::from(*m)) {
+            if !methods.contains(&method) {
+                methods.push(method);
+            }
+        }
         if methods.is_empty() {
             methods = ALL_METHODS.to_vec();
         }
-        methods.dedup();
         CompareRequest {
             reference: &self.reference,
             current: &self.current,

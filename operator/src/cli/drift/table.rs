@@ -3,8 +3,10 @@
 use std::fmt::Write;
 
 use crate::artifact::DriftMethod;
+use crate::stats::KsPValueMethod;
 
 use super::compare::{Comparison, Source};
+use super::input::InputKind;
 
 /// Renders the sources, one row per feature (every binned statistic, then
 /// the raw ones when present), and the threshold's verdict.
@@ -45,11 +47,7 @@ pub fn render(comparison: &Comparison) -> String {
         );
     }
     if has_raw {
-        let exact = comparison
-            .features
-            .iter()
-            .filter_map(|f| f.raw)
-            .all(|r| r.ks.method == crate::stats::KsPValueMethod::Exact);
+        let exact = comparison.features.iter().filter_map(|f| f.raw).all(|r| r.ks.method == KsPValueMethod::Exact);
         let _ = writeln!(
             out,
             "\nraw statistics on all values: two-sample KS ({} p-value) and Wasserstein-1, as SciPy's \
@@ -61,11 +59,10 @@ pub fn render(comparison: &Comparison) -> String {
 }
 
 fn describe(source: &Source) -> String {
-    let unit = match source.kind {
-        super::input::InputKind::Profile => "profile, {} samples",
-        super::input::InputKind::Data => "data, {} rows",
-    };
-    format!("{}  ({})", source.path, unit.replace("{}", &source.rows.to_string()))
+    match source.kind {
+        InputKind::Profile => format!("{}  (profile, {} samples)", source.path, source.rows),
+        InputKind::Data => format!("{}  (data, {} rows)", source.path, source.rows),
+    }
 }
 
 pub fn method_name(method: DriftMethod) -> &'static str {

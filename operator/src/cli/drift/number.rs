@@ -1,0 +1,78 @@
+//! Numbers straight from CSV bytes. Plain decimals (`-12.345`), by far the
+//! commonest cells, take a fast path whose result is exactly what `str::parse`
+//! gives; anything else (exponents, many digits, `inf`, non-ASCII) goes
+//! through `str::parse` itself.
+
+/// Powers of ten that a double holds exactly.
+const EXACT_POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+/// The value of a trimmed cell as `str::parse::<f64>` reads it, or `None`
+/// when it is not a number.
+pub fn parse_f64(text: &[u8]) -> Option<f64> {
+    fast_decimal(text).or_else(|| std::str::from_utf8(text).ok()?.parse().ok())
+}
+
+/// `[+-]digits[.digits]` with at most 2^53 as the digits' integer and at
+/// most 22 decimals: both the integer and the power of ten are exact doubles,
+/// so one division rounds correctly, as a full parser would (Clinger's fast
+/// path).
+fn fast_decimal(text: &[u8]) -> Option<f64> {
+    let (negative, digits) = match text.split_first()? {
+        (b'-', rest) => (true, rest),
+        (b'+', rest) => (false, rest),
+        _ => (false, text),
+    };
+    let mut mantissa: u64 = 0;
+    let mut decimals: Option<usize> = None;
+    let mut any_digit = false;
+    for byte in digits {
+        match byte {
+            b'0'..=b'9' => {
+                mantissa = mantissa.checked_mul(10)?.checked_add(u64::from(byte - b'0'))?;
+                decimals = decimals.map(|d| d + 1);
+                any_digit = true;
+            }
+            b'.' if decimals.is_none() => decimals = Some(0),
+            _ => return None,
+        }
+    }
+    let power = *EXACT_POWERS_OF_TEN.get(decimals.unwrap_or(0))?;
+    if !any_digit || mantissa > 1 << 53 {
+        return None;
+    }
+    let value = mantissa as f64 / power;
+    Some(if negative { -value } else { value })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn reads_what_str_parse_reads_and_nothing_else() {
+        for text in ["0", "-0", "+1.5", "12.", ".5", "-03.85352", "1e3", "inf", "NaN", "123456789012345678901234"] {
+            assert_eq!(
+                parse_f64(text.as_bytes()).map(f64::to_bits),
+                text.parse::<f64>().ok().map(f64::to_bits),
+                "{text}"
+            );
+        }
+        for text in ["", "-", ".", "1.2.3", "1,5", "x"] {
+            assert_eq!(parse_f64(text.as_bytes()), None, "{text}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_path_rounds_exactly_as_str_parse(sign in "[-+]?", whole in "[0-9]{0,17}", fraction in "(\\.[0-9]{0,23})?") {
+            let text = format!("{sign}{whole}{fraction}");
+            let expected = text.parse::<f64>().ok().map(f64::to_bits);
+            prop_assert_eq!(parse_f64(text.as_bytes()).map(f64::to_bits), expected, "{}", text);
+        }
+    }
+}
