@@ -1,0 +1,89 @@
+//! The fast path of V2 parsing: reads the plain JSON of an inference request
+//! (`id`, `inputs` of `name`, `shape`, `datatype` and `data`) with the strict
+//! scanner, numbers straight to `f64`, without `serde_json::Value`s. It
+//! answers `None` for anything else (another key, a duplicate, an escape, a
+//! `null`, …); serde then decides, as `InferRequest`, and words the error.
+
+use crate::json_scan::{Scalar, Scanner};
+
+pub struct Request<'a> {
+    pub id: Option<&'a str>,
+    pub inputs: Vec<Tensor<'a>>,
+}
+
+pub struct Tensor<'a> {
+    pub name: &'a str,
+    pub data: Vec<Scalar<'a>>,
+}
+
+pub fn parse(body: &[u8]) -> Option<Request<'_>> {
+    let mut scanner = Scanner::new(body);
+    let (mut id, mut inputs) = (None, None);
+    if scanner.open(b'{', b'}')? {
+        loop {
+            match scanner.key()? {
+                "id" if id.is_none() => id = Some(scanner.string()?),
+                "inputs" if inputs.is_none() => inputs = Some(tensors(&mut scanner)?),
+                _ => return None,
+            }
+            if !scanner.more(b'}')? {
+                break;
+            }
+        }
+    }
+    scanner.end()?;
+    Some(Request { id, inputs: inputs? })
+}
+
+fn tensors<'a>(scanner: &mut Scanner<'a>) -> Option<Vec<Tensor<'a>>> {
+    let mut tensors = Vec::new();
+    if scanner.open(b'[', b']')? {
+        loop {
+            tensors.push(tensor(scanner)?);
+            if !scanner.more(b']')? {
+                break;
+            }
+        }
+    }
+    Some(tensors)
+}
+
+fn tensor<'a>(scanner: &mut Scanner<'a>) -> Option<Tensor<'a>> {
+    let (mut name, mut data, mut shape, mut datatype) = (None, None, false, false);
+    if scanner.open(b'{', b'}')? {
+        loop {
+            match scanner.key()? {
+                "name" if name.is_none() => name = Some(scanner.string()?),
+                "data" if data.is_none() => data = Some(elements(scanner, Scanner::scalar)?),
+                // Read for validity only, as serde does.
+                "shape" if !shape => {
+                    elements(scanner, Scanner::integer)?;
+                    shape = true;
+                }
+                "datatype" if !datatype => {
+                    scanner.string()?;
+                    datatype = true;
+                }
+                _ => return None,
+            }
+            if !scanner.more(b'}')? {
+                break;
+            }
+        }
+    }
+    Some(Tensor { name: name?, data: data? })
+}
+
+/// An array of elements each read by `element`.
+fn elements<'a, T>(scanner: &mut Scanner<'a>, element: impl Fn(&mut Scanner<'a>) -> Option<T>) -> Option<Vec<T>> {
+    let mut elements = Vec::new();
+    if scanner.open(b'[', b']')? {
+        loop {
+            elements.push(element(scanner)?);
+            if !scanner.more(b']')? {
+                break;
+            }
+        }
+    }
+    Some(elements)
+}
