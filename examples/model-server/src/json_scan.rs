@@ -89,14 +89,21 @@ impl<'a> Scanner<'a> {
     }
 
     /// An object key and its colon.
-    pub fn key(&mut self) -> Option<&'a str> {
-        let key = self.string()?;
+    ///
+    /// Its bytes are not checked to be UTF-8: callers compare them with
+    /// names they know, which are, and give up on any other key.
+    pub fn key(&mut self) -> Option<&'a [u8]> {
+        let key = self.string_bytes()?;
         self.eat(b':')?;
         Some(key)
     }
 
     /// A string without escapes (valid UTF-8, no control characters).
     pub fn string(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.string_bytes()?).ok()
+    }
+
+    fn string_bytes(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
         let start = self.position;
         let length = self.bytes[start..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
@@ -105,7 +112,7 @@ impl<'a> Scanner<'a> {
         if !self.accept(|b| b == b'"') {
             return None;
         }
-        std::str::from_utf8(&self.bytes[start..start + length]).ok()
+        Some(&self.bytes[start..start + length])
     }
 
     /// A number or a string.

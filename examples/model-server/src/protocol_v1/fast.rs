@@ -13,9 +13,9 @@ use crate::json_scan::{Scalar, Scanner};
 pub fn parse(schema: &FeatureSchema, body: &[u8]) -> Option<Vec<FeatureValue>> {
     let features = schema.features();
     let mut scanner = Scanner::new(body);
-    let mut values = Vec::new();
+    let mut values = Vec::with_capacity(features.len());
     let mut slots = Vec::with_capacity(features.len());
-    if !scanner.open(b'{', b'}')? || scanner.key()? != "instances" {
+    if !scanner.open(b'{', b'}')? || scanner.key()? != b"instances" {
         return None;
     }
     if scanner.open(b'[', b']')? {
@@ -53,8 +53,8 @@ fn object<'a>(scanner: &mut Scanner<'a>, features: &[FeatureSpec], slots: &mut V
         let key = scanner.key()?;
         // Clients mostly send the features in one order: try the next one first.
         let position = match features.get(expected) {
-            Some(spec) if spec.name == key => expected,
-            _ => features.iter().position(|spec| spec.name == key)?,
+            Some(spec) if spec.name.as_bytes() == key => expected,
+            _ => features.iter().position(|spec| spec.name.as_bytes() == key)?,
         };
         let slot = slots.get_mut(position)?;
         if slot.is_some() {

@@ -22,8 +22,8 @@ pub fn parse(body: &[u8]) -> Option<Request<'_>> {
     if scanner.open(b'{', b'}')? {
         loop {
             match scanner.key()? {
-                "id" if id.is_none() => id = Some(scanner.string()?),
-                "inputs" if inputs.is_none() => inputs = Some(tensors(&mut scanner)?),
+                b"id" if id.is_none() => id = Some(scanner.string()?),
+                b"inputs" if inputs.is_none() => inputs = Some(tensors(&mut scanner)?),
                 _ => return None,
             }
             if !scanner.more(b'}')? {
@@ -53,14 +53,14 @@ fn tensor<'a>(scanner: &mut Scanner<'a>) -> Option<Tensor<'a>> {
     if scanner.open(b'{', b'}')? {
         loop {
             match scanner.key()? {
-                "name" if name.is_none() => name = Some(scanner.string()?),
-                "data" if data.is_none() => data = Some(elements(scanner, Scanner::scalar)?),
+                b"name" if name.is_none() => name = Some(scanner.string()?),
+                b"data" if data.is_none() => data = Some(elements(scanner, Scanner::scalar)?),
                 // Read for validity only, as serde does.
-                "shape" if !shape => {
+                b"shape" if !shape => {
                     elements(scanner, Scanner::integer)?;
                     shape = true;
                 }
-                "datatype" if !datatype => {
+                b"datatype" if !datatype => {
                     scanner.string()?;
                     datatype = true;
                 }
