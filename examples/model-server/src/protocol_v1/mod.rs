@@ -8,7 +8,7 @@ use serde_json::Value;
 use trainloop::artifact::{FeatureSchema, FeatureValue};
 
 use crate::error::ApiError;
-use crate::predict::Prediction;
+use crate::predict::{Prediction, answer_size};
 use crate::rows::Rows;
 
 /// The checked rows of a request. Plain, valid requests take the fast path;
@@ -55,7 +55,9 @@ pub fn response(predictions: &[Prediction]) -> Result<Vec<u8>, ApiError> {
     struct Response<'a> {
         predictions: &'a [Prediction<'a>],
     }
-    serde_json::to_vec(&Response { predictions }).map_err(|e| ApiError::Internal(e.to_string()))
+    let mut body = Vec::with_capacity(answer_size(predictions.len()));
+    serde_json::to_writer(&mut body, &Response { predictions }).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(body)
 }
 
 #[cfg(test)]

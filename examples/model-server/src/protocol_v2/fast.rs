@@ -36,10 +36,12 @@ pub fn parse(body: &[u8]) -> Option<Request<'_>> {
 }
 
 fn tensors<'a>(scanner: &mut Scanner<'a>) -> Option<Vec<Tensor<'a>>> {
-    let mut tensors = Vec::new();
+    let mut tensors: Vec<Tensor> = Vec::new();
     if scanner.open(b'[', b']')? {
         loop {
-            tensors.push(tensor(scanner)?);
+            // Tensors of one request have one length: size each like the last.
+            let expected_rows = tensors.last().map_or(0, |t| t.data.len());
+            tensors.push(tensor(scanner, expected_rows)?);
             if !scanner.more(b']')? {
                 break;
             }
@@ -48,16 +50,16 @@ fn tensors<'a>(scanner: &mut Scanner<'a>) -> Option<Vec<Tensor<'a>>> {
     Some(tensors)
 }
 
-fn tensor<'a>(scanner: &mut Scanner<'a>) -> Option<Tensor<'a>> {
+fn tensor<'a>(scanner: &mut Scanner<'a>, expected_rows: usize) -> Option<Tensor<'a>> {
     let (mut name, mut data, mut shape, mut datatype) = (None, None, false, false);
     if scanner.open(b'{', b'}')? {
         loop {
             match scanner.key()? {
                 b"name" if name.is_none() => name = Some(scanner.string()?),
-                b"data" if data.is_none() => data = Some(elements(scanner, Scanner::scalar)?),
+                b"data" if data.is_none() => data = Some(elements(scanner, expected_rows, Scanner::scalar)?),
                 // Read for validity only, as serde does.
                 b"shape" if !shape => {
-                    elements(scanner, Scanner::integer)?;
+                    elements(scanner, 1, Scanner::integer)?;
                     shape = true;
                 }
                 b"datatype" if !datatype => {
@@ -74,9 +76,13 @@ fn tensor<'a>(scanner: &mut Scanner<'a>) -> Option<Tensor<'a>> {
     Some(Tensor { name: name?, data: data? })
 }
 
-/// An array of elements each read by `element`.
-fn elements<'a, T>(scanner: &mut Scanner<'a>, element: impl Fn(&mut Scanner<'a>) -> Option<T>) -> Option<Vec<T>> {
-    let mut elements = Vec::new();
+/// An array of about `expected` elements, each read by `element`.
+fn elements<'a, T>(
+    scanner: &mut Scanner<'a>,
+    expected: usize,
+    element: impl Fn(&mut Scanner<'a>) -> Option<T>,
+) -> Option<Vec<T>> {
+    let mut elements = Vec::with_capacity(expected);
     if scanner.open(b'[', b']')? {
         loop {
             elements.push(element(scanner)?);

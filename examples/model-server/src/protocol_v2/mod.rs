@@ -9,7 +9,7 @@ use trainloop::artifact::{FeatureSchema, FeatureSpec, FeatureType, FeatureValue,
 
 use crate::error::ApiError;
 use crate::json_scan::Scalar;
-use crate::predict::Prediction;
+use crate::predict::{Prediction, answer_size};
 use crate::rows::Rows;
 
 #[derive(Debug, Deserialize)]
@@ -161,7 +161,9 @@ pub fn response(
             Output { data: Labels(predictions), datatype: "BYTES", name: "label", shape },
         ),
     };
-    serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))
+    let mut bytes = Vec::with_capacity(answer_size(predictions.len()) + model_name.len() + version.len());
+    serde_json::to_writer(&mut bytes, &body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(bytes)
 }
 
 /// `GET /v2/models/{name}`: the feature inputs a client must send.
