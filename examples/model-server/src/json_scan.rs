@@ -242,9 +242,16 @@ pub(crate) mod tests {
         choices[random.below(choices.len())]
     }
 
-    /// `count` variants of `bodies`, each with one to three bytes deleted,
-    /// replaced or inserted (JSON tokens, and bytes that break UTF-8).
-    pub(crate) fn mutations(bodies: &[&str], count: usize) -> Vec<Vec<u8>> {
+    /// Checks `agrees` (which asserts, and answers whether the fast path took
+    /// the body) on 20 000 variants of `bodies`, each with one to three bytes
+    /// deleted, replaced or inserted (JSON tokens, and bytes that break UTF-8);
+    /// enough of them must still take the fast path for the check to mean much.
+    pub(crate) fn assert_agrees_on_mutations(bodies: &[&str], agrees: impl Fn(&[u8]) -> bool) {
+        let taken = mutations(bodies, 20_000).iter().filter(|body| agrees(body)).count();
+        assert!(taken > 100, "only {taken} mutated bodies took the fast path");
+    }
+
+    fn mutations(bodies: &[&str], count: usize) -> Vec<Vec<u8>> {
         const TOKENS: &[&str] = &[
             ",",
             "]",

@@ -135,11 +135,7 @@ mod tests {
     fn the_fast_path_agrees_on_broken_requests() {
         let schema = schema();
         let bodies = [r#"{"instances":[{"x":1.25,"k":"a"},[2,"a"]]}"#, r#"{"instances":[{"k":"a","x":-3e-2}]}"#];
-        let taken = crate::json_scan::tests::mutations(&bodies, 20_000)
-            .iter()
-            .filter(|body| assert_agrees(&schema, body))
-            .count();
-        assert!(taken > 100, "only {taken} mutated bodies took the fast path");
+        crate::json_scan::tests::assert_agrees_on_mutations(&bodies, |body| assert_agrees(&schema, body));
     }
 
     #[test]

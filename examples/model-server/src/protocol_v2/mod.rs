@@ -302,11 +302,7 @@ mod tests {
             r#"{"id":"r","inputs":[{"name":"x","shape":[2],"datatype":"FP64","data":[1,2.5]},{"name":"k","data":["a","b"]}]}"#,
             r#"{"inputs":[{"name":"k","data":["b"]},{"data":[-0.5],"name":"x"}]}"#,
         ];
-        let taken = crate::json_scan::tests::mutations(&bodies, 20_000)
-            .iter()
-            .filter(|body| assert_agrees(&schema, body))
-            .count();
-        assert!(taken > 100, "only {taken} mutated bodies took the fast path");
+        crate::json_scan::tests::assert_agrees_on_mutations(&bodies, |body| assert_agrees(&schema, body));
     }
 
     #[test]
