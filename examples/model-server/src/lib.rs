@@ -4,6 +4,7 @@
 //! Prometheus metrics.
 
 pub mod error;
+pub mod json_scan;
 pub mod live_profile;
 pub mod load;
 pub mod metrics;

@@ -8,6 +8,10 @@
 //! bank active, waits for the writers still inside the old bank (a few
 //! increments each), then takes the old bank's counts and zeroes them, ready
 //! for the next flip.
+//!
+//! The counters are sharded by thread (each shard with its two banks, merged
+//! on read), so that the server's worker threads do not pull the same cache
+//! lines back and forth on every prediction.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -19,15 +23,31 @@ pub struct LiveProfile {
     empty: FeatureProfile,
     /// Where each feature's bins start in a bank's flat `counts`.
     offsets: Vec<usize>,
-    banks: [Bank; 2],
-    /// Index of the bank writers record into.
+    /// Per shard, its two banks.
+    shards: Box<[[Bank; 2]]>,
+    /// Index of the bank writers record into, in every shard.
     active: AtomicUsize,
     /// Taken by resets only (never by predictions), so two resets do not
     /// flip the banks under each other.
     resetting: Mutex<()>,
 }
 
+/// More shards than a server has worker threads, typically: threads take
+/// them in turn, so workers rarely share one.
+const SHARDS: usize = 16;
+
+/// The shard of the calling thread.
+fn shard_of_this_thread() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|shard| *shard)
+}
+
+/// Aligned so that banks of different shards share no cache line.
 #[derive(Default)]
+#[repr(align(128))]
 struct Bank {
     samples: AtomicU64,
     counts: Box<[AtomicU64]>,
@@ -54,7 +74,7 @@ impl LiveProfile {
         LiveProfile {
             empty,
             offsets,
-            banks: [Bank::new(bins), Bank::new(bins)],
+            shards: (0..SHARDS).map(|_| [Bank::new(bins), Bank::new(bins)]).collect(),
             active: AtomicUsize::new(0),
             resetting: Mutex::new(()),
         }
@@ -99,9 +119,10 @@ impl LiveProfile {
     /// sequentially consistent): either the reset waits for this writer, or
     /// this writer sees the flip and moves to the new bank.
     fn enter(&self) -> &Bank {
+        let shard = &self.shards[shard_of_this_thread()];
         loop {
             let index = self.active.load(Ordering::SeqCst);
-            let bank = &self.banks[index];
+            let bank = &shard[index];
             bank.writers.fetch_add(1, Ordering::SeqCst);
             if self.active.load(Ordering::SeqCst) == index {
                 return bank;
@@ -121,8 +142,8 @@ impl LiveProfile {
     /// The counts since start or the last reset (a peek: rows being recorded
     /// right now may be partly in it).
     pub fn snapshot(&self) -> FeatureProfile {
-        let bank = &self.banks[self.active.load(Ordering::SeqCst)];
-        self.profile_of(bank, |counter| counter.load(Ordering::Relaxed))
+        let active = self.active.load(Ordering::SeqCst);
+        self.profile_of(active, |counter| counter.load(Ordering::Relaxed))
     }
 
     /// Returns the counts since start or the last reset and starts again
@@ -131,21 +152,25 @@ impl LiveProfile {
         let _one_reset_at_a_time = self.resetting.lock().unwrap_or_else(PoisonError::into_inner);
         let old = self.active.load(Ordering::SeqCst);
         self.active.store(1 - old, Ordering::SeqCst);
-        let bank = &self.banks[old];
-        // Writers still in the old bank are between two atomic adds: wait
+        // Writers still in the old banks are between two atomic adds: wait
         // them out (microseconds; yield in case one was preempted).
-        while bank.writers.load(Ordering::SeqCst) != 0 {
-            std::thread::yield_now();
+        for shard in &self.shards {
+            while shard[old].writers.load(Ordering::SeqCst) != 0 {
+                std::thread::yield_now();
+            }
         }
-        self.profile_of(bank, |counter| counter.swap(0, Ordering::Relaxed))
+        self.profile_of(old, |counter| counter.swap(0, Ordering::Relaxed))
     }
 
-    fn profile_of(&self, bank: &Bank, read: impl Fn(&AtomicU64) -> u64) -> FeatureProfile {
+    /// The sum over all shards of their bank `index`, each counter read with `read`.
+    fn profile_of(&self, index: usize, read: impl Fn(&AtomicU64) -> u64) -> FeatureProfile {
         let mut profile = self.empty.clone();
-        profile.samples = read(&bank.samples);
-        for (feature, offset) in profile.features.iter_mut().zip(&self.offsets) {
-            for (i, count) in feature.counts.iter_mut().enumerate() {
-                *count = read(&bank.counts[offset + i]);
+        for bank in self.shards.iter().map(|shard| &shard[index]) {
+            profile.samples += read(&bank.samples);
+            for (feature, offset) in profile.features.iter_mut().zip(&self.offsets) {
+                for (i, count) in feature.counts.iter_mut().enumerate() {
+                    *count += read(&bank.counts[offset + i]);
+                }
             }
         }
         profile

@@ -16,6 +16,12 @@ pub struct Prediction<'a> {
     pub probability: f64,
 }
 
+/// About how many bytes an answer of `rows` predictions takes, to allocate
+/// it once: a probability (up to 24 characters), a label, some JSON.
+pub fn answer_size(rows: usize) -> usize {
+    128 + 64 * rows
+}
+
 /// Predicts checked rows and records them.
 pub fn predict_rows<'a>(state: &AppState, served: &'a Served, rows: &Rows) -> Vec<Prediction<'a>> {
     let artifact = &served.model.artifact;

@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::bodies::BATCH_ROWS;
-use crate::servers::{self, BenchResult};
+use crate::servers::{self, BenchResult, ServerProcess};
 use crate::setup::{self, V1_PATH, V2_PATH};
 use crate::wrk::{self, CONNECTIONS, Load, THREADS};
 
@@ -14,22 +14,35 @@ const GOAL_V1_TO_NOOP: f64 = 0.9;
 const GOAL_P99: Duration = Duration::from_millis(5);
 const GOAL_ROWS_PER_SECOND: f64 = 1_000_000.0;
 
+/// One wrk run and the CPU time the server spent per request during it.
+#[derive(Clone, Copy)]
+struct Measured {
+    load: Load,
+    cpu_per_request: Option<Duration>,
+}
+
 struct Round {
-    noop: Load,
-    v1: Load,
-    nginx: Load,
-    v2: Load,
+    noop: Measured,
+    v1: Measured,
+    nginx: Measured,
+    v2: Measured,
 }
 
 impl Round {
     fn v1_to_noop(&self) -> f64 {
-        self.v1.requests_per_second / self.noop.requests_per_second
+        self.v1.load.requests_per_second / self.noop.load.requests_per_second
     }
     fn v1_to_nginx(&self) -> f64 {
-        self.v1.requests_per_second / self.nginx.requests_per_second
+        self.v1.load.requests_per_second / self.nginx.load.requests_per_second
     }
     fn rows_per_second(&self) -> f64 {
-        self.v2.requests_per_second * BATCH_ROWS as f64
+        self.v2.load.requests_per_second * BATCH_ROWS as f64
+    }
+    /// The no-op's CPU per request over V1's: what a/c would be if the
+    /// server had the CPU to itself (other work on the machine moves
+    /// throughput more than it moves CPU time per request).
+    fn v1_to_noop_by_cpu(&self) -> Option<f64> {
+        Some(self.noop.cpu_per_request?.as_secs_f64() / self.v1.cpu_per_request?.as_secs_f64())
     }
 }
 
@@ -68,20 +81,26 @@ pub fn bench() -> BenchResult<()> {
     println!(
         "model server under wrk: {CONNECTIONS} connections, {THREADS} threads, {seconds} s per run, {rounds} round(s)"
     );
-    let measure = |base: &str, path: &str, script: &std::path::Path, what: &str| -> BenchResult<Load> {
-        let load = wrk::run(&format!("{base}{path}"), script, duration)?;
+    let measure = |server: &ServerProcess, path: &str, script: &std::path::Path| -> BenchResult<Measured> {
+        let before = server.cpu_time();
+        let load = wrk::run(&format!("{}{path}", server.base), script, duration)?;
+        let after = server.cpu_time();
         if load.non_2xx > 0 {
-            return Err(format!("{what}: {} answers were not 2xx", load.non_2xx).into());
+            return Err(format!("{}: {} answers were not 2xx", server.name, load.non_2xx).into());
         }
-        Ok(load)
+        let cpu_per_request = before
+            .zip(after)
+            .filter(|_| load.requests > 0)
+            .map(|(before, after)| after.saturating_sub(before).div_f64(load.requests as f64));
+        Ok(Measured { load, cpu_per_request })
     };
     let mut measured = Vec::new();
     for round in 1..=rounds {
-        let noop_load = measure(&noop.base, V1_PATH, &v1_script, "no-op")?;
-        let v1 = measure(&fixture.model.base, V1_PATH, &v1_script, "V1 predictions")?;
-        let nginx_load = measure(&nginx.base, V1_PATH, &v1_script, "nginx")?;
-        let v2 = measure(&fixture.model.base, V2_PATH, &v2_script, "V2 batches")?;
-        let result = Round { noop: noop_load, v1, nginx: nginx_load, v2 };
+        let noop_run = measure(&noop, V1_PATH, &v1_script)?;
+        let v1 = measure(&fixture.model, V1_PATH, &v1_script)?;
+        let nginx_run = measure(&nginx, V1_PATH, &v1_script)?;
+        let v2 = measure(&fixture.model, V2_PATH, &v2_script)?;
+        let result = Round { noop: noop_run, v1, nginx: nginx_run, v2 };
         print_round(round, &result);
         measured.push(result);
     }
@@ -93,48 +112,66 @@ fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
 }
 
+/// `41000/s p99 3.10 ms cpu 9.8 us/req`
+fn describe(run: &Measured) -> String {
+    let cpu = run.cpu_per_request.map_or(String::new(), |cpu| format!(" cpu {:.1} us/req", cpu.as_secs_f64() * 1e6));
+    format!("{:.0}/s p99 {:.2} ms{cpu}", run.load.requests_per_second, ms(run.load.p99))
+}
+
 fn print_round(round: u64, r: &Round) {
-    let errors = r.noop.socket_errors + r.v1.socket_errors + r.nginx.socket_errors + r.v2.socket_errors;
+    let errors: u64 = [r.noop, r.v1, r.nginx, r.v2].iter().map(|m| m.load.socket_errors).sum();
+    println!("round {round}:");
+    println!("  (c) no-op          {}", describe(&r.noop));
+    println!("  (a) V1 single row  {}", describe(&r.v1));
+    println!("  (d) nginx          {}", describe(&r.nginx));
+    println!("  (b) V2 {BATCH_ROWS} rows      {} = {:.0} rows/s", describe(&r.v2), r.rows_per_second());
     println!(
-        "round {round}: (c) no-op {:.0}/s p99 {:.2} ms | (a) V1 {:.0}/s p99 {:.2} ms | (d) nginx {:.0}/s p99 {:.2} ms \
-         | (b) V2x{BATCH_ROWS} {:.0}/s = {:.0} rows/s p99 {:.2} ms | a/c {:.3} a/d {:.3}{}",
-        r.noop.requests_per_second,
-        ms(r.noop.p99),
-        r.v1.requests_per_second,
-        ms(r.v1.p99),
-        r.nginx.requests_per_second,
-        ms(r.nginx.p99),
-        r.v2.requests_per_second,
-        r.rows_per_second(),
-        ms(r.v2.p99),
+        "  a/c {:.3}, a/d {:.3}{}",
         r.v1_to_noop(),
         r.v1_to_nginx(),
-        if errors > 0 { format!(" ({errors} socket errors)") } else { String::new() },
+        if errors > 0 { format!(" ({errors} socket errors)") } else { String::new() }
     );
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
-    if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 }
+    if values.is_empty() {
+        f64::NAN
+    } else if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
 }
 
 fn print_summary(rounds: &[Round]) {
     let of = |f: &dyn Fn(&Round) -> f64| median(rounds.iter().map(f).collect());
     let v1_to_noop = of(&Round::v1_to_noop);
-    let v1_p99 = Duration::from_secs_f64(of(&|r| r.v1.p99.as_secs_f64()));
+    let v1_p99 = Duration::from_secs_f64(of(&|r| r.v1.load.p99.as_secs_f64()));
     let rows = of(&Round::rows_per_second);
     let verdict = |met: bool| if met { "met" } else { "NOT met" };
     println!("medians over {} round(s):", rounds.len());
-    println!("  run                          requests/s    p99");
-    let line = |name: &str, pick: &dyn Fn(&Round) -> Load| {
-        println!("  {name:<28} {:>10.0}  {:>6.2} ms", of(&|r| pick(r).requests_per_second), of(&|r| ms(pick(r).p99)));
+    println!("  run                          requests/s    p99         server CPU/request");
+    let line = |name: &str, pick: &dyn Fn(&Round) -> Measured| {
+        let cpu: Vec<f64> =
+            rounds.iter().filter_map(|r| pick(r).cpu_per_request).map(|c| c.as_secs_f64() * 1e6).collect();
+        println!(
+            "  {name:<28} {:>10.0}  {:>6.2} ms  {}",
+            of(&|r| pick(r).load.requests_per_second),
+            of(&|r| ms(pick(r).load.p99)),
+            if cpu.is_empty() { "n/a".to_string() } else { format!("{:.1} us", median(cpu)) }
+        );
     };
     line("(a) V1 single row", &|r| r.v1);
     line(&format!("(b) V2 {BATCH_ROWS} rows"), &|r| r.v2);
     line("(c) no-op, same stack", &|r| r.noop);
     line("(d) nginx, fixed body", &|r| r.nginx);
     println!("  a/c {v1_to_noop:.3} (goal >= {GOAL_V1_TO_NOOP}: {})", verdict(v1_to_noop >= GOAL_V1_TO_NOOP));
+    let by_cpu: Vec<f64> = rounds.iter().filter_map(Round::v1_to_noop_by_cpu).collect();
+    if !by_cpu.is_empty() {
+        println!("  a/c by server CPU per request {:.3}", median(by_cpu));
+    }
     println!("  a/d {:.3}", of(&Round::v1_to_nginx));
     println!("  (a) p99 {:.2} ms (goal < {} ms: {})", ms(v1_p99), ms(GOAL_P99), verdict(v1_p99 < GOAL_P99));
     println!("  (b) {rows:.0} rows/s (goal >= {GOAL_ROWS_PER_SECOND:.0}: {})", verdict(rows >= GOAL_ROWS_PER_SECOND));

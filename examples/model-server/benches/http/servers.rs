@@ -48,6 +48,29 @@ impl ServerProcess {
         Ok(ServerProcess { name, base: format!("http://127.0.0.1:{port}"), child })
     }
 
+    /// CPU time (user and system) used so far by the process and its
+    /// children (nginx's workers), from `/proc`; `None` where that is not readable.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let pid = self.child.id();
+        let ticks_per_second = clock_ticks_per_second()?;
+        let mut ticks = 0;
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+            // Fields after the command name, which may hold spaces: state is
+            // field 3, ppid 4, utime 14, stime 15.
+            let Some((head, rest)) = stat.rsplit_once(") ") else { continue };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let own = head.split_whitespace().next() == Some(pid.to_string().as_str());
+            let child = fields.get(1) == Some(&pid.to_string().as_str());
+            if own || child {
+                for field in [11, 12] {
+                    ticks += fields.get(field)?.parse::<u64>().ok()?;
+                }
+            }
+        }
+        Some(Duration::from_secs_f64(ticks as f64 / ticks_per_second))
+    }
+
     /// Polls `path` with `body` until it answers 200, the process exits, or
     /// the deadline passes.
     pub fn await_ready(&mut self, path: &str, body: &str) -> BenchResult<()> {
@@ -67,6 +90,11 @@ impl ServerProcess {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+fn clock_ticks_per_second() -> Option<f64> {
+    let output = Command::new("getconf").arg("CLK_TCK").output().ok()?;
+    String::from_utf8_lossy(&output.stdout).trim().parse().ok()
 }
 
 pub fn free_port() -> BenchResult<u16> {

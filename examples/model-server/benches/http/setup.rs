@@ -86,6 +86,7 @@ pub fn smoke() -> BenchResult<()> {
         let probabilities = batch["outputs"][0]["data"].as_array().map_or(0, Vec::len);
         assert_eq!(probabilities, BATCH_ROWS, "{batch}");
     }
+    fixture.model.cpu_time().ok_or("cannot read the model server's CPU time from /proc")?;
     let profile = reset(&fixture.model.base)?;
     assert_eq!(profile.samples, SMOKE_REQUESTS * (1 + BATCH_ROWS as u64));
     assert!(wrk::post_script(&fixture.bodies.v2_batch).contains(&fixture.bodies.v2_batch));

@@ -13,6 +13,7 @@ pub const THREADS: u32 = 2;
 /// What one wrk run measured.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Load {
+    pub requests: u64,
     pub requests_per_second: f64,
     pub p99: Duration,
     pub non_2xx: u64,
@@ -49,7 +50,9 @@ fn parse(text: &str) -> Option<Load> {
     let mut seen_rate = false;
     let mut seen_p99 = false;
     for line in text.lines().map(str::trim) {
-        if let Some(rate) = line.strip_prefix("Requests/sec:") {
+        if let Some((count, _)) = line.split_once(" requests in ") {
+            load.requests = count.trim().parse().ok()?;
+        } else if let Some(rate) = line.strip_prefix("Requests/sec:") {
             load.requests_per_second = rate.trim().parse().ok()?;
             seen_rate = true;
         } else if let Some(latency) = line.strip_prefix("99%") {
@@ -102,8 +105,8 @@ Transfer/sec:      9.52MB
 /// Checks the parser against `SAMPLE`, so a misread summary fails the smoke test.
 pub fn check_parser() -> BenchResult<()> {
     let load = parse(SAMPLE).ok_or("the sample summary does not parse")?;
-    let expected = (66998.01, 4480, 7, 3);
-    let read = (load.requests_per_second, load.p99.as_micros(), load.non_2xx, load.socket_errors);
+    let expected = (73789, 66998.01, 4480, 7, 3);
+    let read = (load.requests, load.requests_per_second, load.p99.as_micros(), load.non_2xx, load.socket_errors);
     if read != expected {
         return Err(format!("wrk summary read as {read:?}, expected {expected:?}").into());
     }

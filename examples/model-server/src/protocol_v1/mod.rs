@@ -1,21 +1,21 @@
 //! KServe V1: `POST /v1/models/{name}:predict` with `{"instances": [...]}`.
 //! An instance is an object keyed by feature name, or an array in schema order.
 
-mod streaming;
+mod fast;
 
 use serde::Serialize;
 use serde_json::Value;
 use trainloop::artifact::{FeatureSchema, FeatureValue};
 
 use crate::error::ApiError;
-use crate::predict::Prediction;
+use crate::predict::{Prediction, answer_size};
 use crate::rows::Rows;
 
-/// The checked rows of a request. Well-formed requests take the streaming
-/// path; anything else is parsed as a JSON tree, which words the error.
+/// The checked rows of a request. Plain, valid requests take the fast path;
+/// anything else is parsed as a JSON tree, which words the error.
 pub fn parse_instances(schema: &FeatureSchema, body: &[u8]) -> Result<Rows, ApiError> {
     let width = schema.features().len();
-    match streaming::parse(schema, body) {
+    match fast::parse(schema, body) {
         Some(values) => Ok(Rows { width, values }),
         None => parse_tree(schema, body).map(|rows| Rows::from_rows(width, rows)),
     }
@@ -55,7 +55,9 @@ pub fn response(predictions: &[Prediction]) -> Result<Vec<u8>, ApiError> {
     struct Response<'a> {
         predictions: &'a [Prediction<'a>],
     }
-    serde_json::to_vec(&Response { predictions }).map_err(|e| ApiError::Internal(e.to_string()))
+    let mut body = Vec::with_capacity(answer_size(predictions.len()));
+    serde_json::to_writer(&mut body, &Response { predictions }).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(body)
 }
 
 #[cfg(test)]
@@ -76,31 +78,40 @@ mod tests {
         assert_eq!(rows.len(), 2);
     }
 
-    /// Bodies of every shape: the streaming path accepts the common ones, and
-    /// whatever it accepts, the tree parser accepts with the same values.
+    fn tree(schema: &FeatureSchema, body: &[u8]) -> Result<Rows, String> {
+        parse_tree(schema, body).map(|rows| Rows::from_rows(2, rows)).map_err(|e| e.to_string())
+    }
+
+    /// Whatever the fast path accepts, the tree parser accepts with the same
+    /// values; and `parse_instances` always answers what the tree parser does.
+    fn assert_agrees(schema: &FeatureSchema, body: &[u8]) -> bool {
+        let expected = tree(schema, body);
+        let fast = fast::parse(schema, body);
+        if let Some(values) = &fast {
+            assert_eq!(expected.as_ref().map(|rows| &rows.values), Ok(values), "{}", String::from_utf8_lossy(body));
+        }
+        assert_eq!(parse_instances(schema, body).map_err(|e| e.to_string()), expected);
+        fast.is_some()
+    }
+
     #[test]
-    fn the_streaming_path_agrees_with_the_tree_parser() {
+    fn the_fast_path_takes_plain_requests_and_agrees_with_the_tree_parser() {
         let schema = schema();
-        let taken = |body: &str| streaming::parse(&schema, body.as_bytes());
-        let common = [
+        let plain = [
             r#"{"instances":[{"x":1,"k":"a"}]}"#,
-            r#"{"instances":[{"k":"a","x":1.5e0,"id":{"deep":[1,2]}},[2,"a"],{"x":10,"k":"a"}]}"#,
-            r#" {"id": 3, "instances": [[0, "a"]], "more": null} "#,
-            r#"{"instances":[{"x":-9223372036854775808,"k":"a"},{"x":-18446744073709551616,"k":"a"},{"x":-0.0,"k":"\u0061"}]}"#,
+            r#" { "instances" : [ { "k" : "a" , "x" : 1.5e0 } , [2,"a"],{"x":10,"k":"a"}] } "#,
+            r#"{"instances":[{"x":-9223372036854775808,"k":"a"},{"x":-18446744073709551616,"k":"a"},{"x":-0,"k":"a"}]}"#,
             r#"{"instances":[]}"#,
         ];
-        for body in common {
-            let fast = taken(body).unwrap_or_else(|| panic!("streaming path left {body}"));
-            assert_eq!(
-                Ok(Rows { width: 2, values: fast }),
-                parse_tree(&schema, body.as_bytes()).map(|r| Rows::from_rows(2, r)).map_err(|e| e.to_string()),
-                "{body}"
-            );
+        for body in plain {
+            assert!(assert_agrees(&schema, body.as_bytes()), "the fast path left {body}");
         }
-        let uncommon = [
+        let other = [
             r#"{"instances":[{"x":1,"k":"a","x":2}]}"#,
             r#"{"instances":[],"instances":[[1,"a"]]}"#,
             r#"{"instances":[{"x":1,"k":"a"}],"extra":1e999}"#,
+            r#"{"id":3,"instances":[{"x":1,"k":"a","id":{"deep":[1,2]}}]}"#,
+            r#"{"instances":[{"x":1,"k":"\u0061"}]}"#,
             r#"{"instances":[{"x":1,"k":"a"}]} trailing"#,
             r#"{"instances":[{"x":11,"k":"a"}]}"#,
             r#"{"instances":[{"x":1,"k":"z"}]}"#,
@@ -114,18 +125,17 @@ mod tests {
             r#"[{"x":1,"k":"a"}]"#,
             r#"{"instances":[{"x":1,"k":"a"}"#,
         ];
-        for body in uncommon {
-            let tree = parse_tree(&schema, body.as_bytes()).map(|r| Rows::from_rows(2, r).values);
-            match taken(body) {
-                None => {}
-                Some(fast) => assert_eq!(tree.as_ref().ok(), Some(&fast), "{body}"),
-            }
-            assert_eq!(
-                parse_instances(&schema, body.as_bytes()).map_err(|e| e.to_string()),
-                tree.map(|values| Rows { width: 2, values }).map_err(|e| e.to_string()),
-                "{body}"
-            );
+        for body in other {
+            assert_agrees(&schema, body.as_bytes());
         }
+    }
+
+    /// Randomly broken variants of plain requests.
+    #[test]
+    fn the_fast_path_agrees_on_broken_requests() {
+        let schema = schema();
+        let bodies = [r#"{"instances":[{"x":1.25,"k":"a"},[2,"a"]]}"#, r#"{"instances":[{"k":"a","x":-3e-2}]}"#];
+        crate::json_scan::tests::assert_agrees_on_mutations(&bodies, |body| assert_agrees(&schema, body));
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! The Open Inference Protocol (KServe V2) over REST: one input tensor per
 //! feature (`FP64` for numbers, `BYTES` for categories), all of shape `[n]`.
 
+mod fast;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use trainloop::artifact::{FeatureSchema, FeatureType, SchemaError};
+use trainloop::artifact::{FeatureSchema, FeatureSpec, FeatureType, FeatureValue, SchemaError, Violation};
 
 use crate::error::ApiError;
-use crate::predict::Prediction;
+use crate::json_scan::Scalar;
+use crate::predict::{Prediction, answer_size};
 use crate::rows::Rows;
 
 #[derive(Debug, Deserialize)]
@@ -33,20 +36,61 @@ fn datatype(kind: FeatureType) -> &'static str {
     }
 }
 
+/// An input tensor as either parser read it.
+trait Tensor {
+    type Cell;
+    fn name(&self) -> &str;
+    fn data(&self) -> &[Self::Cell];
+    fn check(spec: &FeatureSpec, cell: &Self::Cell) -> Result<FeatureValue, Violation>;
+}
+
+impl Tensor for InputTensor {
+    type Cell = Value;
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn data(&self) -> &[Value] {
+        &self.data
+    }
+    fn check(spec: &FeatureSpec, cell: &Value) -> Result<FeatureValue, Violation> {
+        spec.parse_json(cell)
+    }
+}
+
+impl<'a> Tensor for fast::Tensor<'a> {
+    type Cell = Scalar<'a>;
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn data(&self) -> &[Scalar<'a>] {
+        &self.data
+    }
+    fn check(spec: &FeatureSpec, cell: &Scalar<'a>) -> Result<FeatureValue, Violation> {
+        spec.parse_json(&cell.to_value())
+    }
+}
+
 /// Turns the tensors into rows in schema order. Inputs that are not features
-/// are ignored, as with V1's extra keys.
+/// are ignored, as with V1's extra keys. Plain, valid requests take the fast
+/// path; anything else is read by serde, and the error worded from that.
 pub fn parse_request(schema: &FeatureSchema, body: &[u8]) -> Result<(Option<String>, Rows), ApiError> {
+    if let Some(request) = fast::parse(body)
+        && let Ok(rows) = rows_of(schema, &request.inputs)
+    {
+        return Ok((request.id.map(str::to_string), rows));
+    }
     let request: InferRequest =
         serde_json::from_slice(body).map_err(|e| ApiError::Malformed(format!("invalid inference request: {e}")))?;
-    let mut columns: Vec<&[Value]> = Vec::with_capacity(schema.features().len());
+    Ok((request.id, rows_of(schema, &request.inputs)?))
+}
+
+fn rows_of<T: Tensor>(schema: &FeatureSchema, inputs: &[T]) -> Result<Rows, ApiError> {
+    let mut columns: Vec<&[T::Cell]> = Vec::with_capacity(schema.features().len());
     for spec in schema.features() {
-        let tensor = request.inputs.iter().find(|t| t.name == spec.name).ok_or_else(|| {
-            ApiError::from(SchemaError::InvalidFeature {
-                feature: spec.name.clone(),
-                violation: trainloop::artifact::Violation::Missing,
-            })
+        let tensor = inputs.iter().find(|t| t.name() == spec.name).ok_or_else(|| {
+            ApiError::from(SchemaError::InvalidFeature { feature: spec.name.clone(), violation: Violation::Missing })
         })?;
-        columns.push(&tensor.data);
+        columns.push(tensor.data());
     }
     let rows = columns.first().map_or(0, |c| c.len());
     if let Some((spec, column)) = schema.features().iter().zip(&columns).find(|(_, c)| c.len() != rows) {
@@ -62,14 +106,14 @@ pub fn parse_request(schema: &FeatureSchema, body: &[u8]) -> Result<(Option<Stri
     let mut values = Vec::with_capacity(rows * columns.len());
     for i in 0..rows {
         for (spec, column) in schema.features().iter().zip(&columns) {
-            let value = spec.parse_json(&column[i]).map_err(|violation| {
+            let value = T::check(spec, &column[i]).map_err(|violation| {
                 ApiError::from(SchemaError::InvalidFeature { feature: spec.name.clone(), violation })
                     .at(&format!("row {i}"))
             })?;
             values.push(value);
         }
     }
-    Ok((request.id, Rows { width: columns.len(), values }))
+    Ok(Rows { width: columns.len(), values })
 }
 
 /// The inference response, serialised directly. Keys in alphabetical order:
@@ -117,7 +161,9 @@ pub fn response(
             Output { data: Labels(predictions), datatype: "BYTES", name: "label", shape },
         ),
     };
-    serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))
+    let mut bytes = Vec::with_capacity(answer_size(predictions.len()) + model_name.len() + version.len());
+    serde_json::to_writer(&mut bytes, &body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(bytes)
 }
 
 /// `GET /v2/models/{name}`: the feature inputs a client must send.
@@ -139,7 +185,6 @@ pub fn metadata(model_name: &str, version: &str, schema: &FeatureSchema) -> Valu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trainloop::artifact::FeatureValue;
 
     fn schema() -> FeatureSchema {
         FeatureSchema::from_json(
@@ -187,6 +232,77 @@ mod tests {
         let body = br#"{"inputs":[{"name":"x","data":[1, 20]},{"name":"k","data":["a","a"]}]}"#;
         let err = parse_request(&schema(), body).unwrap_err();
         assert!(err.to_string().contains("row 1") && err.to_string().contains("\"x\""), "{err}");
+    }
+
+    /// What serde makes of a body, and the rows from it.
+    fn serde_rows(schema: &FeatureSchema, body: &[u8]) -> Result<(Option<String>, Rows), String> {
+        let request: InferRequest =
+            serde_json::from_slice(body).map_err(|e| format!("invalid inference request: {e}"))?;
+        let rows = rows_of(schema, &request.inputs).map_err(|e| e.to_string())?;
+        Ok((request.id, rows))
+    }
+
+    /// Whatever the fast path reads, serde reads alike; and `parse_request`
+    /// always answers what serde alone would (rows or error message).
+    fn assert_agrees(schema: &FeatureSchema, body: &[u8]) -> bool {
+        let expected = serde_rows(schema, body);
+        let fast = fast::parse(body).map(|request| {
+            (request.id.map(str::to_string), rows_of(schema, &request.inputs).map_err(|e| e.to_string()))
+        });
+        if let Some((id, rows)) = &fast {
+            let serde_read = serde_json::from_slice::<InferRequest>(body);
+            assert!(serde_read.is_ok(), "fast path took what serde refuses: {}", String::from_utf8_lossy(body));
+            if let Ok(rows) = rows {
+                assert_eq!(expected, Ok((id.clone(), rows.clone())), "{}", String::from_utf8_lossy(body));
+            }
+        }
+        let answered = parse_request(schema, body).map_err(|e| {
+            // serde's error is the malformed one; keep the wording `parse_request` gives.
+            e.to_string()
+        });
+        assert_eq!(answered, expected, "{}", String::from_utf8_lossy(body));
+        fast.is_some_and(|(_, rows)| rows.is_ok())
+    }
+
+    #[test]
+    fn the_fast_path_takes_plain_requests_and_agrees_with_serde() {
+        let schema = schema();
+        let plain = [
+            r#"{"id":"r1","inputs":[{"name":"k","shape":[2],"datatype":"BYTES","data":["a","b"]},
+                {"name":"x","shape":[2],"datatype":"FP64","data":[1.0,-0]}]}"#,
+            r#"{"inputs":[{"data":[1e-3],"name":"x"},{"name":"k","data":["a"]},{"name":"x","data":[5]}]}"#,
+            r#"{"inputs":[{"name":"x","data":[]},{"name":"k","data":[]}]}"#,
+        ];
+        for body in plain {
+            assert!(assert_agrees(&schema, body.as_bytes()), "the fast path left {body}");
+        }
+        let other = [
+            r#"{"inputs":[{"name":"x","data":[1]},{"name":"k","data":["a"]}],"parameters":{}}"#,
+            r#"{"id":null,"inputs":[{"name":"x","data":[1]},{"name":"k","data":["a"]}]}"#,
+            r#"{"inputs":[{"name":"x","data":[1],"data":[2]},{"name":"k","data":["a"]}]}"#,
+            r#"{"inputs":[{"name":"x","shape":[1.5],"data":[1]},{"name":"k","data":["a"]}]}"#,
+            r#"{"inputs":[{"name":"x","shape":[9223372036854775808],"data":[1]},{"name":"k","data":["a"]}]}"#,
+            r#"{"inputs":[{"name":"x","data":[20]},{"name":"k","data":["a"]}]}"#,
+            r#"{"inputs":[{"name":"x","data":[1]}]}"#,
+            r#"{"inputs":[{"name":"x","data":[1,2]},{"name":"k","data":["a"]}]}"#,
+            r#"{"inputs":[{"name":"x","data":[true]},{"name":"k","data":["a"]}]}"#,
+            r#"{"inputs":[{"name":"x"}]}"#,
+            r#"{}"#,
+        ];
+        for body in other {
+            assert_agrees(&schema, body.as_bytes());
+        }
+    }
+
+    /// Randomly broken variants of plain requests.
+    #[test]
+    fn the_fast_path_agrees_on_broken_requests() {
+        let schema = schema();
+        let bodies = [
+            r#"{"id":"r","inputs":[{"name":"x","shape":[2],"datatype":"FP64","data":[1,2.5]},{"name":"k","data":["a","b"]}]}"#,
+            r#"{"inputs":[{"name":"k","data":["b"]},{"data":[-0.5],"name":"x"}]}"#,
+        ];
+        crate::json_scan::tests::assert_agrees_on_mutations(&bodies, |body| assert_agrees(&schema, body));
     }
 
     #[test]

@@ -1,0 +1,370 @@
+//! A strict scanner for the plain JSON of prediction requests: objects,
+//! arrays, numbers and strings without escapes. It is the fast path only:
+//! every method answers `None` on anything it does not handle (an escape, a
+//! `true`, a syntax error, …), and the caller then leaves the body to
+//! serde_json, which decides and words the error. So what it accepts it must
+//! read exactly as serde_json does; `tests` compares the two on generated input.
+
+pub struct Scanner<'a> {
+    bytes: &'a [u8],
+    position: usize,
+}
+
+/// The largest integer every smaller one of which an `f64` holds exactly.
+const MAX_EXACT: u64 = 1 << 53;
+
+/// `10^|scale|` when an `f64` holds it exactly.
+fn exact_power_of_ten(scale: i64) -> Option<f64> {
+    const POWERS: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+        1e20, 1e21, 1e22,
+    ];
+    POWERS.get(usize::try_from(scale.unsigned_abs()).ok()?).copied()
+}
+
+/// A scalar as the scanner read it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scalar<'a> {
+    Number(f64),
+    Text(&'a str),
+}
+
+impl Scalar<'_> {
+    /// The value serde_json would have read for it.
+    pub fn to_value(self) -> serde_json::Value {
+        match self {
+            Scalar::Number(number) => serde_json::Value::from(number),
+            Scalar::Text(text) => serde_json::Value::from(text),
+        }
+    }
+}
+
+impl<'a> Scanner<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Scanner { bytes, position: 0 }
+    }
+
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.bytes.get(self.position) {
+            self.position += 1;
+        }
+    }
+
+    /// The next byte that is not whitespace, without consuming it.
+    pub fn peek(&mut self) -> Option<u8> {
+        self.skip_whitespace();
+        self.bytes.get(self.position).copied()
+    }
+
+    /// Consumes `byte` (after whitespace), or answers `None`.
+    pub fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.position += 1)
+    }
+
+    /// After an element of an object or array closed by `close`: `Some(true)`
+    /// if another element follows (a comma was eaten), `Some(false)` at the end.
+    pub fn more(&mut self, close: u8) -> Option<bool> {
+        match self.peek()? {
+            b',' => {
+                self.position += 1;
+                Some(true)
+            }
+            byte if byte == close => {
+                self.position += 1;
+                Some(false)
+            }
+            _ => None,
+        }
+    }
+
+    /// Opens a collection: `Some(true)` if it has elements, `Some(false)` if
+    /// it is empty (and already closed).
+    pub fn open(&mut self, open: u8, close: u8) -> Option<bool> {
+        self.eat(open)?;
+        if self.peek()? == close {
+            self.position += 1;
+            return Some(false);
+        }
+        Some(true)
+    }
+
+    /// An object key and its colon.
+    ///
+    /// Its bytes are not checked to be UTF-8: callers compare them with
+    /// names they know, which are, and give up on any other key.
+    pub fn key(&mut self) -> Option<&'a [u8]> {
+        let key = self.string_bytes()?;
+        self.eat(b':')?;
+        Some(key)
+    }
+
+    /// A string without escapes (valid UTF-8, no control characters).
+    pub fn string(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.string_bytes()?).ok()
+    }
+
+    fn string_bytes(&mut self) -> Option<&'a [u8]> {
+        self.eat(b'"')?;
+        let start = self.position;
+        let length = self.bytes[start..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        self.position = start + length;
+        // Not `eat`: no whitespace may be skipped inside the string.
+        if !self.accept(|b| b == b'"') {
+            return None;
+        }
+        Some(&self.bytes[start..start + length])
+    }
+
+    /// A number or a string.
+    pub fn scalar(&mut self) -> Option<Scalar<'a>> {
+        match self.peek()? {
+            b'"' => self.string().map(Scalar::Text),
+            _ => self.number().map(Scalar::Number),
+        }
+    }
+
+    /// A JSON number, as serde_json reads it into a `Value` and `as_f64`
+    /// gives it back: every path there (`u64`, `i64` or a float parsed with
+    /// `float_roundtrip`) rounds the decimal value correctly, as this does;
+    /// `-0` is `-0.0` there too. Non-finite results are errors in serde_json,
+    /// so `None` here.
+    pub fn number(&mut self) -> Option<f64> {
+        self.skip_whitespace();
+        let start = self.position;
+        let negative = self.accept(|b| b == b'-');
+        // Digits as an integer while it stays exact, and the power of ten
+        // the decimal point and the exponent give it.
+        let mut mantissa: u64 = 0;
+        let mut digits = 0u32;
+        let mut scale: i64 = 0;
+        let mut digit = |scanner: &mut Self, after_point: bool| {
+            let found = scanner.bytes.get(scanner.position).filter(|b| b.is_ascii_digit());
+            if let Some(&b) = found {
+                scanner.position += 1;
+                if mantissa > 0 || b != b'0' {
+                    digits += 1;
+                }
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+                scale -= i64::from(after_point);
+            }
+            found.is_some()
+        };
+        // One leading `0`, or a non-zero digit then digits.
+        match self.bytes.get(self.position)? {
+            b'0' => self.position += 1,
+            b'1'..=b'9' => while digit(self, false) {},
+            _ => return None,
+        }
+        if self.accept(|b| b == b'.') {
+            let point = self.position;
+            while digit(self, true) {}
+            (self.position > point).then_some(())?;
+        }
+        if self.accept(|b| b == b'e' || b == b'E') {
+            let exponent_negative = self.accept(|b| b == b'-');
+            if !exponent_negative {
+                self.accept(|b| b == b'+');
+            }
+            let first = self.position;
+            let mut exponent: i64 = 0;
+            while let Some(&b) = self.bytes.get(self.position).filter(|b| b.is_ascii_digit()) {
+                self.position += 1;
+                exponent = exponent.saturating_mul(10).saturating_add(i64::from(b - b'0'));
+            }
+            (self.position > first).then_some(())?;
+            scale = scale.saturating_add(if exponent_negative { -exponent } else { exponent });
+        }
+        let value = match exact_power_of_ten(scale) {
+            // Clinger's fast path: an exact mantissa and an exact power of
+            // ten, so one rounding, which is the correct one.
+            Some(power) if digits <= 19 && mantissa <= MAX_EXACT => {
+                let magnitude = if scale < 0 { mantissa as f64 / power } else { mantissa as f64 * power };
+                if negative { -magnitude } else { magnitude }
+            }
+            _ => std::str::from_utf8(&self.bytes[start..self.position]).ok()?.parse().ok()?,
+        };
+        value.is_finite().then_some(value)
+    }
+
+    /// A JSON integer that fits an `i64` (what serde reads into one).
+    pub fn integer(&mut self) -> Option<i64> {
+        self.skip_whitespace();
+        let start = self.position;
+        self.accept(|b| b == b'-');
+        match self.bytes.get(self.position)? {
+            b'0' => self.position += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if matches!(self.bytes.get(self.position), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        std::str::from_utf8(&self.bytes[start..self.position]).ok()?.parse().ok()
+    }
+
+    fn accept(&mut self, wanted: impl Fn(u8) -> bool) -> bool {
+        let found = self.bytes.get(self.position).is_some_and(|&b| wanted(b));
+        if found {
+            self.position += 1;
+        }
+        found
+    }
+
+    fn digits(&mut self) {
+        while self.accept(|b| b.is_ascii_digit()) {}
+    }
+
+    /// Only whitespace is left.
+    pub fn end(&mut self) -> Option<()> {
+        self.skip_whitespace();
+        (self.position == self.bytes.len()).then_some(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::Value;
+    use trainloop_example_trainer::split::SplitMix64;
+
+    fn serde_number(text: &str) -> Option<f64> {
+        serde_json::from_str::<Value>(text).ok()?.as_f64()
+    }
+
+    fn scanned_number(text: &str) -> Option<f64> {
+        let mut scanner = Scanner::new(text.as_bytes());
+        let value = scanner.number()?;
+        scanner.end()?;
+        Some(value)
+    }
+
+    fn pick<'a>(random: &mut SplitMix64, choices: &[&'a str]) -> &'a str {
+        choices[random.below(choices.len())]
+    }
+
+    /// Checks `agrees` (which asserts, and answers whether the fast path took
+    /// the body) on 20 000 variants of `bodies`, each with one to three bytes
+    /// deleted, replaced or inserted (JSON tokens, and bytes that break UTF-8);
+    /// enough of them must still take the fast path for the check to mean much.
+    pub(crate) fn assert_agrees_on_mutations(bodies: &[&str], agrees: impl Fn(&[u8]) -> bool) {
+        let taken = mutations(bodies, 20_000).iter().filter(|body| agrees(body)).count();
+        assert!(taken > 100, "only {taken} mutated bodies took the fast path");
+    }
+
+    fn mutations(bodies: &[&str], count: usize) -> Vec<Vec<u8>> {
+        const TOKENS: &[&str] = &[
+            ",",
+            "]",
+            "[",
+            "{",
+            "}",
+            ":",
+            "\"",
+            "\\",
+            " ",
+            "1",
+            "-",
+            ".",
+            "e",
+            "0",
+            "null",
+            "true",
+            "\"x\"",
+            "\"k\"",
+            "\"a\"",
+            "1e999",
+            "\u{e9}",
+            "\t",
+            "\n",
+            "\"instances\"",
+            "\"inputs\"",
+            "\"data\"",
+        ];
+        let mut random = SplitMix64(11);
+        (0..count)
+            .map(|i| {
+                let mut body = bodies[i % bodies.len()].as_bytes().to_vec();
+                for _ in 0..1 + random.below(3) {
+                    let at = random.below(body.len() + 1);
+                    let token = pick(&mut random, TOKENS).as_bytes();
+                    match random.below(4) {
+                        0 if at < body.len() => {
+                            body.remove(at);
+                        }
+                        1 if at < body.len() => {
+                            body.splice(at..at + 1, token.iter().copied());
+                        }
+                        2 if at < body.len() => body[at] = 0xc3,
+                        _ => {
+                            body.splice(at..at, token.iter().copied());
+                        }
+                    }
+                }
+                body
+            })
+            .collect()
+    }
+
+    /// Whatever the scanner reads as a number, serde_json reads as the same bits.
+    #[test]
+    fn numbers_read_as_serde_json_reads_them() {
+        let mut random = SplitMix64(7);
+        let mut agreed = 0;
+        for case in 0..200_000 {
+            let text: String = if case % 2 == 0 {
+                // Arbitrary strings over the characters of numbers.
+                let length = 1 + random.next_u64() % 12;
+                (0..length).map(|_| pick(&mut random, &["-", "0", "1", "5", "9", ".", "e", "E", "+", " "])).collect()
+            } else {
+                // Well-formed numbers with long mantissas and extreme exponents.
+                let digits: String = (0..1 + random.next_u64() % 25)
+                    .map(|_| pick(&mut random, &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]))
+                    .collect();
+                let sign = pick(&mut random, &["", "-"]);
+                // Exponents around the exact powers of ten (up to 22), and far out.
+                let exponent = random.next_u64() % if random.below(2) == 0 { 30 } else { 700 };
+                match random.next_u64() % 4 {
+                    0 => format!("{sign}{digits}"),
+                    1 => format!("{sign}0.{digits}"),
+                    2 => format!("{sign}{}.{digits}e-{exponent}", &digits[..1]),
+                    _ => format!("{sign}{digits}E+{}", exponent / 2),
+                }
+            };
+            let scanned = scanned_number(&text);
+            if let Some(value) = scanned {
+                let expected = serde_number(&text);
+                assert_eq!(expected.map(f64::to_bits), Some(value.to_bits()), "{text:?}: {expected:?} vs {value}");
+                agreed += 1;
+            }
+        }
+        assert!(agreed > 50_000, "only {agreed} numbers were read");
+        for text in ["-0", "-0.0", "0", "18446744073709551615", "18446744073709551616", "-9223372036854775808"] {
+            assert_eq!(scanned_number(text).map(f64::to_bits), serde_number(text).map(f64::to_bits), "{text}");
+        }
+        for refused in ["01", "1.", ".5", "+1", "1e", "-", "1e999", "Infinity", "NaN", "0x10"] {
+            assert_eq!(scanned_number(refused), None, "{refused}");
+        }
+    }
+
+    #[test]
+    fn strings_with_escapes_or_control_characters_are_left_to_serde() {
+        let string = |text: &str| Scanner::new(text.as_bytes()).string().map(str::to_string);
+        assert_eq!(string(r#" "mean_radius" "#).as_deref(), Some("mean_radius"));
+        assert_eq!(string("\"h\u{e9}\"").as_deref(), Some("h\u{e9}"));
+        assert_eq!(string(r#""a\"b""#), None);
+        assert_eq!(string("\"a\nb\""), None);
+        assert_eq!(string("\"a\n\""), None);
+        assert_eq!(string("\"abc"), None);
+        assert_eq!(Scanner::new(b"\"\xff\"").string(), None);
+    }
+
+    #[test]
+    fn integers_are_those_an_i64_takes() {
+        let integer = |text: &str| Scanner::new(text.as_bytes()).integer();
+        assert_eq!(integer("64"), Some(64));
+        assert_eq!(integer("-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(integer("9223372036854775808"), None);
+        assert_eq!(integer("1.0"), None);
+        assert_eq!(integer("1e2"), None);
+    }
+}
