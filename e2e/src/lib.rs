@@ -64,6 +64,11 @@ impl Env {
         Ok(env)
     }
 
+    /// The API server's URL (for its `/localplane/faults` switch).
+    pub fn plane_url(&self) -> String {
+        self.plane.as_ref().map(LocalPlane::url).unwrap_or_default()
+    }
+
     /// Replace the API server by a new, empty one at the same address, with the CRDs installed:
     /// what an operator sees when its cluster's state is lost and restored from nothing.
     pub async fn reset_plane(&mut self) -> anyhow::Result<()> {

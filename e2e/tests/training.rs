@@ -476,3 +476,44 @@ async fn the_operator_recovers_from_an_api_server_that_lost_its_state() {
     env.wait_for::<TrainingRun>("after-1", "Succeeded", phase_is(RunPhase::Succeeded)).await;
     env.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_reconcile_error_that_repeats_shows_on_the_pipeline_and_in_an_event() {
+    let env = Env::start().await.unwrap();
+    let faults = format!("{}/localplane/faults", env.plane_url());
+    let http = reqwest::Client::new();
+    let every_list_fails = json!({"errors": {"list": {"rate": 1.0, "code": 500}}});
+    http.post(&faults).json(&every_list_fails).send().await.unwrap().error_for_status().unwrap();
+    env.create::<TrainingPipeline>(pipeline("churn", &reporting_trainer(), "0.93", json!({}))).await.unwrap();
+    let failing = |p: Option<&TrainingPipeline>| {
+        p.and_then(|p| p.status.as_ref()).is_some_and(|s| {
+            s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "False" && c.reason == "KubeApi")
+        })
+    };
+    // Lists fail, watches too once they relist: poll with GET.
+    let deadline = tokio::time::Instant::now() + trainloop_e2e::TIMEOUT;
+    let p = loop {
+        let p = env.api::<TrainingPipeline>().get("churn").await.unwrap();
+        if failing(Some(&p)) {
+            break p;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for Ready=False KubeApi: {p:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let ready = p.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
+    assert!(ready.message.starts_with("reconcile keeps failing: Kubernetes API"), "{}", ready.message);
+    http.delete(&faults).send().await.unwrap().error_for_status().unwrap();
+    let events = env.api::<Event>().list(&ListParams::default()).await.unwrap().items;
+    assert!(
+        events.iter().any(|e| e.reason.as_deref() == Some("KubeApi") && e.type_.as_deref() == Some("Warning")),
+        "a Warning event says what keeps failing"
+    );
+    // Once the fault is gone, the pipeline trains and is Ready again.
+    env.wait_for::<TrainingRun>("churn-1", "Succeeded", phase_is(RunPhase::Succeeded)).await;
+    let ready = |p: Option<&TrainingPipeline>| {
+        p.and_then(|p| p.status.as_ref())
+            .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    };
+    env.wait_for::<TrainingPipeline>("churn", "Ready again", ready).await;
+    env.shutdown().await;
+}

@@ -6,6 +6,7 @@ use kube::{
     runtime::events::{Event, EventType, Recorder, Reporter},
 };
 
+use super::failures::Failures;
 use super::metrics::Metrics;
 use crate::triggers::DataPoller;
 
@@ -36,13 +37,16 @@ pub struct Context {
     pub http: reqwest::Client,
     /// Reads the data of pipelines with `onDataChange`, off the reconcile path.
     pub data: DataPoller,
+    /// Consecutive reconcile failures, to report the ones that repeat.
+    pub failures: Failures,
 }
 
 impl Context {
     pub fn new(client: Client, metrics: Metrics, settings: Settings, http: reqwest::Client) -> Self {
         let reporter = Reporter { controller: "trainloop".into(), instance: std::env::var("POD_NAME").ok() };
         let data = DataPoller::new(http.clone());
-        Context { recorder: Recorder::new(client.clone(), reporter), client, metrics, settings, http, data }
+        let recorder = Recorder::new(client.clone(), reporter);
+        Context { recorder, client, metrics, settings, http, data, failures: Failures::default() }
     }
 
     /// Publish an event; a failure to publish is logged, never fatal.

@@ -27,6 +27,12 @@ impl Error {
             Error::External(_) => "External",
         }
     }
+
+    /// A write lost an optimistic-concurrency race (the cache was behind): retried at once, and
+    /// never reported as a failure of the object.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Kube(kube::Error::Api(status)) if status.is_conflict())
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -5,6 +5,7 @@ pub mod client;
 pub mod conditions;
 mod context;
 pub mod error;
+pub mod failures;
 pub mod health;
 pub mod labels;
 pub mod metrics;

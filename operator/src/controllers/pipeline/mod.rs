@@ -28,6 +28,7 @@ use crate::controllers::{
     Context,
     conditions::{Desired, merge},
     error::{Error, Result},
+    failures::Report,
     labels,
     metrics::TriggerLabels,
 };
@@ -36,9 +37,45 @@ use plan::{Sources, is_active};
 
 const MANAGED: &[&str] = &["Ready", "Reconciling", "Stalled"];
 
-/// Reconcile one pipeline.
+/// Reconcile one pipeline; an error that repeats is reported on it.
 #[tracing::instrument(skip_all, fields(pipeline = %pipeline.name_any(), namespace = pipeline.namespace().unwrap_or_default()))]
-pub async fn reconcile(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile(pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -> Result<Action> {
+    let key = format!("TrainingPipeline {}", ObjectRef::from_obj(&*pipeline));
+    let result = reconcile_pipeline(pipeline.clone(), ctx.clone()).await;
+    match &result {
+        Ok(_) => ctx.failures.succeeded(&key),
+        Err(error) if !error.is_conflict() => {
+            if let Report::Repeated { announce } = ctx.failures.failed(&key, &error.to_string()) {
+                report_failure(&ctx, &pipeline, error, announce).await;
+            }
+        }
+        Err(_) => {}
+    }
+    result
+}
+
+/// Say on the pipeline what keeps failing.
+async fn report_failure(ctx: &Context, pipeline: &TrainingPipeline, error: &Error, announce: bool) {
+    let message = format!("reconcile keeps failing: {error}");
+    if announce {
+        ctx.event(&pipeline.object_ref(&()), true, error.category(), message.clone()).await;
+    }
+    let old = pipeline.status.clone().unwrap_or_default();
+    let desired = [
+        Desired::new("Ready", false, error.category(), &message),
+        Desired::new("Reconciling", true, error.category(), &message),
+    ];
+    let generation = pipeline.metadata.generation;
+    let conditions = merge(&old.conditions, &desired, MANAGED, generation, Timestamp::now());
+    let new = TrainingPipelineStatus { conditions, ..old.clone() };
+    if new != old
+        && let Err(error) = write_status(ctx, pipeline, &new).await
+    {
+        tracing::warn!(%error, "could not report the failure on the pipeline");
+    }
+}
+
+async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -> Result<Action> {
     let now = Timestamp::now();
     let namespace = pipeline.namespace().unwrap_or_default();
     let name = pipeline.name_any();
@@ -338,7 +375,7 @@ pub fn error_policy(pipeline: Arc<TrainingPipeline>, error: &Error, ctx: Arc<Con
     match error {
         Error::InvalidSpec(_) => Action::await_change(),
         // The cache was behind a write: look again once it has caught up.
-        Error::Kube(kube::Error::Api(status)) if status.is_conflict() => Action::requeue(Duration::from_millis(500)),
+        error if error.is_conflict() => Action::requeue(Duration::from_millis(500)),
         _ => Action::requeue(Duration::from_secs(5)),
     }
 }

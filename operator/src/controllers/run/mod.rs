@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ListParams, LogParams, Patch, PatchParams},
-    runtime::controller::Action,
+    runtime::{controller::Action, reflector::ObjectRef},
 };
 use serde_json::json;
 
@@ -23,14 +23,40 @@ use crate::api::{GateOutcome, ModelDeployment, RunPhase, TrainingRun, TrainingRu
 use crate::controllers::{
     Context,
     error::{Error, Result},
+    failures::Report,
     labels,
 };
 use gates::Champion;
 use outcome::Outcome;
 
-/// Reconcile one run.
+/// Reconcile one run; an error that repeats is reported on it.
 #[tracing::instrument(skip_all, fields(run = %run.name_any(), namespace = run.namespace().unwrap_or_default()))]
 pub async fn reconcile(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Action> {
+    let key = format!("TrainingRun {}", ObjectRef::from_obj(&*run));
+    let result = reconcile_run(run.clone(), ctx.clone()).await;
+    match &result {
+        Ok(_) => ctx.failures.succeeded(&key),
+        Err(error) if !error.is_conflict() => {
+            if let Report::Repeated { announce } = ctx.failures.failed(&key, &error.to_string()) {
+                let message = format!("reconcile keeps failing: {error}");
+                if announce {
+                    ctx.event(&run.object_ref(&()), true, error.category(), message.clone()).await;
+                }
+                let old = run.status.clone().unwrap_or_default();
+                let new = status::failing(&run, &old, error.category(), &message);
+                if new != old
+                    && let Err(error) = write_status(&ctx, &run, &new).await
+                {
+                    tracing::warn!(%error, "could not report the failure on the run");
+                }
+            }
+        }
+        Err(_) => {}
+    }
+    result
+}
+
+async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Action> {
     let old = run.status.clone().unwrap_or_default();
     if is_terminal(old.phase) {
         return Ok(Action::await_change());

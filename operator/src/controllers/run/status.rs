@@ -25,6 +25,15 @@ pub fn invalid(run: &TrainingRun, old: &TrainingRunStatus, problem: &str) -> Tra
     }
 }
 
+/// A run whose reconcile keeps failing: its phase stays, its conditions say what fails.
+pub fn failing(run: &TrainingRun, old: &TrainingRunStatus, reason: &str, message: &str) -> TrainingRunStatus {
+    let desired = [Desired::new("Ready", false, reason, message), Desired::new("Reconciling", true, reason, message)];
+    TrainingRunStatus {
+        conditions: merge(&old.conditions, &desired, MANAGED, run.metadata.generation, Timestamp::now()),
+        ..old.clone()
+    }
+}
+
 /// A started run whose Job disappeared.
 pub fn vanished(run: &TrainingRun, old: &TrainingRunStatus, outcome: &Outcome) -> TrainingRunStatus {
     let Outcome::Failed { finished, reason, message } = outcome else { return old.clone() };

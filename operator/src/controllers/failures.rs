@@ -1,0 +1,61 @@
+//! Reconcile errors that repeat are made visible. The first failure of an object may be a passing
+//! fault and is only retried; from the second failure in a row, its `Ready` condition says what
+//! keeps failing (reason: the error's category) and a Warning event says it once per distinct
+//! error. A success forgets the count.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+/// Consecutive failures per object.
+#[derive(Default)]
+pub struct Failures {
+    by_object: Mutex<HashMap<String, (u32, String)>>,
+}
+
+/// What a failure calls for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Report {
+    /// The first failure in a row: retry quietly.
+    Retry,
+    /// It repeats: set the condition; `announce` when this error was not announced yet.
+    Repeated { announce: bool },
+}
+
+impl Failures {
+    /// Count a failure of `object` with `error`.
+    pub fn failed(&self, object: &str, error: &str) -> Report {
+        let mut by_object = self.by_object.lock().unwrap_or_else(PoisonError::into_inner);
+        let (count, announced) = by_object.entry(object.to_string()).or_insert((0, String::new()));
+        *count += 1;
+        if *count < 2 {
+            return Report::Retry;
+        }
+        let announce = announced != error;
+        if announce {
+            *announced = error.to_string();
+        }
+        Report::Repeated { announce }
+    }
+
+    /// `object` reconciled: its next failure is a first one again.
+    pub fn succeeded(&self, object: &str) {
+        self.by_object.lock().unwrap_or_else(PoisonError::into_inner).remove(object);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_error_is_reported_and_announced_once_per_message() {
+        let failures = Failures::default();
+        assert_eq!(failures.failed("tp/ml/churn", "boom"), Report::Retry);
+        assert_eq!(failures.failed("tp/ml/churn", "boom"), Report::Repeated { announce: true });
+        assert_eq!(failures.failed("tp/ml/churn", "boom"), Report::Repeated { announce: false });
+        assert_eq!(failures.failed("tp/ml/churn", "bang"), Report::Repeated { announce: true });
+        assert_eq!(failures.failed("tp/ml/other", "boom"), Report::Retry, "counted per object");
+        failures.succeeded("tp/ml/churn");
+        assert_eq!(failures.failed("tp/ml/churn", "bang"), Report::Retry);
+    }
+}
