@@ -140,7 +140,9 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Contex
         let run_name = resolve::run_name(&name, *index);
         match runs_api.create(&PostParams::default(), &run).await {
             Ok(run) => {
-                ctx.metrics.runs_started.get_or_create(&TriggerLabels { trigger: trigger.trigger_type.as_str() }).inc();
+                let kind = trigger.trigger_type.as_str();
+                tracing::info!(run = %run_name, trigger = kind, reason = %trigger.reason, "run created");
+                ctx.metrics.runs_started.get_or_create(&TriggerLabels { trigger: kind }).inc();
                 ctx.event(&pipeline.object_ref(&()), false, "RunCreated", format!("{run_name}: {}", trigger.reason))
                     .await;
                 created = Some(run);

@@ -87,6 +87,7 @@ async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
             let config_map = build::config_map(&validated);
             config_maps.patch(&build::config_map_name(&validated.name), &params, &Patch::Apply(&config_map)).await?;
             let job = jobs.patch(&validated.name, &params, &Patch::Apply(&build::job(&validated))).await?;
+            tracing::info!(job = %validated.name, "training Job created");
             ctx.event(&run.object_ref(&()), false, "RunStarted", format!("created Job {}", validated.name)).await;
             job
         }
@@ -218,6 +219,9 @@ pub async fn write_status(ctx: &Context, run: &TrainingRun, status: &TrainingRun
 async fn announce(ctx: &Context, run: &TrainingRun, status: &TrainingRunStatus) {
     let reference = run.object_ref(&());
     let (trigger, outcome) = (run.spec.trigger.trigger_type.as_str(), status.phase.as_str());
+    let verdict = status.evaluation.as_ref().map(|e| format!("{:?}", e.result));
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready").map(|c| c.message.as_str()).unwrap_or("");
+    tracing::info!(outcome, trigger, headline = status.headline.as_deref(), verdict, message = ready, "run finished");
     ctx.metrics.runs_finished.get_or_create(&crate::controllers::metrics::RunLabels { trigger, outcome }).inc();
     if let (Some(start), Some(end)) = (&status.start_time, &status.completion_time) {
         ctx.metrics.run_duration.observe((end.0 - start.0).get_seconds() as f64);
