@@ -8,6 +8,9 @@ pub const RUN: &str = "trainloop.dev/run";
 pub const RUN_INDEX: &str = "trainloop.dev/run-index";
 /// The pipeline's handled triggers after this run was created (JSON), for crash recovery.
 pub const HANDLED: &str = "trainloop.dev/handled";
+/// Set by the pipeline controller on a run that a newer run replaces (`concurrencyPolicy:
+/// Replace`); the run controller then records it as Superseded and stops its Job.
+pub const SUPERSEDED_BY: &str = "trainloop.dev/superseded-by";
 /// The standard marker of the tool that manages an object.
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// Kueue's queue label.

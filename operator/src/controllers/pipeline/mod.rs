@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::{
@@ -21,9 +20,7 @@ use kube::{
 };
 use serde_json::json;
 
-use crate::api::{
-    GateOutcome, ModelDeployment, RunPhase, TrainingPipeline, TrainingPipelineStatus, TrainingRun, TrainingRunStatus,
-};
+use crate::api::{GateOutcome, ModelDeployment, TrainingPipeline, TrainingPipelineStatus, TrainingRun};
 use crate::controllers::{
     Context,
     conditions::{Desired, merge},
@@ -134,7 +131,7 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Contex
         pipeline = Arc::new(write_status(&ctx, &pipeline, &reserved).await?);
         old = reserved;
         for victim in runs.iter().filter(|r| supersede.contains(&r.name_any())) {
-            supersede_run(&ctx, victim, index).await?;
+            supersede_run(&ctx, victim, &resolve::run_name(&name, *index)).await?;
         }
         let run = resolve::run_object(&pipeline, *index, trigger.clone(), &plan.handled);
         let run_name = resolve::run_name(&name, *index);
@@ -287,35 +284,12 @@ async fn stalled(
     Ok(Action::await_change())
 }
 
-/// `concurrencyPolicy: Replace`: mark the run Superseded, then stop its Job. In that order, so
-/// the run controller, woken by the Job's deletion, finds the run already ended.
-async fn supersede_run(ctx: &Context, run: &TrainingRun, successor: &i64) -> Result<()> {
-    let namespace = run.namespace().unwrap_or_default();
-    let old = run.status.clone().unwrap_or_default();
-    let pipeline = run.spec.pipeline.clone().unwrap_or_default();
-    let message = format!("replaced by {}", resolve::run_name(&pipeline, *successor));
-    let desired = [Desired::new("Ready", false, "Superseded", &message)];
-    let generation = run.metadata.generation;
-    let status = TrainingRunStatus {
-        phase: RunPhase::Superseded,
-        completion_time: Some(Time(Timestamp::now())),
-        conditions: merge(
-            &old.conditions,
-            &desired,
-            &["Ready", "Reconciling", "Stalled"],
-            generation,
-            Timestamp::now(),
-        ),
-        ..old
-    };
-    crate::controllers::run::write_status(ctx, run, &status).await?;
-    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
-    match jobs.delete(&run.name_any(), &DeleteParams::background()).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(status)) if status.is_not_found() => {}
-        Err(error) => return Err(error.into()),
-    }
-    ctx.event(&run.object_ref(&()), false, "RunSuperseded", message).await;
+/// `concurrencyPolicy: Replace`: mark the run as superseded by its successor. The run
+/// controller, the only writer of a run's status, records it and stops the Job.
+async fn supersede_run(ctx: &Context, run: &TrainingRun, successor: &str) -> Result<()> {
+    let api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
+    let mark = json!({"metadata": {"annotations": {labels::SUPERSEDED_BY: successor}}});
+    api.patch_metadata(&run.name_any(), &PatchParams::default(), &Patch::Merge(&mark)).await?;
     Ok(())
 }
 

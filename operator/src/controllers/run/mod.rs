@@ -62,6 +62,9 @@ async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
         return Ok(Action::await_change());
     }
     let namespace = run.namespace().unwrap_or_default();
+    if let Some(successor) = run.annotations().get(labels::SUPERSEDED_BY) {
+        return supersede(&ctx, &run, &old, successor).await;
+    }
     let validated = match build::validate(&run, &ctx.settings.artifact_root) {
         Ok(validated) => validated,
         Err(problem) => {
@@ -143,6 +146,22 @@ async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
     })
 }
 
+/// A newer run replaces this one: record it, then stop the Job. In that order, so that the Job's
+/// deletion finds the run already ended.
+async fn supersede(ctx: &Context, run: &TrainingRun, old: &TrainingRunStatus, successor: &str) -> Result<Action> {
+    let message = format!("replaced by {successor}");
+    let new = status::superseded(run, old, &message);
+    write_status(ctx, run, &new).await?;
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
+    match jobs.delete(&run.name_any(), &DeleteParams::background()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.is_not_found() => {}
+        Err(error) => return Err(error.into()),
+    }
+    announce(ctx, run, &new).await;
+    Ok(Action::await_change())
+}
+
 /// The Job of a started run is gone: unless the run already ended, it failed.
 async fn job_vanished(ctx: &Context, run: &TrainingRun) -> Result<Action> {
     let api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
@@ -207,8 +226,8 @@ async fn find_champion(ctx: &Context, run: &TrainingRun) -> Result<Option<Champi
     Ok(gates::best_passing(&siblings, &run.spec.evaluation, &run.name_any()))
 }
 
-/// Server-side apply the run's whole status (the run controller and Replace both write it).
-pub async fn write_status(ctx: &Context, run: &TrainingRun, status: &TrainingRunStatus) -> Result<()> {
+/// Server-side apply the run's whole status: this controller is its only writer.
+async fn write_status(ctx: &Context, run: &TrainingRun, status: &TrainingRunStatus) -> Result<()> {
     let api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
     let patch = json!({"apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingRun", "status": status});
     api.patch_status(&run.name_any(), &PatchParams::apply(labels::FIELD_MANAGER).force(), &Patch::Apply(patch)).await?;
@@ -243,6 +262,7 @@ async fn announce(ctx: &Context, run: &TrainingRun, status: &TrainingRunStatus) 
                 .inc();
             ctx.event(&reference, result == GateOutcome::Rejected, reason, message(type_)).await;
         }
+        RunPhase::Superseded => ctx.event(&reference, false, "RunSuperseded", message("Ready")).await,
         _ => ctx.event(&reference, true, "RunFailed", message("Ready")).await,
     }
 }

@@ -34,6 +34,18 @@ pub fn failing(run: &TrainingRun, old: &TrainingRunStatus, reason: &str, message
     }
 }
 
+/// A run that a newer run replaced (`concurrencyPolicy: Replace`).
+pub fn superseded(run: &TrainingRun, old: &TrainingRunStatus, message: &str) -> TrainingRunStatus {
+    let desired = [Desired::new("Ready", false, "Superseded", message)];
+    TrainingRunStatus {
+        observed_generation: run.metadata.generation,
+        phase: RunPhase::Superseded,
+        completion_time: Some(Time(Timestamp::now())),
+        conditions: merge(&old.conditions, &desired, MANAGED, run.metadata.generation, Timestamp::now()),
+        ..old.clone()
+    }
+}
+
 /// A started run whose Job disappeared.
 pub fn vanished(run: &TrainingRun, old: &TrainingRunStatus, outcome: &Outcome) -> TrainingRunStatus {
     let Outcome::Failed { finished, reason, message } = outcome else { return old.clone() };
