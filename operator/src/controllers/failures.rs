@@ -4,7 +4,50 @@
 //! error. A success forgets the count.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+
+use super::Context;
+use super::error::{Error, Result};
+
+/// Count the `result` of reconciling `object`; when an error repeats, `report` says so on the
+/// object, given the error's category and a message (`announce`: with a Warning event, the first
+/// time this error repeats).
+pub async fn track<F>(
+    ctx: &Context,
+    object: String,
+    result: &Result<Action>,
+    report: impl FnOnce(&'static str, String, bool) -> F,
+) where
+    F: Future<Output = ()>,
+{
+    match result {
+        Ok(_) => ctx.failures.succeeded(&object),
+        Err(error) if !error.is_conflict() => {
+            if let Report::Repeated { announce } = ctx.failures.failed(&object, &error.to_string()) {
+                report(error.category(), format!("reconcile keeps failing: {error}"), announce).await;
+            }
+        }
+        Err(_) => {}
+    }
+}
+
+/// Requeue after a failure, the same for every kind: invalid specs wait for a change, a lost
+/// optimistic-concurrency race (a cache behind a write) looks again soon, the rest backs off.
+pub fn error_policy<K: ResourceExt>(controller: &'static str) -> impl Fn(Arc<K>, &Error, Arc<Context>) -> Action {
+    move |object, error, ctx| {
+        tracing::warn!(controller, object = %object.name_any(), %error, category = error.category(), "reconcile failed");
+        ctx.metrics.failed(controller, error.category());
+        match error {
+            Error::InvalidSpec(_) => Action::await_change(),
+            error if error.is_conflict() => Action::requeue(Duration::from_millis(500)),
+            _ => Action::requeue(Duration::from_secs(5)),
+        }
+    }
+}
 
 /// Consecutive failures per object.
 #[derive(Default)]

@@ -81,11 +81,11 @@ async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken, health:
     });
     let runs = run_controller
         .graceful_shutdown_on(shutdown.clone().cancelled_owned())
-        .run(timed("trainingrun", run::reconcile), run::error_policy, ctx.clone())
+        .run(timed("trainingrun", run::reconcile), failures::error_policy("trainingrun"), ctx.clone())
         .for_each(|_| futures::future::ready(()));
     let pipelines = pipeline_controller
         .graceful_shutdown_on(shutdown.cancelled_owned())
-        .run(timed("trainingpipeline", pipeline::reconcile), pipeline::error_policy, ctx.clone())
+        .run(timed("trainingpipeline", pipeline::reconcile), failures::error_policy("trainingpipeline"), ctx.clone())
         .for_each(|_| futures::future::ready(()));
     futures::join!(runs, pipelines);
 }

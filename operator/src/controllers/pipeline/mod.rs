@@ -24,9 +24,8 @@ use crate::api::{GateOutcome, ModelDeployment, TrainingPipeline, TrainingPipelin
 use crate::controllers::{
     Context,
     conditions::{Desired, merge},
-    error::{Error, Result},
-    failures::Report,
-    labels,
+    error::Result,
+    failures, labels,
     metrics::TriggerLabels,
 };
 use crate::triggers::{CronSchedule, Target};
@@ -37,31 +36,23 @@ const MANAGED: &[&str] = &["Ready", "Reconciling", "Stalled"];
 /// Reconcile one pipeline; an error that repeats is reported on it.
 #[tracing::instrument(skip_all, fields(pipeline = %pipeline.name_any(), namespace = pipeline.namespace().unwrap_or_default()))]
 pub async fn reconcile(pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -> Result<Action> {
-    let key = format!("TrainingPipeline {}", ObjectRef::from_obj(&*pipeline));
     let result = reconcile_pipeline(pipeline.clone(), ctx.clone()).await;
-    match &result {
-        Ok(_) => ctx.failures.succeeded(&key),
-        Err(error) if !error.is_conflict() => {
-            if let Report::Repeated { announce } = ctx.failures.failed(&key, &error.to_string()) {
-                report_failure(&ctx, &pipeline, error, announce).await;
-            }
-        }
-        Err(_) => {}
-    }
+    let object = format!("TrainingPipeline {}", ObjectRef::from_obj(&*pipeline));
+    failures::track(&ctx, object, &result, |category, message, announce| {
+        report_failure(&ctx, &pipeline, category, message, announce)
+    })
+    .await;
     result
 }
 
 /// Say on the pipeline what keeps failing.
-async fn report_failure(ctx: &Context, pipeline: &TrainingPipeline, error: &Error, announce: bool) {
-    let message = format!("reconcile keeps failing: {error}");
+async fn report_failure(ctx: &Context, pipeline: &TrainingPipeline, category: &str, message: String, announce: bool) {
     if announce {
-        ctx.event(&pipeline.object_ref(&()), true, error.category(), message.clone()).await;
+        ctx.event(&pipeline.object_ref(&()), true, category, message.clone()).await;
     }
     let old = pipeline.status.clone().unwrap_or_default();
-    let desired = [
-        Desired::new("Ready", false, error.category(), &message),
-        Desired::new("Reconciling", true, error.category(), &message),
-    ];
+    let desired =
+        [Desired::new("Ready", false, category, &message), Desired::new("Reconciling", true, category, &message)];
     let generation = pipeline.metadata.generation;
     let conditions = merge(&old.conditions, &desired, MANAGED, generation, Timestamp::now());
     let new = TrainingPipelineStatus { conditions, ..old.clone() };
@@ -342,16 +333,4 @@ async fn write_status(
     });
     let params = PatchParams::apply(labels::FIELD_MANAGER).force();
     Ok(api.patch_status(&pipeline.name_any(), &params, &Patch::Apply(patch)).await?)
-}
-
-/// Requeue after a failure: invalid specs wait for a change, everything else backs off.
-pub fn error_policy(pipeline: Arc<TrainingPipeline>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(pipeline = %pipeline.name_any(), %error, category = error.category(), "reconcile failed");
-    ctx.metrics.failed("trainingpipeline", error.category());
-    match error {
-        Error::InvalidSpec(_) => Action::await_change(),
-        // The cache was behind a write: look again once it has caught up.
-        error if error.is_conflict() => Action::requeue(Duration::from_millis(500)),
-        _ => Action::requeue(Duration::from_secs(5)),
-    }
 }

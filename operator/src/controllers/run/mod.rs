@@ -20,40 +20,34 @@ use kube::{
 use serde_json::json;
 
 use crate::api::{GateOutcome, ModelDeployment, RunPhase, TrainingRun, TrainingRunStatus};
-use crate::controllers::{
-    Context,
-    error::{Error, Result},
-    failures::Report,
-    labels,
-};
+use crate::controllers::{Context, error::Result, failures, labels};
 use gates::Champion;
 use outcome::Outcome;
 
 /// Reconcile one run; an error that repeats is reported on it.
 #[tracing::instrument(skip_all, fields(run = %run.name_any(), namespace = run.namespace().unwrap_or_default()))]
 pub async fn reconcile(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Action> {
-    let key = format!("TrainingRun {}", ObjectRef::from_obj(&*run));
     let result = reconcile_run(run.clone(), ctx.clone()).await;
-    match &result {
-        Ok(_) => ctx.failures.succeeded(&key),
-        Err(error) if !error.is_conflict() => {
-            if let Report::Repeated { announce } = ctx.failures.failed(&key, &error.to_string()) {
-                let message = format!("reconcile keeps failing: {error}");
-                if announce {
-                    ctx.event(&run.object_ref(&()), true, error.category(), message.clone()).await;
-                }
-                let old = run.status.clone().unwrap_or_default();
-                let new = status::failing(&run, &old, error.category(), &message);
-                if new != old
-                    && let Err(error) = write_status(&ctx, &run, &new).await
-                {
-                    tracing::warn!(%error, "could not report the failure on the run");
-                }
-            }
-        }
-        Err(_) => {}
-    }
+    let object = format!("TrainingRun {}", ObjectRef::from_obj(&*run));
+    failures::track(&ctx, object, &result, |category, message, announce| {
+        report_failure(&ctx, &run, category, message, announce)
+    })
+    .await;
     result
+}
+
+/// Say on the run what keeps failing.
+async fn report_failure(ctx: &Context, run: &TrainingRun, category: &str, message: String, announce: bool) {
+    if announce {
+        ctx.event(&run.object_ref(&()), true, category, message.clone()).await;
+    }
+    let old = run.status.clone().unwrap_or_default();
+    let new = status::failing(run, &old, category, &message);
+    if new != old
+        && let Err(error) = write_status(ctx, run, &new).await
+    {
+        tracing::warn!(%error, "could not report the failure on the run");
+    }
 }
 
 async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Action> {
@@ -275,15 +269,5 @@ async fn cleanup_pods(ctx: &Context, namespace: &str, pods: &[Pod]) {
         if let Err(error) = api.delete(&pod.name_any(), &DeleteParams::background()).await {
             tracing::debug!(%error, pod = pod.name_any(), "pod cleanup failed");
         }
-    }
-}
-
-/// Requeue after a failure: invalid specs wait for a change, everything else backs off.
-pub fn error_policy(run: Arc<TrainingRun>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(run = %run.name_any(), %error, category = error.category(), "reconcile failed");
-    ctx.metrics.failed("trainingrun", error.category());
-    match error {
-        Error::InvalidSpec(_) => Action::await_change(),
-        _ => Action::requeue(Duration::from_secs(5)),
     }
 }
