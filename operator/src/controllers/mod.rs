@@ -11,6 +11,7 @@ pub mod labels;
 pub mod metrics;
 pub mod pipeline;
 pub mod run;
+pub mod status;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -27,6 +27,7 @@ use crate::controllers::{
     error::Result,
     failures, labels,
     metrics::TriggerLabels,
+    status::{Precondition, apply as apply_status},
 };
 use crate::triggers::{CronSchedule, Target};
 use plan::{Sources, is_active};
@@ -57,7 +58,7 @@ async fn report_failure(ctx: &Context, pipeline: &TrainingPipeline, category: &s
     let conditions = merge(&old.conditions, &desired, MANAGED, generation, Timestamp::now());
     let new = TrainingPipelineStatus { conditions, ..old.clone() };
     if new != old
-        && let Err(error) = write_status(ctx, pipeline, &new).await
+        && let Err(error) = apply_status(ctx, pipeline, &new, Precondition::VersionRead).await
     {
         tracing::warn!(%error, "could not report the failure on the pipeline");
     }
@@ -119,7 +120,7 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Contex
         // and the run be deleted before it restarts, its name would still never be used again.
         // The write is conditional on the version read, so a stale cache cannot create a run.
         let reserved = TrainingPipelineStatus { last_run_index: Some(*index), ..old.clone() };
-        pipeline = Arc::new(write_status(&ctx, &pipeline, &reserved).await?);
+        pipeline = Arc::new(apply_status(&ctx, &*pipeline, &reserved, Precondition::VersionRead).await?);
         old = reserved;
         for victim in runs.iter().filter(|r| supersede.contains(&r.name_any())) {
             supersede_run(&ctx, victim, &resolve::run_name(&name, *index)).await?;
@@ -169,7 +170,7 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Contex
         {
             ctx.event(&pipeline.object_ref(&()), true, "DataUnavailable", problem.clone()).await;
         }
-        write_status(&ctx, &pipeline, &new).await?;
+        apply_status(&ctx, &*pipeline, &new, Precondition::VersionRead).await?;
     }
     prune(&ctx, &namespace, &doomed).await?;
     Ok(requeue_after(&pipeline, due.as_ref().and_then(|d| d.next), now))
@@ -270,7 +271,7 @@ async fn stalled(
     };
     if new != *old {
         ctx.event(&pipeline.object_ref(&()), true, "InvalidSpec", problem).await;
-        write_status(ctx, pipeline, &new).await?;
+        apply_status(ctx, pipeline, &new, Precondition::VersionRead).await?;
     }
     Ok(Action::await_change())
 }
@@ -315,22 +316,4 @@ async fn prune(ctx: &Context, namespace: &str, doomed: &BTreeSet<String>) -> Res
         }
     }
     Ok(())
-}
-
-/// Apply the pipeline's status and return the pipeline as written.
-async fn write_status(
-    ctx: &Context,
-    pipeline: &TrainingPipeline,
-    status: &TrainingPipelineStatus,
-) -> Result<TrainingPipeline> {
-    let api: Api<TrainingPipeline> = Api::namespaced(ctx.client.clone(), &pipeline.namespace().unwrap_or_default());
-    // On the condition that the pipeline is still the version this reconcile read: the status is
-    // the record of the run numbers and triggers used, and a stale cache must never roll it back.
-    let patch = json!({
-        "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingPipeline",
-        "metadata": {"resourceVersion": pipeline.resource_version()},
-        "status": status,
-    });
-    let params = PatchParams::apply(labels::FIELD_MANAGER).force();
-    Ok(api.patch_status(&pipeline.name_any(), &params, &Patch::Apply(patch)).await?)
 }

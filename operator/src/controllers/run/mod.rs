@@ -17,7 +17,6 @@ use kube::{
     api::{DeleteParams, ListParams, LogParams, Patch, PatchParams},
     runtime::{controller::Action, reflector::ObjectRef},
 };
-use serde_json::json;
 
 use crate::api::{GateOutcome, ModelDeployment, RunPhase, TrainingRun, TrainingRunStatus};
 use crate::controllers::{Context, error::Result, failures, labels};
@@ -220,12 +219,9 @@ async fn find_champion(ctx: &Context, run: &TrainingRun) -> Result<Option<Champi
     Ok(gates::best_passing(&siblings, &run.spec.evaluation, &run.name_any()))
 }
 
-/// Server-side apply the run's whole status: this controller is its only writer.
+/// Apply the run's whole status: this controller is its only writer.
 async fn write_status(ctx: &Context, run: &TrainingRun, status: &TrainingRunStatus) -> Result<()> {
-    let api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
-    let patch = json!({"apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingRun", "status": status});
-    api.patch_status(&run.name_any(), &PatchParams::apply(labels::FIELD_MANAGER).force(), &Patch::Apply(patch)).await?;
-    Ok(())
+    super::status::apply(ctx, run, status, super::status::Precondition::None).await.map(drop)
 }
 
 /// Events and metrics for a run that just finished.
