@@ -1,30 +1,20 @@
 //! The controllers' errors, each with a stable category used as Event reason and metric label.
 
-/// Why a reconcile failed.
+/// Why a reconcile failed. A spec that cannot work is not an error: the reconcile reports it on
+/// the resource (a `Stalled` condition and a Warning event) and waits for a change. What fails a
+/// reconcile is the API server, and it is retried with backoff.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The resource asks for something that cannot work; it waits for a spec change.
-    #[error("{0}")]
-    InvalidSpec(String),
-    /// A call to the API server failed; retried with backoff.
+    /// A call to the API server failed.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
-    /// An object could not be (de)serialized.
-    #[error("serialization: {0}")]
-    Serialization(#[from] serde_json::Error),
-    /// Something outside the cluster (data URI, model server) did not answer; retried.
-    #[error("{0}")]
-    External(String),
 }
 
 impl Error {
     /// PascalCase, stable: the Event reason and the `category` label of failure metrics.
     pub fn category(&self) -> &'static str {
         match self {
-            Error::InvalidSpec(_) => "InvalidSpec",
             Error::Kube(_) => "KubeApi",
-            Error::Serialization(_) => "Serialization",
-            Error::External(_) => "External",
         }
     }
 

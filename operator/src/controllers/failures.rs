@@ -35,16 +35,16 @@ pub async fn track<F>(
     }
 }
 
-/// Requeue after a failure, the same for every kind: invalid specs wait for a change, a lost
-/// optimistic-concurrency race (a cache behind a write) looks again soon, the rest backs off.
+/// Requeue after a failure, the same for every kind: a lost optimistic-concurrency race (a cache
+/// behind a write) looks again soon, the rest backs off.
 pub fn error_policy<K: ResourceExt>(controller: &'static str) -> impl Fn(Arc<K>, &Error, Arc<Context>) -> Action {
     move |object, error, ctx| {
         tracing::warn!(controller, object = %object.name_any(), %error, category = error.category(), "reconcile failed");
         ctx.metrics.failed(controller, error.category());
-        match error {
-            Error::InvalidSpec(_) => Action::await_change(),
-            error if error.is_conflict() => Action::requeue(Duration::from_millis(500)),
-            _ => Action::requeue(Duration::from_secs(5)),
+        if error.is_conflict() {
+            Action::requeue(Duration::from_millis(500))
+        } else {
+            Action::requeue(Duration::from_secs(5))
         }
     }
 }
