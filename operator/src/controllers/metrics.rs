@@ -31,6 +31,12 @@ pub struct RunLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PipelineLabels {
+    pub namespace: String,
+    pub pipeline: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GateLabels {
     pub result: String,
 }
@@ -45,7 +51,7 @@ pub struct Metrics {
     pub run_duration: Histogram,
     pub gate_outcomes: Family<GateLabels, Counter>,
     pub runs_started: Family<TriggerLabels, Counter>,
-    pub queued_runs: Gauge,
+    pub queued_runs: Family<PipelineLabels, Gauge>,
     pub controller_restarts: Counter,
     pub api_requests: Family<super::client::RequestLabels, Counter>,
 }
@@ -63,7 +69,7 @@ impl Metrics {
             run_duration: Histogram::new([10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4.0 * 3600.0, 24.0 * 3600.0]),
             gate_outcomes: Family::default(),
             runs_started: Family::default(),
-            queued_runs: Gauge::default(),
+            queued_runs: Family::default(),
             controller_restarts: Counter::default(),
             api_requests: Family::default(),
         };
@@ -87,7 +93,11 @@ impl Metrics {
         registry.register("run_duration_seconds", "Wall time of finished training runs", metrics.run_duration.clone());
         registry.register("gate_outcomes", "Evaluation results of succeeded runs", metrics.gate_outcomes.clone());
         registry.register("kube_requests", "Requests sent to the Kubernetes API server", metrics.api_requests.clone());
-        registry.register("queued_runs", "Runs waiting for an earlier run to finish", metrics.queued_runs.clone());
+        registry.register(
+            "queued_runs",
+            "Whether a pipeline's triggers wait for an earlier run to finish (Forbid), per pipeline",
+            metrics.queued_runs.clone(),
+        );
         registry.register(
             "controller_restarts",
             "Restarts of the controllers after their watches kept failing",

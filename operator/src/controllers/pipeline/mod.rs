@@ -26,7 +26,7 @@ use crate::controllers::{
     conditions::{Desired, merge},
     error::Result,
     failures, labels,
-    metrics::TriggerLabels,
+    metrics::{PipelineLabels, TriggerLabels},
     status::{Precondition, apply as apply_status},
 };
 use crate::triggers::{CronSchedule, Target};
@@ -159,7 +159,8 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Contex
     let doomed = doomed(&ctx, &pipeline, &runs).await?;
     runs.retain(|run| !doomed.contains(&run.name_any()));
     let queued = matches!(plan.action, plan::Action::Wait { .. }) as i64;
-    ctx.metrics.queued_runs.set(queued);
+    let labels = PipelineLabels { namespace: namespace.clone(), pipeline: name.clone() };
+    ctx.metrics.queued_runs.get_or_create(&labels).set(queued);
 
     // Status, before pruning: the status is the record of the run numbers and triggers used,
     // so it must hold them before the runs that also carry them are deleted.
