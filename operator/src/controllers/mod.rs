@@ -18,12 +18,13 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
 use kube::{
-    Api,
+    Api, ResourceExt,
     core::PartialObjectMeta,
     runtime::{
         Controller, WatchStreamExt,
-        reflector::{self, Store},
+        reflector::{self, ObjectRef, Store},
         watcher,
     },
 };
@@ -70,8 +71,15 @@ async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken, health:
     let (pipelines, pipeline_store) =
         watch::<TrainingPipeline>(&client, watcher::Config::default(), &health, "trainingpipelines");
     let jobs = watch_owned::<Job>(&client, managed.clone(), &health, "jobs");
-    let owned_runs = watch_owned::<TrainingRun>(&client, managed, &health, "trainingruns (owned)");
-    let run_controller = Controller::for_stream(runs, run_store.clone()).owns_stream(jobs);
+    let owned_runs = watch_owned::<TrainingRun>(&client, managed.clone(), &health, "trainingruns (owned)");
+    // A trainer pod's state (an image that cannot be pulled, a crash) does not always change its
+    // Job: the run controller watches the pods too, by the run label they carry.
+    let pods = watch_owned::<Pod>(&client, managed, &health, "pods");
+    let run_controller =
+        Controller::for_stream(runs, run_store.clone()).owns_stream(jobs).watches_stream(pods, |pod| {
+            let namespace = pod.namespace().unwrap_or_default();
+            pod.labels().get(labels::RUN).map(|run| ObjectRef::<TrainingRun>::new(run).within(&namespace))
+        });
     let mut pipeline_controller = Controller::for_stream(pipelines, pipeline_store.clone()).owns_stream(owned_runs);
     pipeline_controller = pipeline_controller.reconcile_on(ctx.data.wakeups());
     let synced_health = health.clone();

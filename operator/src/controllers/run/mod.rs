@@ -131,10 +131,12 @@ async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
             cleanup_pods(&ctx, &namespace, &pods).await;
         }
     }
-    // A pod's waiting reason does not change the Job, so no event wakes us for it: look again.
-    Ok(match new.phase {
-        RunPhase::Pending => Action::requeue(Duration::from_secs(10)),
-        RunPhase::Running => Action::requeue(Duration::from_secs(300)),
+    // Job and pod changes wake this controller; only the start timeout needs a clock.
+    Ok(match (new.phase, created) {
+        (RunPhase::Pending, Some(created)) if !suspended => {
+            let left = timeout - (k8s_openapi::jiff::Timestamp::now() - created).get_seconds();
+            Action::requeue(Duration::from_secs(left.clamp(1, timeout) as u64))
+        }
         _ => Action::await_change(),
     })
 }
