@@ -49,13 +49,14 @@ impl Context {
         Context { recorder, client, metrics, settings, http, data, failures: Failures::default() }
     }
 
-    /// Publish an event; a failure to publish is logged, never fatal.
-    pub async fn event(&self, reference: &ObjectReference, warning: bool, reason: &str, note: String) {
+    /// Publish an event: `reason` says what happened (PascalCase, stable), `action` what the
+    /// operator was doing (e.g. `CreateJob`). A failure to publish is logged, never fatal.
+    pub async fn event(&self, reference: &ObjectReference, warning: bool, reason: &str, action: &str, note: String) {
         let event = Event {
             type_: if warning { EventType::Warning } else { EventType::Normal },
             reason: reason.into(),
             note: Some(note.chars().take(1000).collect()),
-            action: reason.into(),
+            action: action.into(),
             secondary: None,
         };
         if let Err(error) = self.recorder.publish(&event, reference).await {

@@ -49,7 +49,7 @@ pub async fn reconcile(pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -> Re
 /// Say on the pipeline what keeps failing.
 async fn report_failure(ctx: &Context, pipeline: &TrainingPipeline, category: &str, message: String, announce: bool) {
     if announce {
-        ctx.event(&pipeline.object_ref(&()), true, category, message.clone()).await;
+        ctx.event(&pipeline.object_ref(&()), true, category, "Reconcile", message.clone()).await;
     }
     let old = pipeline.status.clone().unwrap_or_default();
     let desired =
@@ -132,8 +132,14 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Contex
                 let kind = trigger.trigger_type.as_str();
                 tracing::info!(run = %run_name, trigger = kind, reason = %trigger.reason, "run created");
                 ctx.metrics.runs_started.get_or_create(&TriggerLabels { trigger: kind }).inc();
-                ctx.event(&pipeline.object_ref(&()), false, "RunCreated", format!("{run_name}: {}", trigger.reason))
-                    .await;
+                ctx.event(
+                    &pipeline.object_ref(&()),
+                    false,
+                    "RunCreated",
+                    "CreateRun",
+                    format!("{run_name}: {}", trigger.reason),
+                )
+                .await;
                 created = Some(run);
             }
             Err(kube::Error::Api(status)) if status.is_already_exists() => {
@@ -148,7 +154,7 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Contex
                 // A run made by hand (or left by another object) holds the name, which is now
                 // recorded as used: the next reconcile takes the one after it.
                 let message = format!("run {run_name} exists and is not this pipeline's; the next run steps over it");
-                ctx.event(&pipeline.object_ref(&()), true, "RunNameTaken", message).await;
+                ctx.event(&pipeline.object_ref(&()), true, "RunNameTaken", "CreateRun", message).await;
                 return Ok(Action::requeue(Duration::from_millis(100)));
             }
             Err(error) => return Err(error.into()),
@@ -169,7 +175,7 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Contex
         if let Some(problem) = &data_problem
             && old.conditions.iter().all(|c| c.message != *problem)
         {
-            ctx.event(&pipeline.object_ref(&()), true, "DataUnavailable", problem.clone()).await;
+            ctx.event(&pipeline.object_ref(&()), true, "DataUnavailable", "ReadData", problem.clone()).await;
         }
         apply_status(&ctx, &*pipeline, &new, Precondition::VersionRead).await?;
     }
@@ -271,7 +277,7 @@ async fn stalled(
         ..old.clone()
     };
     if new != *old {
-        ctx.event(&pipeline.object_ref(&()), true, "InvalidSpec", problem).await;
+        ctx.event(&pipeline.object_ref(&()), true, "InvalidSpec", "Validate", problem).await;
         apply_status(ctx, pipeline, &new, Precondition::VersionRead).await?;
     }
     Ok(Action::await_change())

@@ -38,7 +38,7 @@ pub async fn reconcile(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
 /// Say on the run what keeps failing.
 async fn report_failure(ctx: &Context, run: &TrainingRun, category: &str, message: String, announce: bool) {
     if announce {
-        ctx.event(&run.object_ref(&()), true, category, message.clone()).await;
+        ctx.event(&run.object_ref(&()), true, category, "Reconcile", message.clone()).await;
     }
     let old = run.status.clone().unwrap_or_default();
     let new = status::failing(run, &old, category, &message);
@@ -63,7 +63,7 @@ async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
         Err(problem) => {
             let new = status::invalid(&run, &old, &problem);
             if new != old {
-                ctx.event(&run.object_ref(&()), true, "InvalidSpec", problem).await;
+                ctx.event(&run.object_ref(&()), true, "InvalidSpec", "Validate", problem).await;
                 write_status(&ctx, &run, &new).await?;
             }
             return Ok(Action::await_change());
@@ -84,7 +84,14 @@ async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
             config_maps.patch(&build::config_map_name(&validated.name), &params, &Patch::Apply(&config_map)).await?;
             let job = jobs.patch(&validated.name, &params, &Patch::Apply(&build::job(&validated))).await?;
             tracing::info!(job = %validated.name, "training Job created");
-            ctx.event(&run.object_ref(&()), false, "RunStarted", format!("created Job {}", validated.name)).await;
+            ctx.event(
+                &run.object_ref(&()),
+                false,
+                "RunStarted",
+                "CreateJob",
+                format!("created Job {}", validated.name),
+            )
+            .await;
             job
         }
     };
@@ -123,7 +130,7 @@ async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
         if let Outcome::Blocked { reason, message } = &observed
             && !old.conditions.iter().any(|c| c.reason == *reason)
         {
-            ctx.event(&run.object_ref(&()), true, "TrainerNotStarting", message.clone()).await;
+            ctx.event(&run.object_ref(&()), true, "TrainerNotStarting", "StartTrainer", message.clone()).await;
         }
         write_status(&ctx, &run, &new).await?;
         if is_terminal(new.phase) {
@@ -242,7 +249,8 @@ async fn announce(ctx: &Context, run: &TrainingRun, status: &TrainingRunStatus) 
     };
     match status.phase {
         RunPhase::Succeeded => {
-            ctx.event(&reference, false, "RunSucceeded", status.headline.clone().unwrap_or_default()).await;
+            ctx.event(&reference, false, "RunSucceeded", "ReadResult", status.headline.clone().unwrap_or_default())
+                .await;
             let result = status.evaluation.as_ref().map(|e| e.result).unwrap_or(GateOutcome::Rejected);
             let (reason, type_) = match result {
                 GateOutcome::Passed => ("RunPassed", "Passed"),
@@ -252,10 +260,10 @@ async fn announce(ctx: &Context, run: &TrainingRun, status: &TrainingRunStatus) 
                 .gate_outcomes
                 .get_or_create(&crate::controllers::metrics::GateLabels { result: type_.into() })
                 .inc();
-            ctx.event(&reference, result == GateOutcome::Rejected, reason, message(type_)).await;
+            ctx.event(&reference, result == GateOutcome::Rejected, reason, "JudgeGates", message(type_)).await;
         }
-        RunPhase::Superseded => ctx.event(&reference, false, "RunSuperseded", message("Ready")).await,
-        _ => ctx.event(&reference, true, "RunFailed", message("Ready")).await,
+        RunPhase::Superseded => ctx.event(&reference, false, "RunSuperseded", "Supersede", message("Ready")).await,
+        _ => ctx.event(&reference, true, "RunFailed", "ReadResult", message("Ready")).await,
     }
 }
 
