@@ -220,11 +220,8 @@ fn builtins() -> Vec<ResourceType> {
             .col("Type", "string", ".spec.type")
             .col("Cluster-IP", "string", ".spec.clusterIP"),
         B::new("", "v1", "Endpoints", "endpoints", true).short(&["ep"]),
-        B::new("", "v1", "Event", "events", true)
-            .short(&["ev"])
-            .col("Type", "string", ".type")
-            .col("Reason", "string", ".reason")
-            .col("Message", "string", ".message"),
+        // Its Table is computed (server/event_table.rs).
+        B::new("", "v1", "Event", "events", true).short(&["ev"]),
         // kubectl's Status column is computed ("Ready", "NotReady"); the condition that is
         // True shows the same for a healthy node.
         B::new("", "v1", "Node", "nodes", false)

@@ -52,9 +52,16 @@ async fn recorder_events_show_in_kubectl_get_and_describe() {
 
     let k = Kubectl::new(&plane);
     let all = k.ok(&["get", "events", "-n", "default"], None).await;
-    for shown in ["RunStarted", "run w1-1 started", "InvalidSpec", "OtherWidget"] {
+    let header: Vec<&str> = all.lines().next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(header, ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], "the real columns:\n{all}");
+    let run = all.lines().find(|l| l.contains("RunStarted")).unwrap_or_else(|| panic!("a RunStarted row:\n{all}"));
+    assert!(run.contains("widget/w1") && run.contains("run w1-1 started"), "object and message: {run}");
+    for shown in ["InvalidSpec", "OtherWidget"] {
         assert!(all.contains(shown), "`kubectl get events` shows {shown}:\n{all}");
     }
+    let wide = k.ok(&["get", "events", "-n", "default", "-o", "wide"], None).await;
+    let run = wide.lines().find(|l| l.contains("RunStarted")).unwrap_or_else(|| panic!("a RunStarted row:\n{wide}"));
+    assert!(run.contains("trainloop"), "the source column: {run}");
 
     let described = k.ok(&["describe", "widget", "w1", "-n", "default"], None).await;
     let events = described.split("Events:").nth(1).unwrap_or_else(|| panic!("an Events section:\n{described}"));
