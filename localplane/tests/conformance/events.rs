@@ -79,6 +79,11 @@ async fn recorder_events_show_in_kubectl_get_and_describe() {
     assert!(row("InvalidSpec").trim_start().starts_with("Warning"));
     assert!(!events.contains("OtherWidget"), "another object's event is filtered out:\n{events}");
 
+    // `kubectl events --for` selects by the object's kind and name.
+    let for_w1 = k.ok(&["events", "-n", "default", "--for", "widget/w1"], None).await;
+    assert!(for_w1.contains("RunStarted") && for_w1.contains("InvalidSpec"), "{for_w1}");
+    assert!(!for_w1.contains("OtherWidget"), "{for_w1}");
+
     // The selectors kubectl describe sends, through kube-rs on the core view.
     let core: Api<CoreEvent> = Api::namespaced(client.clone(), "default");
     let uid = w1.uid.clone().unwrap_or_default();
