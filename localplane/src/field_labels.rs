@@ -18,15 +18,22 @@ const BUILTIN: &[(&str, &str, &str, &str, &str)] = &[
     ("", "Event", "source", "source.component", ""),
 ];
 
-/// The JSON path a label reads, and the value an absent field compares as.
+/// The JSON path a label reads, and the value an absent field compares as. For a converted
+/// view (events.k8s.io Events) the path is in the stored object, which is what is matched.
 pub fn resolve(rt: &ResourceType, label: &str) -> (String, String) {
-    if let Some((_, _, _, path, zero)) =
-        BUILTIN.iter().find(|(g, k, l, _, _)| *g == rt.group && *k == rt.kind && *l == label)
+    let (group, kind, label) = match rt.conversion {
+        Some(c) => {
+            let (g, k) = c.stored_group_kind();
+            (g, k, c.stored_field_label(label))
+        }
+        None => (rt.group.as_str(), rt.kind.as_str(), label.to_string()),
+    };
+    if let Some((_, _, _, path, zero)) = BUILTIN.iter().find(|(g, k, l, _, _)| *g == group && *k == kind && *l == label)
     {
         return (path.to_string(), zero.to_string());
     }
-    let zero = rt.schema.as_deref().map(|s| schema_zero(s, label)).unwrap_or_default();
-    (label.to_string(), zero.to_string())
+    let zero = rt.schema.as_deref().map(|s| schema_zero(s, &label)).unwrap_or_default();
+    (label, zero.to_string())
 }
 
 /// The zero value of the field at `label` in a custom resource's schema.
@@ -60,6 +67,9 @@ mod tests {
         assert_eq!(resolve(&nodes, "metadata.name").1, "");
         let jobs = r.lookup("batch", "v1", "jobs").unwrap();
         assert_eq!(resolve(&jobs, "status.successful"), ("status.succeeded".into(), "0".into()));
+        let events = r.lookup("events.k8s.io", "v1", "events").unwrap();
+        assert_eq!(resolve(&events, "regarding.name").0, "involvedObject.name");
+        assert_eq!(resolve(&events, "source").0, "source.component");
         let mut custom = (*nodes).clone();
         custom.schema = Some(Arc::new(json!({"properties": {"spec": {"properties": {
             "on": {"type": "boolean"}, "size": {"type": "integer"}, "name": {"type": "string"}}}}})));

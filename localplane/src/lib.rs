@@ -3,6 +3,7 @@
 //! that runs pods as local processes. See README.md for what differs from a real cluster.
 
 pub mod controllers;
+pub mod convert;
 pub mod faults;
 pub mod field_labels;
 pub mod patch;

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::convert::Conversion;
+
 /// An `additionalPrinterColumns` entry (also used for the few built-in columns).
 #[derive(Debug, Clone)]
 pub struct PrinterColumn {
@@ -49,6 +51,8 @@ pub struct ResourceType {
     pub schema: Option<Arc<Value>>,
     /// Set for custom resources (strategic merge is refused for them).
     pub custom: bool,
+    /// Set when the objects are stored as another type and converted (events.k8s.io Events).
+    pub conversion: Option<Conversion>,
 }
 
 impl ResourceType {
@@ -147,6 +151,7 @@ impl B {
             printer_columns: vec![],
             schema: None,
             custom: false,
+            conversion: None,
         })
     }
     fn short(mut self, names: &[&str]) -> Self {
@@ -163,6 +168,10 @@ impl B {
             status_replicas: ".status.replicas".into(),
             label_selector: None,
         });
+        self
+    }
+    fn stored_as(mut self, conversion: Conversion) -> Self {
+        self.0.conversion = Some(conversion);
         self
     }
     fn create_only(mut self) -> Self {
@@ -211,11 +220,8 @@ fn builtins() -> Vec<ResourceType> {
             .col("Type", "string", ".spec.type")
             .col("Cluster-IP", "string", ".spec.clusterIP"),
         B::new("", "v1", "Endpoints", "endpoints", true).short(&["ep"]),
-        B::new("", "v1", "Event", "events", true)
-            .short(&["ev"])
-            .col("Type", "string", ".type")
-            .col("Reason", "string", ".reason")
-            .col("Message", "string", ".message"),
+        // Its Table is computed (server/event_table.rs).
+        B::new("", "v1", "Event", "events", true).short(&["ev"]),
         // kubectl's Status column is computed ("Ready", "NotReady"); the condition that is
         // True shows the same for a healthy node.
         B::new("", "v1", "Node", "nodes", false)
@@ -225,7 +231,8 @@ fn builtins() -> Vec<ResourceType> {
             .col("Age", "date", ".metadata.creationTimestamp")
             .col("Version", "string", ".status.nodeInfo.kubeletVersion"),
         B::new("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true).short(&["pvc"]).status(),
-        B::new("events.k8s.io", "v1", "Event", "events", true).short(&["ev"]),
+        // One storage with the core Events, as on a real server.
+        B::new("events.k8s.io", "v1", "Event", "events", true).short(&["ev"]).stored_as(Conversion::EventsV1),
         B::new("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true).col(
             "AddressType",
             "string",
@@ -336,5 +343,6 @@ pub fn from_crd(crd: &Value) -> Result<ResourceType, String> {
         printer_columns,
         schema,
         custom: true,
+        conversion: None,
     })
 }

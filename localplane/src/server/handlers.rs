@@ -51,13 +51,15 @@ pub fn json_response(code: StatusCode, v: &Value) -> Response {
     r
 }
 
-fn object_response(code: StatusCode, rt: &ResourceType, obj: &Value, v: View, q: &Query) -> Response {
+/// A stored object in the requested version and view. Tables print the stored type, as the real
+/// server prints the internal object whatever the version asked for.
+fn object_response(code: StatusCode, p: &ResourcePath, obj: &Value, v: View, q: &Query) -> Response {
     match v {
-        View::Full => json_response(code, obj),
+        View::Full => json_response(code, &p.served(obj)),
         View::Meta => json_response(code, &partial_metadata(obj)),
         View::Table => {
             let rv = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
-            let t = table(rt, &[obj], rv, q.get("includeObject").unwrap_or("Metadata"));
+            let t = table(&p.stored, &[obj], rv, q.get("includeObject").unwrap_or("Metadata"));
             json_response(code, &t)
         }
     }
@@ -154,9 +156,12 @@ pub async fn resource(
         "watch" => start_watch(app, &p, q, v),
         "get" => {
             let name = p.name.as_deref().unwrap_or("");
-            let obj =
-                app.store.lock().get(&p.rt, &ns, name).ok_or_else(|| ApiError::not_found(&p.rt.qualified(), name))?;
-            Ok(object_response(StatusCode::OK, &p.rt, &obj, v, q))
+            let obj = app
+                .store
+                .lock()
+                .get(&p.stored, &ns, name)
+                .ok_or_else(|| ApiError::not_found(&p.rt.qualified(), name))?;
+            Ok(object_response(StatusCode::OK, &p, &obj, v, q))
         }
         "create" => {
             if p.name.is_some() {
@@ -166,35 +171,35 @@ pub async fn resource(
                 )));
             }
             let bytes = body::read(req_body).await?;
-            let obj = body::parse(&ct, &bytes)?;
+            let obj = p.to_stored(body::parse(&ct, &bytes)?);
             let fv = field_validation(q)?;
-            let created = app.store.lock().create(&p.rt, &ns, obj, fv, dry_run(q))?;
-            Ok(object_response(StatusCode::CREATED, &p.rt, &created, v, q))
+            let created = app.store.lock().create(&p.stored, &ns, obj, fv, dry_run(q))?;
+            Ok(object_response(StatusCode::CREATED, &p, &created, v, q))
         }
         "update" => {
             let name = p.name.as_deref().unwrap_or("");
             let bytes = body::read(req_body).await?;
-            let obj = body::parse(&ct, &bytes)?;
+            let obj = p.to_stored(body::parse(&ct, &bytes)?);
             let fv = field_validation(q)?;
-            let updated =
-                app.store.lock().update(&p.rt, &ns, name, obj, status_only, WriteOpts { fv, dry_run: dry_run(q) })?;
-            Ok(object_response(StatusCode::OK, &p.rt, &updated, v, q))
+            let opts = WriteOpts { fv, dry_run: dry_run(q) };
+            let updated = app.store.lock().update(&p.stored, &ns, name, obj, status_only, opts)?;
+            Ok(object_response(StatusCode::OK, &p, &updated, v, q))
         }
         "patch" => {
             let bytes = body::read(req_body).await?;
             let (code, patched) = patch(app, &p, &ns, q, &ct, &bytes, status_only)?;
-            Ok(object_response(code, &p.rt, &patched, v, q))
+            Ok(object_response(code, &p, &patched, v, q))
         }
         "delete" => {
             let name = p.name.as_deref().unwrap_or("");
             let bytes = body::read(req_body).await?;
             let opts = body::delete_options(&ct, &bytes, q)?;
-            let outcome = app.store.lock().delete(&p.rt, &ns, name, &opts)?;
+            let outcome = app.store.lock().delete(&p.stored, &ns, name, &opts)?;
             Ok(match super::deleted::body(&p.rt, &outcome) {
                 Some(status) => json_response(StatusCode::OK, &status),
                 None => {
                     let (Deletion::Removed(obj) | Deletion::Pending(obj)) = &outcome;
-                    object_response(StatusCode::OK, &p.rt, obj, v, q)
+                    object_response(StatusCode::OK, &p, obj, v, q)
                 }
             })
         }
@@ -204,7 +209,7 @@ pub async fn resource(
             let (labels, fields) = selectors(q, &p.rt)?;
             let mut st = app.store.lock();
             let targets: Vec<Arc<Value>> = st
-                .list(&p.rt, p.namespace.as_deref())
+                .list(&p.stored, p.namespace.as_deref())
                 .into_iter()
                 .filter(|o| labels.matches(o) && fields.matches(o))
                 .collect();
@@ -212,8 +217,8 @@ pub async fn resource(
             for o in targets {
                 let name = crate::store::name_of(&o).to_string();
                 let ons = crate::store::namespace_of(&o).to_string();
-                if let Ok(Deletion::Removed(g) | Deletion::Pending(g)) = st.delete(&p.rt, &ons, &name, &opts) {
-                    items.push((*g).clone());
+                if let Ok(Deletion::Removed(g) | Deletion::Pending(g)) = st.delete(&p.stored, &ons, &name, &opts) {
+                    items.push(p.served(&g).into_owned());
                 }
             }
             let rv = st.rv.to_string();
@@ -282,9 +287,9 @@ fn list(app: &Arc<App>, p: &ResourcePath, q: &Query, v: View) -> ApiResult<Respo
     let (objs, rv) = {
         let st = app.store.lock();
         let objs: Vec<Arc<Value>> = match (fields.name(), p.rt.namespaced, p.namespace.as_deref()) {
-            (Some(name), true, Some(ns)) => st.get(&p.rt, ns, name).into_iter().collect(),
-            (Some(name), false, _) => st.get(&p.rt, "", name).into_iter().collect(),
-            _ => st.list(&p.rt, p.namespace.as_deref()),
+            (Some(name), true, Some(ns)) => st.get(&p.stored, ns, name).into_iter().collect(),
+            (Some(name), false, _) => st.get(&p.stored, "", name).into_iter().collect(),
+            _ => st.list(&p.stored, p.namespace.as_deref()),
         };
         let objs: Vec<Arc<Value>> = objs.into_iter().filter(|o| labels.matches(o) && fields.matches(o)).collect();
         (objs, st.rv.to_string())
@@ -292,7 +297,7 @@ fn list(app: &Arc<App>, p: &ResourcePath, q: &Query, v: View) -> ApiResult<Respo
     let doc = match v {
         View::Table => {
             let refs: Vec<&Value> = objs.iter().map(|o| o.as_ref()).collect();
-            table(&p.rt, &refs, &rv, q.get("includeObject").unwrap_or("Metadata"))
+            table(&p.stored, &refs, &rv, q.get("includeObject").unwrap_or("Metadata"))
         }
         View::Meta => json!({
             "kind": "PartialObjectMetadataList",
@@ -300,7 +305,7 @@ fn list(app: &Arc<App>, p: &ResourcePath, q: &Query, v: View) -> ApiResult<Respo
             "metadata": {"resourceVersion": rv},
             "items": objs.iter().map(|o| partial_metadata(o)).collect::<Vec<_>>()
         }),
-        View::Full => list_doc(&p.rt, rv, objs.iter().map(|o| (**o).clone()).collect()),
+        View::Full => list_doc(&p.rt, rv, objs.iter().map(|o| p.served(o).into_owned()).collect()),
     };
     Ok(json_response(StatusCode::OK, &doc))
 }
@@ -319,6 +324,7 @@ fn start_watch(app: &Arc<App>, p: &ResourcePath, q: &Query, v: View) -> ApiResul
         app,
         WatchParams {
             rt: p.rt.clone(),
+            stored: p.stored.clone(),
             namespace: p.namespace.clone(),
             resource_version: rv,
             send_initial_events: q.flag("sendInitialEvents"),
@@ -376,7 +382,9 @@ fn patch(
     }
     let patch_body = body::parse(ct, bytes)?;
     let mut st = app.store.lock();
-    let old = st.get(&p.rt, ns, name);
+    let stored_old = st.get(&p.stored, ns, name);
+    // Patches apply to the object as the requested version shows it.
+    let old = stored_old.as_deref().map(|o| p.served(o).into_owned());
     if media == "application/apply-patch+yaml" {
         let manager = q.get("fieldManager").filter(|m| !m.is_empty()).ok_or_else(|| {
             ApiError::bad_request("PATCH, application/apply-patch+yaml: fieldManager is required for apply requests")
@@ -396,7 +404,7 @@ fn patch(
         // A resourceVersion in the applied configuration is a precondition, as on a real server.
         if let (Some(want), Some(live)) = (
             patch_body.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|rv| !rv.is_empty()),
-            old.as_deref(),
+            old.as_ref(),
         ) && Some(want) != live.pointer("/metadata/resourceVersion").and_then(Value::as_str)
         {
             return Err(ApiError::stale(&p.rt.qualified(), name));
@@ -405,7 +413,7 @@ fn patch(
         let lt = list_type_for(&p.rt);
         let av_string = p.rt.api_version();
         let result = apply::apply(&ApplyRequest {
-            live: old.as_deref(),
+            live: old.as_ref(),
             config: &patch_body,
             manager,
             force: q.flag("force"),
@@ -423,10 +431,11 @@ fn patch(
                 }
                 let mut obj = result;
                 obj["metadata"]["name"] = json!(name);
-                Ok((StatusCode::CREATED, st.create(&p.rt, ns, obj, fv, dry)?))
+                Ok((StatusCode::CREATED, st.create(&p.stored, ns, p.to_stored(obj), fv, dry)?))
             }
             Some(_) => {
-                Ok((StatusCode::OK, st.update(&p.rt, ns, name, result, status_only, WriteOpts { fv, dry_run: dry })?))
+                let opts = WriteOpts { fv, dry_run: dry };
+                Ok((StatusCode::OK, st.update(&p.stored, ns, name, p.to_stored(result), status_only, opts)?))
             }
         };
     }
@@ -448,7 +457,8 @@ fn patch(
         }
         _ => return Err(ApiError::unsupported_patch()),
     };
-    Ok((StatusCode::OK, st.update(&p.rt, ns, name, patched, status_only, WriteOpts { fv, dry_run: dry })?))
+    let opts = WriteOpts { fv, dry_run: dry };
+    Ok((StatusCode::OK, st.update(&p.stored, ns, name, p.to_stored(patched), status_only, opts)?))
 }
 
 fn apply_conflict(rt: &ResourceType, name: &str, av: &str, conflicts: Vec<apply::Conflict>) -> ApiError {

@@ -6,6 +6,7 @@ pub mod body;
 pub mod deleted;
 pub mod discovery;
 pub mod errors;
+pub mod event_table;
 pub mod handlers;
 pub mod openapi;
 pub mod ordered;

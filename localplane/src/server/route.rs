@@ -1,7 +1,10 @@
 //! Parsing of request paths and query strings into what the handlers need.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
+
+use serde_json::Value;
 
 use crate::registry::{Registry, ResourceType};
 use crate::server::errors::ApiError;
@@ -9,7 +12,10 @@ use crate::server::errors::ApiError;
 /// A request for a resource (or a collection of them).
 #[derive(Debug, Clone)]
 pub struct ResourcePath {
+    /// The type the request names (its version is the one answered in).
     pub rt: Arc<ResourceType>,
+    /// The type the objects are stored as: `rt` itself unless `rt` is a converted view.
+    pub stored: Arc<ResourceType>,
     /// `None` for cluster-scoped types and for all-namespace collections.
     pub namespace: Option<String>,
     pub name: Option<String>,
@@ -76,6 +82,7 @@ pub fn resolve(
             return Err(not_found());
         }
         return Ok(ResourcePath {
+            stored: stored_type(registry, &rt),
             rt,
             namespace: Some(rest[1].clone()),
             name: rest.get(3).cloned(),
@@ -90,7 +97,35 @@ pub fn resolve(
         // A namespaced object needs its namespace in the path.
         return Err(not_found());
     }
-    Ok(ResourcePath { rt, namespace: None, name: rest.get(1).cloned(), subresource: rest.get(2).cloned() })
+    Ok(ResourcePath {
+        stored: stored_type(registry, &rt),
+        rt,
+        namespace: None,
+        name: rest.get(1).cloned(),
+        subresource: rest.get(2).cloned(),
+    })
+}
+
+fn stored_type(registry: &Registry, rt: &Arc<ResourceType>) -> Arc<ResourceType> {
+    rt.conversion.and_then(|c| registry.get_key(c.stored_key())).unwrap_or_else(|| rt.clone())
+}
+
+impl ResourcePath {
+    /// A stored object as the requested version shows it.
+    pub fn served<'v>(&self, stored: &'v Value) -> Cow<'v, Value> {
+        match self.rt.conversion {
+            Some(c) => Cow::Owned(c.to_served(stored)),
+            None => Cow::Borrowed(stored),
+        }
+    }
+
+    /// A request body (or a patched object) in the requested version, as it is stored.
+    pub fn to_stored(&self, served: Value) -> Value {
+        match self.rt.conversion {
+            Some(c) => c.to_stored(served),
+            None => served,
+        }
+    }
 }
 
 #[cfg(test)]

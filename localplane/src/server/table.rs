@@ -115,35 +115,51 @@ pub fn partial_metadata(obj: &Value) -> Value {
     })
 }
 
-pub fn table(rt: &ResourceType, objs: &[&Value], rv: &str, include_object: &str) -> Value {
+/// Name, the printer columns, then Age (unless a column already shows the creation time).
+fn column_definitions(rt: &ResourceType) -> Vec<Value> {
     let mut cols = vec![json!({"name": "Name", "type": "string", "format": "name",
         "description": "Name must be unique within a namespace.", "priority": 0})];
     for c in &rt.printer_columns {
         cols.push(json!({"name": c.name, "type": c.type_, "format": c.format,
                          "description": c.description, "priority": c.priority}));
     }
-    let has_age = rt.printer_columns.iter().any(|c| c.json_path == ".metadata.creationTimestamp");
-    if !has_age {
+    if !has_age_column(rt) {
         cols.push(json!({"name": "Age", "type": "date", "format": "",
             "description": "CreationTimestamp is a timestamp representing the server time when this object was created.",
             "priority": 0}));
     }
+    cols
+}
+
+fn has_age_column(rt: &ResourceType) -> bool {
+    rt.printer_columns.iter().any(|c| c.json_path == ".metadata.creationTimestamp")
+}
+
+fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
+    let mut cells = vec![json!(o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(""))];
+    for c in &rt.printer_columns {
+        cells.push(format_cell(c, &json_path(o, &c.json_path)));
+    }
+    if !has_age_column(rt) {
+        let age = o
+            .pointer("/metadata/creationTimestamp")
+            .and_then(Value::as_str)
+            .and_then(parse_rfc3339)
+            .map(|t| human_duration(now_secs() - t))
+            .unwrap_or_else(|| "<unknown>".into());
+        cells.push(json!(age));
+    }
+    cells
+}
+
+pub fn table(rt: &ResourceType, objs: &[&Value], rv: &str, include_object: &str) -> Value {
+    // Core Events have the real server's computed columns.
+    let events = rt.group.is_empty() && rt.kind == "Event";
+    let cols = if events { super::event_table::columns() } else { column_definitions(rt) };
     let rows: Vec<Value> = objs
         .iter()
         .map(|o| {
-            let mut cells = vec![json!(o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(""))];
-            for c in &rt.printer_columns {
-                cells.push(format_cell(c, &json_path(o, &c.json_path)));
-            }
-            if !has_age {
-                let age = o
-                    .pointer("/metadata/creationTimestamp")
-                    .and_then(Value::as_str)
-                    .and_then(parse_rfc3339)
-                    .map(|t| human_duration(now_secs() - t))
-                    .unwrap_or_else(|| "<unknown>".into());
-                cells.push(json!(age));
-            }
+            let cells = if events { super::event_table::cells(o) } else { cells(rt, o) };
             let object = match include_object {
                 "None" => Value::Null,
                 "Object" => (*o).clone(),

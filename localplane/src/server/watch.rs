@@ -27,7 +27,10 @@ use crate::store::Event;
 const BOOKMARK_EVERY: Duration = Duration::from_secs(5);
 
 pub struct WatchParams {
+    /// The type watched (events and bookmarks are in its version).
     pub rt: Arc<ResourceType>,
+    /// The type its objects are stored as (see `ResourcePath::stored`).
+    pub stored: Arc<ResourceType>,
     pub namespace: Option<String>,
     /// `None`: start with the current state ("0", unset, or sendInitialEvents).
     pub resource_version: Option<u64>,
@@ -43,7 +46,7 @@ pub struct WatchParams {
 
 impl WatchParams {
     fn wants(&self, key: &str, ns: &str, obj: &Value) -> bool {
-        key == self.rt.key()
+        key == self.stored.key()
             && self.namespace.as_deref().is_none_or(|n| n == ns)
             && self.labels.matches(obj)
             && self.fields.matches(obj)
@@ -52,9 +55,11 @@ impl WatchParams {
     fn line(&self, etype: &str, obj: &Value) -> Bytes {
         let mut s = if self.table {
             let rv = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
-            event_line(etype, &table(&self.rt, &[obj], rv, "Metadata"))
+            event_line(etype, &table(&self.stored, &[obj], rv, "Metadata"))
         } else if self.meta_only {
             event_line(etype, &partial_metadata(obj))
+        } else if let Some(c) = self.rt.conversion {
+            event_line(etype, &c.to_served(obj))
         } else {
             event_line(etype, obj)
         };
@@ -108,8 +113,12 @@ pub fn watch(app: &App, p: WatchParams) -> Response {
                 }
             },
             _ => {
-                for obj in st.list(&p.rt, p.namespace.as_deref()) {
-                    if p.wants(&p.rt.key(), p.namespace.as_deref().unwrap_or(crate::store::namespace_of(&obj)), &obj) {
+                for obj in st.list(&p.stored, p.namespace.as_deref()) {
+                    if p.wants(
+                        &p.stored.key(),
+                        p.namespace.as_deref().unwrap_or(crate::store::namespace_of(&obj)),
+                        &obj,
+                    ) {
                         first.push(p.line("ADDED", &obj));
                     }
                 }

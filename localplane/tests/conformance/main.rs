@@ -7,6 +7,7 @@ mod common;
 mod aggregated_discovery;
 mod bootstrap_objects;
 mod delete_responses;
+mod events;
 mod everyday_kubectl;
 mod field_selectors;
 mod metadata_writes;
