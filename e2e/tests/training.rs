@@ -517,3 +517,44 @@ async fn a_reconcile_error_that_repeats_shows_on_the_pipeline_and_in_an_event() 
     env.wait_for::<TrainingPipeline>("churn", "Ready again", ready).await;
     env.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_object_the_operator_cannot_read_gets_a_warning_and_stops_nothing_else() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let env = Env::start().await.unwrap();
+    // A schema loosened behind the operator's back (an older CRD, or one edited by hand) lets in
+    // a pipeline the operator's types cannot read.
+    let crds = kube::Api::<CustomResourceDefinition>::all(env.client.clone());
+    let mut crd = crds.get("trainingpipelines.trainloop.dev").await.unwrap();
+    let version = &mut crd.spec.versions[0];
+    version.schema = serde_json::from_value(
+        json!({"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}),
+    )
+    .unwrap();
+    crds.replace("trainingpipelines.trainloop.dev", &kube::api::PostParams::default(), &crd).await.unwrap();
+    let mut broken = pipeline("broken", "true", "0.9", json!({}));
+    broken["spec"]["template"] = json!("not an object");
+    let api = kube::Api::<kube::core::DynamicObject>::namespaced_with(
+        env.client.clone(),
+        "default",
+        &kube::discovery::ApiResource::erase::<TrainingPipeline>(&()),
+    );
+    api.create(&kube::api::PostParams::default(), &serde_json::from_value(broken).unwrap()).await.unwrap();
+    env.create::<TrainingPipeline>(pipeline("good", &reporting_trainer(), "0.93", json!({}))).await.unwrap();
+    env.wait_for::<TrainingRun>("good-1", "Succeeded", phase_is(RunPhase::Succeeded)).await;
+    let deadline = tokio::time::Instant::now() + trainloop_e2e::TIMEOUT;
+    loop {
+        let events = env.api::<Event>().list(&ListParams::default()).await.unwrap().items;
+        let warned = events.iter().any(|e| {
+            e.reason.as_deref() == Some("Unreadable")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("broken")
+                && e.note.as_deref().is_some_and(|n| n.contains("cannot read this object"))
+        });
+        if warned {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "an Unreadable Warning event about broken: {events:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    env.shutdown().await;
+}

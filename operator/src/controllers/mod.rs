@@ -18,12 +18,14 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::core::v1::Pod;
 use kube::{
     Api, ResourceExt,
-    core::PartialObjectMeta,
+    core::{DeserializeGuard, PartialObjectMeta},
     runtime::{
         Controller, WatchStreamExt,
+        controller::Action,
         reflector::{self, ObjectRef, Store},
         watcher,
     },
@@ -67,9 +69,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken, health: WatchHe
 async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken, health: WatchHealth) {
     let client = ctx.client.clone();
     let managed = watcher::Config::default().labels(&format!("{}=trainloop", labels::MANAGED_BY));
-    let (runs, run_store) = watch::<TrainingRun>(&client, watcher::Config::default(), &health, "trainingruns");
+    let (runs, run_store) = watch::<Guarded<TrainingRun>>(&client, watcher::Config::default(), &health, "trainingruns");
     let (pipelines, pipeline_store) =
-        watch::<TrainingPipeline>(&client, watcher::Config::default(), &health, "trainingpipelines");
+        watch::<Guarded<TrainingPipeline>>(&client, watcher::Config::default(), &health, "trainingpipelines");
     let jobs = watch_owned::<Job>(&client, managed.clone(), &health, "jobs");
     let owned_runs = watch_owned::<TrainingRun>(&client, managed.clone(), &health, "trainingruns (owned)");
     // A trainer pod's state (an image that cannot be pulled, a crash) does not always change its
@@ -78,10 +80,14 @@ async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken, health:
     let run_controller =
         Controller::for_stream(runs, run_store.clone()).owns_stream(jobs).watches_stream(pods, |pod| {
             let namespace = pod.namespace().unwrap_or_default();
-            pod.labels().get(labels::RUN).map(|run| ObjectRef::<TrainingRun>::new(run).within(&namespace))
+            pod.labels().get(labels::RUN).map(|run| ObjectRef::<Guarded<TrainingRun>>::new(run).within(&namespace))
         });
     let mut pipeline_controller = Controller::for_stream(pipelines, pipeline_store.clone()).owns_stream(owned_runs);
-    pipeline_controller = pipeline_controller.reconcile_on(ctx.data.wakeups());
+    let data_changed = ctx.data.wakeups().map(|pipeline| {
+        let namespace = pipeline.namespace.clone().unwrap_or_default();
+        ObjectRef::<Guarded<TrainingPipeline>>::new(&pipeline.name).within(&namespace)
+    });
+    pipeline_controller = pipeline_controller.reconcile_on(data_changed);
     let synced_health = health.clone();
     tokio::spawn(async move {
         if synced(&run_store).await && synced(&pipeline_store).await {
@@ -90,11 +96,11 @@ async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken, health:
     });
     let runs = run_controller
         .graceful_shutdown_on(shutdown.clone().cancelled_owned())
-        .run(timed("trainingrun", run::reconcile), failures::error_policy("trainingrun"), ctx.clone())
+        .run(guarded("trainingrun", run::reconcile), failures::error_policy("trainingrun"), ctx.clone())
         .for_each(|_| futures::future::ready(()));
     let pipelines = pipeline_controller
         .graceful_shutdown_on(shutdown.cancelled_owned())
-        .run(timed("trainingpipeline", pipeline::reconcile), failures::error_policy("trainingpipeline"), ctx.clone())
+        .run(guarded("trainingpipeline", pipeline::reconcile), failures::error_policy("trainingpipeline"), ctx.clone())
         .for_each(|_| futures::future::ready(()));
     futures::join!(runs, pipelines);
 }
@@ -153,20 +159,40 @@ where
     }
 }
 
-/// Wrap a reconciler to count it and time it.
-fn timed<K, F, Fut>(
+/// An object as the watches deliver it: the resource, or why it could not be read (written under
+/// another schema, or edited past it), so that one such object never stops a controller.
+type Guarded<K> = DeserializeGuard<K>;
+
+/// Wrap a reconciler to count it, time it, and answer an object it cannot read with a Warning
+/// event that says why, instead of a reconcile.
+fn guarded<K, F, Fut>(
     controller: &'static str,
     reconcile: F,
-) -> impl FnMut(Arc<K>, Arc<Context>) -> futures::future::BoxFuture<'static, error::Result<kube::runtime::controller::Action>>
+) -> impl FnMut(Arc<Guarded<K>>, Arc<Context>) -> futures::future::BoxFuture<'static, error::Result<Action>>
 where
     F: Fn(Arc<K>, Arc<Context>) -> Fut + Copy + Send + 'static,
-    Fut: Future<Output = error::Result<kube::runtime::controller::Action>> + Send + 'static,
-    K: Send + Sync + 'static,
+    Fut: Future<Output = error::Result<Action>> + Send + 'static,
+    K: kube::Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
-    move |object, ctx| {
+    move |guard, ctx| {
         Box::pin(async move {
             let start = std::time::Instant::now();
-            let result = reconcile(object, ctx.clone()).await;
+            let result = match &guard.0 {
+                Ok(object) => reconcile(Arc::new(object.clone()), ctx.clone()).await,
+                Err(invalid) => {
+                    let reference = ObjectReference {
+                        api_version: Some(K::api_version(&()).into_owned()),
+                        kind: Some(K::kind(&()).into_owned()),
+                        name: invalid.metadata.name.clone(),
+                        namespace: invalid.metadata.namespace.clone(),
+                        uid: invalid.metadata.uid.clone(),
+                        ..ObjectReference::default()
+                    };
+                    let note = format!("the operator cannot read this object: {}", invalid.error);
+                    ctx.event(&reference, true, "Unreadable", "Read", note).await;
+                    Ok(Action::await_change())
+                }
+            };
             ctx.metrics.reconciled(controller, start.elapsed());
             result
         })
