@@ -25,7 +25,7 @@ use kube::{
     core::{DeserializeGuard, PartialObjectMeta},
     runtime::{
         Controller, WatchStreamExt,
-        controller::Action,
+        controller::{self, Action},
         reflector::{self, ObjectRef, Store},
         watcher,
     },
@@ -64,6 +64,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken, health: WatchHe
     }
 }
 
+/// How many objects of one kind are reconciled at once.
+const RECONCILE_CONCURRENCY: u16 = 16;
+
 /// One life of the controllers: watches (owned ones filtered to what trainloop manages), caches,
 /// and the two reconcile loops.
 async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken, health: WatchHealth) {
@@ -77,12 +80,17 @@ async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken, health:
     // A trainer pod's state (an image that cannot be pulled, a crash) does not always change its
     // Job: the run controller watches the pods too, by the run label they carry.
     let pods = watch_owned::<Pod>(&client, managed, &health, "pods");
-    let run_controller =
-        Controller::for_stream(runs, run_store.clone()).owns_stream(jobs).watches_stream(pods, |pod| {
+    // Bounded: a burst of ten thousand objects must not become ten thousand requests at once.
+    let bounded = controller::Config::default().concurrency(RECONCILE_CONCURRENCY);
+    let run_controller = Controller::for_stream(runs, run_store.clone())
+        .with_config(bounded.clone())
+        .owns_stream(jobs)
+        .watches_stream(pods, |pod| {
             let namespace = pod.namespace().unwrap_or_default();
             pod.labels().get(labels::RUN).map(|run| ObjectRef::<Guarded<TrainingRun>>::new(run).within(&namespace))
         });
-    let mut pipeline_controller = Controller::for_stream(pipelines, pipeline_store.clone()).owns_stream(owned_runs);
+    let mut pipeline_controller =
+        Controller::for_stream(pipelines, pipeline_store.clone()).with_config(bounded).owns_stream(owned_runs);
     let data_changed = ctx.data.wakeups().map(|pipeline| {
         let namespace = pipeline.namespace.clone().unwrap_or_default();
         ObjectRef::<Guarded<TrainingPipeline>>::new(&pipeline.name).within(&namespace)
