@@ -1,6 +1,8 @@
 //! A test environment: localplane with the trainloop CRDs installed and the operator running
 //! in-process, so a test can stop and restart it like a crashed pod.
 
+pub mod chaos;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +51,8 @@ pub struct Env {
     pub client: Client,
     pub work_dir: PathBuf,
     operator: Option<(CancellationToken, JoinHandle<()>)>,
+    /// The running operator's metrics (reset at each start, like a new process's).
+    registry: prometheus_client::registry::Registry,
 }
 
 impl Env {
@@ -59,7 +63,7 @@ impl Env {
         let plane = LocalPlane::start(Config { work_dir: Some(work_dir.join("plane")), ..Config::default() }).await?;
         let client = plane.client().await?;
         install_crds(&client).await?;
-        let mut env = Env { plane: Some(plane), client, work_dir, operator: None };
+        let mut env = Env { plane: Some(plane), client, work_dir, operator: None, registry: Default::default() };
         env.start_operator();
         Ok(env)
     }
@@ -89,6 +93,19 @@ impl Env {
         let stop = CancellationToken::new();
         let task = tokio::spawn(controllers::run(ctx, stop.clone(), controllers::WatchHealth::default()));
         self.operator = Some((stop, task));
+        self.registry = registry;
+    }
+
+    /// The operator's `/metrics` text since it was last started.
+    pub fn operator_metrics(&self) -> String {
+        let mut text = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+
+    /// The API server's address, `http://127.0.0.1:PORT`.
+    pub fn plane_url(&self) -> String {
+        self.plane.as_ref().map(LocalPlane::url).unwrap_or_default()
     }
 
     /// Stop the operator as a crash would leave things: nothing it created is cleaned up.
