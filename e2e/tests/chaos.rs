@@ -74,6 +74,31 @@ impl KillPoint {
     }
 }
 
+/// How the operator runs, and so how it dies.
+#[derive(Clone, Copy, Debug)]
+enum Operator {
+    /// In the test's process: its controllers are aborted, nothing is cleaned up.
+    InProcess,
+    /// As its own process (this binary): SIGKILL.
+    Process(&'static str),
+}
+
+impl Operator {
+    fn start(self, env: &mut Env) {
+        match self {
+            Operator::InProcess => env.start_operator(),
+            Operator::Process(binary) => env.start_operator_process(std::path::Path::new(binary)).unwrap(),
+        }
+    }
+
+    async fn kill(self, env: &mut Env) {
+        match self {
+            Operator::InProcess => env.stop_operator().await,
+            Operator::Process(_) => env.kill_operator_process().await,
+        }
+    }
+}
+
 /// The sequence on a fresh plane with nothing disturbed: the state every disturbed run must reach.
 async fn undisturbed(steps: &[Step]) -> FinalState {
     let env = Env::start().await.unwrap();
@@ -131,8 +156,10 @@ async fn skipped(env: &Env, recorder: &Recorder, log: &std::path::Path) -> BTree
 
 /// The sequence while the operator is killed at up to `kills` random points; returns the final
 /// state and a line per kill.
-async fn killed(steps: &[Step], rng: &mut Rng, kills: usize, expected: &FinalState) -> Vec<String> {
+async fn killed(steps: &[Step], rng: &mut Rng, kills: usize, expected: &FinalState, operator: Operator) -> Vec<String> {
     let mut env = Env::start().await.unwrap();
+    env.stop_operator().await;
+    operator.start(&mut env);
     let recorder = Recorder::start(&env.client);
     let log = env.work_dir.join("executions");
     let done = CancellationToken::new();
@@ -153,13 +180,13 @@ async fn killed(steps: &[Step], rng: &mut Rng, kills: usize, expected: &FinalSta
                 _ = done.cancelled() => break,
                 reached = point.reach(&mut seen) => reached,
             };
-            env.stop_operator().await;
+            operator.kill(&mut env).await;
             let pipeline_said = pipelines.get(PIPELINE).await.ok().and_then(|p| p.status).and_then(|s| {
                 s.conditions.into_iter().find(|c| c.type_ == "Ready").map(|c| format!("{}: {}", c.reason, c.message))
             });
             // The operator stays down a while: Jobs finish and pods come and go meanwhile.
             tokio::time::sleep(down).await;
-            env.start_operator();
+            operator.start(&mut env);
             let problems = recorder.violations(&chaos::executions(&log), false);
             assert!(problems.is_empty(), "after kill {kill} at {point:?}: {problems:#?}");
             lines.push(format!(
@@ -191,9 +218,22 @@ async fn killing_the_operator_anywhere_in_the_loop_trains_nothing_twice_and_lose
         let steps = chaos::scenario(&mut rng, STEPS);
         println!("case {case}: {steps:?}");
         let expected = undisturbed(&steps).await;
-        survived += killed(&steps, &mut rng, KILLS, &expected).await.len();
+        survived += killed(&steps, &mut rng, KILLS, &expected, Operator::InProcess).await.len();
     }
     println!("kill points survived: {survived}");
+    assert!(survived > 0, "the operator was never killed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_the_operator_process_anywhere_in_the_loop_trains_nothing_twice_and_loses_nothing() {
+    let seed = chaos::seed("sigkill");
+    let mut rng = Rng::new(seed);
+    let steps = chaos::scenario(&mut rng, STEPS);
+    println!("sequence: {steps:?}");
+    let expected = undisturbed(&steps).await;
+    let binary = Operator::Process(env!("CARGO_BIN_EXE_trainloop-operator"));
+    let survived = killed(&steps, &mut rng, KILLS, &expected, binary).await.len();
+    println!("kill -9 points survived: {survived}");
     assert!(survived > 0, "the operator was never killed");
 }
 
