@@ -13,8 +13,7 @@ use trainloop::api::{RunPhase, TrainingPipeline};
 use trainloop_e2e::Env;
 use trainloop_e2e::chaos::{self, FinalState, PIPELINE, Recorder, Rng, Seen, Step};
 
-/// Sequences per kill test, triggers per sequence, and kills per sequence at most.
-const CASES: u64 = 2;
+/// Triggers per sequence, and kills per sequence at most.
 const STEPS: usize = 8;
 const KILLS: usize = 8;
 /// Triggers under faults: each failed reconcile backs off 5 s, so a step takes seconds.
@@ -209,32 +208,30 @@ async fn killed(steps: &[Step], rng: &mut Rng, kills: usize, expected: &FinalSta
     lines
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_the_operator_anywhere_in_the_loop_trains_nothing_twice_and_loses_nothing() {
-    let seed = chaos::seed("kill");
+/// Each of `cases` sequences undisturbed, then with the operator killed; the kill points survived.
+async fn kill_test(test: &str, cases: u64, operator: Operator) -> usize {
+    let seed = chaos::seed(test);
     let mut survived = 0;
-    for case in 0..CASES {
+    for case in 0..cases {
         let mut rng = Rng::new(seed.wrapping_add(case));
         let steps = chaos::scenario(&mut rng, STEPS);
         println!("case {case}: {steps:?}");
         let expected = undisturbed(&steps).await;
-        survived += killed(&steps, &mut rng, KILLS, &expected, Operator::InProcess).await.len();
+        survived += killed(&steps, &mut rng, KILLS, &expected, operator).await.len();
     }
-    println!("kill points survived: {survived}");
-    assert!(survived > 0, "the operator was never killed");
+    println!("{test}: kill points survived: {survived}");
+    survived
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_operator_anywhere_in_the_loop_trains_nothing_twice_and_loses_nothing() {
+    assert!(kill_test("kill", 2, Operator::InProcess).await > 0, "the operator was never killed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_of_the_operator_process_anywhere_in_the_loop_trains_nothing_twice_and_loses_nothing() {
-    let seed = chaos::seed("sigkill");
-    let mut rng = Rng::new(seed);
-    let steps = chaos::scenario(&mut rng, STEPS);
-    println!("sequence: {steps:?}");
-    let expected = undisturbed(&steps).await;
     let binary = Operator::Process(env!("CARGO_BIN_EXE_trainloop-operator"));
-    let survived = killed(&steps, &mut rng, KILLS, &expected, binary).await.len();
-    println!("kill -9 points survived: {survived}");
-    assert!(survived > 0, "the operator was never killed");
+    assert!(kill_test("sigkill", 1, binary).await > 0, "the operator was never killed");
 }
 
 /// Errors on every verb, latency, watches that end, and forced 410 Gone.

@@ -36,9 +36,8 @@ pub async fn drive(client: Client, steps: &[Step], executions: &Path) -> Result<
             };
             match result {
                 Ok(()) => break,
-                Err(error) if attempts < 50 => {
+                Err(_) if attempts < 50 => {
                     attempts += 1;
-                    tracing::debug!(%error, "retrying step {generation}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(error) => return Err(format!("step {generation}: {error}")),

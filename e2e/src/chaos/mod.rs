@@ -11,27 +11,20 @@ pub use record::{Recorder, Seen};
 pub use state::{FinalState, final_state};
 
 use serde_json::{Value, json};
+use trainloop_example_trainer::split::SplitMix64;
 
-/// A small seeded generator (SplitMix64): the same seed gives the same sequence and kill plan.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
+/// A seeded generator (the example trainer's SplitMix64): the same seed gives the same sequence
+/// and kill plan.
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        Rng(SplitMix64(seed))
     }
 
     /// A number in `0..n`.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
+        self.0.next_u64() % n.max(1)
     }
 
     pub fn chance(&mut self, percent: u64) -> bool {
