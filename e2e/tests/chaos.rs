@@ -78,7 +78,7 @@ impl KillPoint {
 enum Operator {
     /// In the test's process: its controllers are aborted, nothing is cleaned up.
     InProcess,
-    /// As its own process (this binary): SIGKILL.
+    /// As its own process (`trainloop-operator`, the `run` command): SIGKILL.
     Process(&'static str),
 }
 
