@@ -6,10 +6,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client};
-use trainloop::api::TrainingPipeline;
+use kube::{Api, Client, ResourceExt};
+use trainloop::api::{TrainingPipeline, TrainingRun};
 
 use super::{PIPELINE, Step, patch, pipeline};
 
@@ -77,8 +78,27 @@ async fn wait_settled(api: &Api<TrainingPipeline>, generation: i64) -> Result<()
     match tokio::time::timeout(STEP_LIMIT, wait).await {
         Ok(true) => Ok(()),
         _ => Err(format!(
-            "the pipeline did not settle at generation {generation} within {STEP_LIMIT:?}; it is now {:#?}",
-            api.get_opt(PIPELINE).await.ok().flatten().and_then(|p| p.status)
+            "the pipeline did not settle at generation {generation} within {STEP_LIMIT:?}; it is now {:#?}\n{}",
+            api.get_opt(PIPELINE).await.ok().flatten().and_then(|p| p.status),
+            children(api.clone().into_client()).await
         )),
     }
+}
+
+/// The phases of every run, Job and pod, to tell where a stuck step is stuck.
+async fn children(client: Client) -> String {
+    let runs = Api::<TrainingRun>::namespaced(client.clone(), "default").list(&Default::default()).await;
+    let jobs = Api::<Job>::namespaced(client.clone(), "default").list(&Default::default()).await;
+    let pods = Api::<Pod>::namespaced(client, "default").list(&Default::default()).await;
+    let mut lines = Vec::new();
+    for run in runs.map(|l| l.items).unwrap_or_default() {
+        lines.push(format!("run {}: {:?}", run.name_any(), run.status.map(|s| (s.phase, s.conditions))));
+    }
+    for job in jobs.map(|l| l.items).unwrap_or_default() {
+        lines.push(format!("job {}: {:?}", job.name_any(), job.status));
+    }
+    for pod in pods.map(|l| l.items).unwrap_or_default() {
+        lines.push(format!("pod {}: {:?}", pod.name_any(), pod.status.map(|s| (s.phase, s.container_statuses))));
+    }
+    lines.join("\n")
 }
