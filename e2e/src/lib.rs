@@ -1,6 +1,8 @@
 //! A test environment: localplane with the trainloop CRDs installed and the operator running
 //! in-process, so a test can stop and restart it like a crashed pod.
 
+pub mod chaos;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +51,10 @@ pub struct Env {
     pub client: Client,
     pub work_dir: PathBuf,
     operator: Option<(CancellationToken, JoinHandle<()>)>,
+    /// The operator as its own process (`start_operator_process`), when it runs as one.
+    process: Option<tokio::process::Child>,
+    /// The running operator's metrics (reset at each start, like a new process's).
+    registry: prometheus_client::registry::Registry,
 }
 
 impl Env {
@@ -59,7 +65,8 @@ impl Env {
         let plane = LocalPlane::start(Config { work_dir: Some(work_dir.join("plane")), ..Config::default() }).await?;
         let client = plane.client().await?;
         install_crds(&client).await?;
-        let mut env = Env { plane: Some(plane), client, work_dir, operator: None };
+        let mut env =
+            Env { plane: Some(plane), client, work_dir, operator: None, process: None, registry: Default::default() };
         env.start_operator();
         Ok(env)
     }
@@ -94,6 +101,19 @@ impl Env {
         let stop = CancellationToken::new();
         let task = tokio::spawn(controllers::run(ctx, stop.clone(), controllers::WatchHealth::default()));
         self.operator = Some((stop, task));
+        self.registry = registry;
+    }
+
+    /// The operator's `/metrics` text since it was last started.
+    pub fn operator_metrics(&self) -> String {
+        let mut text = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+
+    /// The API server's address, `http://127.0.0.1:PORT`.
+    pub fn plane_url(&self) -> String {
+        self.plane.as_ref().map(LocalPlane::url).unwrap_or_default()
     }
 
     /// Stop the operator as a crash would leave things: nothing it created is cleaned up.
@@ -102,6 +122,28 @@ impl Env {
             stop.cancel();
             task.abort();
             let _ = task.await;
+        }
+    }
+
+    /// Start the operator as its own process (the `trainloop-operator` binary of this package),
+    /// in place of the in-process one.
+    pub fn start_operator_process(&mut self, binary: &std::path::Path) -> anyhow::Result<()> {
+        let kubeconfig = self.plane.as_ref().map(|p| p.kubeconfig_path().to_path_buf()).unwrap_or_default();
+        let child = tokio::process::Command::new(binary)
+            .arg("127.0.0.1:0")
+            .arg(format!("file://{}/artifacts", self.work_dir.display()))
+            .env("KUBECONFIG", kubeconfig)
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()?;
+        self.process = Some(child);
+        Ok(())
+    }
+
+    /// SIGKILL the operator's process and reap it.
+    pub async fn kill_operator_process(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill().await;
         }
     }
 
@@ -157,6 +199,7 @@ impl Env {
 
     pub async fn shutdown(mut self) {
         self.stop_operator().await;
+        self.kill_operator_process().await;
         if let Some(plane) = self.plane.take() {
             plane.shutdown().await;
         }

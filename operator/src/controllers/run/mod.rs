@@ -51,10 +51,15 @@ async fn report_failure(ctx: &Context, run: &TrainingRun, category: &str, messag
 
 async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Action> {
     let old = run.status.clone().unwrap_or_default();
+    let namespace = run.namespace().unwrap_or_default();
     if is_terminal(old.phase) {
+        // Its result is recorded: the pods can go. An operator stopped between recording the
+        // result and deleting them left them behind, so every finished run looks again.
+        if let Some(job) = &old.job_name {
+            cleanup_pods(&ctx, &namespace, &job_pods(&ctx, &namespace, job).await?).await?;
+        }
         return Ok(Action::await_change());
     }
-    let namespace = run.namespace().unwrap_or_default();
     if let Some(successor) = run.annotations().get(labels::SUPERSEDED_BY) {
         return supersede(&ctx, &run, &old, successor).await;
     }
@@ -135,7 +140,8 @@ async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
         write_status(&ctx, &run, &new).await?;
         if is_terminal(new.phase) {
             announce(&ctx, &run, &new).await;
-            cleanup_pods(&ctx, &namespace, &pods).await;
+            // A failed deletion is retried: the next reconcile finds the run finished.
+            cleanup_pods(&ctx, &namespace, &pods).await?;
         }
     }
     // Job and pod changes wake this controller; only the start timeout needs a clock.
@@ -269,11 +275,14 @@ async fn announce(ctx: &Context, run: &TrainingRun, status: &TrainingRunStatus) 
 
 /// Once the result is in the run's status, the pods have nothing more to say; the Job stays as
 /// the record of what ran.
-async fn cleanup_pods(ctx: &Context, namespace: &str, pods: &[Pod]) {
+async fn cleanup_pods(ctx: &Context, namespace: &str, pods: &[Pod]) -> Result<()> {
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-    for pod in pods {
-        if let Err(error) = api.delete(&pod.name_any(), &DeleteParams::background()).await {
-            tracing::debug!(%error, pod = pod.name_any(), "pod cleanup failed");
+    for pod in pods.iter().filter(|pod| pod.metadata.deletion_timestamp.is_none()) {
+        match api.delete(&pod.name_any(), &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.is_not_found() => {}
+            Err(error) => return Err(error.into()),
         }
     }
+    Ok(())
 }

@@ -1,0 +1,25 @@
+//! `trainloop run` as a process of its own, built with the end-to-end tests so that the kill
+//! test sends SIGKILL to the current operator code (`CARGO_BIN_EXE_trainloop-operator`; the
+//! `trainloop` binary belongs to another package, so a test cannot know it is up to date).
+//! Usage: `trainloop-operator <metrics address> <artifact root>`, the cluster from `KUBECONFIG`.
+
+use std::process::ExitCode;
+
+use trainloop::cli::{LogFormat, RunArgs, init_logging, run};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_logging(LogFormat::Text);
+    let mut args = std::env::args().skip(1);
+    let (Some(Ok(metrics_addr)), Some(artifact_root)) = (args.next().map(|a| a.parse()), args.next()) else {
+        eprintln!("usage: trainloop-operator <metrics address> <artifact root>");
+        return ExitCode::from(2);
+    };
+    match run(RunArgs { metrics_addr, artifact_root }).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
