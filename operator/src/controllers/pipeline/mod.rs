@@ -149,9 +149,9 @@ pub async fn reconcile(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -
 }
 
 /// What the data poller reads for this pipeline, if it polls its data.
-fn data_target(pipeline: &TrainingPipeline) -> Option<Target> {
+pub fn data_target(pipeline: &TrainingPipeline) -> Option<Target> {
     let trigger = pipeline.spec.triggers.on_data_change.as_ref()?;
-    let interval = trigger.interval.parse::<kube::core::Duration>().map(Duration::from).ok()?;
+    let interval = crate::triggers::interval::parse(&trigger.interval)?;
     Some(Target { uri: pipeline.spec.data.uri.clone(), interval })
 }
 
@@ -340,5 +340,27 @@ pub fn error_policy(pipeline: Arc<TrainingPipeline>, error: &Error, ctx: Arc<Con
         // The cache was behind a write: look again once it has caught up.
         Error::Kube(kube::Error::Api(status)) if status.is_conflict() => Action::requeue(Duration::from_millis(500)),
         _ => Action::requeue(Duration::from_secs(5)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn polling_every(interval: &str) -> TrainingPipeline {
+        serde_json::from_value(json!({
+            "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingPipeline", "metadata": {"name": "p"},
+            "spec": {"template": {"image": "t:1"}, "data": {"uri": "file:///d.csv"},
+                     "features": [{"name": "age", "type": "number"}],
+                     "evaluation": {"gates": [{"metric": "auc", "goal": "maximize", "threshold": 0.8}]},
+                     "triggers": {"onDataChange": {"interval": interval}}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_data_interval_too_large_for_a_duration_is_no_target_and_no_panic() {
+        assert_eq!(data_target(&polling_every("1h30m")).map(|t| t.interval), Some(Duration::from_secs(5400)));
+        assert_eq!(data_target(&polling_every("99999999999999999999h")), None);
     }
 }
