@@ -71,14 +71,13 @@ fn metadata_problems(doc: &Value) -> Vec<String> {
 
 /// A DNS-1123 subdomain: what object names must be.
 pub fn is_subdomain(name: &str) -> bool {
-    name.len() <= 253 && name.split('.').all(|label| is_dns_label(label, usize::MAX))
+    name.len() <= 253 && name.split('.').all(is_dns_label)
 }
 
-/// A DNS-1123 label of at most `max` characters (63 in DNS).
-pub fn is_dns_label(label: &str, max: usize) -> bool {
+/// A DNS-1123 label, without the length limit (the subdomain's applies).
+fn is_dns_label(label: &str) -> bool {
     let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     !label.is_empty()
-        && label.len() <= max
         && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && edge(label.chars().next())
         && edge(label.chars().last())
@@ -201,7 +200,7 @@ fn unknown_fields(schema: &Value, value: &Value, path: &str, problems: &mut Vec<
     }
 }
 
-pub fn typed_problems(kind: &str, doc: &Value) -> Vec<String> {
+fn typed_problems(kind: &str, doc: &Value) -> Vec<String> {
     let result = match kind {
         "TrainingPipeline" => serde_json::from_value::<TrainingPipeline>(doc.clone()).map(drop),
         "TrainingRun" => serde_json::from_value::<TrainingRun>(doc.clone()).map(drop),
