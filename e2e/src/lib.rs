@@ -111,11 +111,6 @@ impl Env {
         text
     }
 
-    /// The API server's address, `http://127.0.0.1:PORT`.
-    pub fn plane_url(&self) -> String {
-        self.plane.as_ref().map(LocalPlane::url).unwrap_or_default()
-    }
-
     /// Stop the operator as a crash would leave things: nothing it created is cleaned up.
     pub async fn stop_operator(&mut self) {
         if let Some((stop, task)) = self.operator.take() {

@@ -243,6 +243,7 @@ fn faults() -> serde_json::Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "flaky: 2 of 12 runs on a loaded machine did not settle a step within 60 s (issue 10); run with --ignored"]
 async fn under_injected_api_faults_the_loop_converges_to_the_undisturbed_state() {
     let seed = chaos::seed("faults");
     let mut rng = Rng::new(seed);

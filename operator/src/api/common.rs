@@ -110,8 +110,10 @@ pub struct Gate {
 #[x_kube(validation = Rule::new("size(self.gates) > 0 || self.passWithoutGates")
     .message("declare at least one gate, or set passWithoutGates: true to promote runs unjudged"))]
 pub struct Evaluation {
-    /// Gates keyed by metric; all must pass.
+    /// Gates keyed by metric; all must pass. At most 32, so that the trainer's result, which
+    /// reports each gate's metric, fits in a termination message (4 KiB).
     #[serde(default)]
+    #[schemars(length(max = 32))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["metric".into()]))]
     pub gates: Vec<Gate>,
     /// Explicitly promote runs when no gate is declared.

@@ -88,7 +88,7 @@ pub struct FeatureDriftMonitor {
     pub features: Option<Vec<String>>,
     /// Samples the live profile needs before it is judged.
     #[serde(default = "hundred")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 1_000_000_000))]
     pub min_samples: i64,
 }
 

@@ -44,7 +44,9 @@ pub struct TrainingPipelineSpec {
     pub hyperparameters: BTreeMap<String, String>,
     /// Random seed handed to the trainer, so a run can be reproduced.
     #[serde(default)]
-    #[schemars(range(min = 0))]
+    // Bounded so that every JSON reader holds it exactly and common trainers accept it (NumPy and
+    // scikit-learn seeds are below 2^32); an unbounded integer could overflow the operator's i64.
+    #[schemars(range(min = 0, max = 4_294_967_295_i64))]
     pub seed: i64,
     /// The gates a run must pass to be promoted.
     pub evaluation: Evaluation,
@@ -61,11 +63,11 @@ pub struct TrainingPipelineSpec {
     /// How long a run's trainer may take to start (image pulled, container running) before the
     /// run fails with the reason it could not start. Default 600.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 2_147_483_647))]
     pub start_timeout_seconds: Option<i64>,
     /// Time limit of a run's Job, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 2_147_483_647))]
     pub active_deadline_seconds: Option<i64>,
     /// How many finished runs to keep.
     #[serde(default)]
@@ -152,8 +154,11 @@ fn utc() -> String {
 /// Poll the data for changes.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("duration(self.interval) >= duration('10s')")
-    .message("interval must be at least 10s"))]
+#[x_kube(
+    validation = Rule::new("duration(self.interval) >= duration('10s')").message("interval must be at least 10s"),
+    // Also refuses what overflows a duration, which the operator could not poll by.
+    validation = Rule::new("duration(self.interval) <= duration('168h')").message("interval must be at most 168h")
+)]
 pub struct DataChangeTrigger {
     /// How often to check the data digest (ETag or content hash).
     #[serde(default = "five_minutes")]

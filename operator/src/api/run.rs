@@ -80,7 +80,7 @@ pub struct TrainingRunSpec {
     pub data: DataSource,
     /// Random seed.
     #[serde(default)]
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = 4_294_967_295_i64))]
     pub seed: i64,
     /// The gates this run is judged by.
     pub evaluation: Evaluation,
@@ -91,11 +91,11 @@ pub struct TrainingRunSpec {
     /// How long a run's trainer may take to start (image pulled, container running) before the
     /// run fails with the reason it could not start. Default 600.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 2_147_483_647))]
     pub start_timeout_seconds: Option<i64>,
     /// Time limit of the Job, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 2_147_483_647))]
     pub active_deadline_seconds: Option<i64>,
     /// Kueue queue of the Job.
     #[serde(default, skip_serializing_if = "Option::is_none")]

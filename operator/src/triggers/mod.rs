@@ -4,6 +4,7 @@
 //! the data looks like now, and leave deciding, recording and requeueing to the controller.
 
 pub mod data;
+pub mod interval;
 pub mod poller;
 pub mod schedule;
 

@@ -22,9 +22,9 @@ const PROBE_FROM: Timestamp = Timestamp::constant(946_684_800, 0); // 2000-01-01
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum ScheduleError {
-    #[error("invalid cron expression \"{cron}\": {reason}")]
+    #[error("invalid cron expression {cron:?}: {reason}")]
     InvalidCron { cron: String, reason: String },
-    #[error("unknown time zone \"{time_zone}\": expected an IANA name such as \"UTC\" or \"Europe/Berlin\"")]
+    #[error("unknown time zone {time_zone:?}: expected an IANA name such as \"UTC\" or \"Europe/Berlin\"")]
     UnknownTimeZone { time_zone: String },
 }
 
@@ -264,5 +264,15 @@ mod tests {
             CronSchedule::parse("0 3 * * *", "Mars/Olympus_Mons").unwrap_err().to_string(),
             "unknown time zone \"Mars/Olympus_Mons\": expected an IANA name such as \"UTC\" or \"Europe/Berlin\""
         );
+    }
+
+    /// The message lands in conditions and Events: a control character the user typed must show
+    /// escaped, not move a terminal's cursor or change its colours.
+    #[test]
+    fn control_characters_in_a_schedule_are_shown_escaped() {
+        let zone = CronSchedule::parse("0 3 * * *", "\u{1b}[31mUTC").unwrap_err().to_string();
+        assert!(zone.starts_with(r#"unknown time zone "\u{1b}[31mUTC""#), "{zone}");
+        let cron = CronSchedule::parse("0 3 * *\u{7}", "UTC").unwrap_err().to_string();
+        assert!(cron.starts_with(r#"invalid cron expression "0 3 * *\u{7}""#), "{cron}");
     }
 }

@@ -3,7 +3,9 @@
 //! Rust types the operator reads them into.
 #![allow(dead_code)] // each test binary uses a different part
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde_json::Value;
@@ -16,13 +18,25 @@ pub fn documents(text: &str) -> Vec<Value> {
 
 /// The root schema of the CRD for `kind`.
 pub fn schema_of(kind: &str) -> Option<(CustomResourceDefinition, Value)> {
-    let crd = api::crds().into_iter().find(|crd| crd.spec.names.kind == kind)?;
+    // Generated once: the fuzz tests validate thousands of documents.
+    static CRDS: LazyLock<Vec<CustomResourceDefinition>> = LazyLock::new(api::crds);
+    let crd = CRDS.iter().find(|crd| crd.spec.names.kind == kind)?.clone();
     let schema = serde_json::to_value(crd.spec.versions[0].schema.as_ref()?.open_api_v3_schema.as_ref()?).ok()?;
     Some((crd, schema))
 }
 
-/// Every problem the API server would report for `doc`, each starting with its field path.
+/// Every problem the API server would report for `doc`, then every problem reading it into the
+/// operator's Rust type, each starting with its field path.
 pub fn validate(doc: &Value) -> Vec<String> {
+    let mut problems = server_problems(doc);
+    if problems.is_empty() {
+        problems.extend(typed_problems(doc["kind"].as_str().unwrap_or_default(), doc));
+    }
+    problems
+}
+
+/// Every problem the API server would report for `doc`, each starting with its field path.
+pub fn server_problems(doc: &Value) -> Vec<String> {
     let kind = doc["kind"].as_str().unwrap_or_default();
     let Some((crd, schema)) = schema_of(kind) else {
         return vec![format!("kind: unknown kind {kind:?}")];
@@ -31,25 +45,83 @@ pub fn validate(doc: &Value) -> Vec<String> {
     if doc["apiVersion"] != expected_api_version.as_str() {
         return vec![format!("apiVersion: expected {expected_api_version}")];
     }
-    let mut problems = schema_problems(&schema, doc);
+    let mut problems = metadata_problems(doc);
+    problems.extend(schema_problems(&schema, doc));
     unknown_fields(&schema, doc, "", &mut problems);
     duplicate_keys(&schema, doc, "", &mut problems);
     if problems.is_empty() {
         problems.extend(cel_problems(&schema, doc, None));
     }
-    if problems.is_empty() {
-        problems.extend(typed_problems(kind, doc));
-    }
     problems
+}
+
+/// The name every object needs: a DNS-1123 subdomain, as the API server requires of custom
+/// resources.
+fn metadata_problems(doc: &Value) -> Vec<String> {
+    match doc["metadata"]["name"].as_str() {
+        None => vec!["metadata.name: Required value: name is required".into()],
+        Some(name) if !is_subdomain(name) => vec![format!(
+            "metadata.name: Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case \
+             alphanumeric characters, '-' or '.', start and end with an alphanumeric character, and have at most \
+             253 characters"
+        )],
+        Some(_) => Vec::new(),
+    }
+}
+
+/// A DNS-1123 subdomain: what object names must be.
+pub fn is_subdomain(name: &str) -> bool {
+    name.len() <= 253 && name.split('.').all(is_dns_label)
+}
+
+/// A DNS-1123 label, without the length limit (the subdomain's applies).
+fn is_dns_label(label: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    !label.is_empty()
+        && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && edge(label.chars().next())
+        && edge(label.chars().last())
+}
+
+/// A label value: at most 63 characters, alphanumerics, `-`, `_` and `.`, alphanumeric at both
+/// ends (or empty).
+pub fn is_label_value(value: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    value.is_empty()
+        || (value.len() <= 63
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && edge(value.chars().next())
+            && edge(value.chars().last()))
 }
 
 /// OpenAPI checks: types, required, enums, patterns, ranges, lengths.
 pub fn schema_problems(schema: &Value, doc: &Value) -> Vec<String> {
-    let validator = jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft4)
-        .build(schema)
-        .expect("the generated schema compiles");
-    validator.iter_errors(doc).map(|error| format!("{}: {error}", dotted(&error.instance_path().to_string()))).collect()
+    // Compiled once per schema: the fuzz tests validate thousands of documents.
+    static VALIDATORS: LazyLock<Mutex<BTreeMap<String, Arc<jsonschema::Validator>>>> = LazyLock::new(Default::default);
+    let validator = VALIDATORS
+        .lock()
+        .unwrap()
+        .entry(schema.to_string())
+        .or_insert_with(|| {
+            Arc::new(
+                jsonschema::options()
+                    .with_draft(jsonschema::Draft::Draft4)
+                    .build(schema)
+                    .expect("the generated schema compiles"),
+            )
+        })
+        .clone();
+    validator
+        .iter_errors(doc)
+        .map(|error| {
+            let mut path = dotted(&error.instance_path().to_string());
+            // A missing field is reported at its parent; name the field itself, as the API server does.
+            if let jsonschema::error::ValidationErrorKind::Required { property: Value::String(field) } = error.kind() {
+                path = if path.is_empty() { field.clone() } else { format!("{path}.{field}") };
+            }
+            format!("{path}: {error}")
+        })
+        .collect()
 }
 
 /// CEL `x-kubernetes-validations`, with `old` for transition rules.
@@ -79,8 +151,9 @@ fn duplicate_keys(schema: &Value, value: &Value, path: &str, problems: &mut Vec<
                     .map(|k| k.iter().filter_map(Value::as_str).collect())
                     .unwrap_or_default();
                 let key = |item: &Value| keys.iter().map(|k| item[*k].clone()).collect::<Vec<_>>();
+                let mut seen = BTreeSet::new();
                 for (i, item) in items.iter().enumerate() {
-                    if items[..i].iter().any(|earlier| key(earlier) == key(item)) {
+                    if !seen.insert(serde_json::to_string(&key(item)).unwrap_or_default()) {
                         problems.push(format!("{path}[{i}]: Duplicate value: {:?}", key(item)));
                     }
                 }
@@ -111,7 +184,7 @@ fn unknown_fields(schema: &Value, value: &Value, path: &str, problems: &mut Vec<
                 }
                 match (properties.and_then(|p| p.get(name)), additional) {
                     (Some(sub), _) | (None, Some(sub)) => unknown_fields(sub, field, &child, problems),
-                    (None, None) if properties.is_some() => problems.push(format!("{child}: unknown field")),
+                    (None, None) if properties.is_some() => problems.push(format!("{child}: unknown field {name:?}")),
                     (None, None) => {}
                 }
             }

@@ -184,9 +184,9 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Contex
 }
 
 /// What the data poller reads for this pipeline, if it polls its data.
-fn data_target(pipeline: &TrainingPipeline) -> Option<Target> {
+pub fn data_target(pipeline: &TrainingPipeline) -> Option<Target> {
     let trigger = pipeline.spec.triggers.on_data_change.as_ref()?;
-    let interval = trigger.interval.parse::<kube::core::Duration>().map(Duration::from).ok()?;
+    let interval = crate::triggers::interval::parse(&trigger.interval)?;
     Some(Target { uri: pipeline.spec.data.uri.clone(), interval })
 }
 
@@ -323,4 +323,25 @@ async fn prune(ctx: &Context, namespace: &str, doomed: &BTreeSet<String>) -> Res
         }
     }
     Ok(())
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn polling_every(interval: &str) -> TrainingPipeline {
+        serde_json::from_value(json!({
+            "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingPipeline", "metadata": {"name": "p"},
+            "spec": {"template": {"image": "t:1"}, "data": {"uri": "file:///d.csv"},
+                     "features": [{"name": "age", "type": "number"}],
+                     "evaluation": {"gates": [{"metric": "auc", "goal": "maximize", "threshold": 0.8}]},
+                     "triggers": {"onDataChange": {"interval": interval}}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_data_interval_too_large_for_a_duration_is_no_target_and_no_panic() {
+        assert_eq!(data_target(&polling_every("1h30m")).map(|t| t.interval), Some(Duration::from_secs(5400)));
+        assert_eq!(data_target(&polling_every("99999999999999999999h")), None);
+    }
 }

@@ -5,7 +5,7 @@
 pub mod build;
 pub mod gates;
 pub mod outcome;
-mod status;
+pub mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
