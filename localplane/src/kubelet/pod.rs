@@ -90,17 +90,22 @@ fn container_mut(rec: &mut PodRecord, slot: Slot) -> Option<&mut ContainerRecord
     }
 }
 
-/// Writes pod status with a merge patch, skipping writes that would change nothing.
+/// Writes pod status with a strategic merge patch, skipping writes that would change nothing.
 struct StatusWriter {
     api: Api<Pod>,
     name: String,
     last: Option<serde_json::Value>,
+    /// The kubelet's own conditions as last written (for their lastTransitionTime).
     conditions: Vec<PodCondition>,
+    /// The pod's readiness gates (spec.readinessGates[].conditionType).
+    gates: Vec<String>,
+    /// The pod's conditions as last seen on the server, including other clients' ones.
+    observed: Vec<PodCondition>,
 }
 
 impl StatusWriter {
     async fn write(&mut self, rec: &PodRecord) -> bool {
-        let status = pod_status(rec, &self.conditions, Timestamp::now());
+        let status = pod_status(rec, &self.conditions, &self.gates, &self.observed, Timestamp::now());
         let value = match serde_json::to_value(&status) {
             Ok(v) => v,
             Err(_) => return false,
@@ -108,9 +113,8 @@ impl StatusWriter {
         if self.last.as_ref() == Some(&value) {
             return true;
         }
-        // conditions and containerStatuses are lists, which a merge patch replaces whole.
-        let patch = json!({ "status": value });
-        match self.api.patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        let patch = json!({ "status": status_patch(value.clone()) });
+        match self.api.patch_status(&self.name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
             Ok(_) => {
                 self.conditions = status.conditions.unwrap_or_default();
                 self.last = Some(value);
@@ -123,6 +127,21 @@ impl StatusWriter {
             }
         }
     }
+}
+
+/// The status as a strategic merge patch. Conditions merge by type, so the ones other clients
+/// write through pods/status (readiness gates) survive the kubelet's writes, as on a real node;
+/// a reason or message the kubelet no longer reports is deleted explicitly (a merge of list
+/// items would keep it). containerStatuses have no merge key: they are replaced whole.
+fn status_patch(mut status: serde_json::Value) -> serde_json::Value {
+    if let Some(conditions) = status.get_mut("conditions").and_then(serde_json::Value::as_array_mut) {
+        for c in conditions.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+            for field in ["reason", "message"] {
+                c.entry(field).or_insert(serde_json::Value::Null);
+            }
+        }
+    }
+    status
 }
 
 /// The grace period of a stop: the deletion's, else the pod's, else 30 seconds. A recorded
@@ -175,7 +194,12 @@ pub async fn run(kubelet: Arc<Kubelet>, pod: Pod, mut updates: watch::Receiver<P
         api: api.clone(),
         name: name.clone(),
         last: None,
-        conditions: pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default(),
+        conditions: observed_conditions(&pod)
+            .into_iter()
+            .filter(|c| super::status::KUBELET_CONDITIONS.contains(&c.type_.as_str()))
+            .collect(),
+        gates: spec.readiness_gates.iter().flatten().map(|g| g.condition_type.clone()).collect(),
+        observed: observed_conditions(&pod),
     };
 
     let failure = match (ip, dir_error) {
@@ -215,6 +239,9 @@ pub async fn run(kubelet: Arc<Kubelet>, pod: Pod, mut updates: watch::Receiver<P
                 changed = updates.changed(), if updates_open => {
                     if changed.is_err() { updates_open = false; continue; }
                     let latest = updates.borrow_and_update().clone();
+                    // A gate's condition written by another client recomputes Ready now: the
+                    // loop writes the status again at its top (a no-op when nothing changed).
+                    writer.observed = observed_conditions(&latest);
                     if latest.metadata.deletion_timestamp.is_some() {
                         if let Ok(mut g) = shared.grace.lock() { *g = grace_period(&latest); }
                         signal.stop.cancel();
@@ -264,6 +291,10 @@ pub async fn run(kubelet: Arc<Kubelet>, pod: Pod, mut updates: watch::Receiver<P
     }
     let latest = updates.borrow().clone();
     remove(kubelet.client.clone(), latest).await;
+}
+
+fn observed_conditions(pod: &Pod) -> Vec<PodCondition> {
+    pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default()
 }
 
 /// Removes a pod object whose processes are stopped (deletion with gracePeriodSeconds=0).

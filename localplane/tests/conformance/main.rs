@@ -11,4 +11,5 @@ mod events;
 mod everyday_kubectl;
 mod field_selectors;
 mod metadata_writes;
+mod readiness_gates;
 mod subresources;
