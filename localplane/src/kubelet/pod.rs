@@ -21,7 +21,7 @@ use super::images::Images;
 use super::paths::{PathMap, PodDirs, container_path_map, pod_key};
 use super::runtime::{Launch, Process, exit_code, find_executable};
 use super::status::{ContainerRecord, PodRecord, RunState, pod_status};
-use super::{Kubelet, logs, probe, volumes};
+use super::{Kubelet, lifecycle, logs, probe, volumes};
 
 /// First and longest delay between restarts of a crashing container. Real kubelets start at 10s
 /// and cap at 5 minutes; a local tool waits less so that tests and demos move on.
@@ -52,6 +52,7 @@ struct Plan {
     fallback_to_logs: bool,
     readiness: Option<(probe::Check, probe::Timing)>,
     liveness: Option<(probe::Check, probe::Timing)>,
+    pre_stop: Option<lifecycle::PreStop>,
     /// A native sidecar: an init container with restartPolicy Always, which keeps running
     /// beside the containers and is stopped when they finish.
     sidecar: bool,
@@ -553,6 +554,7 @@ impl Life {
             sidecar: c.restart_policy.as_deref() == Some("Always"),
             readiness: probe_of(c.readiness_probe.as_ref())?,
             liveness: probe_of(c.liveness_probe.as_ref())?,
+            pre_stop: lifecycle::pre_stop(c, pod_ip, exec).map_err(config_err)?,
         })
     }
 
@@ -604,14 +606,8 @@ impl Life {
                     }
                     let status = tokio::select! {
                         s = process.wait() => s,
-                        _ = stop.cancelled() => {
-                            let grace = self.shared.grace.lock().map(|g| *g).unwrap_or(SHUTDOWN_GRACE);
-                            process.terminate(grace).await
-                        }
-                        _ = unhealthy.cancelled() => {
-                            let grace = self.shared.grace.lock().map(|g| *g).unwrap_or(SHUTDOWN_GRACE);
-                            process.terminate(grace).await
-                        }
+                        _ = stop.cancelled() => self.kill(&mut process, &plan).await,
+                        _ = unhealthy.cancelled() => self.kill(&mut process, &plan).await,
                     };
                     probes.cancel();
                     let code = status.as_ref().map(exit_code).unwrap_or(255);
@@ -680,6 +676,24 @@ impl Life {
             }
             backoff = (backoff * 2).min(RESTART_BACKOFF_MAX);
         }
+    }
+
+    /// Stops a running container as the kubelet kills one: its preStop hook first (not when
+    /// localplane itself shuts down), then SIGTERM, then SIGKILL after what is left of the grace.
+    async fn kill(&self, process: &mut Process, plan: &Plan) -> std::io::Result<std::process::ExitStatus> {
+        let mut grace = self.shared.grace.lock().map(|g| *g).unwrap_or(SHUTDOWN_GRACE);
+        if let Some(hook) = &plan.pre_stop
+            && !self.kubelet.shutdown.is_cancelled()
+        {
+            let hook_run = lifecycle::run_pre_stop(hook, grace, &plan.launch.env);
+            // The process may exit during the hook; then there is nothing left to signal.
+            tokio::select! {
+                left = hook_run => grace = left,
+                status = process.wait() => return status,
+                _ = self.kubelet.shutdown.cancelled() => grace = grace.min(SHUTDOWN_GRACE),
+            }
+        }
+        process.terminate(grace).await
     }
 
     fn start(&self, plan: &Plan) -> Result<Process, String> {

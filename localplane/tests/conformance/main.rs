@@ -12,4 +12,5 @@ mod everyday_kubectl;
 mod field_selectors;
 mod metadata_writes;
 mod readiness_gates;
+mod rollouts;
 mod subresources;
