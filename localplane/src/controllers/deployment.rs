@@ -2,7 +2,8 @@
 //! `<deployment>-<pod-template-hash>`; a template change creates a new ReplicaSet and moves
 //! replicas to it (RollingUpdate with maxSurge/maxUnavailable, or Recreate); status and the
 //! `Available` / `Progressing` conditions as Kubernetes reports them.
-//! Not implemented: progressDeadlineSeconds, revisionHistoryLimit cleanup, rollback annotations.
+//! Revisions and their annotations: `revision`.
+//! Not implemented: revisionHistoryLimit cleanup, `deprecated.deployment.rollback.to`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,10 +22,10 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use super::revision::{self, revision};
 use super::util::{self, controlled_by, owner_of};
 
 pub const HASH_LABEL: &str = "pod-template-hash";
-pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -134,10 +135,19 @@ pub struct Plan {
     pub status: DeploymentStatus,
     /// When to look again without an event (the progress deadline).
     pub requeue: Option<Duration>,
+    /// Annotations to set on the existing ReplicaSet of the current template (its revision).
+    pub annotate: Option<(String, BTreeMap<String, String>)>,
+    /// The revision the Deployment's own annotation must show, when it does not yet.
+    pub revision: Option<String>,
 }
 
 /// The ReplicaSet for the deployment's current template.
-pub fn new_replica_set(d: &Deployment, hash: &str, replicas: i32, revision: i64) -> Option<ReplicaSet> {
+pub fn new_replica_set(
+    d: &Deployment,
+    hash: &str,
+    replicas: i32,
+    annotations: BTreeMap<String, String>,
+) -> Option<ReplicaSet> {
     let name = d.metadata.name.clone()?;
     let spec = &d.spec;
     let mut template = spec.template.clone();
@@ -153,7 +163,7 @@ pub fn new_replica_set(d: &Deployment, hash: &str, replicas: i32, revision: i64)
             name: Some(format!("{name}-{hash}")),
             namespace: d.metadata.namespace.clone(),
             labels: Some(labels),
-            annotations: Some([(REVISION_ANNOTATION.to_string(), revision.to_string())].into()),
+            annotations: Some(annotations),
             owner_references: Some(vec![util::controller_ref(d)?]),
             ..Default::default()
         },
@@ -165,10 +175,6 @@ pub fn new_replica_set(d: &Deployment, hash: &str, replicas: i32, revision: i64)
         },
         status: None,
     })
-}
-
-fn revision(rs: &ReplicaSet) -> i64 {
-    rs.metadata.annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)).and_then(|r| r.parse().ok()).unwrap_or(0)
 }
 
 fn condition(
@@ -214,6 +220,7 @@ pub fn plan(d: &Deployment, sets: &[ReplicaSet], now: Timestamp) -> Plan {
     let old_pods: i32 = olds.iter().map(|rs| rs.status.as_ref().map(|s| s.replicas).unwrap_or(0)).sum();
     let mut out = Plan::default();
     let mut new_target = new.map(spec_replicas).unwrap_or(0);
+    let next_revision = olds.iter().map(|rs| revision(rs)).max().unwrap_or(0) + 1;
 
     if !paused {
         if recreate {
@@ -242,11 +249,25 @@ pub fn plan(d: &Deployment, sets: &[ReplicaSet], now: Timestamp) -> Plan {
             }
             Some(_) => {}
             None => {
-                let next_revision = sets.iter().map(revision).max().unwrap_or(0) + 1;
-                out.create = new_replica_set(d, &hash, new_target, next_revision);
+                let annotations = revision::new_set_annotations(d, None, next_revision, (desired, desired + surge));
+                out.create = new_replica_set(d, &hash, new_target, annotations);
             }
         }
     }
+    // Revisions follow the template even while paused, as in the real controller.
+    if let Some(rs) = new {
+        let changes = revision::new_set_annotations(d, Some(rs), next_revision, (desired, desired + surge));
+        if !changes.is_empty() {
+            out.annotate = Some((rs.name_any(), changes));
+        }
+    }
+    // The current ReplicaSet's revision once the annotations above are written.
+    let current_revision = match new {
+        Some(rs) => Some(revision(rs).max(next_revision)),
+        None => out.create.as_ref().map(|_| next_revision),
+    };
+    let shown = d.metadata.annotations.as_ref().and_then(|a| a.get(revision::REVISION));
+    out.revision = current_revision.map(|r| r.to_string()).filter(|r| Some(r) != shown);
 
     let sum = |f: &dyn Fn(&ReplicaSet) -> i32| sets.iter().map(f).sum::<i32>();
     let replicas = sum(&|rs| rs.status.as_ref().map(|s| s.replicas).unwrap_or(0));
@@ -357,6 +378,14 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         && util::owner_is_live(&deployments, &d.name_any(), &uid).await?
     {
         util::tolerate(api.create(&PostParams::default(), rs).await)?;
+    }
+    if let Some((name, annotations)) = &plan.annotate {
+        let patch = json!({ "metadata": { "annotations": annotations } });
+        util::tolerate(api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await)?;
+    }
+    if let Some(revision) = &plan.revision {
+        let patch = json!({ "metadata": { "annotations": { revision::REVISION: revision } } });
+        util::tolerate(deployments.patch(&d.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await)?;
     }
     for (name, replicas) in &plan.scale {
         let patch = json!({ "spec": { "replicas": replicas } });

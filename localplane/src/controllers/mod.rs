@@ -5,6 +5,7 @@
 pub mod deployment;
 pub mod job;
 pub mod replicaset;
+pub mod revision;
 pub mod service_proxy;
 mod util;
 

@@ -12,5 +12,6 @@ mod everyday_kubectl;
 mod field_selectors;
 mod metadata_writes;
 mod readiness_gates;
+mod rollout_history;
 mod rollouts;
 mod subresources;
