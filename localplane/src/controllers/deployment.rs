@@ -221,6 +221,8 @@ pub fn plan(d: &Deployment, sets: &[ReplicaSet], now: Timestamp) -> Plan {
     let mut out = Plan::default();
     let mut new_target = new.map(spec_replicas).unwrap_or(0);
     let next_revision = olds.iter().map(|rs| revision(rs)).max().unwrap_or(0) + 1;
+    // Recorded on a new ReplicaSet; a Recreate deployment never surges.
+    let replica_annotations = (desired, desired + if recreate { 0 } else { surge });
 
     if !paused {
         if recreate {
@@ -249,14 +251,14 @@ pub fn plan(d: &Deployment, sets: &[ReplicaSet], now: Timestamp) -> Plan {
             }
             Some(_) => {}
             None => {
-                let annotations = revision::new_set_annotations(d, None, next_revision, (desired, desired + surge));
+                let annotations = revision::new_set_annotations(d, None, next_revision, replica_annotations);
                 out.create = new_replica_set(d, &hash, new_target, annotations);
             }
         }
     }
     // Revisions follow the template even while paused, as in the real controller.
     if let Some(rs) = new {
-        let changes = revision::new_set_annotations(d, Some(rs), next_revision, (desired, desired + surge));
+        let changes = revision::new_set_annotations(d, Some(rs), next_revision, replica_annotations);
         if !changes.is_empty() {
             out.annotate = Some((rs.name_any(), changes));
         }
