@@ -111,7 +111,7 @@ impl StatusWriter {
             Ok(v) => v,
             Err(_) => return false,
         };
-        if self.last.as_ref() == Some(&value) {
+        if self.last.as_ref() == Some(&value) && self.server_agrees(&status) {
             return true;
         }
         let patch = json!({ "status": status_patch(value.clone()) });
@@ -127,6 +127,20 @@ impl StatusWriter {
                 false
             }
         }
+    }
+}
+
+impl StatusWriter {
+    /// Whether the server still shows the kubelet's conditions as computed: another client may
+    /// have replaced the whole list (a merge patch of `status.conditions`); then they are
+    /// written again. A stale watch event only costs a write that changes nothing.
+    fn server_agrees(&self, status: &k8s_openapi::api::core::v1::PodStatus) -> bool {
+        status.conditions.iter().flatten().all(|mine| {
+            self.observed.iter().any(|seen| {
+                (&seen.type_, &seen.status, &seen.reason, &seen.message)
+                    == (&mine.type_, &mine.status, &mine.reason, &mine.message)
+            })
+        })
     }
 }
 

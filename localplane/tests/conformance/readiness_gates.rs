@@ -100,6 +100,18 @@ async fn ready_waits_for_every_gate_and_services_follow_ready() {
         http_get(&addr, "/ready").await.is_none().then_some(())
     })
     .await;
+
+    // A merge patch replaces the whole list with just the (unchanged) gate: the kubelet writes
+    // its own conditions back.
+    let only_gate = json!({"status": {"conditions": [{"type": GATE, "status": "True"}]}});
+    k.ok(&["patch", "pod", "gated", "--subresource=status", "-p", &only_gate.to_string()], None).await;
+    wait_for(&pods, "gated", "Ready", |p| pod_condition_is(p, "Ready", "True")).await;
+    let merge = ["patch", "pod", "gated", "--subresource=status", "--type=merge", "-p"];
+    k.ok(&[&merge[..], &[only_gate.to_string().as_str()]].concat(), None).await;
+    wait_for(&pods, "gated", "Ready restored", |p| {
+        pod_condition_is(p, "Ready", "True") && pod_condition_is(p, "ContainersReady", "True")
+    })
+    .await;
     plane.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
