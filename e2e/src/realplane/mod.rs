@@ -18,7 +18,7 @@ use kube::{Api, Client, Config};
 use certs::Pki;
 use process::Server;
 
-/// How long the plane may take to become ready (the first start after a build is the slowest).
+/// How long the plane may take to become ready (about 5 s on the shared machine).
 const START_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// The controllers a cluster's workloads need: the list, and the publisher of the
@@ -30,7 +30,6 @@ serviceaccount-controller,namespace-controller,root-ca-certificate-publisher-con
 pub struct RealPlane {
     /// In start order; dropped in reverse.
     servers: Vec<Server>,
-    url: String,
     kubeconfig: PathBuf,
     dir: PathBuf,
 }
@@ -66,8 +65,7 @@ impl RealPlane {
         let dir = std::env::temp_dir().join(format!("trainloop-realplane-{}", super::unique()));
         std::fs::create_dir_all(&dir)?;
         // Constructed first, so that whatever fails below still stops what was started.
-        let mut plane =
-            RealPlane { servers: Vec::new(), url: String::new(), kubeconfig: dir.join("admin.kubeconfig"), dir };
+        let mut plane = RealPlane { servers: Vec::new(), kubeconfig: dir.join("admin.kubeconfig"), dir };
         let mut attempts = 1;
         loop {
             match plane.launch(bin).await {
@@ -89,7 +87,7 @@ impl RealPlane {
         let pki = Pki::generate(&dir.join("pki"))?;
         let path = |p: &Path| p.display().to_string();
         let [etcd_client, etcd_peer, secure] = [free_port()?, free_port()?, free_port()?];
-        self.url = format!("https://127.0.0.1:{secure}");
+        let url = format!("https://127.0.0.1:{secure}");
 
         let etcd_url = format!("http://127.0.0.1:{etcd_client}");
         let peer_url = format!("http://127.0.0.1:{etcd_peer}");
@@ -135,7 +133,7 @@ impl RealPlane {
         )?);
 
         let admin = pki.client("trainloop-admin", Some("system:masters"))?;
-        kubeconfig::write(&self.kubeconfig, &self.url, &pki.ca_cert, &admin)?;
+        kubeconfig::write(&self.kubeconfig, &url, &pki.ca_cert, &admin)?;
         let client = self.client().await?;
         self.wait_until("the API server's /readyz", async || {
             let ready = client.request_text(http::Request::get("/readyz").body(Vec::new())?).await?;
@@ -145,7 +143,7 @@ impl RealPlane {
 
         let manager = pki.client("system:kube-controller-manager", None)?;
         let manager_config =
-            kubeconfig::write(&dir.join("controller-manager.kubeconfig"), &self.url, &pki.ca_cert, &manager)?;
+            kubeconfig::write(&dir.join("controller-manager.kubeconfig"), &url, &pki.ca_cert, &manager)?;
         self.servers.push(Server::start(
             "kube-controller-manager",
             &bin.join("kube-controller-manager"),
@@ -163,8 +161,7 @@ impl RealPlane {
         )?);
 
         let scheduler = pki.client("system:kube-scheduler", None)?;
-        let scheduler_config =
-            kubeconfig::write(&dir.join("scheduler.kubeconfig"), &self.url, &pki.ca_cert, &scheduler)?;
+        let scheduler_config = kubeconfig::write(&dir.join("scheduler.kubeconfig"), &url, &pki.ca_cert, &scheduler)?;
         self.servers.push(Server::start(
             "kube-scheduler",
             &bin.join("kube-scheduler"),
@@ -221,10 +218,6 @@ impl RealPlane {
     /// The certificates, kubeconfigs, data and logs; removed on drop, kept when a test failed.
     pub fn work_dir(&self) -> &Path {
         &self.dir
-    }
-
-    pub fn url(&self) -> &str {
-        &self.url
     }
 
     /// An administrator's kubeconfig (group system:masters).
