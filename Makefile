@@ -3,11 +3,15 @@ CARGO ?= cargo
 # The tests drive the real Helm library (and more) from a pinned virtual environment.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: test lint crds demo bench python-env
+.PHONY: test lint crds demo bench python-env kube
 
 ## test: formatting, lints, and every test in the workspace (sets up what the tests need)
-test: python-env lint
-	$(CARGO) test --workspace --all-targets
+test: python-env lint kube
+	TRAINLOOP_KUBE_BIN="$$(bash scripts/build-kube.sh --dir)" $(CARGO) test --workspace --all-targets
+
+## kube: the real Kubernetes control plane the tests also run on, built once into a cache
+kube:
+	bash scripts/build-kube.sh
 
 ## python-env: the pinned Python packages the tests use, in .venv
 python-env:

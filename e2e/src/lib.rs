@@ -2,6 +2,8 @@
 //! in-process, so a test can stop and restart it like a crashed pod.
 
 pub mod chaos;
+pub mod planes;
+pub mod realplane;
 
 use std::path::PathBuf;
 use std::sync::Arc;

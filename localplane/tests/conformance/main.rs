@@ -1,12 +1,13 @@
 //! Conformance with a real API server where clients notice (issue 12): one module per
 //! behaviour, each checked with the real kubectl where it can show it, kube-rs otherwise.
+//! DELETE's answers are checked on localplane and the real API server alike, in
+//! `e2e/tests/both_planes.rs`.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod aggregated_discovery;
 mod bootstrap_objects;
-mod delete_responses;
 mod events;
 mod everyday_kubectl;
 mod field_selectors;

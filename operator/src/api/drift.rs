@@ -36,8 +36,9 @@ pub struct DriftPolicySpec {
     #[serde(default = "one_minute")]
     #[schemars(regex(pattern = DURATION_PATTERN))]
     pub interval: String,
-    /// The monitors; any one firing requests a retrain.
-    #[schemars(length(min = 1))]
+    /// The monitors; any one firing requests a retrain. At most 32: the API server refuses a
+    /// CRD whose per-item CEL rule has no bound on the list's length (its cost budget).
+    #[schemars(length(min = 1, max = 32))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub monitors: Vec<Monitor>,
     /// Guards against retrain storms.
