@@ -693,3 +693,33 @@ async fn the_kubelet_writes_a_final_pod_status_through_any_run_of_errors() {
     assert_eq!(terminated(&done).exit_code, 0);
     lp.stop().await;
 }
+
+/// A run of 410 Gone (history compacted under open watches) with nothing to relist must not
+/// hold the Job controller: a Job created after it gets its pod at once. With one backoff on
+/// the controller's merged trigger stream, which an empty relist never resets, each 410 doubled
+/// a pause that held every trigger (up to 30 s).
+#[tokio::test]
+async fn a_run_of_410s_does_not_hold_the_job_controller() {
+    let lp = start("gone-run").await;
+    // A compaction every 1.5 s for 9 s, as the fault test does: time is what a growing
+    // backoff is about, so this test spends it.
+    for _ in 0..6 {
+        faults(&lp.client, Some(json!({"compact": true}))).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    let jobs: Api<Job> = Api::default_namespaced(lp.client.clone());
+    let job: Job = obj(json!({
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "after"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "x", "command": ["true"]}]}}}
+    }));
+    jobs.create(&PostParams::default(), &job).await.expect("create job");
+    let created = Instant::now();
+    let started = eventually("the Job's pod", || async {
+        let pods = job_pods(&lp.client, "after").await;
+        (!pods.is_empty()).then_some(created.elapsed())
+    })
+    .await;
+    assert!(started < Duration::from_secs(5), "the Job waited {started:?} for its pod");
+    lp.stop().await;
+}
