@@ -38,7 +38,7 @@ const MANAGED: &[&str] = &["Ready", "Reconciling", "Stalled"];
 #[tracing::instrument(skip_all, fields(pipeline = %pipeline.name_any(), namespace = pipeline.namespace().unwrap_or_default()))]
 pub async fn reconcile(pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -> Result<Action> {
     let result = reconcile_pipeline(pipeline.clone(), ctx.clone()).await;
-    let object = format!("TrainingPipeline {}", ObjectRef::from_obj(&*pipeline));
+    let object = failures::key("trainingpipeline", &*pipeline);
     failures::track(&ctx, object, &result, |category, message, announce| {
         report_failure(&ctx, &pipeline, category, message, announce)
     })

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ListParams, LogParams, Patch, PatchParams},
-    runtime::{controller::Action, reflector::ObjectRef},
+    runtime::controller::Action,
 };
 
 use crate::api::{GateOutcome, ModelDeployment, RunPhase, TrainingRun, TrainingRunStatus};
@@ -27,7 +27,7 @@ use outcome::Outcome;
 #[tracing::instrument(skip_all, fields(run = %run.name_any(), namespace = run.namespace().unwrap_or_default()))]
 pub async fn reconcile(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Action> {
     let result = reconcile_run(run.clone(), ctx.clone()).await;
-    let object = format!("TrainingRun {}", ObjectRef::from_obj(&*run));
+    let object = failures::key("trainingrun", &*run);
     failures::track(&ctx, object, &result, |category, message, announce| {
         report_failure(&ctx, &run, category, message, announce)
     })
