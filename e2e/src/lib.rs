@@ -172,6 +172,26 @@ impl Env {
         Ok(self.api::<K>().create(&PostParams::default(), &typed).await?)
     }
 
+    /// Create a run by hand whose trainer waits until the returned file exists, then reports
+    /// `result` (its termination message): a test decides when the trainer finishes.
+    pub async fn create_held_run(&self, name: &str, result: &str) -> anyhow::Result<PathBuf> {
+        let release = self.work_dir.join(format!("release-{name}"));
+        let script = format!(
+            "while [ ! -e {release} ]; do sleep 0.05; done\nprintf '%s' '{result}' > /dev/termination-log",
+            release = release.display()
+        );
+        self.create::<trainloop::api::TrainingRun>(serde_json::json!({
+            "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": name},
+            "spec": {
+                "trigger": {"type": "Manual"}, "image": "shell", "command": ["sh", "-c", script],
+                "features": [{"name": "age", "type": "number"}], "data": {"uri": "file:///dev/null"},
+                "evaluation": {"gates": [{"metric": "auc", "goal": "maximize", "threshold": 0.9}]}
+            }
+        }))
+        .await?;
+        Ok(release)
+    }
+
     /// Wait until `name` satisfies `condition`, failing after [`TIMEOUT`].
     pub async fn wait_for<K: Object>(&self, name: &str, what: &str, condition: impl Condition<K>) -> K {
         self.wait_longer(name, what, TIMEOUT, condition).await

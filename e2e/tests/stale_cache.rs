@@ -17,22 +17,10 @@ use trainloop_e2e::Env;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_reconciled_from_a_stale_cache_keeps_its_recorded_outcome() {
     let env = Env::start().await.unwrap();
-    let release = env.work_dir.join("release");
-    let result = r#"{"metrics":{"auc":0.95},"artifact":{"uri":"file:///m","digest":"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},"dataDigest":"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","profile":"file:///p"}"#;
-    let script = format!(
-        "while [ ! -e {release} ]; do sleep 0.05; done\nprintf '{result}' > /dev/termination-log",
-        release = release.display()
-    );
-    env.create::<TrainingRun>(json!({
-        "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "recorded"},
-        "spec": {
-            "trigger": {"type": "Manual"}, "image": "shell", "command": ["sh", "-c", script],
-            "features": [{"name": "age", "type": "number"}], "data": {"uri": "file:///dev/null"},
-            "evaluation": {"gates": [{"metric": "auc", "goal": "maximize", "threshold": 0.9}]}
-        }
-    }))
-    .await
-    .unwrap();
+    let digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let result = json!({"metrics": {"auc": 0.95}, "artifact": {"uri": "file:///m", "digest": digest},
+                        "dataDigest": digest, "profile": "file:///p"});
+    let release = env.create_held_run("recorded", &result.to_string()).await.unwrap();
     let phase = |run: Option<&TrainingRun>| run.and_then(|r| r.status.as_ref()).map(|s| s.phase);
     let stale = env
         .wait_for("recorded", "Running", move |run: Option<&TrainingRun>| phase(run) == Some(RunPhase::Running))
