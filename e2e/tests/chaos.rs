@@ -291,14 +291,18 @@ async fn under_injected_api_faults_the_loop_converges_to_the_undisturbed_state()
         (drops, compactions)
     };
     let (driven, (drops, compactions)) = tokio::join!(driver, shocks);
-    http.delete(&url).send().await.and_then(|r| r.error_for_status()).expect("switching faults off");
+    let off = http.delete(&url).send().await.and_then(|r| r.error_for_status()).expect("switching faults off");
+    let answer: serde_json::Value = off.json().await.expect("the fault switch's answer");
+    let injected: u64 = answer["injected"].as_object().into_iter().flatten().filter_map(|(_, n)| n.as_u64()).sum();
     let errors: f64 = env
         .operator_metrics()
         .lines()
         .filter(|line| line.starts_with("reconcile_errors_total"))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
-    println!("faults: {drops} watch drops, {compactions} compactions, {errors} failed reconciles");
+    println!(
+        "faults: {drops} watch drops, {compactions} compactions, {injected} errors injected, {errors} failed reconciles"
+    );
     driven.unwrap();
 
     let state = converge(&env, &recorder, &log, |state| state == &expected, steps.len()).await;
