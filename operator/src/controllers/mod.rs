@@ -84,13 +84,16 @@ async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken, health:
     let bounded = controller::Config::default().concurrency(RECONCILE_CONCURRENCY);
     let run_controller = Controller::for_stream(runs, run_store.clone())
         .with_config(bounded.clone())
+        .trigger_backoff(NoBackoff)
         .owns_stream(jobs)
         .watches_stream(pods, |pod| {
             let namespace = pod.namespace().unwrap_or_default();
             pod.labels().get(labels::RUN).map(|run| ObjectRef::<Guarded<TrainingRun>>::new(run).within(&namespace))
         });
-    let mut pipeline_controller =
-        Controller::for_stream(pipelines, pipeline_store.clone()).with_config(bounded).owns_stream(owned_runs);
+    let mut pipeline_controller = Controller::for_stream(pipelines, pipeline_store.clone())
+        .with_config(bounded)
+        .trigger_backoff(NoBackoff)
+        .owns_stream(owned_runs);
     let data_changed = ctx.data.wakeups().map(|pipeline| {
         let namespace = pipeline.namespace.clone().unwrap_or_default();
         ObjectRef::<Guarded<TrainingPipeline>>::new(&pipeline.name).within(&namespace)
@@ -111,6 +114,24 @@ async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken, health:
         .run(guarded("trainingpipeline", pipeline::reconcile), failures::error_policy("trainingpipeline"), ctx.clone())
         .for_each(|_| futures::future::ready(()));
     futures::join!(runs, pipelines);
+}
+
+/// No pause on a controller's merged trigger stream: each watch backs off on its own (`watch`,
+/// `watch_owned`) and starts over after any successful list. kube's default backs off the
+/// merged stream too, where an empty relist yields nothing to reset it: under repeated 410 Gone
+/// the pause grows to 30 s and holds every trigger of the controller.
+struct NoBackoff;
+
+impl Iterator for NoBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(Duration::ZERO)
+    }
+}
+
+impl kube::runtime::utils::Backoff for NoBackoff {
+    fn reset(&mut self) {}
 }
 
 /// A metadata-only watch of the children `K` that `config` selects, reporting its health: enough
