@@ -2,6 +2,7 @@
 //! in-process, so a test can stop and restart it like a crashed pod.
 
 pub mod chaos;
+pub mod serving;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -60,9 +61,19 @@ pub struct Env {
 impl Env {
     /// A fresh plane with the CRDs established and the operator running.
     pub async fn start() -> anyhow::Result<Env> {
+        Env::start_with_images(&[]).await
+    }
+
+    /// [`Env::start`], with the kubelet running each of `images` (image, executable) as that
+    /// executable.
+    pub async fn start_with_images(images: &[(&str, &str)]) -> anyhow::Result<Env> {
         let work_dir = std::env::temp_dir().join(format!("trainloop-e2e-{}", unique()));
         std::fs::create_dir_all(&work_dir)?;
-        let plane = LocalPlane::start(Config { work_dir: Some(work_dir.join("plane")), ..Config::default() }).await?;
+        let images_file = work_dir.join("images.yaml");
+        let lines: Vec<String> = images.iter().map(|(image, path)| format!("{image:?}: {path:?}")).collect();
+        std::fs::write(&images_file, lines.join("\n"))?;
+        let config = Config { work_dir: Some(work_dir.join("plane")), images: Some(images_file), ..Config::default() };
+        let plane = LocalPlane::start(config).await?;
         let client = plane.client().await?;
         install_crds(&client).await?;
         let mut env =

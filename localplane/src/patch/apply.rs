@@ -389,6 +389,13 @@ fn remove_at(v: &mut Value, path: &FieldPath) {
     if let Some(f) = last.strip_prefix("f:") {
         if let Some(m) = cur.as_object_mut() {
             m.remove(f);
+            // As the real server does: an object field left empty by the removal was only there
+            // for what was removed, and goes too (a status struct that became `None`, say).
+            let emptied = m.is_empty() && parents.len() > 1 && parents.last().is_some_and(|p| p.starts_with("f:"));
+            if emptied {
+                remove_at(v, &parents.to_vec());
+                return;
+            }
         }
     } else if let Some(items) = cur.as_array_mut()
         && let Some(i) = find_item(items, last)
@@ -485,6 +492,14 @@ mod tests {
         let c2 = json!({"metadata": {"name": "a"}, "spec": {"a": 5}});
         let o2 = run(Some(&o1), &c2, "m", false).unwrap();
         assert_eq!(o2["spec"], json!({"a": 5}));
+    }
+
+    #[test]
+    fn an_object_emptied_by_dropped_leaves_is_removed_with_them() {
+        let c1 = json!({"spec": {"phase": "A", "rollout": {"model": {"run": "r", "digest": "d"}, "at": "t"}}});
+        let o1 = run(None, &c1, "m", false).unwrap();
+        let o2 = run(Some(&o1), &json!({"spec": {"phase": "B"}}), "m", false).unwrap();
+        assert_eq!(o2["spec"], json!({"phase": "B"}));
     }
 
     #[test]

@@ -92,7 +92,7 @@ async fn reconcile_deployment(md: Arc<ModelDeployment>, ctx: Arc<Context>) -> Re
     if new != old {
         apply_status(&ctx, &*md, &new, Precondition::VersionRead).await?;
     }
-    announce(&ctx, &md, &old, &new, &decision, &selection).await;
+    announce(&ctx, &md, &old, &decision, &selection).await;
 
     // Apply: the Service always, the Deployment once there is a model; server-side and forced,
     // so hand edits of the fields the operator manages are put back.
@@ -128,7 +128,6 @@ async fn announce(
     ctx: &Context,
     md: &ModelDeployment,
     old: &ModelDeploymentStatus,
-    new: &ModelDeploymentStatus,
     decision: &Decision,
     selection: &Selection,
 ) {
@@ -161,7 +160,6 @@ async fn announce(
             }
         }
     }
-    let _ = new;
 }
 
 // Reads, one function each, so that moving them to shared caches is one line per read.

@@ -21,6 +21,8 @@ use crate::controllers::labels;
 pub const CONTAINER: &str = "server";
 /// The name of the server's port, which the Service and the probe refer to.
 const PORT_NAME: &str = "http";
+/// How long a stopping server pod keeps serving before its SIGTERM.
+const DRAIN_SECONDS: i64 = 5;
 /// The variables of the serving contract: the operator sets them, `serving.env` cannot.
 const CONTRACT_ENV: [&str; 5] = ["MODEL_URI", "MODEL_DIGEST", "MODEL_NAME", "PORT", "POD_IP"];
 
@@ -129,6 +131,17 @@ fn pod_spec(md: &ModelDeployment, model: &ServedModel) -> PodSpec {
             ..Probe::default()
         }),
         resources: serving.resources.clone(),
+        // Endpoints learn of a stopping pod while it already got its signal: it keeps serving
+        // that long first, so replacing pods fails no request, whatever the server does on
+        // SIGTERM.
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction { seconds: DRAIN_SECONDS }),
+                ..LifecycleHandler::default()
+            }),
+            post_start: None,
+            stop_signal: None,
+        }),
         // A server that refuses its model says why in its last log lines: the rollout quotes them.
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         security_context: Some(SecurityContext {
