@@ -74,6 +74,56 @@ fn available(rs: &ReplicaSet) -> i32 {
     rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0)
 }
 
+/// Available pods of a ReplicaSet, never more than it is meant to have: its status may still
+/// count pods that a scale-down just removed, and counting those would remove more.
+fn available_within_spec(rs: &ReplicaSet) -> i32 {
+    available(rs).min(spec_replicas(rs))
+}
+
+/// The new sizes of old ReplicaSets in a rolling update, as the real controller's
+/// reconcileOldReplicaSets computes them: nothing while the pods meant to exist, less the new
+/// set's unavailable ones, are not more than minAvailable; else first unavailable old pods
+/// (they serve nothing), then available ones while the available pods of all sets stay at
+/// least minAvailable. With maxUnavailable 0, an old pod goes only once a new one is available.
+fn scale_down_old(
+    olds: &[&ReplicaSet],
+    new_target: i32,
+    new_available: i32,
+    min_available: i32,
+) -> BTreeMap<String, i32> {
+    let mut sizes: BTreeMap<String, i32> = BTreeMap::new();
+    let all_pods: i32 = olds.iter().map(|rs| spec_replicas(rs)).sum::<i32>() + new_target;
+    let mut max_scaled_down = all_pods - min_available - (new_target - new_available).max(0);
+    if max_scaled_down <= 0 {
+        return sizes;
+    }
+    let mut by_age: Vec<&&ReplicaSet> = olds.iter().collect();
+    by_age.sort_by_key(|rs| revision(rs));
+    for rs in &by_age {
+        let current = spec_replicas(rs);
+        let unhealthy = (current - available_within_spec(rs)).max(0).min(max_scaled_down);
+        if unhealthy > 0 {
+            sizes.insert(rs.name_any(), current - unhealthy);
+            max_scaled_down -= unhealthy;
+        }
+    }
+    let available_pods: i32 = olds.iter().map(|rs| available_within_spec(rs)).sum::<i32>() + new_available;
+    let mut can_remove = available_pods - min_available;
+    for rs in &by_age {
+        if can_remove <= 0 {
+            break;
+        }
+        let current = sizes.get(&rs.name_any()).copied().unwrap_or_else(|| spec_replicas(rs));
+        let remove = current.min(can_remove);
+        if remove > 0 {
+            sizes.insert(rs.name_any(), current - remove);
+            can_remove -= remove;
+        }
+    }
+    sizes.retain(|name, size| olds.iter().any(|rs| &rs.name_any() == name && spec_replicas(rs) != *size));
+    sizes
+}
+
 /// What a reconcile should do.
 #[derive(Debug, Default, PartialEq)]
 pub struct Plan {
@@ -183,22 +233,8 @@ pub fn plan(d: &Deployment, sets: &[ReplicaSet], now: Timestamp) -> Plan {
             if new_target < desired && room > 0 {
                 new_target = (new_target + room).min(desired);
             }
-            // Scale down old sets while availability stays above desired - maxUnavailable.
-            let new_unavailable = (new_target - new.map(available).unwrap_or(0)).max(0);
-            let total_after: i32 = old_replicas + new_target;
-            let mut can_remove = total_after - (desired - max_unavailable) - new_unavailable;
-            // Unhealthy old pods can go regardless: they serve nothing.
-            let mut by_age: Vec<&&ReplicaSet> = olds.iter().collect();
-            by_age.sort_by_key(|rs| revision(rs));
-            for rs in by_age {
-                let current = spec_replicas(rs);
-                let unhealthy = (current - available(rs)).max(0);
-                let remove = (can_remove.max(0) + unhealthy).min(current);
-                if remove > 0 {
-                    out.scale.insert(rs.name_any(), current - remove);
-                    can_remove -= (remove - unhealthy).max(0);
-                }
-            }
+            let new_available = new.map(available).unwrap_or(0).min(new_target);
+            out.scale.extend(scale_down_old(&olds, new_target, new_available, desired - max_unavailable));
         }
         match new {
             Some(rs) if spec_replicas(rs) != new_target => {
@@ -486,6 +522,48 @@ mod tests {
         let p = plan(&v2, &[old, new.clone()], now);
         assert_eq!(p.scale.get(&new.name_any()), None);
         let old_name = format!("web-{}", template_hash(&v1.spec.template));
+        assert_eq!(p.scale.get(&old_name), Some(&1));
+    }
+
+    #[test]
+    fn with_max_unavailable_zero_no_old_pod_goes_before_a_new_one_is_available() {
+        let now = Timestamp::from_second(10).unwrap();
+        let zero_unavailable = |image: &str| {
+            let mut d = deployment(image, 2);
+            d.spec.strategy = Some(k8s_openapi::api::apps::v1::DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(k8s_openapi::api::apps::v1::RollingUpdateDeployment {
+                    max_surge: Some(IntOrString::Int(1)),
+                    max_unavailable: Some(IntOrString::Int(0)),
+                }),
+            });
+            d
+        };
+        let v1 = zero_unavailable("v1");
+        let old = with_status(plan(&v1, &[], now).create.unwrap(), 2, 2);
+        let old_name = old.name_any();
+        let v2 = zero_unavailable("v2");
+        let new = plan(&v2, std::slice::from_ref(&old), now).create.unwrap();
+        // The new pod exists but is not ready (e.g. its readiness gate): the old set stays whole.
+        let waiting = with_status(new.clone(), 1, 0);
+        let p = plan(&v2, &[old.clone(), waiting.clone()], now);
+        assert!(p.scale.is_empty(), "{:?}", p.scale);
+        // Even an old pod that is unavailable stays while nothing may be scaled down.
+        let old_one_unready = with_status(old.clone(), 2, 1);
+        let p = plan(&v2, &[old_one_unready.clone(), waiting], now);
+        assert!(p.scale.is_empty(), "{:?}", p.scale);
+        // A stale status still counting a pod the last scale-down removed (old set 3 -> 2)
+        // must not let a second old pod go with only 2 new ones available.
+        let (mut v1_of_3, mut v2_of_3) = (zero_unavailable("v1"), zero_unavailable("v2"));
+        v1_of_3.spec.replicas = Some(3);
+        v2_of_3.spec.replicas = Some(3);
+        let mut stale = with_status(plan(&v1_of_3, &[], now).create.unwrap(), 3, 3);
+        stale.spec.replicas = Some(2);
+        let new_of_3 = with_status(plan(&v2_of_3, std::slice::from_ref(&stale), now).create.unwrap(), 2, 2);
+        let p = plan(&v2_of_3, &[stale.clone(), new_of_3], now);
+        assert_eq!(p.scale.get(&stale.name_any()), Some(&1), "{:?}", p.scale);
+        // One new pod available: exactly one old pod may go.
+        let p = plan(&v2, &[old, with_status(new, 1, 1)], now);
         assert_eq!(p.scale.get(&old_name), Some(&1));
     }
 }

@@ -16,14 +16,16 @@
 //! resourceFieldRef), ConfigMap/Secret/emptyDir/hostPath/PVC/downwardAPI/projected volumes,
 //! container path rewriting (`paths`), init containers, native sidecars (init containers with
 //! restartPolicy Always), restartPolicy with back-off (1s doubling to 30s; real kubelets use 10s
-//! to 5 min), httpGet/tcpSocket/exec readiness and liveness probes, termination messages.
-//! Not supported: startup probes (ignored), lifecycle hooks, resource limits, security contexts,
+//! to 5 min), httpGet/tcpSocket/exec readiness and liveness probes, readiness gates, preStop hooks
+//! (sleep, httpGet, exec: `lifecycle`), termination messages.
+//! Not supported: startup probes (ignored), postStart hooks, resource limits, security contexts,
 //! ConfigMap updates after a pod started, ephemeral containers. Each container runs with a
 //! clean environment except PATH, LANG, LC_ALL and TZ from the host.
 
 pub mod env;
 pub mod images;
 pub mod ip;
+pub mod lifecycle;
 pub mod logs;
 pub mod paths;
 pub mod pod;

@@ -21,7 +21,7 @@ use super::images::Images;
 use super::paths::{PathMap, PodDirs, container_path_map, pod_key};
 use super::runtime::{Launch, Process, exit_code, find_executable};
 use super::status::{ContainerRecord, PodRecord, RunState, pod_status};
-use super::{Kubelet, logs, probe, volumes};
+use super::{Kubelet, lifecycle, logs, probe, volumes};
 
 /// First and longest delay between restarts of a crashing container. Real kubelets start at 10s
 /// and cap at 5 minutes; a local tool waits less so that tests and demos move on.
@@ -52,6 +52,7 @@ struct Plan {
     fallback_to_logs: bool,
     readiness: Option<(probe::Check, probe::Timing)>,
     liveness: Option<(probe::Check, probe::Timing)>,
+    pre_stop: Option<lifecycle::PreStop>,
     /// A native sidecar: an init container with restartPolicy Always, which keeps running
     /// beside the containers and is stopped when they finish.
     sidecar: bool,
@@ -90,17 +91,22 @@ fn container_mut(rec: &mut PodRecord, slot: Slot) -> Option<&mut ContainerRecord
     }
 }
 
-/// Writes pod status with a merge patch, skipping writes that would change nothing.
+/// Writes pod status with a strategic merge patch, skipping writes that would change nothing.
 struct StatusWriter {
     api: Api<Pod>,
     name: String,
     last: Option<serde_json::Value>,
+    /// The kubelet's own conditions as last written (for their lastTransitionTime).
     conditions: Vec<PodCondition>,
+    /// The pod's readiness gates (spec.readinessGates[].conditionType).
+    gates: Vec<String>,
+    /// The pod's conditions as last seen on the server, including other clients' ones.
+    observed: Vec<PodCondition>,
 }
 
 impl StatusWriter {
     async fn write(&mut self, rec: &PodRecord) -> bool {
-        let status = pod_status(rec, &self.conditions, Timestamp::now());
+        let status = pod_status(rec, &self.conditions, &self.gates, &self.observed, Timestamp::now());
         let value = match serde_json::to_value(&status) {
             Ok(v) => v,
             Err(_) => return false,
@@ -108,9 +114,8 @@ impl StatusWriter {
         if self.last.as_ref() == Some(&value) {
             return true;
         }
-        // conditions and containerStatuses are lists, which a merge patch replaces whole.
-        let patch = json!({ "status": value });
-        match self.api.patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        let patch = json!({ "status": status_patch(value.clone()) });
+        match self.api.patch_status(&self.name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
             Ok(_) => {
                 self.conditions = status.conditions.unwrap_or_default();
                 self.last = Some(value);
@@ -123,6 +128,21 @@ impl StatusWriter {
             }
         }
     }
+}
+
+/// The status as a strategic merge patch. Conditions merge by type, so the ones other clients
+/// write through pods/status (readiness gates) survive the kubelet's writes, as on a real node;
+/// a reason or message the kubelet no longer reports is deleted explicitly (a merge of list
+/// items would keep it). containerStatuses have no merge key: they are replaced whole.
+fn status_patch(mut status: serde_json::Value) -> serde_json::Value {
+    if let Some(conditions) = status.get_mut("conditions").and_then(serde_json::Value::as_array_mut) {
+        for c in conditions.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+            for field in ["reason", "message"] {
+                c.entry(field).or_insert(serde_json::Value::Null);
+            }
+        }
+    }
+    status
 }
 
 /// The grace period of a stop: the deletion's, else the pod's, else 30 seconds. A recorded
@@ -175,7 +195,12 @@ pub async fn run(kubelet: Arc<Kubelet>, pod: Pod, mut updates: watch::Receiver<P
         api: api.clone(),
         name: name.clone(),
         last: None,
-        conditions: pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default(),
+        conditions: observed_conditions(&pod)
+            .into_iter()
+            .filter(|c| super::status::KUBELET_CONDITIONS.contains(&c.type_.as_str()))
+            .collect(),
+        gates: spec.readiness_gates.iter().flatten().map(|g| g.condition_type.clone()).collect(),
+        observed: observed_conditions(&pod),
     };
 
     let failure = match (ip, dir_error) {
@@ -215,6 +240,9 @@ pub async fn run(kubelet: Arc<Kubelet>, pod: Pod, mut updates: watch::Receiver<P
                 changed = updates.changed(), if updates_open => {
                     if changed.is_err() { updates_open = false; continue; }
                     let latest = updates.borrow_and_update().clone();
+                    // A gate's condition written by another client recomputes Ready now: the
+                    // loop writes the status again at its top (a no-op when nothing changed).
+                    writer.observed = observed_conditions(&latest);
                     if latest.metadata.deletion_timestamp.is_some() {
                         if let Ok(mut g) = shared.grace.lock() { *g = grace_period(&latest); }
                         signal.stop.cancel();
@@ -264,6 +292,10 @@ pub async fn run(kubelet: Arc<Kubelet>, pod: Pod, mut updates: watch::Receiver<P
     }
     let latest = updates.borrow().clone();
     remove(kubelet.client.clone(), latest).await;
+}
+
+fn observed_conditions(pod: &Pod) -> Vec<PodCondition> {
+    pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default()
 }
 
 /// Removes a pod object whose processes are stopped (deletion with gracePeriodSeconds=0).
@@ -522,6 +554,7 @@ impl Life {
             sidecar: c.restart_policy.as_deref() == Some("Always"),
             readiness: probe_of(c.readiness_probe.as_ref())?,
             liveness: probe_of(c.liveness_probe.as_ref())?,
+            pre_stop: lifecycle::pre_stop(c, pod_ip, exec).map_err(config_err)?,
         })
     }
 
@@ -573,14 +606,8 @@ impl Life {
                     }
                     let status = tokio::select! {
                         s = process.wait() => s,
-                        _ = stop.cancelled() => {
-                            let grace = self.shared.grace.lock().map(|g| *g).unwrap_or(SHUTDOWN_GRACE);
-                            process.terminate(grace).await
-                        }
-                        _ = unhealthy.cancelled() => {
-                            let grace = self.shared.grace.lock().map(|g| *g).unwrap_or(SHUTDOWN_GRACE);
-                            process.terminate(grace).await
-                        }
+                        _ = stop.cancelled() => self.kill(&mut process, &plan).await,
+                        _ = unhealthy.cancelled() => self.kill(&mut process, &plan).await,
                     };
                     probes.cancel();
                     let code = status.as_ref().map(exit_code).unwrap_or(255);
@@ -649,6 +676,24 @@ impl Life {
             }
             backoff = (backoff * 2).min(RESTART_BACKOFF_MAX);
         }
+    }
+
+    /// Stops a running container as the kubelet kills one: its preStop hook first (not when
+    /// localplane itself shuts down), then SIGTERM, then SIGKILL after what is left of the grace.
+    async fn kill(&self, process: &mut Process, plan: &Plan) -> std::io::Result<std::process::ExitStatus> {
+        let mut grace = self.shared.grace.lock().map(|g| *g).unwrap_or(SHUTDOWN_GRACE);
+        if let Some(hook) = &plan.pre_stop
+            && !self.kubelet.shutdown.is_cancelled()
+        {
+            let hook_run = lifecycle::run_pre_stop(hook, grace, &plan.launch.env);
+            // The process may exit during the hook; then there is nothing left to signal.
+            tokio::select! {
+                left = hook_run => grace = left,
+                status = process.wait() => return status,
+                _ = self.kubelet.shutdown.cancelled() => grace = grace.min(SHUTDOWN_GRACE),
+            }
+        }
+        process.terminate(grace).await
     }
 
     fn start(&self, plan: &Plan) -> Result<Process, String> {

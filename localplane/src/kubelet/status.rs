@@ -160,9 +160,37 @@ fn condition(
     }
 }
 
+/// The condition types the kubelet writes; every other condition belongs to another client
+/// (readiness gates) and is left as it is.
+pub const KUBELET_CONDITIONS: [&str; 4] = ["PodScheduled", "Initialized", "ContainersReady", "Ready"];
+
+/// Why the readiness gates hold a pod back, worded as the kubelet words it
+/// (pkg/kubelet/status/generate.go); None when every gate's condition is True.
+fn gates_not_ready(gates: &[String], observed: &[PodCondition]) -> Option<String> {
+    let messages: Vec<String> = gates
+        .iter()
+        .filter_map(|gate| match observed.iter().find(|c| &c.type_ == gate) {
+            None => Some(format!("corresponding condition of pod readiness gate {gate:?} does not exist.")),
+            Some(c) if c.status != "True" => {
+                Some(format!("the status of pod readiness gate {gate:?} is not \"True\", but {}", c.status))
+            }
+            Some(_) => None,
+        })
+        .collect();
+    (!messages.is_empty()).then(|| messages.join(", "))
+}
+
 /// The PodStatus of a record; `previous` conditions keep their lastTransitionTime while their
 /// status does not change, so an unchanged pod produces an identical status (and no write).
-pub fn pod_status(rec: &PodRecord, previous: &[PodCondition], now: Timestamp) -> PodStatus {
+/// `observed` are the pod's conditions as the server has them (other clients write the
+/// readiness gates' conditions there); Ready needs ready containers and every gate True.
+pub fn pod_status(
+    rec: &PodRecord,
+    previous: &[PodCondition],
+    gates: &[String],
+    observed: &[PodCondition],
+    now: Timestamp,
+) -> PodStatus {
     let phase = phase(rec);
     let terminal = phase == "Succeeded" || phase == "Failed";
     let unready: Vec<&str> = rec.containers.iter().filter(|c| !c.ready).map(|c| c.name.as_str()).collect();
@@ -183,11 +211,18 @@ pub fn pod_status(rec: &PodRecord, previous: &[PodCondition], now: Timestamp) ->
             Some(format!("containers with incomplete status: [{}]", uninitialized.join(" "))),
         )
     };
+    // As the kubelet: containers not ready (or finished) decide first, then the gates.
+    let gates_message = if all_ready { gates_not_ready(gates, observed) } else { None };
+    let pod_ready = all_ready && gates_message.is_none();
+    let (pod_ready_reason, pod_ready_message) = match gates_message {
+        Some(m) => (Some("ReadinessGatesNotReady"), Some(m)),
+        None => (ready_reason, ready_message.clone()),
+    };
     let conditions = vec![
         condition(previous, "PodScheduled", true, None, None, now),
         condition(previous, "Initialized", rec.initialized, init_reason, init_message, now),
-        condition(previous, "ContainersReady", all_ready, ready_reason, ready_message.clone(), now),
-        condition(previous, "Ready", all_ready, ready_reason, ready_message, now),
+        condition(previous, "ContainersReady", all_ready, ready_reason, ready_message, now),
+        condition(previous, "Ready", pod_ready, pod_ready_reason, pod_ready_message, now),
     ];
     let (reason, message) = match &rec.failure {
         Some((r, m)) => (Some(r.clone()), Some(m.clone())),
@@ -269,25 +304,61 @@ mod tests {
         }
         rec.containers[0].ready = true;
         let t1 = Timestamp::from_second(100).unwrap();
-        let s1 = pod_status(&rec, &[], t1);
+        let s1 = pod_status(&rec, &[], &[], &[], t1);
         let ready = |s: &PodStatus| s.conditions.iter().flatten().find(|c| c.type_ == "Ready").cloned().unwrap();
         assert_eq!(ready(&s1).status, "False");
         assert_eq!(ready(&s1).message.as_deref(), Some("containers with unready status: [b]"));
         let t2 = Timestamp::from_second(200).unwrap();
-        let s2 = pod_status(&rec, s1.conditions.as_deref().unwrap(), t2);
+        let s2 = pod_status(&rec, s1.conditions.as_deref().unwrap(), &[], &[], t2);
         assert_eq!(s1, s2, "nothing changed, so nothing to write");
         rec.containers[1].ready = true;
-        let s3 = pod_status(&rec, s2.conditions.as_deref().unwrap(), t2);
+        let s3 = pod_status(&rec, s2.conditions.as_deref().unwrap(), &[], &[], t2);
         assert_eq!(ready(&s3).status, "True");
         assert_eq!(ready(&s3).last_transition_time, Some(Time(t2)));
         let cs = s3.container_statuses.unwrap();
         assert!(cs[0].state.as_ref().unwrap().running.is_some());
         terminate(&mut rec.containers[0], 1);
         terminate(&mut rec.containers[1], 0);
-        let s4 = pod_status(&rec, &[], t2);
+        let s4 = pod_status(&rec, &[], &[], &[], t2);
         assert_eq!(s4.phase.as_deref(), Some("Failed"));
         assert_eq!(ready(&s4).reason.as_deref(), Some("PodCompleted"));
         let term = s4.container_statuses.unwrap()[0].state.clone().unwrap().terminated.unwrap();
         assert_eq!((term.exit_code, term.reason.as_deref()), (1, Some("Error")));
+    }
+
+    #[test]
+    fn readiness_gates_hold_ready_back_until_their_conditions_are_true() {
+        let mut rec = record();
+        for c in &mut rec.containers {
+            c.ever_started = true;
+            c.ready = true;
+            c.state = RunState::Running { started_at: Timestamp::UNIX_EPOCH };
+        }
+        let now = Timestamp::UNIX_EPOCH;
+        let gates = vec!["example.com/a".to_string(), "example.com/b".to_string()];
+        let cond = |type_: &str, status: &str| PodCondition {
+            type_: type_.into(),
+            status: status.into(),
+            ..Default::default()
+        };
+        let get = |s: &PodStatus, t: &str| s.conditions.iter().flatten().find(|c| c.type_ == t).cloned().unwrap();
+        let s = pod_status(&rec, &[], &gates, &[cond("example.com/b", "False")], now);
+        assert_eq!(get(&s, "ContainersReady").status, "True");
+        let ready = get(&s, "Ready");
+        assert_eq!((ready.status.as_str(), ready.reason.as_deref()), ("False", Some("ReadinessGatesNotReady")));
+        assert_eq!(
+            ready.message.as_deref(),
+            Some(
+                "corresponding condition of pod readiness gate \"example.com/a\" does not exist., \
+                 the status of pod readiness gate \"example.com/b\" is not \"True\", but False"
+            )
+        );
+        let both = [cond("example.com/a", "True"), cond("example.com/b", "True")];
+        let s = pod_status(&rec, &[], &gates, &both, now);
+        assert_eq!((get(&s, "Ready").status.as_str(), get(&s, "Ready").reason), ("True", None));
+        // Unready containers speak first, as on the kubelet.
+        rec.containers[0].ready = false;
+        let s = pod_status(&rec, &[], &gates, &[], now);
+        assert_eq!(get(&s, "Ready").reason.as_deref(), Some("ContainersNotReady"));
     }
 }

@@ -78,7 +78,10 @@ impl Store {
             dependents: HashMap::new(),
             history: History::new(HISTORY_EVENTS),
             tx: tx.clone(),
-            next_cluster_ip: 1,
+            // Several planes run on one machine (tests in parallel) and their Service proxies
+            // all listen on 127.10/16: a random start keeps them from taking the same IPs.
+            next_cluster_ip: u32::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..4].try_into().unwrap_or([0; 4]))
+                % 65_024,
         };
         state.seed_namespaces();
         Arc::new(Store { state: Mutex::new(state), tx, compactions: tokio::sync::watch::channel(0).0 })

@@ -126,3 +126,48 @@ pub async fn install_crd(client: &kube::Client) {
     .expect("CRD established in time")
     .expect("await_condition");
 }
+
+/// Starts a plane whose pods run under `work_dir`, so a test can reach their volumes.
+pub async fn start_in(work_dir: &Path) -> LocalPlane {
+    let config = Config { work_dir: Some(work_dir.to_path_buf()), ..Config::default() };
+    LocalPlane::start(config).await.expect("localplane starts")
+}
+
+/// Waits on a watch (kube's `await_condition`) until `name` satisfies `cond`, bounded; on
+/// timeout the failure shows the object as it is.
+pub async fn wait_for<K>(api: &kube::Api<K>, name: &str, what: &str, cond: impl Fn(&K) -> bool) -> K
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    let watch = kube::runtime::wait::await_condition(api.clone(), name, move |o: Option<&K>| o.is_some_and(&cond));
+    match tokio::time::timeout(Duration::from_secs(60), watch).await {
+        Ok(Ok(Some(o))) => o,
+        other => panic!("timed out waiting for {name} to be {what}: {other:?}; now {:#?}", api.get_opt(name).await),
+    }
+}
+
+/// One HTTP/1.0 GET; the body of a 200 answer, None when the connection fails, is closed
+/// without an answer (a Service with no ready endpoint) or answers otherwise.
+pub async fn http_get(addr: &str, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let connect = tokio::net::TcpStream::connect(addr);
+    let mut s = tokio::time::timeout(Duration::from_secs(2), connect).await.ok()?.ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await.ok()?;
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out)).await.ok()?.ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.0 200").then(|| body.to_string())
+}
+
+/// The pod's condition of `type_`, if present.
+pub fn pod_condition<'a>(
+    pod: &'a k8s_openapi::api::core::v1::Pod,
+    type_: &str,
+) -> Option<&'a k8s_openapi::api::core::v1::PodCondition> {
+    pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_)
+}
+
+/// Whether the pod's condition of `type_` has `status`.
+pub fn pod_condition_is(pod: &k8s_openapi::api::core::v1::Pod, type_: &str, status: &str) -> bool {
+    pod_condition(pod, type_).is_some_and(|c| c.status == status)
+}

@@ -11,4 +11,6 @@ mod events;
 mod everyday_kubectl;
 mod field_selectors;
 mod metadata_writes;
+mod readiness_gates;
+mod rollouts;
 mod subresources;
