@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PodReadinessGate,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile, SecurityContext, Service, ServicePort,
-    ServiceSpec,
+    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, Lifecycle, LifecycleHandler,
+    ObjectFieldSelector, PodReadinessGate, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
+    SecurityContext, Service, ServicePort, ServiceSpec, SleepAction,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -265,6 +265,8 @@ pub(super) mod tests {
         assert_eq!(security.capabilities.unwrap().drop, Some(vec!["ALL".to_string()]));
         assert_eq!(security.seccomp_profile.unwrap().type_, "RuntimeDefault");
         assert_eq!(c.readiness_probe.unwrap().http_get.unwrap().path.as_deref(), Some("/ready"));
+        let drain = c.lifecycle.unwrap().pre_stop.unwrap().sleep.unwrap();
+        assert_eq!(drain.seconds, DRAIN_SECONDS, "serves on while endpoints learn it stops");
         assert_eq!(c.ports.unwrap()[0].container_port, 9000);
         assert_eq!(c.resources.unwrap().limits.unwrap()["cpu"].0, "1");
         let pod = d.spec.template.spec.clone().unwrap();
