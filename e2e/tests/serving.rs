@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
@@ -176,6 +176,34 @@ async fn passing_runs_are_served_rejected_ones_never_and_a_pin_rolls_back() {
     env.api::<Service>().delete("cancer", &Default::default()).await.unwrap();
     let recreated = move |s: Option<&Service>| s.is_some_and(|s| s.metadata.uid != deleted);
     env.wait_for::<Service>("cancer", "recreated", recreated).await;
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_model_failing_its_smoke_test_never_takes_traffic() {
+    let env = start().await;
+    env.create::<TrainingPipeline>(pipeline("cancer", TRAINER, &[]).unwrap()).await.unwrap();
+    let mut md = model_deployment("strict", json!({"pipelineRef": {"name": "cancer"}}));
+    md["spec"]["rollout"]["smokeTest"] = json!({"path": "/v1/models/elsewhere:predict", "body": ROW});
+    env.create::<ModelDeployment>(md).await.unwrap();
+    let failed = |md: Option<&ModelDeployment>| {
+        md.and_then(|md| md.status.as_ref()).is_some_and(|s| !s.failed_models.is_empty())
+    };
+    let md = env.wait_longer::<ModelDeployment>("strict", "a failed rollout", ROLLOUT_TIMEOUT, failed).await;
+    let status = md.status.unwrap();
+    assert_eq!(status.failed_models[0].reason, "SmokeTestFailed");
+    assert!(status.failed_models[0].message.contains("404"), "{:?}", status.failed_models[0]);
+    assert_eq!(status.current_model, None, "nothing to go back to: nothing serves");
+    assert!(status.conditions.iter().any(|c| c.type_ == "Degraded" && c.message.contains("no earlier model")));
+    // The pods run, but their gate keeps them out of the Service.
+    let pods = env.api::<Pod>().list(&ListParams::default().labels("trainloop.dev/deployment=strict")).await.unwrap();
+    assert!(!pods.items.is_empty());
+    for pod in pods.items {
+        let conditions = pod.status.and_then(|s| s.conditions).unwrap_or_default();
+        let ready = conditions.iter().find(|c| c.type_ == "Ready").map(|c| c.status.as_str());
+        assert_eq!(ready, Some("False"), "{conditions:?}");
+    }
+    assert!(predict(&service_url(&env, "strict").await).await.is_err(), "no endpoint answers");
     env.shutdown().await;
 }
 
