@@ -39,8 +39,8 @@ pub fn build(
         }
         (Phase::RollingOut(waiting), _) => ready_condition(false, "RollingOut", waiting.clone()),
         (Phase::ScaledToZero, _) => ready_condition(true, "ScaledToZero", "scaled to 0: nothing serves".into()),
-        (_, Some(run)) if available => ready_condition(true, "Serving", format!("{run} serves on {ready} pods")),
         (_, Some(run)) if replicas == 0 => ready_condition(true, "ScaledToZero", format!("{run} is scaled to 0")),
+        (_, Some(run)) if available => ready_condition(true, "Serving", format!("{run} serves on {ready} pods")),
         (_, Some(run)) => ready_condition(false, "Unavailable", format!("{run}: {ready} of {replicas} pods ready")),
         (_, None) => ready_condition(false, "NoModel", "no model serves".into()),
     }
@@ -113,6 +113,10 @@ mod tests {
         assert_eq!(status.endpoint.as_deref(), Some("http://churn.ml.svc:9000"));
         let status = build(&md, &decision(Phase::Serving), &serve, Some(&ready_deployment(1)), now);
         assert_eq!(condition(&status, "Ready"), Some(("False".into(), "Unavailable".into())));
+        let mut idle = md.clone();
+        idle.spec.serving.replicas = 0;
+        let status = build(&idle, &decision(Phase::Serving), &serve, Some(&ready_deployment(0)), now);
+        assert_eq!(condition(&status, "Ready"), Some(("True".into(), "ScaledToZero".into())));
         let status = build(&md, &decision(Phase::RollingOut("1 of 2".into())), &serve, None, now);
         assert_eq!(condition(&status, "Progressing"), Some(("True".into(), "RollingOut".into())));
         assert_eq!(condition(&status, "Reconciling"), Some(("True".into(), "RollingOut".into())));
