@@ -108,7 +108,13 @@ impl Env {
             ..Settings::new(format!("file://{}/artifacts", self.work_dir.display()))
         };
         let http = trainloop::triggers::http_client().expect("an HTTP client");
-        let ctx = Arc::new(Context::new(self.client.clone(), Metrics::register(&mut registry), settings, http));
+        let metrics = Metrics::register(&mut registry);
+        // Its own client, counting its requests as the operator's binary does.
+        let mut config = kube::Config::new(self.plane_url().parse().expect("the plane's URL"));
+        config.default_namespace = "default".into();
+        config.read_timeout = None;
+        let client = controllers::client::counting_client(config, metrics.api_requests.clone()).expect("a client");
+        let ctx = Arc::new(Context::new(client, metrics, settings, http));
         let stop = CancellationToken::new();
         let task = tokio::spawn(controllers::run(ctx, stop.clone(), controllers::WatchHealth::default()));
         self.operator = Some((stop, task));
