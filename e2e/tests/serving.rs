@@ -38,8 +38,9 @@ async fn predict(url: &str) -> Result<Value, String> {
     // A new connection per request: each one goes through the Service to a Ready pod, as a fresh
     // client's would (a kept-alive connection stays with the pod it first reached).
     let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().map_err(|e| e.to_string())?;
-    let answer =
-        client.post(url).body(ROW).timeout(Duration::from_secs(5)).send().await.map_err(|e| format!("{e:?}"))?; // the cause too
+    // Debug-formatted, so that a failure shows its cause (refused, reset, incomplete answer).
+    let request = client.post(url).body(ROW).timeout(Duration::from_secs(5));
+    let answer = request.send().await.map_err(|e| format!("{e:?}"))?;
     let status = answer.status();
     let text = answer.text().await.map_err(|e| e.to_string())?;
     if !status.is_success() {
