@@ -40,3 +40,4 @@ bench: python-env
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk nginx; }
 	$(CARGO) bench -p trainloop-example-model-server --bench http
 	TRAINLOOP_BIN=$(CURDIR)/target/release/trainloop $(CARGO) bench -p trainloop-e2e --bench training
+	$(CARGO) bench -p trainloop-e2e --bench promotion

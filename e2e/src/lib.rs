@@ -4,6 +4,7 @@
 pub mod chaos;
 pub mod planes;
 pub mod realplane;
+pub mod serving;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -64,10 +65,20 @@ pub struct Env {
 impl Env {
     /// A fresh plane with the CRDs established and the operator running.
     pub async fn start() -> anyhow::Result<Env> {
+        Env::start_with_images(&[]).await
+    }
+
+    /// [`Env::start`], with the kubelet running each of `images` (image, executable) as that
+    /// executable.
+    pub async fn start_with_images(images: &[(&str, &str)]) -> anyhow::Result<Env> {
         init_logging();
         let work_dir = std::env::temp_dir().join(format!("trainloop-e2e-{}", unique()));
         std::fs::create_dir_all(&work_dir)?;
-        let plane = LocalPlane::start(Config { work_dir: Some(work_dir.join("plane")), ..Config::default() }).await?;
+        let images_file = work_dir.join("images.yaml");
+        let lines: Vec<String> = images.iter().map(|(image, path)| format!("{image:?}: {path:?}")).collect();
+        std::fs::write(&images_file, lines.join("\n"))?;
+        let config = Config { work_dir: Some(work_dir.join("plane")), images: Some(images_file), ..Config::default() };
+        let plane = LocalPlane::start(config).await?;
         let client = plane.client().await?;
         let observer = plane.observer_client()?;
         install_crds(&client).await?;
@@ -120,7 +131,13 @@ impl Env {
             ..Settings::new(format!("file://{}/artifacts", self.work_dir.display()))
         };
         let http = trainloop::triggers::http_client().expect("an HTTP client");
-        Arc::new(Context::new(self.client.clone(), Metrics::register(registry), settings, http))
+        let metrics = Metrics::register(registry);
+        // Its own client, counting its requests as the operator's binary does.
+        let mut config = kube::Config::new(self.plane_url().parse().expect("the plane's URL"));
+        config.default_namespace = "default".into();
+        config.read_timeout = None;
+        let client = controllers::client::counting_client(config, metrics.api_requests.clone()).expect("a client");
+        Arc::new(Context::new(client, metrics, settings, http))
     }
 
     /// The operator's `/metrics` text since it was last started.

@@ -143,8 +143,8 @@ async fn a_new_model_must_beat_the_served_champion() {
     let env = Env::start().await.unwrap();
     env.create::<TrainingPipeline>(pipeline("churn", &reporting_trainer(), "0.93", json!({}))).await.unwrap();
     env.wait_for::<TrainingRun>("churn-1", "Succeeded", phase_is(RunPhase::Succeeded)).await;
-    // A deployment follows the pipeline and serves churn-1 (its controller is not part of this
-    // test, so the test writes what it would).
+    // A deployment follows the pipeline and serves churn-1 (no real server runs here: the test
+    // writes the status a served churn-1 has; `serving.rs` covers the real thing).
     env.create::<ModelDeployment>(json!({
         "apiVersion": "trainloop.dev/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": "churn"},
         "spec": {"source": {"pipelineRef": {"name": "churn"}}, "serving": {"image": "server"}}

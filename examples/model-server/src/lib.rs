@@ -9,6 +9,7 @@ pub mod live_profile;
 pub mod load;
 pub mod metrics;
 pub mod predict;
+pub mod process;
 pub mod protocol_v1;
 pub mod protocol_v2;
 pub mod routes;

@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod fit;
 pub mod metrics;
 pub mod output;
+pub mod process;
 pub mod split;
 pub mod table;
 pub mod train;

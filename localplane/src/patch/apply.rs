@@ -533,6 +533,14 @@ mod tests {
     }
 
     #[test]
+    fn an_object_emptied_by_dropped_leaves_is_removed_with_them() {
+        let c1 = json!({"spec": {"phase": "A", "rollout": {"model": {"run": "r", "digest": "d"}, "at": "t"}}});
+        let o1 = run(None, &c1, "m", false).unwrap();
+        let o2 = run(Some(&o1), &json!({"spec": {"phase": "B"}}), "m", false).unwrap();
+        assert_eq!(o2["spec"], json!({"phase": "B"}));
+    }
+
+    #[test]
     fn conflicts_unless_forced() {
         let o1 = run(None, &json!({"spec": {"a": 1}}), "m1", false).unwrap();
         let err = run(Some(&o1), &json!({"spec": {"a": 2}}), "m2", false).unwrap_err();

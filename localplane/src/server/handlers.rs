@@ -348,6 +348,10 @@ fn list_type_for(rt: &ResourceType) -> impl Fn(&[String]) -> ListType + '_ {
         }
         match names.last().map(String::as_str) {
             Some("finalizers") if names.len() == 2 => ListType::Set,
+            // A Service's ports are keyed by port and protocol (a container's by containerPort).
+            Some("ports") if names.len() == 2 && names[0] == "spec" && rt.kind == "Service" => {
+                ListType::Map(vec!["port".into(), "protocol".into()])
+            }
             Some(f) => match strategic::merge_key(f) {
                 Some(k) => ListType::Map(vec![k.to_string()]),
                 None => ListType::Atomic,

@@ -183,6 +183,13 @@ pub struct ModelDeploymentStatus {
     /// Server pods ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_replicas: Option<i32>,
+    /// The model being rolled out, while it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutStatus>,
+    /// Models whose rollout failed, newest first (at most 10): not tried again under the same
+    /// spec generation, so a broken champion is not retried in a loop.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_models: Vec<FailedModel>,
     /// `Ready`, `Progressing`, `Degraded`, `Reconciling`, `Stalled`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
@@ -202,7 +209,44 @@ pub struct ServedModel {
     /// The run's metrics.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metrics: BTreeMap<String, f64>,
+    /// URI of the model's reference feature profile: the default smoke test's input row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     /// When it started taking traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_at: Option<Time>,
+}
+
+/// A model on its way to taking traffic.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// The model rolled out.
+    pub model: ServedModel,
+    /// When its pods started to be rolled out (unset while the deployment is scaled to 0): the
+    /// progress deadline counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// When its run passed its gates: promotion latency is measured from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed_at: Option<Time>,
+}
+
+/// A model whose rollout failed.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedModel {
+    /// The TrainingRun that produced it.
+    pub run: String,
+    /// Artifact digest.
+    pub artifact_digest: String,
+    /// `ProgressDeadlineExceeded`, `ServerExited`, `DigestRefused` or `SmokeTestFailed`.
+    pub reason: String,
+    /// What happened, e.g. the server's last words.
+    pub message: String,
+    /// The spec generation it failed under: a new generation (another image, say) tries it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// When the failure was seen.
+    pub failed_at: Time,
 }

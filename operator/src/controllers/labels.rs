@@ -17,3 +17,11 @@ pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const KUEUE_QUEUE: &str = "kueue.x-k8s.io/queue-name";
 /// The field manager of every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "trainloop";
+/// Every child of a ModelDeployment (its Deployment, Service and server pods) names it here.
+pub const DEPLOYMENT: &str = "trainloop.dev/deployment";
+/// The artifact digest of the model a server pod runs (an annotation of the pod template, beside
+/// the run's name under [`RUN`], so each model is its own ReplicaSet).
+pub const ARTIFACT_DIGEST: &str = "trainloop.dev/artifact-digest";
+/// The pod readiness gate the operator sets once a server pod passed its smoke test: Services
+/// route only to Ready pods, so an unverified model never takes traffic.
+pub const MODEL_VERIFIED: &str = "trainloop.dev/model-verified";

@@ -41,6 +41,11 @@ pub struct GateLabels {
     pub result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RollbackLabels {
+    pub reason: &'static str,
+}
+
 /// Every metric, registered once at start.
 #[derive(Clone)]
 pub struct Metrics {
@@ -54,6 +59,9 @@ pub struct Metrics {
     pub queued_runs: Family<PipelineLabels, Gauge>,
     pub controller_restarts: Counter,
     pub api_requests: Family<super::client::RequestLabels, Counter>,
+    pub promotions: Counter,
+    pub rollbacks: Family<RollbackLabels, Counter>,
+    pub promotion_seconds: Histogram,
 }
 
 impl Metrics {
@@ -72,6 +80,9 @@ impl Metrics {
             queued_runs: Family::default(),
             controller_restarts: Counter::default(),
             api_requests: Family::default(),
+            promotions: Counter::default(),
+            rollbacks: Family::default(),
+            promotion_seconds: Histogram::new([1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0]),
         };
         registry.register("reconciles", "Reconciles by controller", metrics.reconciles.clone());
         registry.register(
@@ -102,6 +113,21 @@ impl Metrics {
             "controller_restarts",
             "Restarts of the controllers after their watches kept failing",
             metrics.controller_restarts.clone(),
+        );
+        registry.register(
+            "promotions",
+            "Models that took all traffic of a ModelDeployment",
+            metrics.promotions.clone(),
+        );
+        registry.register(
+            "rollbacks",
+            "Rollouts rolled back to the previous model, by reason",
+            metrics.rollbacks.clone(),
+        );
+        registry.register(
+            "promotion_seconds",
+            "From a run passing its gates to its model taking all traffic",
+            metrics.promotion_seconds.clone(),
         );
         metrics
     }

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod conditions;
 mod context;
+pub mod deployment;
 pub mod error;
 pub mod failures;
 pub mod health;
@@ -17,9 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
 use kube::{
     Api, ResourceExt,
     core::{DeserializeGuard, PartialObjectMeta},
@@ -33,7 +34,7 @@ use kube::{
 
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{TrainingPipeline, TrainingRun};
+use crate::api::{ModelDeployment, TrainingPipeline, TrainingRun};
 
 pub use context::{Context, Settings};
 pub use health::WatchHealth;
@@ -68,7 +69,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken, health: WatchHe
 const RECONCILE_CONCURRENCY: u16 = 16;
 
 /// One life of the controllers: watches (owned ones filtered to what trainloop manages), caches,
-/// and the two reconcile loops.
+/// and the three reconcile loops.
 async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken, health: WatchHealth) {
     let client = ctx.client.clone();
     let managed = watcher::Config::default().labels(&format!("{}=trainloop", labels::MANAGED_BY));
@@ -99,9 +100,10 @@ async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken, health:
         ObjectRef::<Guarded<TrainingPipeline>>::new(&pipeline.name).within(&namespace)
     });
     pipeline_controller = pipeline_controller.reconcile_on(data_changed);
+    let (deployment_controller, deployment_store) = deployment_controller(&client, &health);
     let synced_health = health.clone();
     tokio::spawn(async move {
-        if synced(&run_store).await && synced(&pipeline_store).await {
+        if synced(&run_store).await && synced(&pipeline_store).await && synced(&deployment_store).await {
             synced_health.set_synced();
         }
     });
@@ -110,10 +112,60 @@ async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken, health:
         .run(guarded("trainingrun", run::reconcile), failures::error_policy("trainingrun"), ctx.clone())
         .for_each(|_| futures::future::ready(()));
     let pipelines = pipeline_controller
-        .graceful_shutdown_on(shutdown.cancelled_owned())
+        .graceful_shutdown_on(shutdown.clone().cancelled_owned())
         .run(guarded("trainingpipeline", pipeline::reconcile), failures::error_policy("trainingpipeline"), ctx.clone())
         .for_each(|_| futures::future::ready(()));
-    futures::join!(runs, pipelines);
+    let deployments = deployment_controller
+        .graceful_shutdown_on(shutdown.cancelled_owned())
+        .run(guarded("modeldeployment", deployment::reconcile), failures::error_policy("modeldeployment"), ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+    futures::join!(runs, pipelines, deployments);
+}
+
+/// The ModelDeployment controller and its cache. It is woken by its Deployments, Services and
+/// server pods (metadata-only, by the deployment label they carry), and by every run of a
+/// pipeline it follows or the run it pins, so a run that passes is rolled out at once.
+fn deployment_controller(
+    client: &kube::Client,
+    health: &WatchHealth,
+) -> (Controller<Guarded<ModelDeployment>>, Store<Guarded<ModelDeployment>>) {
+    let serving =
+        watcher::Config::default().labels(&format!("{}=trainloop,{}", labels::MANAGED_BY, labels::DEPLOYMENT));
+    let (deployments, store) =
+        watch::<Guarded<ModelDeployment>>(client, watcher::Config::default(), health, "modeldeployments");
+    let workloads = watch_owned::<Deployment>(client, serving.clone(), health, "deployments");
+    let services = watch_owned::<Service>(client, serving.clone(), health, "services");
+    let pods = watch_owned::<Pod>(client, serving, health, "server pods");
+    let runs = watch_owned::<TrainingRun>(client, watcher::Config::default(), health, "trainingruns (served)");
+    let owner = |meta: &kube::api::ObjectMeta| {
+        let namespace = meta.namespace.clone().unwrap_or_default();
+        let name = meta.labels.as_ref()?.get(labels::DEPLOYMENT)?;
+        Some(ObjectRef::<Guarded<ModelDeployment>>::new(name).within(&namespace))
+    };
+    let followers = store.clone();
+    let controller = Controller::for_stream(deployments, store.clone())
+        .with_config(controller::Config::default().concurrency(RECONCILE_CONCURRENCY))
+        .watches_stream(workloads, move |d| owner(&d.metadata))
+        .watches_stream(services, move |s| owner(&s.metadata))
+        .watches_stream(pods, move |p| owner(&p.metadata))
+        .watches_stream(runs, move |run| {
+            let namespace = run.namespace().unwrap_or_default();
+            let pipeline = run.labels().get(labels::PIPELINE).cloned();
+            let name = run.name_any();
+            followers
+                .state()
+                .into_iter()
+                .filter_map(|guard| guard.0.as_ref().ok().cloned())
+                .filter(|md| md.namespace().as_deref() == Some(namespace.as_str()))
+                .filter(|md| {
+                    let source = &md.spec.source;
+                    source.pipeline_ref.as_ref().is_some_and(|p| Some(&p.name) == pipeline.as_ref())
+                        || source.run_ref.as_ref().is_some_and(|r| r.name == name)
+                })
+                .map(|md| ObjectRef::<Guarded<ModelDeployment>>::new(&md.name_any()).within(&namespace))
+                .collect::<Vec<_>>()
+        });
+    (controller, store)
 }
 
 /// No pause on a controller's merged trigger stream: each watch backs off on its own (`watch`,

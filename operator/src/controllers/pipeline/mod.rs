@@ -293,7 +293,7 @@ async fn supersede_run(ctx: &Context, run: &TrainingRun, successor: &str) -> Res
 }
 
 /// The finished runs beyond the pipeline's history, sparing its champion and what deployments
-/// serve, pin or may roll back to.
+/// serve, roll out, pin or may roll back to.
 async fn doomed(ctx: &Context, pipeline: &TrainingPipeline, runs: &[TrainingRun]) -> Result<BTreeSet<String>> {
     let mut protected = history::champions(runs, &pipeline.spec.evaluation);
     if history::prune(runs, &pipeline.spec.history, &protected).is_empty() {
@@ -306,6 +306,7 @@ async fn doomed(ctx: &Context, pipeline: &TrainingPipeline, runs: &[TrainingRun]
         if let Some(status) = md.status {
             names.extend(status.current_model.map(|m| m.run));
             names.extend(status.previous_models.into_iter().map(|m| m.run));
+            names.extend(status.rollout.map(|r| r.model.run));
         }
         names
     }));

@@ -1,0 +1,254 @@
+//! Serving end to end on localplane: the example trainer trains, the operator promotes passing
+//! runs to a Deployment of the example model server, smoke-tests each new pod before it takes
+//! traffic, and rolls back a model the server refuses, while a client keeps calling the Service.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{ListParams, Patch, PatchParams};
+use serde_json::{Value, json};
+use trainloop::api::{ModelDeployment, RunPhase, TrainingPipeline, TrainingRun};
+use trainloop_e2e::Env;
+use trainloop_e2e::serving::{ROW, model_deployment, pipeline, serves};
+
+/// How long a rollout (a training run, then server pods starting and verified) may take.
+const ROLLOUT_TIMEOUT: Duration = Duration::from_secs(120);
+const TRAINER: &str = env!("CARGO_BIN_EXE_example-trainer");
+
+async fn start() -> Env {
+    trainloop_e2e::serving::start(env!("CARGO_BIN_EXE_example-model-server")).await.unwrap()
+}
+
+async fn patch<K: trainloop_e2e::Object>(env: &Env, name: &str, patch: Value) {
+    env.api::<K>().patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+}
+
+/// The Service's ClusterIP address, as a client in the cluster calls it.
+async fn service_url(env: &Env, name: &str) -> String {
+    let service = env.api::<Service>().get(name).await.unwrap();
+    let ip = service.spec.and_then(|s| s.cluster_ip).expect("a ClusterIP");
+    format!("http://{ip}:8080/v1/models/{name}:predict")
+}
+
+async fn predict(url: &str) -> Result<Value, String> {
+    // A new connection per request: each one goes through the Service to a Ready pod, as a fresh
+    // client's would (a kept-alive connection stays with the pod it first reached).
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().map_err(|e| e.to_string())?;
+    // Debug-formatted, so that a failure shows its cause (refused, reset, incomplete answer).
+    let request = client.post(url).body(ROW).timeout(Duration::from_secs(5));
+    let answer = request.send().await.map_err(|e| format!("{e:?}"))?;
+    let status = answer.status();
+    let text = answer.text().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("{status}: {text}"));
+    }
+    serde_json::from_str(&text).map_err(|e| e.to_string())
+}
+
+/// Calls the Service without pause until stopped, counting answers and failures.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    failures: Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Traffic {
+    fn start(url: String) -> Traffic {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicUsize::new(0));
+        let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s, o, f) = (stop.clone(), ok.clone(), failures.clone());
+        let task = tokio::spawn(async move {
+            while !s.load(Ordering::Relaxed) {
+                match predict(&url).await {
+                    Ok(answer) if answer["predictions"].is_array() => o.fetch_add(1, Ordering::Relaxed),
+                    Ok(answer) => {
+                        f.lock().unwrap().push(format!("no predictions: {answer}"));
+                        0
+                    }
+                    Err(error) => {
+                        f.lock().unwrap().push(error);
+                        0
+                    }
+                };
+            }
+        });
+        Traffic { stop, ok, failures, task }
+    }
+
+    /// Stop; the number of answers, after checking that no request failed.
+    async fn finish(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap();
+        let failures = self.failures.lock().unwrap().clone();
+        assert!(
+            failures.is_empty(),
+            "{} failed requests, e.g. {:?}",
+            failures.len(),
+            &failures[..failures.len().min(5)]
+        );
+        self.ok.load(Ordering::Relaxed)
+    }
+}
+
+async fn events(env: &Env, reason: &str) -> Vec<String> {
+    let events = env.api::<Event>().list(&ListParams::default()).await.unwrap().items;
+    events.into_iter().filter(|e| e.reason.as_deref() == Some(reason)).filter_map(|e| e.note).collect()
+}
+
+fn finished(run: Option<&TrainingRun>) -> bool {
+    run.and_then(|r| r.status.as_ref()).is_some_and(|s| matches!(s.phase, RunPhase::Succeeded | RunPhase::Failed))
+}
+
+#[tokio::test]
+async fn passing_runs_are_served_rejected_ones_never_and_a_pin_rolls_back() {
+    let env = start().await;
+    env.create::<TrainingPipeline>(pipeline("cancer", TRAINER, &[]).unwrap()).await.unwrap();
+    env.create::<ModelDeployment>(model_deployment("cancer", json!({"pipelineRef": {"name": "cancer"}})))
+        .await
+        .unwrap();
+
+    let md =
+        env.wait_longer::<ModelDeployment>("cancer", "serving cancer-1", ROLLOUT_TIMEOUT, serves("cancer-1")).await;
+    let status = md.status.unwrap();
+    assert_eq!(status.endpoint.as_deref(), Some("http://cancer.default.svc:8080"));
+    assert_eq!(status.ready_replicas, Some(2));
+    let deployment = env.api::<Deployment>().get("cancer").await.unwrap();
+    let annotations = deployment.spec.template.metadata.unwrap().annotations.unwrap();
+    assert_eq!(annotations["trainloop.dev/run"], "cancer-1");
+    assert_eq!(annotations["trainloop.dev/artifact-digest"], status.current_model.unwrap().artifact_digest);
+    let service = env.api::<Service>().get("cancer").await.unwrap();
+    assert_eq!(service.spec.unwrap().ports.unwrap().len(), 1, "applied again and again, still one port");
+    let url = service_url(&env, "cancer").await;
+    let answer = predict(&url).await.unwrap();
+    assert!(answer["predictions"][0]["label"].is_string(), "{answer}");
+    assert!(events(&env, "ModelPromoted").await.iter().any(|n| n.starts_with("cancer-1")));
+
+    // A newer passing run replaces it, without one failed request through the Service.
+    let traffic = Traffic::start(url.clone());
+    patch::<TrainingPipeline>(&env, "cancer", json!({"spec": {"triggers": {"retrainToken": "second"}}})).await;
+    let md =
+        env.wait_longer::<ModelDeployment>("cancer", "serving cancer-2", ROLLOUT_TIMEOUT, serves("cancer-2")).await;
+    let answered = traffic.finish().await;
+    assert!(answered > 10, "only {answered} answers during the rollout");
+    let previous: Vec<String> = md.status.unwrap().previous_models.into_iter().map(|m| m.run).collect();
+    assert_eq!(previous, ["cancer-1"]);
+
+    // A rejected run is never rolled out.
+    let strict =
+        json!({"spec": {"evaluation": {"gates": [{"metric": "auc", "goal": "maximize", "threshold": 0.9999}]}}});
+    patch::<TrainingPipeline>(&env, "cancer", strict).await;
+    let run = env.wait_longer::<TrainingRun>("cancer-3", "finished", ROLLOUT_TIMEOUT, finished).await;
+    assert!(run.status.unwrap().conditions.iter().any(|c| c.type_ == "Rejected"));
+    let status = env.api::<ModelDeployment>().get("cancer").await.unwrap().status.unwrap();
+    assert_eq!((status.current_model.unwrap().run.as_str(), status.rollout), ("cancer-2", None));
+
+    // A pin rolls back to the earlier run.
+    let pin = json!({"spec": {"source": {"pipelineRef": null, "runRef": {"name": "cancer-1"}}}});
+    patch::<ModelDeployment>(&env, "cancer", pin).await;
+    let md = env
+        .wait_longer::<ModelDeployment>("cancer", "serving cancer-1 again", ROLLOUT_TIMEOUT, serves("cancer-1"))
+        .await;
+    assert_eq!(md.status.unwrap().previous_models[0].run, "cancer-2");
+    assert!(predict(&url).await.is_ok());
+
+    // A pin to a missing run stalls, naming it, and the pinned model keeps serving.
+    let missing = json!({"spec": {"source": {"runRef": {"name": "cancer-9"}}}});
+    patch::<ModelDeployment>(&env, "cancer", missing).await;
+    let stalled = |md: Option<&ModelDeployment>| {
+        md.and_then(|md| md.status.as_ref())
+            .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Stalled" && c.message.contains("cancer-9")))
+    };
+    let md = env.wait_for::<ModelDeployment>("cancer", "Stalled", stalled).await;
+    assert_eq!(md.status.unwrap().current_model.unwrap().run, "cancer-1");
+    assert!(events(&env, "InvalidSource").await.iter().any(|n| n.contains("cancer-9")));
+    assert!(predict(&url).await.is_ok());
+
+    // Drift is corrected: a Deployment scaled by hand is scaled back, a deleted Service recreated.
+    patch::<Deployment>(&env, "cancer", json!({"spec": {"replicas": 5}})).await;
+    let two = |d: Option<&Deployment>| d.is_some_and(|d| d.spec.replicas == Some(2));
+    env.wait_for::<Deployment>("cancer", "2 replicas again", two).await;
+    let deleted = env.api::<Service>().get("cancer").await.unwrap().metadata.uid;
+    env.api::<Service>().delete("cancer", &Default::default()).await.unwrap();
+    let recreated = move |s: Option<&Service>| s.is_some_and(|s| s.metadata.uid != deleted);
+    env.wait_for::<Service>("cancer", "recreated", recreated).await;
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_model_failing_its_smoke_test_never_takes_traffic() {
+    let env = start().await;
+    env.create::<TrainingPipeline>(pipeline("cancer", TRAINER, &[]).unwrap()).await.unwrap();
+    let mut md = model_deployment("strict", json!({"pipelineRef": {"name": "cancer"}}));
+    md["spec"]["rollout"]["smokeTest"] = json!({"path": "/v1/models/elsewhere:predict", "body": ROW});
+    env.create::<ModelDeployment>(md).await.unwrap();
+    let failed = |md: Option<&ModelDeployment>| {
+        md.and_then(|md| md.status.as_ref()).is_some_and(|s| !s.failed_models.is_empty())
+    };
+    let md = env.wait_longer::<ModelDeployment>("strict", "a failed rollout", ROLLOUT_TIMEOUT, failed).await;
+    let status = md.status.unwrap();
+    assert_eq!(status.failed_models[0].reason, "SmokeTestFailed");
+    assert!(status.failed_models[0].message.contains("404"), "{:?}", status.failed_models[0]);
+    assert_eq!(status.current_model, None, "nothing to go back to: nothing serves");
+    assert!(status.conditions.iter().any(|c| c.type_ == "Degraded" && c.message.contains("no earlier model")));
+    // The pods run, but their gate keeps them out of the Service.
+    let pods = env.api::<Pod>().list(&ListParams::default().labels("trainloop.dev/deployment=strict")).await.unwrap();
+    assert!(!pods.items.is_empty());
+    for pod in pods.items {
+        let conditions = pod.status.and_then(|s| s.conditions).unwrap_or_default();
+        let ready = conditions.iter().find(|c| c.type_ == "Ready").map(|c| c.status.as_str());
+        assert_eq!(ready, Some("False"), "{conditions:?}");
+    }
+    assert!(predict(&service_url(&env, "strict").await).await.is_err(), "no endpoint answers");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refused_model_is_rolled_back_with_the_old_one_serving_and_a_restart_mid_rollout_converges() {
+    let mut env = start().await;
+    env.create::<TrainingPipeline>(pipeline("churn", TRAINER, &[]).unwrap()).await.unwrap();
+    env.create::<ModelDeployment>(model_deployment("churn", json!({"pipelineRef": {"name": "churn"}}))).await.unwrap();
+    env.wait_longer::<ModelDeployment>("churn", "serving churn-1", ROLLOUT_TIMEOUT, serves("churn-1")).await;
+    let traffic = Traffic::start(service_url(&env, "churn").await);
+
+    // churn-2 passes its gates but reports a digest that is not its artifact's: the server
+    // refuses to start, and the deployment goes back to churn-1.
+    let broken = json!({"spec": {"template": {"env": [
+        {"name": "TRAINER", "value": TRAINER}, {"name": "BREAK_DIGEST", "value": "1"}]}}});
+    patch::<TrainingPipeline>(&env, "churn", broken).await;
+    let rolled_back = |md: Option<&ModelDeployment>| {
+        md.and_then(|md| md.status.as_ref()).is_some_and(|s| s.failed_models.iter().any(|f| f.run == "churn-2"))
+    };
+    let md = env.wait_longer::<ModelDeployment>("churn", "churn-2 failed", ROLLOUT_TIMEOUT, rolled_back).await;
+    let status = md.status.unwrap();
+    assert_eq!(status.failed_models[0].reason, "DigestRefused", "{:?}", status.failed_models[0]);
+    assert!(status.failed_models[0].message.contains("does not match MODEL_DIGEST"), "{:?}", status.failed_models[0]);
+    assert!(status.conditions.iter().any(|c| c.type_ == "Degraded" && c.status == "True"));
+    env.wait_longer::<ModelDeployment>("churn", "churn-1 serving again", ROLLOUT_TIMEOUT, serves("churn-1")).await;
+    assert!(events(&env, "RolledBack").await.iter().any(|n| n.contains("back to churn-1")));
+    assert!(
+        env.operator_metrics().contains(r#"rollbacks_total{reason="DigestRefused"} 1"#),
+        "{}",
+        env.operator_metrics()
+    );
+
+    // A good churn-3 rolls out; the operator stops in the middle and a new one finishes the job.
+    let fixed = json!({"spec": {"template": {"env": [{"name": "TRAINER", "value": TRAINER}]}}});
+    patch::<TrainingPipeline>(&env, "churn", fixed).await;
+    let rolling = |md: Option<&ModelDeployment>| {
+        md.and_then(|md| md.status.as_ref()).and_then(|s| s.rollout.as_ref()).is_some_and(|r| r.model.run == "churn-3")
+    };
+    env.wait_longer::<ModelDeployment>("churn", "rolling out churn-3", ROLLOUT_TIMEOUT, rolling).await;
+    env.stop_operator().await;
+    env.start_operator();
+    let md = env.wait_longer::<ModelDeployment>("churn", "serving churn-3", ROLLOUT_TIMEOUT, serves("churn-3")).await;
+    assert_eq!(md.status.unwrap().previous_models[0].run, "churn-1");
+    let answered = traffic.finish().await;
+    assert!(answered > 10, "only {answered} answers");
+    env.shutdown().await;
+}

@@ -1,0 +1,191 @@
+//! The ModelDeployment controller: gather -> decide -> status -> apply. It serves the model its
+//! source asks for through a Deployment and a Service it owns, smoke-tests each new server pod
+//! before the pod may take traffic (a readiness gate), promotes a model once it serves on every
+//! replica, and rolls a failing one back.
+
+pub mod rollout;
+pub mod source;
+pub mod status;
+pub mod verify;
+pub mod workload;
+
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::jiff::Timestamp;
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{ListParams, Patch, PatchParams},
+    runtime::{controller::Action, reflector::ObjectRef},
+};
+
+use crate::api::{ModelDeployment, ModelDeploymentStatus, ServedModel, TrainingRun};
+use crate::controllers::{
+    Context,
+    conditions::{Desired, merge},
+    error::Result,
+    failures, labels,
+    metrics::RollbackLabels,
+    status::apply as apply_status,
+};
+use rollout::{Decision, Happened, Observed};
+use source::Selection;
+
+/// Reconcile one ModelDeployment; an error that repeats is reported on it.
+#[tracing::instrument(skip_all, fields(deployment = %md.name_any(), namespace = md.namespace().unwrap_or_default()))]
+pub async fn reconcile(md: Arc<ModelDeployment>, ctx: Arc<Context>) -> Result<Action> {
+    let result = reconcile_deployment(md.clone(), ctx.clone()).await;
+    let object = format!("ModelDeployment {}", ObjectRef::from_obj(&*md));
+    failures::track(&ctx, object, &result, |category, message, announce| {
+        report_failure(&ctx, &md, category, message, announce)
+    })
+    .await;
+    result
+}
+
+/// Say on the deployment what keeps failing.
+async fn report_failure(ctx: &Context, md: &ModelDeployment, category: &str, message: String, announce: bool) {
+    if announce {
+        ctx.event(&md.object_ref(&()), true, category, "Reconcile", message.clone()).await;
+    }
+    let old = md.status.clone().unwrap_or_default();
+    let desired =
+        [Desired::new("Ready", false, category, &message), Desired::new("Reconciling", true, category, &message)];
+    let generation = md.metadata.generation;
+    let conditions = merge(&old.conditions, &desired, status::MANAGED, generation, Timestamp::now());
+    let new = ModelDeploymentStatus { conditions, ..old.clone() };
+    if new != old
+        && let Err(error) = apply_status(ctx, md, &new).await
+    {
+        tracing::warn!(%error, "could not report the failure on the deployment");
+    }
+}
+
+async fn reconcile_deployment(md: Arc<ModelDeployment>, ctx: Arc<Context>) -> Result<Action> {
+    let now = Timestamp::now();
+    let namespace = md.namespace().unwrap_or_default();
+    let name = md.name_any();
+
+    // Gather.
+    let runs = match (&md.spec.source.pipeline_ref, &md.spec.source.run_ref) {
+        (_, Some(pinned)) => run_named(&ctx, &namespace, &pinned.name).await?.into_iter().collect(),
+        (Some(pipeline), None) => runs_of(&ctx, &namespace, &pipeline.name).await?,
+        (None, None) => Vec::new(),
+    };
+    let selection = source::select(&md.spec.source, &runs);
+    let deployment = deployment_named(&ctx, &namespace, &name).await?;
+    let pods = server_pods(&ctx, &namespace, &name).await?;
+
+    // Decide.
+    let asked = match &selection {
+        Selection::Serve(candidate) => Some(candidate),
+        _ => None,
+    };
+    let observed = Observed { deployment: deployment.as_ref(), pods: &pods };
+    let decision = rollout::decide(&md, asked, &observed, now);
+
+    // Status first: a failed model is on record before its rollback is applied, so a crash in
+    // between never rolls it out again.
+    let old = md.status.clone().unwrap_or_default();
+    let new = status::build(&md, &decision, &selection, deployment.as_ref(), now);
+    if new != old {
+        apply_status(&ctx, &*md, &new).await?;
+    }
+    announce(&ctx, &md, &old, &decision, &selection).await;
+
+    // Apply: the Service always, the Deployment once there is a model; server-side and forced,
+    // so hand edits of the fields the operator manages are put back.
+    let params = PatchParams::apply(labels::FIELD_MANAGER).force();
+    if let Some(service) = workload::service(&md) {
+        let api: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
+        api.patch(&name, &params, &Patch::Apply(&service)).await?;
+    }
+    if let Some(desired) = decision.apply.as_ref().and_then(|model| workload::deployment(&md, model)) {
+        let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
+        api.patch(&name, &params, &Patch::Apply(&desired)).await?;
+    }
+
+    // Verify the server pods that wait for their smoke test; each verdict wakes this reconcile
+    // again through the pod watch.
+    for pod in pods.iter().filter(|p| verify::needs_verification(p)) {
+        let model = model_of_pod(pod, &decision);
+        let port = md.spec.serving.port;
+        verify::verify(&ctx, pod, port, &name, model, md.spec.rollout.smoke_test.as_ref()).await?;
+    }
+    Ok(decision.requeue.map_or_else(Action::await_change, Action::requeue))
+}
+
+/// The record of the model a pod runs, among those the deployment knows.
+fn model_of_pod<'a>(pod: &Pod, decision: &'a Decision) -> Option<&'a ServedModel> {
+    let (run, digest) = workload::model_of(&pod.metadata)?;
+    let known = decision.current.iter().chain(decision.rollout.iter().map(|r| &r.model)).chain(&decision.previous);
+    known.into_iter().find(|m| m.run == run && m.artifact_digest == digest)
+}
+
+/// Events, metrics and logs for what this reconcile decided.
+async fn announce(
+    ctx: &Context,
+    md: &ModelDeployment,
+    old: &ModelDeploymentStatus,
+    decision: &Decision,
+    selection: &Selection,
+) {
+    let reference = md.object_ref(&());
+    if let Selection::Invalid(problem) = selection
+        && !old.conditions.iter().any(|c| c.type_ == "Stalled" && c.message == *problem)
+    {
+        ctx.event(&reference, true, "InvalidSource", "SelectModel", problem.clone()).await;
+    }
+    let Some(happened) = &decision.happened else { return };
+    match happened {
+        Happened::Started { model } => tracing::info!(model, "rollout started"),
+        Happened::Promoted { model, passed_at } => {
+            let before = old.current_model.as_ref().map(|m| format!(" in place of {}", m.run)).unwrap_or_default();
+            let note = format!("{} ({}) takes all traffic{before}", model.run, model.artifact_digest);
+            tracing::info!(model = model.run, "model promoted");
+            ctx.metrics.promotions.inc();
+            if let (Some(passed), Some(promoted)) = (passed_at, &model.promoted_at) {
+                ctx.metrics.promotion_seconds.observe(promoted.0.duration_since(*passed).as_secs_f64().max(0.0));
+            }
+            ctx.event(&reference, false, "ModelPromoted", "Promote", note).await;
+        }
+        Happened::Failed { model, reason, message, rolled_back_to } => {
+            tracing::warn!(model, reason, message, rolled_back_to, "rollout failed");
+            ctx.event(&reference, true, "RolloutFailed", "RollOut", format!("{model}: {reason}: {message}")).await;
+            if let Some(back) = rolled_back_to {
+                ctx.metrics.rollbacks.get_or_create(&RollbackLabels { reason }).inc();
+                let note = format!("back to {back}: {model} failed ({reason}: {message})");
+                ctx.event(&reference, true, "RolledBack", "RollBack", note).await;
+            }
+        }
+    }
+}
+
+// Reads, one function each, so that moving them to shared caches is one line per read.
+
+/// The runs of `pipeline` (by their pipeline label).
+async fn runs_of(ctx: &Context, namespace: &str, pipeline: &str) -> Result<Vec<TrainingRun>> {
+    let api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = format!("{}={pipeline}", labels::PIPELINE);
+    Ok(api.list(&ListParams::default().labels(&selector)).await?.items)
+}
+
+/// The run called `name`, if it exists.
+async fn run_named(ctx: &Context, namespace: &str, name: &str) -> Result<Option<TrainingRun>> {
+    let api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), namespace);
+    Ok(api.get_opt(name).await?)
+}
+
+/// The Deployment called `name`, if it exists.
+async fn deployment_named(ctx: &Context, namespace: &str, name: &str) -> Result<Option<Deployment>> {
+    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
+    Ok(api.get_opt(name).await?)
+}
+
+/// The server pods of the ModelDeployment `name`.
+async fn server_pods(ctx: &Context, namespace: &str, name: &str) -> Result<Vec<Pod>> {
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = format!("{}={name},{}=trainloop", labels::DEPLOYMENT, labels::MANAGED_BY);
+    Ok(api.list(&ListParams::default().labels(&selector)).await?.items)
+}
