@@ -92,10 +92,16 @@ impl Env {
 
     /// Start the operator's controllers (again).
     pub fn start_operator(&mut self) {
+        self.start_operator_watching(&[]);
+    }
+
+    /// Start the operator's controllers (again) for `namespaces` only; empty: every namespace.
+    pub fn start_operator_watching(&mut self, namespaces: &[&str]) {
         let mut registry = prometheus_client::registry::Registry::default();
         // Tests recover from a reset API server in seconds, not a minute.
         let settings = Settings {
             watch_restart_after: Duration::from_secs(3),
+            namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
             ..Settings::new(format!("file://{}/artifacts", self.work_dir.display()))
         };
         let http = trainloop::triggers::http_client().expect("an HTTP client");

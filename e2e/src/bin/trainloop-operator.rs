@@ -15,7 +15,7 @@ async fn main() -> ExitCode {
         eprintln!("usage: trainloop-operator <metrics address> <artifact root>");
         return ExitCode::from(2);
     };
-    match run(RunArgs { metrics_addr, artifact_root }).await {
+    match run(RunArgs { metrics_addr, artifact_root, watch_namespaces: Vec::new() }).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -20,6 +20,10 @@ pub struct RunArgs {
     /// `s3://bucket/prefix`); each run writes under `<root>/<namespace>/<run>/`.
     #[arg(long, env = "TRAINLOOP_ARTIFACT_ROOT", default_value = "file:///var/lib/trainloop/artifacts", value_parser = artifact_root)]
     pub artifact_root: String,
+    /// Reconcile only these namespaces (comma-separated), with no cluster-wide rights needed;
+    /// empty: every namespace.
+    #[arg(long, env = "TRAINLOOP_WATCH_NAMESPACES", value_delimiter = ',')]
+    pub watch_namespaces: Vec<String>,
 }
 
 /// An artifact root trainers can write under: a `file://` absolute path, or an object store
@@ -50,9 +54,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.metrics_addr))?;
-    let settings = Settings::new(args.artifact_root);
+    let mut settings = Settings::new(args.artifact_root);
+    settings.namespaces = args.watch_namespaces;
     let ctx = Arc::new(Context::new(client, metrics, settings, http_client()?));
-    tracing::info!(metrics_addr = %args.metrics_addr, "trainloop started");
+    tracing::info!(metrics_addr = %args.metrics_addr, namespaces = ?ctx.settings.namespaces, "trainloop started");
 
     let stop = tokio_util::sync::CancellationToken::new();
     let server = crate::server::serve(listener, health, stop.clone());
