@@ -131,16 +131,27 @@ impl Env {
     /// Start the operator as its own process (the `trainloop-operator` binary of this package),
     /// in place of the in-process one.
     pub fn start_operator_process(&mut self, binary: &std::path::Path) -> anyhow::Result<()> {
+        self.process = Some(self.spawn_operator_process(binary, &[])?);
+        Ok(())
+    }
+
+    /// One more operator process with `env` set (e.g. a candidate for the lease), which the
+    /// caller owns: it is killed when dropped.
+    pub fn spawn_operator_process(
+        &self,
+        binary: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<tokio::process::Child> {
         let kubeconfig = self.plane.as_ref().map(|p| p.kubeconfig_path().to_path_buf()).unwrap_or_default();
         let child = tokio::process::Command::new(binary)
             .arg("127.0.0.1:0")
             .arg(format!("file://{}/artifacts", self.work_dir.display()))
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .kill_on_drop(true)
             .spawn()?;
-        self.process = Some(child);
-        Ok(())
+        Ok(child)
     }
 
     /// SIGKILL the operator's process and reap it.

@@ -90,9 +90,9 @@ fn one<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
     found[0]
 }
 
-/// The rules every ClusterRole and Role of the chart must grant: the chart's one list of them.
-fn chart_rules() -> Value {
-    let text = std::fs::read_to_string(workspace_root().join("charts/trainloop/files/rbac/rules.yaml")).expect("rules");
+/// The rules a ClusterRole or Role of the chart must grant: the chart's lists of them.
+fn chart_rules(file: &str) -> Value {
+    let text = std::fs::read_to_string(workspace_root().join("charts/trainloop/files/rbac").join(file)).expect("rules");
     serde_saphyr::from_str(&text).expect("rules are YAML")
 }
 
@@ -180,11 +180,17 @@ async fn the_chart_lints_renders_every_variant_and_refuses_bad_values() {
         ("log format", json!({"logFormat": "xml"}), "'/logFormat'"),
         ("artifact root", json!({"artifacts": {"root": "/var/lib/trainloop"}}), "'/artifacts/root'"),
         ("namespace name", json!({"watchNamespaces": ["Team_A"]}), "'/watchNamespaces/0'"),
-        ("two replicas before leader election", json!({"replicas": 2}), "'/replicas'"),
+        (
+            "two replicas without leader election",
+            json!({"replicas": 2, "leaderElection": {"enabled": false}}),
+            "'/leaderElection/enabled'",
+        ),
     ];
     let mut cases = vec![
         ("defaults", "trainloop-system", json!({})),
         ("namespaced", "trainloop-system", json!({"watchNamespaces": ["team-a", "team-b"]})),
+        ("high availability", "trainloop-system", json!({"replicas": 2, "podDisruptionBudget": {"enabled": true}})),
+        ("no election", "trainloop-system", json!({"leaderElection": {"enabled": false}})),
         ("every optional object", "trainloop-system", every_optional_object),
     ];
     cases.extend(refused.iter().map(|(case, values, _)| (*case, "trainloop-system", values.clone())));
@@ -203,11 +209,16 @@ async fn the_chart_lints_renders_every_variant_and_refuses_bad_values() {
             "CustomResourceDefinition/trainingpipelines.trainloop.dev",
             "CustomResourceDefinition/trainingruns.trainloop.dev",
             "Deployment/trainloop",
+            "Role/trainloop-leader-election",
+            "RoleBinding/trainloop-leader-election",
             "Service/trainloop-metrics",
             "ServiceAccount/trainloop",
         ]
     );
-    assert_eq!(one(defaults, "ClusterRole")["rules"], chart_rules());
+    assert_eq!(one(defaults, "ClusterRole")["rules"], chart_rules("rules.yaml"));
+    let lease_role = one(defaults, "Role");
+    assert_eq!(lease_role["metadata"]["namespace"], "trainloop-system");
+    assert_eq!(lease_role["rules"], chart_rules("leader-election-rules.yaml"));
     for crd in defaults.iter().filter(|o| o["kind"] == "CustomResourceDefinition") {
         assert_eq!(crd["metadata"]["annotations"]["helm.sh/resource-policy"], "keep");
     }
@@ -219,6 +230,23 @@ async fn the_chart_lints_renders_every_variant_and_refuses_bad_values() {
     assert_eq!(defaults_env["TRAINLOOP_LOG_FORMAT"], "json");
     assert_eq!(defaults_env["TRAINLOOP_ARTIFACT_ROOT"], "file:///var/lib/trainloop/artifacts");
     assert!(!defaults_env.contains_key("TRAINLOOP_WATCH_NAMESPACES"));
+    assert_eq!(defaults_env["TRAINLOOP_LEADER_ELECTION"], "true");
+    assert_eq!(defaults_env["TRAINLOOP_LEASE_NAME"], "trainloop");
+
+    // Two replicas: both candidates for the lease, rolled one at a time, a disruption budget.
+    let ha = answers["high availability"].as_ref().expect("HA install");
+    let deployment = one(ha, "Deployment");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    assert_eq!(deployment["spec"]["strategy"], Value::Null, "rolling update: a standby is ready at once");
+    assert_eq!(one(ha, "PodDisruptionBudget")["spec"]["maxUnavailable"], 1);
+    assert_eq!(env(deployment)["TRAINLOOP_LEASE_DURATION_SECONDS"], "15");
+
+    // Without an election: no Lease rights, and never two operators at once.
+    let alone = answers["no election"].as_ref().expect("no-election install");
+    assert!(!alone.iter().any(|o| o["kind"] == "Role"), "{:?}", kinds(alone));
+    let deployment = one(alone, "Deployment");
+    assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
+    assert!(!env(deployment).contains_key("TRAINLOOP_LEADER_ELECTION"));
     assert_eq!(deployment["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/trainloop/trainloop:0.1.0");
 
     // A list of namespaces: a Role and RoleBinding in each, nothing cluster-wide.
@@ -235,10 +263,10 @@ async fn the_chart_lints_renders_every_variant_and_refuses_bad_values() {
             .filter_map(|o| o["metadata"]["namespace"].as_str())
             .collect();
         namespaces.sort();
-        assert_eq!(namespaces, ["team-a", "team-b"], "{kind}");
+        assert_eq!(namespaces, ["team-a", "team-b", "trainloop-system"], "{kind} (the last for the Lease)");
     }
-    for role in namespaced.iter().filter(|o| o["kind"] == "Role") {
-        assert_eq!(role["rules"], chart_rules());
+    for role in namespaced.iter().filter(|o| o["kind"] == "Role" && o["metadata"]["namespace"] != "trainloop-system") {
+        assert_eq!(role["rules"], chart_rules("rules.yaml"));
     }
     assert_eq!(env(one(namespaced, "Deployment"))["TRAINLOOP_WATCH_NAMESPACES"], "team-a,team-b");
 
@@ -252,6 +280,8 @@ async fn the_chart_lints_renders_every_variant_and_refuses_bad_values() {
             "Deployment/trainloop",
             "NetworkPolicy/trainloop",
             "PodDisruptionBudget/trainloop",
+            "Role/trainloop-leader-election",
+            "RoleBinding/trainloop-leader-election",
             "Service/trainloop-alerts",
             "Service/trainloop-metrics",
             "ServiceAccount/trainloop",
