@@ -3,6 +3,7 @@
 
 pub mod chaos;
 pub mod planes;
+pub mod rbac;
 pub mod realplane;
 
 use std::path::PathBuf;
@@ -73,6 +74,11 @@ impl Env {
         Ok(env)
     }
 
+    /// The kubeconfig of the plane, for clients and processes of the test's own.
+    pub fn kubeconfig_path(&self) -> PathBuf {
+        self.plane.as_ref().map(|p| p.kubeconfig_path().to_path_buf()).unwrap_or_default()
+    }
+
     /// The API server's URL (for its `/localplane/faults` switch).
     pub fn plane_url(&self) -> String {
         self.plane.as_ref().map(LocalPlane::url).unwrap_or_default()
@@ -97,6 +103,11 @@ impl Env {
 
     /// Start the operator's controllers (again) for `namespaces` only; empty: every namespace.
     pub fn start_operator_watching(&mut self, namespaces: &[&str]) {
+        self.start_operator_on(self.client.clone(), namespaces);
+    }
+
+    /// Start the operator's controllers (again) with their own `client` (e.g. one that records).
+    pub fn start_operator_on(&mut self, client: Client, namespaces: &[&str]) {
         let mut registry = prometheus_client::registry::Registry::default();
         // Tests recover from a reset API server in seconds, not a minute.
         let settings = Settings {
@@ -105,7 +116,7 @@ impl Env {
             ..Settings::new(format!("file://{}/artifacts", self.work_dir.display()))
         };
         let http = trainloop::triggers::http_client().expect("an HTTP client");
-        let ctx = Arc::new(Context::new(self.client.clone(), Metrics::register(&mut registry), settings, http));
+        let ctx = Arc::new(Context::new(client, Metrics::register(&mut registry), settings, http));
         let stop = CancellationToken::new();
         let task = tokio::spawn(controllers::run(ctx, stop.clone(), controllers::WatchHealth::default()));
         self.operator = Some((stop, task));
