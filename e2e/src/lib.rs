@@ -52,6 +52,8 @@ pub struct Env {
     /// Always present; taken only while [`Env::reset_plane`] replaces it.
     plane: Option<LocalPlane>,
     pub client: Client,
+    /// A client that localplane's fault injection spares: what a test observes with.
+    pub observer: Client,
     pub work_dir: PathBuf,
     operator: Option<(CancellationToken, JoinHandle<()>)>,
     /// The operator as its own process (`start_operator_process`), when it runs as one.
@@ -63,13 +65,22 @@ pub struct Env {
 impl Env {
     /// A fresh plane with the CRDs established and the operator running.
     pub async fn start() -> anyhow::Result<Env> {
+        init_logging();
         let work_dir = std::env::temp_dir().join(format!("trainloop-e2e-{}", unique()));
         std::fs::create_dir_all(&work_dir)?;
         let plane = LocalPlane::start(Config { work_dir: Some(work_dir.join("plane")), ..Config::default() }).await?;
         let client = plane.client().await?;
+        let observer = plane.observer_client()?;
         install_crds(&client).await?;
-        let mut env =
-            Env { plane: Some(plane), client, work_dir, operator: None, process: None, registry: Default::default() };
+        let mut env = Env {
+            plane: Some(plane),
+            client,
+            observer,
+            work_dir,
+            operator: None,
+            process: None,
+            registry: Default::default(),
+        };
         env.start_operator();
         Ok(env)
     }
@@ -109,6 +120,25 @@ impl Env {
     /// Start the operator's controllers (again) with their own `client` (e.g. one that records).
     pub fn start_operator_on(&mut self, client: Client, namespaces: &[&str]) {
         let mut registry = prometheus_client::registry::Registry::default();
+        let ctx = self.operator_context_on(client, namespaces, &mut registry);
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(controllers::run(ctx, stop.clone(), controllers::WatchHealth::default()));
+        self.operator = Some((stop, task));
+        self.registry = registry;
+    }
+
+    /// What the operator's controllers run with, their metrics registered in `registry`: for a
+    /// test that calls a reconcile itself.
+    pub fn operator_context(&self, registry: &mut prometheus_client::registry::Registry) -> Arc<Context> {
+        self.operator_context_on(self.client.clone(), &[], registry)
+    }
+
+    fn operator_context_on(
+        &self,
+        client: Client,
+        namespaces: &[&str],
+        registry: &mut prometheus_client::registry::Registry,
+    ) -> Arc<Context> {
         // Tests recover from a reset API server in seconds, not a minute.
         let settings = Settings {
             watch_restart_after: Duration::from_secs(3),
@@ -116,11 +146,7 @@ impl Env {
             ..Settings::new(format!("file://{}/artifacts", self.work_dir.display()))
         };
         let http = trainloop::triggers::http_client().expect("an HTTP client");
-        let ctx = Arc::new(Context::new(client, Metrics::register(&mut registry), settings, http));
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(controllers::run(ctx, stop.clone(), controllers::WatchHealth::default()));
-        self.operator = Some((stop, task));
-        self.registry = registry;
+        Arc::new(Context::new(client, Metrics::register(registry), settings, http))
     }
 
     /// The operator's `/metrics` text since it was last started.
@@ -185,6 +211,26 @@ impl Env {
         Ok(self.api::<K>().create(&PostParams::default(), &typed).await?)
     }
 
+    /// Create a run by hand whose trainer waits until the returned file exists, then reports
+    /// `result` (its termination message): a test decides when the trainer finishes.
+    pub async fn create_held_run(&self, name: &str, result: &str) -> anyhow::Result<PathBuf> {
+        let release = self.work_dir.join(format!("release-{name}"));
+        let script = format!(
+            "while [ ! -e {release} ]; do sleep 0.05; done\nprintf '%s' '{result}' > /dev/termination-log",
+            release = release.display()
+        );
+        self.create::<trainloop::api::TrainingRun>(serde_json::json!({
+            "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": name},
+            "spec": {
+                "trigger": {"type": "Manual"}, "image": "shell", "command": ["sh", "-c", script],
+                "features": [{"name": "age", "type": "number"}], "data": {"uri": "file:///dev/null"},
+                "evaluation": {"gates": [{"metric": "auc", "goal": "maximize", "threshold": 0.9}]}
+            }
+        }))
+        .await?;
+        Ok(release)
+    }
+
     /// Wait until `name` satisfies `condition`, failing after [`TIMEOUT`].
     pub async fn wait_for<K: Object>(&self, name: &str, what: &str, condition: impl Condition<K>) -> K {
         self.wait_longer(name, what, TIMEOUT, condition).await
@@ -242,6 +288,17 @@ pub async fn install_crds(client: &Client) -> anyhow::Result<()> {
         tokio::time::timeout(TIMEOUT, await_condition(api.clone(), &name, established)).await??;
     }
     Ok(())
+}
+
+/// Logs of the operator and localplane (in-process) to stderr when `RUST_LOG` is set, to tell
+/// where a failing test stuck; silent otherwise.
+fn init_logging() {
+    if std::env::var("RUST_LOG").is_ok_and(|level| !level.is_empty())
+        && let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env()
+    {
+        // Every test's first `Env::start` installs it; later ones find it installed.
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_test_writer().try_init();
+    }
 }
 
 fn unique() -> String {

@@ -12,22 +12,7 @@ use trainloop_e2e::Env;
 #[tokio::test]
 async fn pods_of_a_run_finished_while_the_operator_was_down_are_cleaned_up_after_its_restart() {
     let mut env = Env::start().await.unwrap();
-    let release = env.work_dir.join("release");
-    let script = format!(
-        r#"while [ ! -e {release} ]; do sleep 0.05; done
-printf '{{"metrics":{{"auc":0.95}}}}' > /dev/termination-log"#,
-        release = release.display()
-    );
-    env.create::<TrainingRun>(json!({
-        "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "by-hand"},
-        "spec": {
-            "trigger": {"type": "Manual"}, "image": "shell", "command": ["sh", "-c", script],
-            "features": [{"name": "age", "type": "number"}], "data": {"uri": "file:///dev/null"},
-            "evaluation": {"gates": [{"metric": "auc", "goal": "maximize", "threshold": 0.9}]}
-        }
-    }))
-    .await
-    .unwrap();
+    let release = env.create_held_run("by-hand", r#"{"metrics":{"auc":0.95}}"#).await.unwrap();
     let running =
         |run: Option<&TrainingRun>| run.and_then(|r| r.status.as_ref()).is_some_and(|s| s.phase == RunPhase::Running);
     env.wait_for::<TrainingRun>("by-hand", "Running", running).await;

@@ -8,8 +8,11 @@
 //! ```
 //! The posted document replaces the whole configuration (`{}` turns everything off);
 //! `dropWatches` and `compact` are one-shot actions done at once.
+//!
+//! A request with the header `x-localplane-observer` is spared every fault: the client that a
+//! test watches the system under test with must see everything, or it reports false failures.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
@@ -40,11 +43,16 @@ pub struct ErrorFault {
     pub code: u16,
 }
 
+/// The header that marks a request as the test's observer, spared by fault injection.
+pub const OBSERVER_HEADER: &str = "x-localplane-observer";
+
 pub struct Faults {
     config: RwLock<FaultConfig>,
     /// Bumped to end all open watch streams.
     pub drops: tokio::sync::watch::Sender<u64>,
     rng: Mutex<u64>,
+    /// Errors injected so far, per verb: a test can wait until a fault has really been met.
+    injected: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Default for Faults {
@@ -54,6 +62,7 @@ impl Default for Faults {
             config: RwLock::new(FaultConfig::default()),
             drops: tokio::sync::watch::channel(0).0,
             rng: Mutex::new(seed | 1),
+            injected: Mutex::default(),
         }
     }
 }
@@ -61,6 +70,11 @@ impl Default for Faults {
 impl Faults {
     pub fn get(&self) -> FaultConfig {
         self.config.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// How many errors were injected since the start, per verb.
+    pub fn injected(&self) -> BTreeMap<String, u64> {
+        self.injected.lock().map(|i| i.clone()).unwrap_or_default()
     }
 
     /// Replaces the configuration; returns whether history compaction was asked for.
@@ -112,6 +126,9 @@ impl Faults {
         if fault.rate <= 0.0 || self.random() >= fault.rate {
             return None;
         }
+        if let Ok(mut injected) = self.injected.lock() {
+            *injected.entry(verb.to_string()).or_default() += 1;
+        }
         Some(match fault.code {
             429 => ApiError::too_many_requests(),
             409 => ApiError::new(409, "Conflict", "injected conflict (localplane fault injection)"),
@@ -133,6 +150,7 @@ mod tests {
         f.set(cfg).unwrap();
         assert_eq!(f.error_for("create").map(|e| e.code), Some(429));
         assert!(f.error_for("get").is_none());
+        assert_eq!(f.injected(), BTreeMap::from([("create".to_string(), 1)]));
         let mut cfg = FaultConfig::default();
         cfg.errors.insert("*".into(), ErrorFault { rate: 0.5, code: 500 });
         f.set(cfg).unwrap();

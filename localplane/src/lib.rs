@@ -124,6 +124,15 @@ impl LocalPlane {
         make_client(&self.url)
     }
 
+    /// A client that fault injection spares (`faults::OBSERVER_HEADER`): for a test to watch
+    /// what happens under faults without being disturbed itself.
+    pub fn observer_client(&self) -> anyhow::Result<kube::Client> {
+        let mut config = client_config(&self.url)?;
+        let name = axum::http::HeaderName::from_static(faults::OBSERVER_HEADER);
+        config.headers.push((name, axum::http::HeaderValue::from_static("true")));
+        Ok(kube::Client::try_from(config)?)
+    }
+
     /// Stops the controllers (and every process the kubelet started) and the server.
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
@@ -151,8 +160,12 @@ impl Drop for LocalPlane {
 }
 
 fn make_client(url: &str) -> anyhow::Result<kube::Client> {
+    Ok(kube::Client::try_from(client_config(url)?)?)
+}
+
+fn client_config(url: &str) -> anyhow::Result<kube::Config> {
     let mut config = kube::Config::new(url.parse().context("parsing the server URL")?);
     config.default_namespace = "default".into();
     config.read_timeout = None;
-    Ok(kube::Client::try_from(config)?)
+    Ok(config)
 }

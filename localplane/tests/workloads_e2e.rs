@@ -626,3 +626,100 @@ async fn native_sidecars_run_beside_the_containers_and_stop_after_them() {
     eventually("the sidecar to be stopped", || async { (!pid_alive(pid)).then_some(()) }).await;
     lp.stop().await;
 }
+
+/// The Job controller's cache can lag behind the pods (dropped watches, 410 Gone): a reconcile
+/// handed the Job as it was before its pod finished, after that pod was counted and deleted (an
+/// operator cleaning up once it read the result), must not start the Job's pod again.
+#[tokio::test]
+async fn a_stale_cached_job_never_starts_a_second_pod() {
+    let lp = start("job-stale").await;
+    let jobs: Api<Job> = Api::default_namespaced(lp.client.clone());
+    let job: Job = obj(json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "once"},
+        "spec": {"backoffLimit": 0, "template": {"spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "x", "command": ["sh", "-c", "sleep 0.3"]}]
+        }}}
+    }));
+    jobs.create(&PostParams::default(), &job).await.expect("create job");
+    let stale = wait_for(&jobs, "once", "running", |j| j.status.as_ref().and_then(|s| s.active) == Some(1)).await;
+    wait_for(&jobs, "once", "Complete", |j| job_condition(j, "Complete").is_some()).await;
+    let pods: Api<Pod> = Api::default_namespaced(lp.client.clone());
+    for pod in job_pods(&lp.client, "once").await {
+        pods.delete(&pod.name_any(), &DeleteParams::default()).await.expect("delete pod");
+    }
+    eventually("the pod deleted", || async { job_pods(&lp.client, "once").await.is_empty().then_some(()) }).await;
+
+    localplane::controllers::job::reconcile_once(&stale, &lp.client).await.expect("reconcile");
+    let started: Vec<String> = job_pods(&lp.client, "once").await.iter().map(|p| p.name_any()).collect();
+    assert!(started.is_empty(), "a second pod started from a stale Job: {started:?}");
+    lp.stop().await;
+}
+
+/// Switch localplane's fault injection (`Some`), or read it; returns its answer: the
+/// configuration and the errors injected so far.
+async fn faults(client: &Client, config: Option<serde_json::Value>) -> serde_json::Value {
+    let request = match config {
+        Some(config) => axum::http::Request::post("/localplane/faults")
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&config).expect("json")),
+        None => axum::http::Request::get("/localplane/faults").body(Vec::new()),
+    };
+    client.request::<serde_json::Value>(request.expect("request")).await.expect("fault endpoint")
+}
+
+/// A pod's outcome exists only in its status: the kubelet writes it however long the API
+/// server refuses, and the pod ends Succeeded once the server accepts writes again.
+#[tokio::test]
+async fn the_kubelet_writes_a_final_pod_status_through_any_run_of_errors() {
+    let lp = start("pod-status-retry").await;
+    let pods: Api<Pod> = Api::default_namespaced(lp.client.clone());
+    faults(&lp.client, Some(json!({"errors": {"patch": {"rate": 1.0, "code": 500}}}))).await;
+    let pod: Pod = obj(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "quick"},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x", "command": ["true"]}]}
+    }));
+    pods.create(&PostParams::default(), &pod).await.expect("create pod");
+    // Far more refused status writes than a pod has states: the kubelet kept retrying.
+    let refused = eventually("15 refused status writes", || async {
+        faults(&lp.client, None).await["injected"]["patch"].as_u64().filter(|n| *n >= 15)
+    })
+    .await;
+    assert!(refused >= 15);
+    faults(&lp.client, Some(json!({}))).await;
+    let phase = |p: &Pod| p.status.as_ref().and_then(|s| s.phase.clone());
+    let done = wait_for(&pods, "quick", "Succeeded", move |p| phase(p).as_deref() == Some("Succeeded")).await;
+    assert_eq!(terminated(&done).exit_code, 0);
+    lp.stop().await;
+}
+
+/// A run of 410 Gone (history compacted under open watches) with nothing to relist must not
+/// hold the Job controller: a Job created after it gets its pod at once. With one backoff on
+/// the controller's merged trigger stream, which an empty relist never resets, each 410 doubled
+/// a pause that held every trigger (up to 30 s).
+#[tokio::test]
+async fn a_run_of_410s_does_not_hold_the_job_controller() {
+    let lp = start("gone-run").await;
+    // A compaction every 1.5 s for 9 s, as the fault test does: time is what a growing
+    // backoff is about, so this test spends it.
+    for _ in 0..6 {
+        faults(&lp.client, Some(json!({"compact": true}))).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    let jobs: Api<Job> = Api::default_namespaced(lp.client.clone());
+    let job: Job = obj(json!({
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "after"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "x", "command": ["true"]}]}}}
+    }));
+    jobs.create(&PostParams::default(), &job).await.expect("create job");
+    let created = Instant::now();
+    let started = eventually("the Job's pod", || async {
+        let pods = job_pods(&lp.client, "after").await;
+        (!pods.is_empty()).then_some(created.elapsed())
+    })
+    .await;
+    assert!(started < Duration::from_secs(5), "the Job waited {started:?} for its pod");
+    lp.stop().await;
+}

@@ -79,6 +79,34 @@ impl Recorder {
         self.seen.subscribe()
     }
 
+    /// Wait (up to 10 s) until the watches have shown every run and Job that exists now: the
+    /// invariants at rest are judged on a record that is complete.
+    pub async fn catch_up(&self, client: &Client) {
+        let runs = Api::<TrainingRun>::namespaced(client.clone(), "default");
+        let jobs = Api::<Job>::namespaced(client.clone(), "default");
+        let mut seen = self.subscribe();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while tokio::time::Instant::now() < deadline {
+            let listed = (runs.list(&Default::default()).await, jobs.list(&Default::default()).await);
+            let complete = if let (Ok(runs), Ok(jobs)) = listed {
+                let record = self.lock();
+                let has = |names: &BTreeMap<String, BTreeSet<String>>, name: String, uid: Option<String>| {
+                    names.get(&name).is_some_and(|uids| uids.contains(&uid.unwrap_or_default()))
+                };
+                let run_uids: BTreeMap<String, BTreeSet<String>> =
+                    record.runs.iter().map(|(name, uids)| (name.clone(), uids.keys().cloned().collect())).collect();
+                runs.items.into_iter().all(|run| has(&run_uids, run.name_any(), run.uid()))
+                    && jobs.items.into_iter().all(|job| has(&record.jobs, job.name_any(), job.uid()))
+            } else {
+                false
+            };
+            if complete {
+                return;
+            }
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(100), seen.recv()).await;
+        }
+    }
+
     /// Every run name ever seen.
     pub fn run_names(&self) -> BTreeSet<String> {
         self.lock().runs.keys().cloned().collect()

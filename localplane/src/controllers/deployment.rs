@@ -16,14 +16,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::revision::{self, revision};
-use super::util::{self, controlled_by, owner_of};
+use super::util::{self, controlled_by};
 
 pub const HASH_LABEL: &str = "pod-template-hash";
 
@@ -423,12 +422,7 @@ fn error_policy(_d: Arc<Deployment>, error: &Error, _ctx: Arc<Ctx>) -> Action {
 
 /// Runs the Deployment controller until `shutdown` is cancelled.
 pub async fn run(client: Client, shutdown: CancellationToken) {
-    let deployments: Api<Deployment> = Api::all(client.clone());
-    let sets: Api<ReplicaSet> = Api::all(client.clone());
-    Controller::new(deployments, watcher::Config::default())
-        .watches(sets, watcher::Config::default(), |rs: ReplicaSet| {
-            owner_of::<Deployment>(rs.metadata.owner_references.as_ref(), rs.metadata.namespace.as_deref())
-        })
+    util::controller_with_children::<Deployment, ReplicaSet>(&client)
         .graceful_shutdown_on(async move { shutdown.cancelled().await })
         .run(reconcile, error_policy, Arc::new(Ctx { client }))
         .for_each(|_| futures::future::ready(()))

@@ -14,13 +14,12 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::util::{self, controlled_by, is_deleting, is_terminal, owner_of, phase};
+use super::util::{self, controlled_by, is_deleting, is_terminal, phase};
 
 pub const LABEL_JOB_NAME: &str = "batch.kubernetes.io/job-name";
 pub const LABEL_CONTROLLER_UID: &str = "batch.kubernetes.io/controller-uid";
@@ -290,20 +289,35 @@ struct Ctx {
 }
 
 async fn reconcile(job: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    reconcile_once(&job, &ctx.client).await
+}
+
+/// One reconcile of the Job that `cached` names, as the controller runs it on each change.
+///
+/// It decides from the Job read fresh, never from `cached`: a watch cache can lag (dropped
+/// watches, 410 Gone and relists) while the pods, listed fresh, have moved on. A cached Job
+/// from before its pod was counted, with that pod since deleted (its run's result recorded),
+/// would look as if it never ran and start a second pod. The real controller rules this out
+/// with expectations and pod finalizers; a fresh read, then a fresh list, does here: only this
+/// controller counts a Job's pods, one reconcile of a Job at a time.
+pub async fn reconcile_once(cached: &Job, client: &Client) -> Result<Action, Error> {
+    let (Some(ns), Some(uid)) = (cached.namespace(), cached.metadata.uid.clone()) else {
+        return Ok(Action::await_change());
+    };
+    let name = cached.name_any();
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    let Some(job) = jobs.get_opt(&name).await?.filter(|j| j.metadata.uid.as_deref() == Some(uid.as_str())) else {
+        return Ok(Action::await_change());
+    };
     if job.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let (Some(ns), Some(uid)) = (job.namespace(), job.metadata.uid.clone()) else {
-        return Ok(Action::await_change());
-    };
-    let name = job.name_any();
-    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let pods_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let listed = pods_api.list(&ListParams::default().labels(&format!("{LABEL_CONTROLLER_UID}={uid}"))).await?;
     let pods: Vec<Pod> =
         listed.items.into_iter().filter(|p| controlled_by(p.metadata.owner_references.as_ref(), &uid)).collect();
     let plan = plan(&job, &pods, Timestamp::now());
     if plan.delete_job {
-        let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
         util::tolerate(jobs.delete(&name, &DeleteParams::background()).await)?;
         return Ok(Action::await_change());
     }
@@ -311,16 +325,11 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     for pod_name in &plan.delete {
         util::tolerate(pods_api.delete(pod_name, &DeleteParams::default()).await)?;
     }
-    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
-    let create = if plan.create > 0 && !util::owner_is_live(&jobs, &name, &uid).await? { 0 } else { plan.create };
-    for _ in 0..create {
+    for _ in 0..plan.create {
         let Some(pod) = job_pod(&job) else { break };
-        match pods_api.create(&PostParams::default(), &pod).await {
-            Ok(_) => {}
-            // A name clash: the next reconcile creates it under another name.
-            Err(e) if util::is_benign(&e) => {}
-            Err(e) => return Err(e.into()),
-        }
+        // A failure (a name clash too) is retried: the next reconcile lists what exists.
+        let created = pods_api.create(&PostParams::default(), &pod).await?;
+        tracing::debug!(job = %name, pod = %created.name_any(), "pod created");
     }
     let old = job.status.clone().unwrap_or_default();
     if plan.status != old {
@@ -341,12 +350,7 @@ fn error_policy(_job: Arc<Job>, error: &Error, _ctx: Arc<Ctx>) -> Action {
 
 /// Runs the Job controller until `shutdown` is cancelled.
 pub async fn run(client: Client, shutdown: CancellationToken) {
-    let jobs: Api<Job> = Api::all(client.clone());
-    let pods: Api<Pod> = Api::all(client.clone());
-    Controller::new(jobs, watcher::Config::default())
-        .watches(pods, watcher::Config::default(), |pod: Pod| {
-            owner_of::<Job>(pod.metadata.owner_references.as_ref(), pod.metadata.namespace.as_deref())
-        })
+    util::controller_with_children::<Job, Pod>(&client)
         .graceful_shutdown_on(async move { shutdown.cancelled().await })
         .run(reconcile, error_policy, Arc::new(Ctx { client }))
         .for_each(|_| futures::future::ready(()))

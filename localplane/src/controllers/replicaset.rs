@@ -11,13 +11,12 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::util::{self, controlled_by, is_deleting, is_terminal, owner_of};
+use super::util::{self, controlled_by, is_deleting, is_terminal};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -151,12 +150,7 @@ fn error_policy(_rs: Arc<ReplicaSet>, error: &Error, _ctx: Arc<Ctx>) -> Action {
 
 /// Runs the ReplicaSet controller until `shutdown` is cancelled.
 pub async fn run(client: Client, shutdown: CancellationToken) {
-    let sets: Api<ReplicaSet> = Api::all(client.clone());
-    let pods: Api<Pod> = Api::all(client.clone());
-    Controller::new(sets, watcher::Config::default())
-        .watches(pods, watcher::Config::default(), |pod: Pod| {
-            owner_of::<ReplicaSet>(pod.metadata.owner_references.as_ref(), pod.metadata.namespace.as_deref())
-        })
+    util::controller_with_children::<ReplicaSet, Pod>(&client)
         .graceful_shutdown_on(async move { shutdown.cancelled().await })
         .run(reconcile, error_policy, Arc::new(Ctx { client }))
         .for_each(|_| futures::future::ready(()))

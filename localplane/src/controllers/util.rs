@@ -2,8 +2,10 @@
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
-use kube::Resource;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
 
 /// The alphabet Kubernetes uses for generated name suffixes (no vowels, no look-alikes).
 const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -65,6 +67,47 @@ pub fn owner_of<K: Resource<DynamicType = ()>>(
         })
 }
 
+/// A Controller of every `K` that also reconciles a `K` when a child `C` it controls changes.
+///
+/// Each watch backs off on its own and starts over after any successful list or event; the
+/// Controller's trigger stream does not back off again. kube's `Controller::new` backs off the
+/// merged trigger stream instead, where an empty relist yields nothing to reset it: under
+/// repeated 410 Gone its pause grows to 30 s and holds every trigger (a new Job waited that long
+/// for its pod), which no real controller does.
+pub fn controller_with_children<K, C>(client: &kube::Client) -> Controller<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    C: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store();
+    let parents = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    let children =
+        watcher(Api::<C>::all(client.clone()), watcher::Config::default()).default_backoff().touched_objects();
+    Controller::for_stream(parents, store)
+        .watches_stream(children, |child: C| {
+            owner_of::<K>(child.meta().owner_references.as_ref(), child.meta().namespace.as_deref())
+        })
+        .trigger_backoff(NoBackoff)
+}
+
+/// No pause at all: for a stream whose sources back off themselves.
+struct NoBackoff;
+
+impl Iterator for NoBackoff {
+    type Item = std::time::Duration;
+
+    fn next(&mut self) -> Option<std::time::Duration> {
+        Some(std::time::Duration::ZERO)
+    }
+}
+
+impl kube::runtime::utils::Backoff for NoBackoff {
+    fn reset(&mut self) {}
+}
+
 /// A label selector (matchLabels and matchExpressions) as a query string.
 pub fn selector_string(sel: &LabelSelector) -> String {
     let mut parts: Vec<String> = sel.match_labels.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
@@ -117,9 +160,11 @@ pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: k8s_openapi::jiff::T
     }
 }
 
-/// Whether an error is "not found" or "conflict": expected races, retried by the next reconcile.
-pub fn is_benign(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 404 || s.code == 409)
+/// Whether an error is "not found": the object is gone, so there is nothing left to do to it.
+/// A conflict is not benign: nothing may wake the controller again, so it is retried like any
+/// other error (the real controllers requeue with backoff).
+pub fn is_gone(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
 /// Whether the owner still exists as this very object (same UID) and is not being deleted.
@@ -142,11 +187,11 @@ pub fn requeue(d: std::time::Duration) -> kube::runtime::controller::Action {
     kube::runtime::controller::Action::requeue(d.min(std::time::Duration::from_secs(3600)))
 }
 
-/// Ok for success and for the benign races of `is_benign`.
+/// Ok for success and for an object already gone (`is_gone`).
 pub fn tolerate<T>(r: Result<T, kube::Error>) -> Result<(), kube::Error> {
     match r {
         Ok(_) => Ok(()),
-        Err(e) if is_benign(&e) => Ok(()),
+        Err(e) if is_gone(&e) => Ok(()),
         Err(e) => Err(e),
     }
 }

@@ -33,6 +33,9 @@ const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(60);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// How often a pod that cannot start yet (missing ConfigMap, unmapped image) is retried.
 const CONFIG_RETRY: Duration = Duration::from_secs(2);
+/// A failed final status write is retried after this, doubling up to the maximum.
+const FINAL_STATUS_RETRY_FIRST: Duration = Duration::from_millis(200);
+const FINAL_STATUS_RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// How the registry tells a pod worker to stop.
 #[derive(Debug, Clone, Default)]
@@ -272,16 +275,20 @@ pub async fn run(kubelet: Arc<Kubelet>, pod: Pod, mut updates: watch::Receiver<P
     }
 
     // Final status, then the IP goes back to the pool (the status keeps showing it, as on a
-    // real node where a finished pod's IP may be reused).
-    if !signal.gone.load(std::sync::atomic::Ordering::SeqCst)
-        && !kubelet.shutdown.is_cancelled()
-        && let Some(rec) = shared.snapshot()
-    {
-        for _ in 0..5 {
-            if writer.write(&rec).await {
-                break;
+    // real node where a finished pod's IP may be reused). Retried until written, however long
+    // the API server fails: the pod's outcome exists nowhere else, and its Job and whoever reads
+    // its result wait for it.
+    if let Some(rec) = shared.snapshot() {
+        let mut delay = FINAL_STATUS_RETRY_FIRST;
+        while !signal.gone.load(std::sync::atomic::Ordering::SeqCst)
+            && !kubelet.shutdown.is_cancelled()
+            && !writer.write(&rec).await
+        {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = kubelet.shutdown.cancelled() => break,
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            delay = (delay * 2).min(FINAL_STATUS_RETRY_MAX);
         }
     }
     if let Some(ip) = ip {

@@ -123,6 +123,9 @@ pub fn apply(req: &ApplyRequest) -> Result<Value, Vec<Conflict>> {
             remove_at(&mut out, &parent);
         }
     }
+    for p in prev.difference(&owned) {
+        remove_emptied(&mut out, p, &config, &entries);
+    }
     let mut names = vec![];
     merge_into(&mut out, &config, &mut names, req.list_type);
 
@@ -364,6 +367,30 @@ pub fn get_at<'v>(v: &'v Value, path: &FieldPath) -> Option<&'v Value> {
     Some(cur)
 }
 
+/// After the leaves a manager dropped went, the maps and lists above them that they leave empty
+/// go too, as the real server's field sets own a struct or list with its fields (`.`): a struct
+/// whose every field was dropped is dropped, not kept as `{}` or `{"list": []}` (which fails
+/// the struct's required fields). One the applied config sets, or another manager owns something
+/// under, stays.
+fn remove_emptied(out: &mut Value, path: &FieldPath, config: &Value, entries: &[Entry]) {
+    for depth in (1..path.len()).rev() {
+        let parent: FieldPath = path[..depth].to_vec();
+        let empty = match get_at(out, &parent) {
+            // Gone already (a list item with the leaf): look further up.
+            None => continue,
+            Some(Value::Object(map)) => map.is_empty(),
+            Some(Value::Array(items)) => items.is_empty(),
+            Some(_) => false,
+        };
+        let kept = get_at(config, &parent).is_some()
+            || entries.iter().any(|e| e.fields.iter().any(|f| f.starts_with(&parent)));
+        if !empty || kept || !parent.last().is_some_and(|seg| seg.starts_with("f:")) {
+            return;
+        }
+        remove_at(out, &parent);
+    }
+}
+
 fn remove_at(v: &mut Value, path: &FieldPath) {
     let Some((last, parents)) = path.split_last() else {
         return;
@@ -457,6 +484,7 @@ mod tests {
     fn lt(names: &[String]) -> ListType {
         match names.last().map(String::as_str) {
             Some("containers") => ListType::Map(vec!["name".into()]),
+            Some("gates") => ListType::Map(vec!["metric".into()]),
             Some("finalizers") => ListType::Set,
             _ => ListType::Atomic,
         }
@@ -485,6 +513,23 @@ mod tests {
         let c2 = json!({"metadata": {"name": "a"}, "spec": {"a": 5}});
         let o2 = run(Some(&o1), &c2, "m", false).unwrap();
         assert_eq!(o2["spec"], json!({"a": 5}));
+    }
+
+    #[test]
+    fn a_struct_whose_fields_a_manager_drops_goes_with_them() {
+        let status = json!({"phase": "Succeeded", "artifact": {"uri": "file:///m", "digest": "sha256:0"}});
+        let o1 = run(None, &json!({"spec": status}), "m", false).unwrap();
+        let o2 = run(Some(&o1), &json!({"spec": {"phase": "Failed"}}), "m", false).unwrap();
+        assert_eq!(o2["spec"], json!({"phase": "Failed"}), "no empty artifact left behind");
+        // A struct holding a keyed list goes with the list's items.
+        let judged = json!({"spec": {"evaluation": {"result": "Passed", "gates": [{"metric": "auc", "value": 1}]}}});
+        let o4 = run(Some(&o1), &judged, "m", false).unwrap();
+        let o5 = run(Some(&o4), &json!({"spec": {"phase": "Failed"}}), "m", false).unwrap();
+        assert_eq!(o5["spec"], json!({"phase": "Failed"}), "no empty evaluation left behind");
+        // A struct another manager still owns a field of stays, with that field.
+        let shared = run(Some(&o1), &json!({"spec": {"artifact": {"uri": "file:///m"}}}), "m2", false).unwrap();
+        let o3 = run(Some(&shared), &json!({"spec": {"phase": "Failed"}}), "m", false).unwrap();
+        assert_eq!(o3["spec"], json!({"phase": "Failed", "artifact": {"uri": "file:///m"}}));
     }
 
     #[test]

@@ -96,11 +96,12 @@ pub async fn resource(
     req_body: Body,
 ) -> ApiResult<Response> {
     let verb = verb(method, &p, q);
+    let observer = headers.contains_key(crate::faults::OBSERVER_HEADER);
     let latency = app.faults.latency();
-    if !latency.is_zero() {
+    if !latency.is_zero() && !observer {
         tokio::time::sleep(latency).await;
     }
-    if let Some(e) = app.faults.error_for(verb) {
+    if let Some(e) = app.faults.error_for(verb).filter(|_| !observer) {
         return Err(e);
     }
     if p.rt.namespaced && p.namespace.is_none() && !matches!(verb, "list" | "watch") {
@@ -153,7 +154,7 @@ pub async fn resource(
     let ct = content_type(headers);
     match verb {
         "list" => list(app, &p, q, v),
-        "watch" => start_watch(app, &p, q, v),
+        "watch" => start_watch(app, &p, q, v, observer),
         "get" => {
             let name = p.name.as_deref().unwrap_or("");
             let obj = app
@@ -310,7 +311,7 @@ fn list(app: &Arc<App>, p: &ResourcePath, q: &Query, v: View) -> ApiResult<Respo
     Ok(json_response(StatusCode::OK, &doc))
 }
 
-fn start_watch(app: &Arc<App>, p: &ResourcePath, q: &Query, v: View) -> ApiResult<Response> {
+fn start_watch(app: &Arc<App>, p: &ResourcePath, q: &Query, v: View, observer: bool) -> ApiResult<Response> {
     let (labels, fields) = selectors(q, &p.rt)?;
     let rv = match q.get("resourceVersion").unwrap_or("") {
         "" | "0" => None,
@@ -334,6 +335,7 @@ fn start_watch(app: &Arc<App>, p: &ResourcePath, q: &Query, v: View) -> ApiResul
             fields,
             meta_only: v == View::Meta,
             table: v == View::Table,
+            observer,
         },
     ))
 }

@@ -144,6 +144,7 @@ async fn faults(app: &Arc<App>, method: &Method, body: Body) -> Result<Response,
         }
         _ => return Err(ApiError::method_not_allowed("use GET, POST or DELETE")),
     }
-    let cfg = serde_json::to_value(app.faults.get()).map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(json_response(StatusCode::OK, &cfg))
+    let mut answer = serde_json::to_value(app.faults.get()).map_err(|e| ApiError::internal(e.to_string()))?;
+    answer["injected"] = serde_json::json!(app.faults.injected());
+    Ok(json_response(StatusCode::OK, &answer))
 }

@@ -42,6 +42,8 @@ pub struct WatchParams {
     pub meta_only: bool,
     /// `kubectl get -w`: each event carries a one-row Table.
     pub table: bool,
+    /// The test's observer (`faults::OBSERVER_HEADER`): its stream is never ended by a fault.
+    pub observer: bool,
 }
 
 impl WatchParams {
@@ -134,10 +136,11 @@ pub fn watch(app: &App, p: WatchParams) -> Response {
     let mut drops = app.faults.drops.subscribe();
     let mut compactions = app.store.compactions.subscribe();
     let shutdown = app.shutdown.clone();
-    let timeout = match app.faults.watch_max() {
+    let timeout = match app.faults.watch_max().filter(|_| !p.observer) {
         Some(max) => p.timeout.min(max),
         None => p.timeout,
     };
+    let observer = p.observer;
     tokio::spawn(async move {
         for b in first {
             if tx.send(b).await.is_err() {
@@ -164,8 +167,10 @@ pub fn watch(app: &App, p: WatchParams) -> Response {
                 },
                 _ = ticker.tick(), if p.bookmarks => Some(p.bookmark(seen, false)),
                 _ = &mut deadline => return,
-                _ = drops.changed() => return,
-                _ = compactions.changed() => {
+                _ = drops.changed(), if !observer => return,
+                // Compaction only forgets history; an open stream needs none of it (the forced
+                // 410 is the fault), so the observer's stream goes on.
+                _ = compactions.changed(), if !observer => {
                     let _ = tx.send(expired_line("too old resource version: the history was compacted")).await;
                     return;
                 }

@@ -35,18 +35,33 @@ pub async fn track<F>(
     }
 }
 
+/// The first retry after a failure; each further failure in a row doubles it, up to the last.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// How failures of `object` (of the controller named `controller`) are counted.
+pub fn key(controller: &str, object: &impl ResourceExt) -> String {
+    format!("{controller} {}/{}", object.namespace().unwrap_or_default(), object.name_any())
+}
+
 /// Requeue after a failure, the same for every kind: a lost optimistic-concurrency race (a cache
-/// behind a write) looks again soon, the rest backs off.
+/// behind a write) looks again soon; the rest backs off per object, 0.5 s doubling to 60 s, so a
+/// passing fault costs half a second and a lasting one does not hammer the API server.
 pub fn error_policy<K: ResourceExt>(controller: &'static str) -> impl Fn(Arc<K>, &Error, Arc<Context>) -> Action {
     move |object, error, ctx| {
         tracing::warn!(controller, object = %object.name_any(), %error, category = error.category(), "reconcile failed");
         ctx.metrics.failed(controller, error.category());
         if error.is_conflict() {
-            Action::requeue(Duration::from_millis(500))
+            Action::requeue(RETRY_FIRST)
         } else {
-            Action::requeue(Duration::from_secs(5))
+            Action::requeue(retry_delay(ctx.failures.in_a_row(&key(controller, &*object))))
         }
     }
+}
+
+/// The delay before retrying after `failures` failures in a row.
+fn retry_delay(failures: u32) -> Duration {
+    RETRY_FIRST.saturating_mul(2u32.saturating_pow(failures.saturating_sub(1))).min(RETRY_MAX)
 }
 
 /// Consecutive failures per object.
@@ -80,6 +95,11 @@ impl Failures {
         Report::Repeated { announce }
     }
 
+    /// How many times `object` failed in a row.
+    pub fn in_a_row(&self, object: &str) -> u32 {
+        self.by_object.lock().unwrap_or_else(PoisonError::into_inner).get(object).map_or(0, |(count, _)| *count)
+    }
+
     /// `object` reconciled: its next failure is a first one again.
     pub fn succeeded(&self, object: &str) {
         self.by_object.lock().unwrap_or_else(PoisonError::into_inner).remove(object);
@@ -100,5 +120,17 @@ mod tests {
         assert_eq!(failures.failed("tp/ml/other", "boom"), Report::Retry, "counted per object");
         failures.succeeded("tp/ml/churn");
         assert_eq!(failures.failed("tp/ml/churn", "bang"), Report::Retry);
+    }
+
+    #[test]
+    fn retries_back_off_per_object_from_half_a_second_to_a_minute() {
+        let failures = Failures::default();
+        assert_eq!(failures.in_a_row("tr/ml/a"), 0);
+        failures.failed("tr/ml/a", "boom");
+        failures.failed("tr/ml/a", "boom");
+        assert_eq!(failures.in_a_row("tr/ml/a"), 2);
+        assert_eq!(failures.in_a_row("tr/ml/b"), 0);
+        let delays: Vec<u64> = [0, 1, 2, 3, 8, 40].map(|n| retry_delay(n).as_millis() as u64).to_vec();
+        assert_eq!(delays, vec![500, 500, 1000, 2000, 60_000, 60_000]);
     }
 }

@@ -164,6 +164,7 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
     let bounded = controller::Config::default().concurrency(RECONCILE_CONCURRENCY);
     let run_controller = Controller::for_stream(runs, run_store.clone())
         .with_config(bounded.clone())
+        .trigger_backoff(NoBackoff)
         .owns_stream(jobs)
         .watches_stream(pods, |pod| {
             let namespace = pod.namespace().unwrap_or_default();
@@ -175,6 +176,7 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
     });
     let pipeline_controller = Controller::for_stream(pipelines, pipeline_store.clone())
         .with_config(bounded)
+        .trigger_backoff(NoBackoff)
         .owns_stream(owned_runs)
         .reconcile_on(data_changed);
     let synced_health = health.clone();
@@ -196,6 +198,24 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
         .run(guarded("trainingpipeline", pipeline::reconcile), failures::error_policy("trainingpipeline"), ctx.clone())
         .for_each(|_| futures::future::ready(()));
     futures::join!(runs, pipelines);
+}
+
+/// No pause on a controller's merged trigger stream: each watch backs off on its own (`watch`,
+/// `watch_owned`) and starts over after any successful list. kube's default backs off the
+/// merged stream too, where an empty relist yields nothing to reset it: under repeated 410 Gone
+/// the pause grows to 30 s and holds every trigger of the controller.
+struct NoBackoff;
+
+impl Iterator for NoBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(Duration::ZERO)
+    }
+}
+
+impl kube::runtime::utils::Backoff for NoBackoff {
+    fn reset(&mut self) {}
 }
 
 /// A metadata-only watch of the children that `api` and `config` select, reporting its health:

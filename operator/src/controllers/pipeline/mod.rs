@@ -27,7 +27,7 @@ use crate::controllers::{
     error::Result,
     failures, labels,
     metrics::{PipelineLabels, TriggerLabels},
-    status::{Precondition, apply as apply_status},
+    status::apply as apply_status,
 };
 use crate::triggers::{CronSchedule, Target};
 use plan::{Sources, is_active};
@@ -38,7 +38,7 @@ const MANAGED: &[&str] = &["Ready", "Reconciling", "Stalled"];
 #[tracing::instrument(skip_all, fields(pipeline = %pipeline.name_any(), namespace = pipeline.namespace().unwrap_or_default()))]
 pub async fn reconcile(pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -> Result<Action> {
     let result = reconcile_pipeline(pipeline.clone(), ctx.clone()).await;
-    let object = format!("TrainingPipeline {}", ObjectRef::from_obj(&*pipeline));
+    let object = failures::key("trainingpipeline", &*pipeline);
     failures::track(&ctx, object, &result, |category, message, announce| {
         report_failure(&ctx, &pipeline, category, message, announce)
     })
@@ -58,7 +58,7 @@ async fn report_failure(ctx: &Context, pipeline: &TrainingPipeline, category: &s
     let conditions = merge(&old.conditions, &desired, MANAGED, generation, Timestamp::now());
     let new = TrainingPipelineStatus { conditions, ..old.clone() };
     if new != old
-        && let Err(error) = apply_status(ctx, pipeline, &new, Precondition::VersionRead).await
+        && let Err(error) = apply_status(ctx, pipeline, &new).await
     {
         tracing::warn!(%error, "could not report the failure on the pipeline");
     }
@@ -120,7 +120,7 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Contex
         // and the run be deleted before it restarts, its name would still never be used again.
         // The write is conditional on the version read, so a stale cache cannot create a run.
         let reserved = TrainingPipelineStatus { last_run_index: Some(*index), ..old.clone() };
-        pipeline = Arc::new(apply_status(&ctx, &*pipeline, &reserved, Precondition::VersionRead).await?);
+        pipeline = Arc::new(apply_status(&ctx, &*pipeline, &reserved).await?);
         old = reserved;
         for victim in runs.iter().filter(|r| supersede.contains(&r.name_any())) {
             supersede_run(&ctx, victim, &resolve::run_name(&name, *index)).await?;
@@ -177,7 +177,7 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Contex
         {
             ctx.event(&pipeline.object_ref(&()), true, "DataUnavailable", "ReadData", problem.clone()).await;
         }
-        apply_status(&ctx, &*pipeline, &new, Precondition::VersionRead).await?;
+        apply_status(&ctx, &*pipeline, &new).await?;
     }
     prune(&ctx, &namespace, &doomed).await?;
     Ok(requeue_after(&pipeline, due.as_ref().and_then(|d| d.next), now))
@@ -278,7 +278,7 @@ async fn stalled(
     };
     if new != *old {
         ctx.event(&pipeline.object_ref(&()), true, "InvalidSpec", "Validate", problem).await;
-        apply_status(ctx, pipeline, &new, Precondition::VersionRead).await?;
+        apply_status(ctx, pipeline, &new).await?;
     }
     Ok(Action::await_change())
 }

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ListParams, LogParams, Patch, PatchParams},
-    runtime::{controller::Action, reflector::ObjectRef},
+    runtime::controller::Action,
 };
 
 use crate::api::{GateOutcome, ModelDeployment, RunPhase, TrainingRun, TrainingRunStatus};
@@ -27,7 +27,7 @@ use outcome::Outcome;
 #[tracing::instrument(skip_all, fields(run = %run.name_any(), namespace = run.namespace().unwrap_or_default()))]
 pub async fn reconcile(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Action> {
     let result = reconcile_run(run.clone(), ctx.clone()).await;
-    let object = format!("TrainingRun {}", ObjectRef::from_obj(&*run));
+    let object = failures::key("trainingrun", &*run);
     failures::track(&ctx, object, &result, |category, message, announce| {
         report_failure(&ctx, &run, category, message, announce)
     })
@@ -35,12 +35,16 @@ pub async fn reconcile(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
     result
 }
 
-/// Say on the run what keeps failing.
+/// Say on the run what keeps failing. A finished run's conditions are its outcome: a failing
+/// cleanup of its pods is only announced, never written over them.
 async fn report_failure(ctx: &Context, run: &TrainingRun, category: &str, message: String, announce: bool) {
     if announce {
         ctx.event(&run.object_ref(&()), true, category, "Reconcile", message.clone()).await;
     }
     let old = run.status.clone().unwrap_or_default();
+    if is_terminal(old.phase) {
+        return;
+    }
     let new = status::failing(run, &old, category, &message);
     if new != old
         && let Err(error) = write_status(ctx, run, &new).await
@@ -234,9 +238,13 @@ async fn find_champion(ctx: &Context, run: &TrainingRun) -> Result<Option<Champi
     Ok(gates::best_passing(&siblings, &run.spec.evaluation, &run.name_any()))
 }
 
-/// Apply the run's whole status: this controller is its only writer.
+/// Apply the run's whole status: this controller is its only writer. Only over the version it
+/// read: a status computed from a cached run that is behind (a watch that lags under API faults)
+/// would write an old phase over a recorded outcome, or judge a run by pods its own cleanup
+/// already removed (`ResultLost` over a success). Such a write fails with 409 and the reconcile
+/// runs again on fresh data.
 async fn write_status(ctx: &Context, run: &TrainingRun, status: &TrainingRunStatus) -> Result<()> {
-    super::status::apply(ctx, run, status, super::status::Precondition::None).await.map(drop)
+    super::status::apply(ctx, run, status).await.map(drop)
 }
 
 /// Events and metrics for a run that just finished.
