@@ -179,11 +179,10 @@ impl Env {
         binary: &std::path::Path,
         env: &[(&str, &str)],
     ) -> anyhow::Result<tokio::process::Child> {
-        let kubeconfig = self.plane.as_ref().map(|p| p.kubeconfig_path().to_path_buf()).unwrap_or_default();
         let child = tokio::process::Command::new(binary)
             .arg("127.0.0.1:0")
             .arg(format!("file://{}/artifacts", self.work_dir.display()))
-            .env("KUBECONFIG", kubeconfig)
+            .env("KUBECONFIG", self.kubeconfig_path())
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .kill_on_drop(true)
@@ -228,6 +227,33 @@ impl Env {
             }
         }))
         .await?;
+        Ok(release)
+    }
+
+    /// Create a pipeline whose trainers wait until the returned file exists, then report an auc
+    /// of 0.95 and an artifact in their run's folder; `spec`'s fields are set over its spec.
+    pub async fn create_held_pipeline(&self, name: &str, spec: Value) -> anyhow::Result<PathBuf> {
+        const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let release = self.work_dir.join(format!("release-{name}"));
+        let script = format!(
+            r#"while [ ! -e "{release}" ]; do sleep 0.05; done
+printf '{{"metrics":{{"auc":0.95}},"artifact":{{"uri":"%smodel.json","digest":"{DIGEST}"}},"dataDigest":"{DIGEST}","profile":"%sprofile.json"}}' "$TRAINLOOP_ARTIFACT_URI" "$TRAINLOOP_ARTIFACT_URI" > /dev/termination-log"#,
+            release = release.display()
+        );
+        let mut pipeline = serde_json::json!({
+            "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingPipeline",
+            "metadata": {"name": name},
+            "spec": {
+                "template": {"image": "shell", "command": ["sh", "-c", script]},
+                "data": {"uri": "file:///dev/null"},
+                "features": [{"name": "age", "type": "number"}],
+                "evaluation": {"gates": [{"metric": "auc", "goal": "maximize", "threshold": 0.9}]}
+            }
+        });
+        if let (Some(fields), Value::Object(overrides)) = (pipeline["spec"].as_object_mut(), spec) {
+            fields.extend(overrides);
+        }
+        self.create::<trainloop::api::TrainingPipeline>(pipeline).await?;
         Ok(release)
     }
 

@@ -11,8 +11,6 @@ use trainloop::leader::{Election, LeaseConfig, Role};
 use trainloop_e2e::Env;
 use trainloop_e2e::rbac::{Access, Rule, recording_client};
 
-const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
 fn rules(file: &str) -> Vec<Rule> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/trainloop/files/rbac").join(file);
     serde_saphyr::from_str(&std::fs::read_to_string(path).expect("rules")).expect("rules are YAML")
@@ -33,12 +31,6 @@ async fn every_request_of_the_operator_is_allowed_by_the_chart_and_every_rule_is
 
     // Train, be replaced mid-run (a Job deleted), lose a Job, succeed (pods deleted), prune
     // history (a run deleted), with a ModelDeployment whose runs the pruning must spare.
-    let release = env.work_dir.join("release");
-    let script = format!(
-        r#"while [ ! -e "{release}" ]; do sleep 0.05; done
-printf '{{"metrics":{{"auc":0.95}},"artifact":{{"uri":"%smodel.json","digest":"{DIGEST}"}},"dataDigest":"{DIGEST}","profile":"%sprofile.json"}}' "$TRAINLOOP_ARTIFACT_URI" "$TRAINLOOP_ARTIFACT_URI" > /dev/termination-log"#,
-        release = release.display()
-    );
     env.create::<ModelDeployment>(json!({
         "apiVersion": "trainloop.dev/v1alpha1", "kind": "ModelDeployment",
         "metadata": {"name": "churn", "namespace": "default"},
@@ -46,20 +38,13 @@ printf '{{"metrics":{{"auc":0.95}},"artifact":{{"uri":"%smodel.json","digest":"{
     }))
     .await
     .unwrap();
-    env.create::<TrainingPipeline>(json!({
-        "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingPipeline",
-        "metadata": {"name": "churn", "namespace": "default"},
-        "spec": {
-            "template": {"image": "shell", "command": ["sh", "-c", script]},
-            "data": {"uri": "file:///dev/null"},
-            "features": [{"name": "age", "type": "number"}],
-            "evaluation": {"gates": [{"metric": "auc", "goal": "maximize", "threshold": 0.9}]},
-            "concurrencyPolicy": "Replace",
-            "history": {"succeeded": 1, "failed": 0}
-        }
-    }))
-    .await
-    .unwrap();
+    let release = env
+        .create_held_pipeline(
+            "churn",
+            json!({"concurrencyPolicy": "Replace", "history": {"succeeded": 1, "failed": 0}}),
+        )
+        .await
+        .unwrap();
     env.wait_for::<TrainingRun>("churn-1", "Running", phase_is(RunPhase::Running)).await;
     let token = |value: &str| json!({"spec": {"triggers": {"retrainToken": value}}});
     let pipelines = env.api::<TrainingPipeline>();
