@@ -11,11 +11,11 @@ use kube::Client;
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
 
-/// What this process is, as `/readyz` tells it.
+/// What this process is, as `/readyz` tells it: alone (no election), standby or leader.
 #[derive(Clone, Default)]
 pub struct Role(Arc<AtomicU8>);
 
-const ALONE: u8 = 0;
+// 0, the default, is alone: no election, always reconciling.
 const STANDBY: u8 = 1;
 const LEADER: u8 = 2;
 
@@ -24,14 +24,19 @@ impl Role {
         self.0.store(role, Ordering::SeqCst);
     }
 
+    /// Another replica holds the lease.
+    pub fn become_standby(&self) {
+        self.set(STANDBY);
+    }
+
+    /// This replica holds the lease.
+    pub fn become_leader(&self) {
+        self.set(LEADER);
+    }
+
     /// `Some(why)` while another replica holds the lease: this one is healthy but idle.
     pub fn standby(&self) -> Option<&'static str> {
         (self.0.load(Ordering::SeqCst) == STANDBY).then_some("standby: another replica holds the lease")
-    }
-
-    /// Whether this process reconciles: it holds the lease, or runs without election.
-    pub fn reconciles(&self) -> bool {
-        matches!(self.0.load(Ordering::SeqCst), ALONE | LEADER)
     }
 }
 
@@ -70,14 +75,14 @@ impl Election {
         let manager =
             builder.build().await.with_context(|| format!("cannot use the lease {namespace}/{}", config.name))?;
         let (leading, renewer) = manager.watch().await;
-        role.set(STANDBY);
+        role.become_standby();
         Ok(Election { leading, renewer, role })
     }
 
     /// Resolve once this process holds the lease.
     pub async fn until_leading(&mut self) -> anyhow::Result<()> {
         self.leading.wait_for(|leading| *leading).await.context("the lease renewer stopped")?;
-        self.role.set(LEADER);
+        self.role.become_leader();
         tracing::info!("holding the lease: reconciling");
         Ok(())
     }
@@ -85,7 +90,7 @@ impl Election {
     /// Resolve when this process has lost the lease (or can no longer tell).
     pub async fn until_lost(&mut self) {
         let _ = self.leading.wait_for(|leading| !*leading).await;
-        self.role.set(STANDBY);
+        self.role.become_standby();
     }
 
     /// Give the lease up, so that a standby takes over at once rather than when it expires.
@@ -95,5 +100,20 @@ impl Election {
             Ok(Ok(Ok(_))) => tracing::info!("lease released"),
             outcome => tracing::warn!(?outcome, "the lease was not released: a standby takes over when it expires"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Role;
+
+    #[test]
+    fn a_replica_is_standby_only_while_another_holds_the_lease() {
+        let role = Role::default();
+        assert_eq!(role.standby(), None, "without an election");
+        role.become_standby();
+        assert!(role.standby().is_some());
+        role.become_leader();
+        assert_eq!(role.standby(), None);
     }
 }

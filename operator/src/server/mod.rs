@@ -70,3 +70,30 @@ async fn metrics(State(health): State<Health>) -> impl IntoResponse {
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    async fn readyz_of(health: &Health) -> (StatusCode, String) {
+        let request = http::Request::get("/readyz").body(axum::body::Body::empty()).unwrap();
+        let response = health.router().oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn readyz_tells_a_standby_from_a_leader() {
+        let watches = WatchHealth::default();
+        let role = Role::default();
+        let health = Health::new(Registry::default(), watches.clone()).with_role(role.clone());
+        assert_eq!(readyz_of(&health).await, (StatusCode::SERVICE_UNAVAILABLE, "caches not synced".into()));
+        role.become_standby();
+        assert_eq!(readyz_of(&health).await, (StatusCode::OK, "standby: another replica holds the lease".into()));
+        role.become_leader();
+        watches.set_synced();
+        assert_eq!(readyz_of(&health).await, (StatusCode::OK, "ok".into()));
+    }
+}
