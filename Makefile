@@ -23,9 +23,9 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## crds: regenerate crds/*.yaml from the Rust types
+## crds: regenerate crds/*.yaml and the Helm chart's copy from the Rust types
 crds:
-	$(CARGO) run --quiet -p trainloop -- crds --dir crds
+	$(CARGO) run --quiet -p trainloop -- crds --dir crds --chart-dir charts/trainloop/files/crds
 
 ## demo: the training loop on the embedded local control plane
 demo:

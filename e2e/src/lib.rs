@@ -3,6 +3,7 @@
 
 pub mod chaos;
 pub mod planes;
+pub mod rbac;
 pub mod realplane;
 pub mod serving;
 
@@ -17,6 +18,7 @@ use kube::{
     runtime::wait::{Condition, await_condition},
 };
 use localplane::{Config, LocalPlane};
+use prometheus_client::registry::Registry;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -95,6 +97,11 @@ impl Env {
         Ok(env)
     }
 
+    /// The kubeconfig of the plane, for clients and processes of the test's own.
+    pub fn kubeconfig_path(&self) -> PathBuf {
+        self.plane.as_ref().map(|p| p.kubeconfig_path().to_path_buf()).unwrap_or_default()
+    }
+
     /// The API server's URL (for its `/localplane/faults` switch).
     pub fn plane_url(&self) -> String {
         self.plane.as_ref().map(LocalPlane::url).unwrap_or_default()
@@ -114,8 +121,22 @@ impl Env {
 
     /// Start the operator's controllers (again).
     pub fn start_operator(&mut self) {
-        let mut registry = prometheus_client::registry::Registry::default();
-        let ctx = self.operator_context(&mut registry);
+        self.start_operator_watching(&[]);
+    }
+
+    /// Start the operator's controllers (again) for `namespaces` only; empty: every namespace.
+    pub fn start_operator_watching(&mut self, namespaces: &[&str]) {
+        self.start_with_context(|env, registry| env.operator_context_on(None, namespaces, registry));
+    }
+
+    /// Start the operator's controllers (again) with their own `client` (e.g. one that records).
+    pub fn start_operator_on(&mut self, client: Client, namespaces: &[&str]) {
+        self.start_with_context(|env, registry| env.operator_context_on(Some(client), namespaces, registry));
+    }
+
+    fn start_with_context(&mut self, context: impl FnOnce(&Self, &mut Registry) -> Arc<Context>) {
+        let mut registry = Registry::default();
+        let ctx = context(self, &mut registry);
         let stop = CancellationToken::new();
         let task = tokio::spawn(controllers::run(ctx, stop.clone(), controllers::WatchHealth::default()));
         self.operator = Some((stop, task));
@@ -124,19 +145,32 @@ impl Env {
 
     /// What the operator's controllers run with, their metrics registered in `registry`: for a
     /// test that calls a reconcile itself.
-    pub fn operator_context(&self, registry: &mut prometheus_client::registry::Registry) -> Arc<Context> {
+    pub fn operator_context(&self, registry: &mut Registry) -> Arc<Context> {
+        self.operator_context_on(None, &[], registry)
+    }
+
+    /// The operator's context with `client`, else one of its own that counts its requests as the
+    /// operator's binary does.
+    fn operator_context_on(
+        &self,
+        client: Option<Client>,
+        namespaces: &[&str],
+        registry: &mut Registry,
+    ) -> Arc<Context> {
         // Tests recover from a reset API server in seconds, not a minute.
         let settings = Settings {
             watch_restart_after: Duration::from_secs(3),
+            namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
             ..Settings::new(format!("file://{}/artifacts", self.work_dir.display()))
         };
         let http = trainloop::triggers::http_client().expect("an HTTP client");
         let metrics = Metrics::register(registry);
-        // Its own client, counting its requests as the operator's binary does.
-        let mut config = kube::Config::new(self.plane_url().parse().expect("the plane's URL"));
-        config.default_namespace = "default".into();
-        config.read_timeout = None;
-        let client = controllers::client::counting_client(config, metrics.api_requests.clone()).expect("a client");
+        let client = client.unwrap_or_else(|| {
+            let mut config = kube::Config::new(self.plane_url().parse().expect("the plane's URL"));
+            config.default_namespace = "default".into();
+            config.read_timeout = None;
+            controllers::client::counting_client(config, metrics.api_requests.clone()).expect("a client")
+        });
         Arc::new(Context::new(client, metrics, settings, http))
     }
 
@@ -159,16 +193,26 @@ impl Env {
     /// Start the operator as its own process (the `trainloop-operator` binary of this package),
     /// in place of the in-process one.
     pub fn start_operator_process(&mut self, binary: &std::path::Path) -> anyhow::Result<()> {
-        let kubeconfig = self.plane.as_ref().map(|p| p.kubeconfig_path().to_path_buf()).unwrap_or_default();
+        self.process = Some(self.spawn_operator_process(binary, &[])?);
+        Ok(())
+    }
+
+    /// One more operator process with `env` set (e.g. a candidate for the lease), which the
+    /// caller owns: it is killed when dropped.
+    pub fn spawn_operator_process(
+        &self,
+        binary: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<tokio::process::Child> {
         let child = tokio::process::Command::new(binary)
             .arg("127.0.0.1:0")
             .arg(format!("file://{}/artifacts", self.work_dir.display()))
-            .env("KUBECONFIG", kubeconfig)
+            .env("KUBECONFIG", self.kubeconfig_path())
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .kill_on_drop(true)
             .spawn()?;
-        self.process = Some(child);
-        Ok(())
+        Ok(child)
     }
 
     /// SIGKILL the operator's process and reap it.
@@ -208,6 +252,33 @@ impl Env {
             }
         }))
         .await?;
+        Ok(release)
+    }
+
+    /// Create a pipeline whose trainers wait until the returned file exists, then report an auc
+    /// of 0.95 and an artifact in their run's folder; `spec`'s fields are set over its spec.
+    pub async fn create_held_pipeline(&self, name: &str, spec: Value) -> anyhow::Result<PathBuf> {
+        const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let release = self.work_dir.join(format!("release-{name}"));
+        let script = format!(
+            r#"while [ ! -e "{release}" ]; do sleep 0.05; done
+printf '{{"metrics":{{"auc":0.95}},"artifact":{{"uri":"%smodel.json","digest":"{DIGEST}"}},"dataDigest":"{DIGEST}","profile":"%sprofile.json"}}' "$TRAINLOOP_ARTIFACT_URI" "$TRAINLOOP_ARTIFACT_URI" > /dev/termination-log"#,
+            release = release.display()
+        );
+        let mut pipeline = serde_json::json!({
+            "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingPipeline",
+            "metadata": {"name": name},
+            "spec": {
+                "template": {"image": "shell", "command": ["sh", "-c", script]},
+                "data": {"uri": "file:///dev/null"},
+                "features": [{"name": "age", "type": "number"}],
+                "evaluation": {"gates": [{"metric": "auc", "goal": "maximize", "threshold": 0.9}]}
+            }
+        });
+        if let (Some(fields), Value::Object(overrides)) = (pipeline["spec"].as_object_mut(), spec) {
+            fields.extend(overrides);
+        }
+        self.create::<trainloop::api::TrainingPipeline>(pipeline).await?;
         Ok(release)
     }
 

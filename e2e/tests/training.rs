@@ -558,3 +558,40 @@ async fn an_object_the_operator_cannot_read_gets_a_warning_and_stops_nothing_els
     }
     env.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_operator_watching_a_list_of_namespaces_trains_there_and_nowhere_else() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let mut env = Env::start().await.unwrap();
+    env.stop_operator().await;
+    env.start_operator_watching(&["team-a", "default"]);
+    let namespaces: kube::Api<Namespace> = kube::Api::all(env.client.clone());
+    for name in ["team-a", "team-b"] {
+        let ns = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+        namespaces.create(&kube::api::PostParams::default(), &ns).await.unwrap();
+    }
+    let in_namespace = |namespace: &str| {
+        let mut p = pipeline("churn", &reporting_trainer(), "0.93", json!({}));
+        p["metadata"]["namespace"] = json!(namespace);
+        serde_json::from_value::<TrainingPipeline>(p).unwrap()
+    };
+    // The unwatched namespace first: by the time the watched ones trained, it was there all along.
+    for namespace in ["team-b", "team-a", "default"] {
+        let api: kube::Api<TrainingPipeline> = kube::Api::namespaced(env.client.clone(), namespace);
+        api.create(&kube::api::PostParams::default(), &in_namespace(namespace)).await.unwrap();
+    }
+    env.wait_for::<TrainingRun>("churn-1", "Succeeded in default", phase_is(RunPhase::Succeeded)).await;
+    let team_a: kube::Api<TrainingRun> = kube::Api::namespaced(env.client.clone(), "team-a");
+    let succeeded =
+        |run: Option<&TrainingRun>| run.and_then(|r| r.status.as_ref()).is_some_and(|s| s.phase == RunPhase::Succeeded);
+    tokio::time::timeout(trainloop_e2e::TIMEOUT, kube::runtime::wait::await_condition(team_a, "churn-1", succeeded))
+        .await
+        .expect("team-a's run succeeded in time")
+        .unwrap();
+    let team_b: kube::Api<TrainingPipeline> = kube::Api::namespaced(env.client.clone(), "team-b");
+    let untouched = team_b.get("churn").await.unwrap();
+    assert!(untouched.status.is_none(), "team-b is not watched: {:?}", untouched.status);
+    let team_b_runs: kube::Api<TrainingRun> = kube::Api::namespaced(env.client.clone(), "team-b");
+    assert!(team_b_runs.list(&ListParams::default()).await.unwrap().items.is_empty());
+    env.shutdown().await;
+}

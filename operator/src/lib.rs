@@ -8,6 +8,7 @@ pub mod api;
 pub mod artifact;
 pub mod cli;
 pub mod controllers;
+pub mod leader;
 pub mod server;
 pub mod stats;
 pub mod triggers;

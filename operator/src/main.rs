@@ -23,6 +23,9 @@ enum Command {
         /// Directory to write `<name>.yaml` files into, instead of printing.
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
+        /// Also write the Helm chart's copy (annotated to be kept on uninstall) into this directory.
+        #[arg(long, requires = "dir")]
+        chart_dir: Option<std::path::PathBuf>,
     },
     /// Drift statistics for people and scripts.
     Drift {
@@ -39,8 +42,10 @@ async fn main() -> std::process::ExitCode {
     cli::init_logging(cli.log_format);
     let result = match cli.command {
         Command::Run(args) => cli::run(args).await,
-        Command::Crds { dir: None } => cli::print_crds(),
-        Command::Crds { dir: Some(dir) } => cli::write_crds(&dir),
+        Command::Crds { dir: None, .. } => cli::print_crds(),
+        Command::Crds { dir: Some(dir), chart_dir } => {
+            cli::write_crds(&dir).and_then(|()| chart_dir.map_or(Ok(()), |chart| cli::write_chart_crds(&chart)))
+        }
         Command::Drift { command } => return cli::drift::run_drift(&command),
         Command::Version => {
             println!("trainloop {}", env!("CARGO_PKG_VERSION"));

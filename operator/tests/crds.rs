@@ -20,6 +20,20 @@ fn checked_in_crds_match_the_types() {
 }
 
 #[test]
+fn the_charts_crds_match_the_types_and_are_kept_on_uninstall() {
+    for crd in trainloop::cli::chart_crds() {
+        let name = crd.metadata.name.clone().unwrap();
+        let keep = crd.metadata.annotations.as_ref().and_then(|a| a.get("helm.sh/resource-policy"));
+        assert_eq!(keep.map(String::as_str), Some("keep"), "{name}");
+        let path = workspace_root().join("charts/trainloop/files/crds").join(format!("{name}.yaml"));
+        let on_disk =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}; run `make crds`", path.display()));
+        let generated = serde_saphyr::to_string(&crd).unwrap();
+        assert!(on_disk == generated, "{} is stale: run `make crds`", path.display());
+    }
+}
+
+#[test]
 fn crds_yaml_holds_every_crd() {
     let yaml = trainloop::cli::crds_yaml().unwrap();
     let docs = support::documents(&yaml);

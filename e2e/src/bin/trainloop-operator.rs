@@ -15,7 +15,13 @@ async fn main() -> ExitCode {
         eprintln!("usage: trainloop-operator <metrics address> <artifact root>");
         return ExitCode::from(2);
     };
-    match run(RunArgs { metrics_addr, artifact_root }).await {
+    let mut run_args = RunArgs::new(metrics_addr, artifact_root);
+    // The failover test runs two candidates for one lease.
+    if let Ok(seconds) = std::env::var("TRAINLOOP_LEASE_DURATION_SECONDS") {
+        run_args.leader_election = true;
+        run_args.lease_duration_seconds = seconds.parse().unwrap_or(15);
+    }
+    match run(run_args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

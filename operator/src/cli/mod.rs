@@ -5,6 +5,6 @@ pub mod drift;
 mod logging;
 mod run;
 
-pub use crds::{crds_yaml, print_crds, write_crds};
+pub use crds::{chart_crds, crds_yaml, print_crds, write_chart_crds, write_crds};
 pub use logging::{LogFormat, init_logging};
 pub use run::{RunArgs, check_crds_installed, run};

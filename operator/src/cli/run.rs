@@ -7,6 +7,7 @@ use crate::api::{DriftPolicy, GROUP, ModelDeployment, TrainingPipeline, Training
 use std::sync::Arc;
 
 use crate::controllers::{self, Context, Metrics, Settings, client::counting_client};
+use crate::leader::{Election, LeaseConfig, Role};
 use crate::server::Health;
 use crate::triggers::http_client;
 
@@ -20,6 +21,37 @@ pub struct RunArgs {
     /// `s3://bucket/prefix`); each run writes under `<root>/<namespace>/<run>/`.
     #[arg(long, env = "TRAINLOOP_ARTIFACT_ROOT", default_value = "file:///var/lib/trainloop/artifacts", value_parser = artifact_root)]
     pub artifact_root: String,
+    /// Reconcile only these namespaces (comma-separated), with no cluster-wide rights needed;
+    /// empty: every namespace.
+    #[arg(long, env = "TRAINLOOP_WATCH_NAMESPACES", value_delimiter = ',')]
+    pub watch_namespaces: Vec<String>,
+    /// Reconcile only while holding the `--lease-name` Lease: what makes two replicas safe.
+    #[arg(long, env = "TRAINLOOP_LEADER_ELECTION")]
+    pub leader_election: bool,
+    /// The Lease of the election.
+    #[arg(long, env = "TRAINLOOP_LEASE_NAME", default_value = "trainloop")]
+    pub lease_name: String,
+    /// The Lease's namespace; default: the pod's (or the kubeconfig context's).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Seconds without renewal after which a standby takes the lease over.
+    #[arg(long, env = "TRAINLOOP_LEASE_DURATION_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..=300))]
+    pub lease_duration_seconds: u64,
+}
+
+impl RunArgs {
+    /// The defaults of every flag, with the two that tests and tools always choose.
+    pub fn new(metrics_addr: std::net::SocketAddr, artifact_root: String) -> Self {
+        RunArgs {
+            metrics_addr,
+            artifact_root,
+            watch_namespaces: Vec::new(),
+            leader_election: false,
+            lease_name: "trainloop".into(),
+            lease_namespace: None,
+            lease_duration_seconds: 15,
+        }
+    }
 }
 
 /// An artifact root trainers can write under: a `file://` absolute path, or an object store
@@ -46,26 +78,69 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = counting_client(config, metrics.api_requests.clone())?;
     check_crds_installed(&client).await?;
     let watches = controllers::WatchHealth::default();
-    let health = Health::new(registry, watches.clone());
+    let role = Role::default();
+    let health = Health::new(registry, watches.clone()).with_role(role.clone());
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.metrics_addr))?;
-    let settings = Settings::new(args.artifact_root);
+    let mut settings = Settings::new(args.artifact_root);
+    settings.namespaces = args.watch_namespaces;
     let ctx = Arc::new(Context::new(client, metrics, settings, http_client()?));
-    tracing::info!(metrics_addr = %args.metrics_addr, "trainloop started");
+    tracing::info!(metrics_addr = %args.metrics_addr, namespaces = ?ctx.settings.namespaces, "trainloop started");
 
     let stop = tokio_util::sync::CancellationToken::new();
     let server = crate::server::serve(listener, health, stop.clone());
-    let controllers = controllers::run(ctx, stop.clone(), watches);
+    let election = match args.leader_election {
+        true => {
+            let lease = LeaseConfig {
+                name: args.lease_name,
+                namespace: args.lease_namespace,
+                duration: std::time::Duration::from_secs(args.lease_duration_seconds),
+            };
+            Some(Election::join(ctx.client.clone(), &lease, role).await?)
+        }
+        false => None,
+    };
+    let work = reconcile_while_leading(ctx, stop.clone(), watches, election);
     let signal = async {
         shutdown_signal().await;
         tracing::info!("shutting down");
         stop.cancel();
     };
-    let (served, (), ()) = tokio::join!(server, controllers, signal);
+    let (served, worked, ()) = tokio::join!(server, work, signal);
     served?;
+    worked?;
     tracing::info!("trainloop stopped");
     Ok(())
+}
+
+/// Run the controllers until `stop`; with an election, only once leading, and never after the
+/// lease is lost: then the process ends with an error, and its restart is a standby.
+async fn reconcile_while_leading(
+    ctx: Arc<Context>,
+    stop: tokio_util::sync::CancellationToken,
+    watches: controllers::WatchHealth,
+    election: Option<Election>,
+) -> anyhow::Result<()> {
+    let Some(mut election) = election else {
+        controllers::run(ctx, stop, watches).await;
+        return Ok(());
+    };
+    tokio::select! {
+        leading = election.until_leading() => leading?,
+        () = stop.cancelled() => {
+            election.resign().await;
+            return Ok(());
+        }
+    }
+    let outcome = tokio::select! {
+        () = controllers::run(ctx, stop.clone(), watches) => Ok(()),
+        () = election.until_lost() => Err(anyhow::anyhow!("lost the lease to another replica: stopping")),
+    };
+    // Whatever ended this, the server goes too: a process that may not reconcile must not stay.
+    stop.cancel();
+    election.resign().await;
+    outcome
 }
 
 /// Fail with a one-line hint when any of the four CRDs is missing, rather than letting every

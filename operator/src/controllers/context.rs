@@ -18,12 +18,18 @@ pub struct Settings {
     pub artifact_root: String,
     /// How long a watch may fail without a break before the controllers restart and relist.
     pub watch_restart_after: std::time::Duration,
+    /// The namespaces to reconcile; empty: every namespace.
+    pub namespaces: Vec<String>,
 }
 
 impl Settings {
     /// The settings for `artifact_root`, with the defaults for everything else.
     pub fn new(artifact_root: impl Into<String>) -> Self {
-        Settings { artifact_root: artifact_root.into(), watch_restart_after: std::time::Duration::from_secs(60) }
+        Settings {
+            artifact_root: artifact_root.into(),
+            watch_restart_after: std::time::Duration::from_secs(60),
+            namespaces: Vec::new(),
+        }
     }
 }
 

@@ -18,7 +18,7 @@ pub struct WatchHealth {
 struct State {
     synced: bool,
     /// Watches whose last event was an error: since when, and the error.
-    failing: BTreeMap<&'static str, (Instant, String)>,
+    failing: BTreeMap<String, (Instant, String)>,
 }
 
 impl WatchHealth {
@@ -32,16 +32,16 @@ impl WatchHealth {
     }
 
     /// A hook for `watch`'s event stream: an error marks it failing, any event healthy again.
-    pub fn observe<K>(&self, watch: &'static str) -> impl Fn(&Result<watcher::Event<K>, watcher::Error>) + use<K> {
+    pub fn observe<K>(&self, watch: String) -> impl Fn(&Result<watcher::Event<K>, watcher::Error>) + use<K> {
         let health = self.clone();
         move |event| {
             let mut state = health.state();
             match event {
                 Ok(_) => {
-                    state.failing.remove(watch);
+                    state.failing.remove(&watch);
                 }
                 Err(error) => {
-                    state.failing.entry(watch).or_insert_with(|| (Instant::now(), error.to_string()));
+                    state.failing.entry(watch.clone()).or_insert_with(|| (Instant::now(), error.to_string()));
                 }
             }
         }
@@ -82,7 +82,7 @@ mod tests {
         assert_eq!(health.check(), Err("caches not synced".into()));
         health.set_synced();
         assert_eq!(health.check(), Ok(()));
-        let observe = health.observe::<k8s_openapi::api::core::v1::ConfigMap>("configmaps");
+        let observe = health.observe::<k8s_openapi::api::core::v1::ConfigMap>("configmaps".into());
         observe(&Err(watcher::Error::NoResourceVersion));
         let problem = health.check().unwrap_err();
         assert!(problem.starts_with("watch of configmaps failing for 0s"), "{problem}");

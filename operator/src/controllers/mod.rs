@@ -68,19 +68,99 @@ pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken, health: WatchHe
 /// How many objects of one kind are reconciled at once.
 const RECONCILE_CONCURRENCY: u16 = 16;
 
-/// One life of the controllers: watches (owned ones filtered to what trainloop manages), caches,
-/// and the three reconcile loops.
+/// One life of the controllers: over every namespace, or one set per watched namespace (each
+/// with its own caches: a namespaced install has no right to list cluster-wide).
 async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken, health: WatchHealth) {
+    let scopes: Vec<Option<String>> = match ctx.settings.namespaces.as_slice() {
+        [] => vec![None],
+        namespaces => namespaces.iter().cloned().map(Some).collect(),
+    };
+    let unsynced = Arc::new(std::sync::atomic::AtomicUsize::new(scopes.len()));
+    let mut wakeups = std::collections::HashMap::new();
+    let sets: Vec<_> = scopes
+        .into_iter()
+        .map(|namespace| {
+            let (tx, rx) = futures::channel::mpsc::unbounded();
+            wakeups.insert(namespace.clone(), tx);
+            let scope = Scope { namespace, data_changed: rx, unsynced: unsynced.clone() };
+            run_scope(ctx.clone(), shutdown.clone(), health.clone(), scope)
+        })
+        .collect();
+    // The data poller is shared: route each wakeup to the set that watches its namespace.
+    let routing = ctx.data.wakeups().for_each(move |pipeline| {
+        let set = if wakeups.contains_key(&None) { None } else { pipeline.namespace.clone() };
+        if let Some(tx) = wakeups.get(&set) {
+            let _ = tx.unbounded_send(pipeline);
+        }
+        futures::future::ready(())
+    });
+    // The controllers' end ends this life, never the router's.
+    let route = async move {
+        routing.await;
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = futures::future::join_all(sets) => {}
+        () = route => {}
+    }
+}
+
+/// Where one set of controllers looks, and what it shares with the others.
+struct Scope {
+    /// `None`: every namespace.
+    namespace: Option<String>,
+    data_changed: futures::channel::mpsc::UnboundedReceiver<ObjectRef<TrainingPipeline>>,
+    /// Sets whose caches have not synced yet: the operator is ready when none is left.
+    unsynced: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Scope {
+    fn api<K>(&self, client: &kube::Client) -> Api<K>
+    where
+        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+    {
+        match &self.namespace {
+            Some(namespace) => Api::namespaced(client.clone(), namespace),
+            None => Api::all(client.clone()),
+        }
+    }
+
+    /// A watch's name in `/readyz`, with its namespace when the set watches one.
+    fn name(&self, watch: &str) -> String {
+        match &self.namespace {
+            Some(namespace) => format!("{watch} in {namespace}"),
+            None => watch.to_string(),
+        }
+    }
+}
+
+/// The watches (owned ones filtered to what trainloop manages), caches and the two reconcile
+/// loops of one scope.
+async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: WatchHealth, scope: Scope) {
     let client = ctx.client.clone();
     let managed = watcher::Config::default().labels(&format!("{}=trainloop", labels::MANAGED_BY));
-    let (runs, run_store) = watch::<Guarded<TrainingRun>>(&client, watcher::Config::default(), &health, "trainingruns");
-    let (pipelines, pipeline_store) =
-        watch::<Guarded<TrainingPipeline>>(&client, watcher::Config::default(), &health, "trainingpipelines");
-    let jobs = watch_owned::<Job>(&client, managed.clone(), &health, "jobs");
-    let owned_runs = watch_owned::<TrainingRun>(&client, managed.clone(), &health, "trainingruns (owned)");
+    let (runs, run_store) = watch(
+        scope.api::<Guarded<TrainingRun>>(&client),
+        watcher::Config::default(),
+        &health,
+        scope.name("trainingruns"),
+    );
+    let (pipelines, pipeline_store) = watch(
+        scope.api::<Guarded<TrainingPipeline>>(&client),
+        watcher::Config::default(),
+        &health,
+        scope.name("trainingpipelines"),
+    );
+    let jobs = watch_owned(scope.api::<PartialObjectMeta<Job>>(&client), managed.clone(), &health, scope.name("jobs"));
+    let owned_runs = watch_owned(
+        scope.api::<PartialObjectMeta<TrainingRun>>(&client),
+        managed.clone(),
+        &health,
+        scope.name("trainingruns (owned)"),
+    );
     // A trainer pod's state (an image that cannot be pulled, a crash) does not always change its
     // Job: the run controller watches the pods too, by the run label they carry.
-    let pods = watch_owned::<Pod>(&client, managed, &health, "pods");
+    let pods = watch_owned(scope.api::<PartialObjectMeta<Pod>>(&client), managed, &health, scope.name("pods"));
     // Bounded: a burst of ten thousand objects must not become ten thousand requests at once.
     let bounded = controller::Config::default().concurrency(RECONCILE_CONCURRENCY);
     let run_controller = Controller::for_stream(runs, run_store.clone())
@@ -91,19 +171,24 @@ async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken, health:
             let namespace = pod.namespace().unwrap_or_default();
             pod.labels().get(labels::RUN).map(|run| ObjectRef::<Guarded<TrainingRun>>::new(run).within(&namespace))
         });
-    let mut pipeline_controller = Controller::for_stream(pipelines, pipeline_store.clone())
-        .with_config(bounded)
-        .trigger_backoff(NoBackoff)
-        .owns_stream(owned_runs);
-    let data_changed = ctx.data.wakeups().map(|pipeline| {
+    let (deployment_controller, deployment_store) = deployment_controller(&client, &health, &scope);
+    let data_changed = scope.data_changed.map(|pipeline| {
         let namespace = pipeline.namespace.clone().unwrap_or_default();
         ObjectRef::<Guarded<TrainingPipeline>>::new(&pipeline.name).within(&namespace)
     });
-    pipeline_controller = pipeline_controller.reconcile_on(data_changed);
-    let (deployment_controller, deployment_store) = deployment_controller(&client, &health);
+    let pipeline_controller = Controller::for_stream(pipelines, pipeline_store.clone())
+        .with_config(bounded)
+        .trigger_backoff(NoBackoff)
+        .owns_stream(owned_runs)
+        .reconcile_on(data_changed);
     let synced_health = health.clone();
+    let unsynced = scope.unsynced;
     tokio::spawn(async move {
-        if synced(&run_store).await && synced(&pipeline_store).await && synced(&deployment_store).await {
+        if synced(&run_store).await
+            && synced(&pipeline_store).await
+            && synced(&deployment_store).await
+            && unsynced.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1
+        {
             synced_health.set_synced();
         }
     });
@@ -128,15 +213,31 @@ async fn run_controllers(ctx: Arc<Context>, shutdown: CancellationToken, health:
 fn deployment_controller(
     client: &kube::Client,
     health: &WatchHealth,
+    scope: &Scope,
 ) -> (Controller<Guarded<ModelDeployment>>, Store<Guarded<ModelDeployment>>) {
     let serving =
         watcher::Config::default().labels(&format!("{}=trainloop,{}", labels::MANAGED_BY, labels::DEPLOYMENT));
-    let (deployments, store) =
-        watch::<Guarded<ModelDeployment>>(client, watcher::Config::default(), health, "modeldeployments");
-    let workloads = watch_owned::<Deployment>(client, serving.clone(), health, "deployments");
-    let services = watch_owned::<Service>(client, serving.clone(), health, "services");
-    let pods = watch_owned::<Pod>(client, serving, health, "server pods");
-    let runs = watch_owned::<TrainingRun>(client, watcher::Config::default(), health, "trainingruns (served)");
+    let (deployments, store) = watch(
+        scope.api::<Guarded<ModelDeployment>>(client),
+        watcher::Config::default(),
+        health,
+        scope.name("modeldeployments"),
+    );
+    let workloads = watch_owned(
+        scope.api::<PartialObjectMeta<Deployment>>(client),
+        serving.clone(),
+        health,
+        scope.name("deployments"),
+    );
+    let services =
+        watch_owned(scope.api::<PartialObjectMeta<Service>>(client), serving.clone(), health, scope.name("services"));
+    let pods = watch_owned(scope.api::<PartialObjectMeta<Pod>>(client), serving, health, scope.name("server pods"));
+    let runs = watch_owned(
+        scope.api::<PartialObjectMeta<TrainingRun>>(client),
+        watcher::Config::default(),
+        health,
+        scope.name("trainingruns (served)"),
+    );
     let owner = |meta: &kube::api::ObjectMeta| {
         let namespace = meta.namespace.clone().unwrap_or_default();
         let name = meta.labels.as_ref()?.get(labels::DEPLOYMENT)?;
@@ -186,41 +287,35 @@ impl kube::runtime::utils::Backoff for NoBackoff {
     fn reset(&mut self) {}
 }
 
-/// A metadata-only watch of the children `K` that `config` selects, reporting its health: enough
-/// to wake their owners.
+/// A metadata-only watch of the children that `api` and `config` select, reporting its health:
+/// enough to wake their owners.
 fn watch_owned<K>(
-    client: &kube::Client,
+    api: Api<PartialObjectMeta<K>>,
     config: watcher::Config,
     health: &WatchHealth,
-    name: &'static str,
+    name: String,
 ) -> impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
 where
     K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
 {
     let observe = health.observe(name);
-    watcher(Api::<PartialObjectMeta<K>>::all(client.clone()), config)
-        .default_backoff()
-        .inspect(move |event| observe(event))
-        .touched_objects()
+    watcher(api, config).default_backoff().inspect(move |event| observe(event)).touched_objects()
 }
 
-/// A cached watch of every `K`, reporting its health.
+/// A cached watch of every `K` that `api` reaches, reporting its health.
 fn watch<K>(
-    client: &kube::Client,
+    api: Api<K>,
     config: watcher::Config,
     health: &WatchHealth,
-    name: &'static str,
+    name: String,
 ) -> (impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static, Store<K>)
 where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
     let (store, writer) = reflector::store();
     let observe = health.observe(name);
-    let stream = watcher(Api::<K>::all(client.clone()), config)
-        .default_backoff()
-        .reflect(writer)
-        .inspect(move |event| observe(event))
-        .applied_objects();
+    let stream =
+        watcher(api, config).default_backoff().reflect(writer).inspect(move |event| observe(event)).applied_objects();
     (stream, store)
 }
 

@@ -6,18 +6,25 @@ use axum::{Router, extract::State, http::StatusCode, http::header, response::Int
 use prometheus_client::{encoding::text::encode, registry::Registry};
 
 use crate::controllers::WatchHealth;
+use crate::leader::Role;
 
 /// Shared by the endpoints and the controllers that feed them.
 #[derive(Clone, Default)]
 pub struct Health {
     watches: WatchHealth,
     registry: Arc<Registry>,
+    role: Role,
 }
 
 impl Health {
     /// Endpoints serving the metrics of `registry`; ready while `watches` says so.
     pub fn new(registry: Registry, watches: WatchHealth) -> Self {
-        Health { watches, registry: Arc::new(registry) }
+        Health { watches, registry: Arc::new(registry), role: Role::default() }
+    }
+
+    /// Endpoints that also tell whether this replica leads ([`Role`]).
+    pub fn with_role(self, role: Role) -> Self {
+        Health { role, ..self }
     }
 
     /// The axum router of the three endpoints.
@@ -39,7 +46,12 @@ pub async fn serve(
     axum::serve(listener, health.router()).with_graceful_shutdown(stop.cancelled_owned()).await
 }
 
+/// A standby answers ready: it is healthy, and a Deployment rolling out two replicas must not
+/// wait forever for the one that cannot lead. The body says which it is.
 async fn readyz(State(health): State<Health>) -> impl IntoResponse {
+    if let Some(standby) = health.role.standby() {
+        return (StatusCode::OK, standby.to_string());
+    }
     match health.watches.check() {
         Ok(()) => (StatusCode::OK, "ok".to_string()),
         Err(problem) => (StatusCode::SERVICE_UNAVAILABLE, problem),
@@ -56,5 +68,32 @@ async fn metrics(State(health): State<Health>) -> impl IntoResponse {
         )
             .into_response(),
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    async fn readyz_of(health: &Health) -> (StatusCode, String) {
+        let request = http::Request::get("/readyz").body(axum::body::Body::empty()).unwrap();
+        let response = health.router().oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn readyz_tells_a_standby_from_a_leader() {
+        let watches = WatchHealth::default();
+        let role = Role::default();
+        let health = Health::new(Registry::default(), watches.clone()).with_role(role.clone());
+        assert_eq!(readyz_of(&health).await, (StatusCode::SERVICE_UNAVAILABLE, "caches not synced".into()));
+        role.become_standby();
+        assert_eq!(readyz_of(&health).await, (StatusCode::OK, "standby: another replica holds the lease".into()));
+        role.become_leader();
+        watches.set_synced();
+        assert_eq!(readyz_of(&health).await, (StatusCode::OK, "ok".into()));
     }
 }
