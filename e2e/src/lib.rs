@@ -71,9 +71,14 @@ impl Env {
         Ok(env)
     }
 
-    /// The API server's URL (for its `/localplane/faults` switch).
-    pub fn plane_url(&self) -> String {
-        self.plane.as_ref().map(LocalPlane::url).unwrap_or_default()
+    /// Switches the API server's injected faults (`/localplane/faults`): `None` turns them off.
+    pub async fn set_faults(&self, faults: Option<&Value>) -> anyhow::Result<()> {
+        let request = match faults {
+            Some(config) => http::Request::post("/localplane/faults").body(serde_json::to_vec(config)?)?,
+            None => http::Request::delete("/localplane/faults").body(Vec::new())?,
+        };
+        self.client.request_text(request).await?;
+        Ok(())
     }
 
     /// Replace the API server by a new, empty one at the same address, with the CRDs installed:
@@ -81,9 +86,11 @@ impl Env {
     pub async fn reset_plane(&mut self) -> anyhow::Result<()> {
         let old = self.plane.take().ok_or_else(|| anyhow::anyhow!("no plane"))?;
         let port: u16 = old.url().rsplit(':').next().unwrap_or_default().parse()?;
+        // The same CA and credentials: a restored server keeps its identity.
+        let identity = Some(old.identity().clone());
         old.shutdown().await;
         let work_dir = self.work_dir.join(format!("plane-{}", unique()));
-        let fresh = LocalPlane::start(Config { port, work_dir: Some(work_dir), ..Config::default() }).await?;
+        let fresh = LocalPlane::start(Config { port, work_dir: Some(work_dir), identity, ..Config::default() }).await?;
         self.plane = Some(fresh);
         install_crds(&self.client).await
     }

@@ -26,8 +26,17 @@ pub struct Settings {
     pub images: Option<PathBuf>,
     /// Root of per-pod directories; pod logs go to `<work_dir>/pods/<namespace>/<pod>/log`.
     pub work_dir: PathBuf,
-    /// Host and port of the API server, handed to pods as KUBERNETES_SERVICE_HOST/PORT.
-    pub api_server: Option<(String, u16)>,
+    /// Where pods reach the API server, and the CA they trust it with.
+    pub api_server: Option<ApiServer>,
+}
+
+/// The API server as pods see it: KUBERNETES_SERVICE_HOST/PORT and the `ca.crt` of their
+/// service-account volume (and of every namespace's `kube-root-ca.crt` ConfigMap).
+#[derive(Clone, Debug)]
+pub struct ApiServer {
+    pub host: String,
+    pub port: u16,
+    pub ca_pem: String,
 }
 
 /// Runs the controllers and the kubelet until `shutdown` is cancelled, then stops every process

@@ -525,8 +525,9 @@ impl Life {
         base.set("POD_IP", ip);
         base.set("HOME", self.dirs.work(&c.name).to_string_lossy());
         if let Some(api) = &self.kubelet.api_server {
-            base.set("KUBERNETES_SERVICE_HOST", api.0.clone());
-            base.set("KUBERNETES_SERVICE_PORT", api.1.to_string());
+            for (name, value) in env::api_server_env(&api.host, api.port) {
+                base.set(name, value);
+            }
         }
         let mut env = env::container_env(&self.pod, c, ip, sources, &base).map_err(|e| config_err(e.to_string()))?;
         let image = c.image.as_deref().unwrap_or_default();

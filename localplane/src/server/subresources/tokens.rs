@@ -111,7 +111,8 @@ impl TokenIssuer {
         review
     }
 
-    fn authenticate(&self, st: &State, token: &str, wanted: &[String]) -> Result<(Value, Vec<String>), String> {
+    /// The user a token authenticates for one of the `wanted` audiences, or why it does not.
+    pub fn authenticate(&self, st: &State, token: &str, wanted: &[String]) -> Result<(Value, Vec<String>), String> {
         let invalid = || "[invalid bearer token, token lookup failed]".to_string();
         let claims = self.verify(token).ok_or_else(invalid)?;
         if claims.get("exp").and_then(Value::as_i64).is_none_or(|exp| exp <= now_secs()) {
