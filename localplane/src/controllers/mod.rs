@@ -6,6 +6,7 @@ pub mod deployment;
 pub mod job;
 pub mod replicaset;
 pub mod revision;
+pub mod service_accounts;
 pub mod service_proxy;
 mod util;
 
@@ -53,13 +54,20 @@ pub async fn run(client: kube::Client, settings: Settings, shutdown: Cancellatio
     let images = settings
         .images
         .map(|p| if p.is_absolute() { p } else { std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p) });
+    let ca_pem = settings.api_server.as_ref().map(|a| a.ca_pem.clone());
     let kubelet =
         Arc::new(kubelet::Kubelet::new(client.clone(), work_dir, images, settings.api_server, shutdown.clone()));
+    let service_accounts = async {
+        if let Some(ca_pem) = ca_pem {
+            service_accounts::run(client.clone(), ca_pem, shutdown.clone()).await;
+        }
+    };
     tokio::join!(
         kubelet::run(kubelet),
         job::run(client.clone(), shutdown.clone()),
         replicaset::run(client.clone(), shutdown.clone()),
         deployment::run(client.clone(), shutdown.clone()),
-        service_proxy::run(client, shutdown),
+        service_accounts,
+        service_proxy::run(client.clone(), shutdown.clone()),
     );
 }

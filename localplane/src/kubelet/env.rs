@@ -122,7 +122,13 @@ impl EnvList {
 pub struct Sources {
     pub config_maps: BTreeMap<String, ConfigMap>,
     pub secrets: BTreeMap<String, Secret>,
+    /// Service-account tokens by (audience, "" for the API's, expirationSeconds).
+    pub tokens: BTreeMap<TokenKey, String>,
 }
+
+/// What a projected service-account token is asked for with: audience ("" for the API server's)
+/// and expirationSeconds.
+pub type TokenKey = (String, i64);
 
 impl Sources {
     fn config_map(&self, name: &str) -> Option<&ConfigMap> {

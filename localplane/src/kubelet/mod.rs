@@ -31,6 +31,7 @@ pub mod paths;
 pub mod pod;
 pub mod probe;
 pub mod runtime;
+pub mod service_account;
 pub mod status;
 pub mod volumes;
 

@@ -10,6 +10,7 @@ mod delete_responses;
 mod events;
 mod everyday_kubectl;
 mod field_selectors;
+mod in_cluster_access;
 mod metadata_writes;
 mod readiness_gates;
 mod rollout_history;
