@@ -1,21 +1,23 @@
 //! `trainloop run` as a process of its own, built with the end-to-end tests so that the kill
 //! test sends SIGKILL to the current operator code (`CARGO_BIN_EXE_trainloop-operator`; the
 //! `trainloop` binary belongs to another package, so a test cannot know it is up to date).
-//! Usage: `trainloop-operator <metrics address> <artifact root>`, the cluster from `KUBECONFIG`.
+//! Usage: `trainloop-operator <metrics address> <artifact root> [<service account dir>]`, the
+//! cluster from `KUBECONFIG`, else in-cluster (see `trainloop run --service-account-dir`).
 
 use std::process::ExitCode;
 
-use trainloop::cli::{LogFormat, RunArgs, init_logging, run};
+use trainloop::cli::{LogFormat, RunArgs, SERVICE_ACCOUNT_DIR, init_logging, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     init_logging(LogFormat::Text);
     let mut args = std::env::args().skip(1);
     let (Some(Ok(metrics_addr)), Some(artifact_root)) = (args.next().map(|a| a.parse()), args.next()) else {
-        eprintln!("usage: trainloop-operator <metrics address> <artifact root>");
+        eprintln!("usage: trainloop-operator <metrics address> <artifact root> [<service account dir>]");
         return ExitCode::from(2);
     };
-    match run(RunArgs { metrics_addr, artifact_root }).await {
+    let service_account_dir = args.next().unwrap_or_else(|| SERVICE_ACCOUNT_DIR.to_string()).into();
+    match run(RunArgs { metrics_addr, artifact_root, service_account_dir }).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

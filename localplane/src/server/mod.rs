@@ -55,7 +55,7 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let query = Query::parse(parts.uri.query());
-    let result = match authn::check(&app, &parts.headers) {
+    let result = match authn::check(&app, &parts.headers, &path) {
         Ok(()) => dispatch(&app, &parts.method, &parts.headers, &path, &query, body).await,
         Err(e) => Err(e),
     };

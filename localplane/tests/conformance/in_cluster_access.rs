@@ -87,3 +87,21 @@ async fn every_namespace_gets_a_default_service_account_and_the_root_ca() {
     assert_eq!(ca, plane.identity().ca_pem());
     plane.shutdown().await;
 }
+
+#[tokio::test]
+async fn anonymous_callers_read_only_public_paths_and_wrong_tokens_get_401() {
+    let plane = common::start().await;
+    let mut anonymous = plane.client_config().expect("config");
+    anonymous.auth_info = Default::default();
+    let anonymous = kube::Client::try_from(anonymous).expect("client");
+    assert_eq!(anonymous.apiserver_version().await.expect("/version is public").major, "1");
+    let refused = Api::<Pod>::default_namespaced(anonymous).list(&Default::default()).await.unwrap_err();
+    assert!(matches!(&refused, kube::Error::Api(s) if s.code == 403 && s.reason == "Forbidden"), "{refused:?}");
+
+    let mut wrong = plane.client_config().expect("config");
+    wrong.auth_info = serde_json::from_value(json!({"token": "not-a-token"})).expect("auth info");
+    let wrong = kube::Client::try_from(wrong).expect("client");
+    let refused = wrong.apiserver_version().await.unwrap_err();
+    assert!(matches!(&refused, kube::Error::Api(s) if s.code == 401 && s.reason == "Unauthorized"), "{refused:?}");
+    plane.shutdown().await;
+}

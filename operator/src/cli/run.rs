@@ -20,6 +20,11 @@ pub struct RunArgs {
     /// `s3://bucket/prefix`); each run writes under `<root>/<namespace>/<run>/`.
     #[arg(long, env = "TRAINLOOP_ARTIFACT_ROOT", default_value = "file:///var/lib/trainloop/artifacts", value_parser = artifact_root)]
     pub artifact_root: String,
+    /// Where the service account's token, ca.crt and namespace are, when no kubeconfig is found.
+    /// On localplane a pod names the standard path here, which its kubelet rewrites to the pod's
+    /// own volume.
+    #[arg(long, env = "TRAINLOOP_SERVICE_ACCOUNT_DIR", default_value = super::SERVICE_ACCOUNT_DIR)]
+    pub service_account_dir: std::path::PathBuf,
 }
 
 /// An artifact root trainers can write under: a `file://` absolute path, or an object store
@@ -42,7 +47,7 @@ pub fn artifact_root(value: &str) -> Result<String, String> {
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut registry = prometheus_client::registry::Registry::with_prefix("trainloop");
     let metrics = Metrics::register(&mut registry);
-    let config = kube::Config::infer().await.context("cannot reach a cluster: set KUBECONFIG or run inside a pod")?;
+    let config = super::cluster_config(&args.service_account_dir).await?;
     let client = counting_client(config, metrics.api_requests.clone())?;
     check_crds_installed(&client).await?;
     let watches = controllers::WatchHealth::default();
