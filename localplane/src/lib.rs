@@ -105,15 +105,6 @@ impl LocalPlane {
             }
         });
 
-        let kubeconfig = config.kubeconfig.clone().unwrap_or_else(|| work_dir.join("kubeconfig"));
-        if let Some(parent) = kubeconfig.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
-        }
-        // Write then rename, so a reader never sees half a kubeconfig.
-        let tmp = kubeconfig.with_extension("tmp-localplane");
-        std::fs::write(&tmp, kubeconfig_yaml(&url, &identity))?;
-        std::fs::rename(&tmp, &kubeconfig)?;
-
         let client = kube::Client::try_from(client_config(&url, &identity)?)?;
         let settings = controllers::Settings {
             images: config.images.clone(),
@@ -124,7 +115,28 @@ impl LocalPlane {
                 ca_pem: identity.ca_pem().to_string(),
             }),
         };
-        let controllers_task = tokio::spawn(controllers::run(client, settings, shutdown.clone()));
+        let controllers_task = tokio::spawn(controllers::run(client.clone(), settings, shutdown.clone()));
+        // A pod created at once would find no service account to get its token for (and wait
+        // for the kubelet's retry): return once `default` has its own.
+        let accounts: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> = kube::Api::namespaced(client, "default");
+        let ready = kube::runtime::wait::await_condition(accounts, "default", |a: Option<&_>| a.is_some());
+        let failure = match tokio::time::timeout(Duration::from_secs(30), ready).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(format!("waiting for the default service account: {e}")),
+            Err(_) => Some("the default service account was not created within 30 s".to_string()),
+        };
+        if let Some(why) = failure {
+            shutdown.cancel();
+            anyhow::bail!(why);
+        }
+        let kubeconfig = config.kubeconfig.clone().unwrap_or_else(|| work_dir.join("kubeconfig"));
+        if let Some(parent) = kubeconfig.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        // Written last, once the plane is ready. Write then rename, so a reader never sees half a kubeconfig.
+        let tmp = kubeconfig.with_extension("tmp-localplane");
+        std::fs::write(&tmp, kubeconfig_yaml(&url, &identity))?;
+        std::fs::rename(&tmp, &kubeconfig)?;
         Ok(LocalPlane { url, identity, kubeconfig, shutdown, tasks: vec![server_task, controllers_task], temp_dir })
     }
 
