@@ -102,9 +102,14 @@ impl Env {
         self.plane.as_ref().map(|p| p.kubeconfig_path().to_path_buf()).unwrap_or_default()
     }
 
-    /// The API server's URL (for its `/localplane/faults` switch).
-    pub fn plane_url(&self) -> String {
-        self.plane.as_ref().map(LocalPlane::url).unwrap_or_default()
+    /// Switches the API server's injected faults (`/localplane/faults`): `None` turns them off
+    /// and answers what was injected. Sent by the observer, which faults spare.
+    pub async fn set_faults(&self, faults: Option<&Value>) -> anyhow::Result<Value> {
+        let request = match faults {
+            Some(config) => http::Request::post("/localplane/faults").body(serde_json::to_vec(config)?)?,
+            None => http::Request::delete("/localplane/faults").body(Vec::new())?,
+        };
+        Ok(serde_json::from_str(&self.observer.request_text(request).await?)?)
     }
 
     /// Replace the API server by a new, empty one at the same address, with the CRDs installed:
@@ -112,9 +117,11 @@ impl Env {
     pub async fn reset_plane(&mut self) -> anyhow::Result<()> {
         let old = self.plane.take().ok_or_else(|| anyhow::anyhow!("no plane"))?;
         let port: u16 = old.url().rsplit(':').next().unwrap_or_default().parse()?;
+        // The same CA and credentials: a restored server keeps its identity.
+        let identity = Some(old.identity().clone());
         old.shutdown().await;
         let work_dir = self.work_dir.join(format!("plane-{}", unique()));
-        let fresh = LocalPlane::start(Config { port, work_dir: Some(work_dir), ..Config::default() }).await?;
+        let fresh = LocalPlane::start(Config { port, work_dir: Some(work_dir), identity, ..Config::default() }).await?;
         self.plane = Some(fresh);
         install_crds(&self.client).await
     }
@@ -166,9 +173,7 @@ impl Env {
         let http = trainloop::triggers::http_client().expect("an HTTP client");
         let metrics = Metrics::register(registry);
         let client = client.unwrap_or_else(|| {
-            let mut config = kube::Config::new(self.plane_url().parse().expect("the plane's URL"));
-            config.default_namespace = "default".into();
-            config.read_timeout = None;
+            let config = self.plane.as_ref().expect("a plane").client_config().expect("the plane's client config");
             controllers::client::counting_client(config, metrics.api_requests.clone()).expect("a client")
         });
         Arc::new(Context::new(client, metrics, settings, http))

@@ -256,11 +256,9 @@ async fn under_injected_api_faults_the_loop_converges_to_the_undisturbed_state()
     let env = Env::start().await.unwrap();
     let recorder = Recorder::start(&env.observer);
     let log = env.work_dir.join("executions");
-    let http = reqwest::Client::new();
-    let url = format!("{}/localplane/faults", env.plane_url());
     let post = |config: serde_json::Value| {
-        let request = http.post(&url).body(config.to_string());
-        async move { request.send().await.and_then(|r| r.error_for_status()).expect("switching faults") }
+        let env = &env;
+        async move { env.set_faults(Some(&config)).await.expect("switching faults") }
     };
     post(faults()).await;
     let done = CancellationToken::new();
@@ -291,8 +289,7 @@ async fn under_injected_api_faults_the_loop_converges_to_the_undisturbed_state()
         (drops, compactions)
     };
     let (driven, (drops, compactions)) = tokio::join!(driver, shocks);
-    let off = http.delete(&url).send().await.and_then(|r| r.error_for_status()).expect("switching faults off");
-    let answer: serde_json::Value = off.json().await.expect("the fault switch's answer");
+    let answer = env.set_faults(None).await.expect("switching faults off");
     let injected: u64 = answer["injected"].as_object().into_iter().flatten().filter_map(|(_, n)| n.as_u64()).sum();
     let errors: f64 = env
         .operator_metrics()

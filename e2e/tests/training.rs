@@ -480,10 +480,8 @@ async fn the_operator_recovers_from_an_api_server_that_lost_its_state() {
 #[tokio::test]
 async fn a_reconcile_error_that_repeats_shows_on_the_pipeline_and_in_an_event() {
     let env = Env::start().await.unwrap();
-    let faults = format!("{}/localplane/faults", env.plane_url());
-    let http = reqwest::Client::new();
     let every_list_fails = json!({"errors": {"list": {"rate": 1.0, "code": 500}}});
-    http.post(&faults).json(&every_list_fails).send().await.unwrap().error_for_status().unwrap();
+    env.set_faults(Some(&every_list_fails)).await.unwrap();
     env.create::<TrainingPipeline>(pipeline("churn", &reporting_trainer(), "0.93", json!({}))).await.unwrap();
     let failing = |p: Option<&TrainingPipeline>| {
         p.and_then(|p| p.status.as_ref()).is_some_and(|s| {
@@ -502,7 +500,7 @@ async fn a_reconcile_error_that_repeats_shows_on_the_pipeline_and_in_an_event() 
     };
     let ready = p.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
     assert!(ready.message.starts_with("reconcile keeps failing: Kubernetes API"), "{}", ready.message);
-    http.delete(&faults).send().await.unwrap().error_for_status().unwrap();
+    env.set_faults(None).await.unwrap();
     let events = env.api::<Event>().list(&ListParams::default()).await.unwrap().items;
     assert!(
         events.iter().any(|e| e.reason.as_deref() == Some("KubeApi") && e.type_.as_deref() == Some("Warning")),

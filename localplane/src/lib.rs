@@ -13,6 +13,7 @@ pub mod selector;
 pub mod server;
 pub mod store;
 pub mod time;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,22 +34,29 @@ pub struct Config {
     pub work_dir: Option<PathBuf>,
     /// Where to write the kubeconfig; `<work_dir>/kubeconfig` when unset.
     pub kubeconfig: Option<PathBuf>,
+    /// The CA and serving certificate; a new one when unset. A plane restarted with the identity
+    /// of an earlier one is trusted by that one's clients.
+    pub identity: Option<tls::Identity>,
 }
 
 pub struct LocalPlane {
     url: String,
+    identity: tls::Identity,
     kubeconfig: PathBuf,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     temp_dir: Option<PathBuf>,
 }
 
-/// The kubeconfig YAML for a plane listening at `url` (no authentication).
-pub fn kubeconfig_yaml(url: &str) -> String {
+/// The kubeconfig YAML for a plane serving at `url` with `identity`'s CA, as its administrator.
+pub fn kubeconfig_yaml(url: &str, identity: &tls::Identity) -> String {
+    use base64::Engine as _;
+    let ca = base64::engine::general_purpose::STANDARD.encode(identity.ca_pem());
+    let token = identity.admin_token();
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: localplane\n  cluster:\n    server: {url}\n\
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: localplane\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\n\
          contexts:\n- name: localplane\n  context:\n    cluster: localplane\n    user: localplane\n    namespace: default\n\
-         current-context: localplane\nusers:\n- name: localplane\n  user: {{}}\n"
+         current-context: localplane\nusers:\n- name: localplane\n  user:\n    token: {token}\n"
     )
 }
 
@@ -68,7 +76,12 @@ impl LocalPlane {
             .await
             .with_context(|| format!("binding 127.0.0.1:{}", config.port))?;
         let addr = listener.local_addr()?;
-        let url = format!("http://{addr}");
+        let url = format!("https://{addr}");
+        let identity = match config.identity.clone() {
+            Some(id) => id,
+            None => tls::Identity::generate(&[addr.ip(), std::net::Ipv6Addr::LOCALHOST.into()])?,
+        };
+        let listener = server::tls_listener::TlsListener::new(listener, identity.server_config()?)?;
         let shutdown = CancellationToken::new();
         let store = store::Store::new();
         store.bootstrap(addr.port());
@@ -79,6 +92,7 @@ impl LocalPlane {
             addr: addr.to_string(),
             work_dir: work_dir.clone(),
             tokens: server::subresources::tokens::TokenIssuer::default(),
+            admin_token: identity.admin_token().to_string(),
         });
         let router = server::router(app);
         let stop = shutdown.clone();
@@ -91,28 +105,54 @@ impl LocalPlane {
             }
         });
 
+        let client = kube::Client::try_from(client_config(&url, &identity)?)?;
+        let settings = controllers::Settings {
+            images: config.images.clone(),
+            work_dir: work_dir.clone(),
+            api_server: Some(controllers::ApiServer {
+                host: addr.ip().to_string(),
+                port: addr.port(),
+                ca_pem: identity.ca_pem().to_string(),
+            }),
+        };
+        let controllers_task = tokio::spawn(controllers::run(client.clone(), settings, shutdown.clone()));
+        // A pod created at once would find no service account to get its token for (and wait
+        // for the kubelet's retry): return once `default` has its own.
+        let accounts: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> = kube::Api::namespaced(client, "default");
+        let ready = kube::runtime::wait::await_condition(accounts, "default", |a: Option<&_>| a.is_some());
+        let failure = match tokio::time::timeout(Duration::from_secs(30), ready).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(format!("waiting for the default service account: {e}")),
+            Err(_) => Some("the default service account was not created within 30 s".to_string()),
+        };
+        if let Some(why) = failure {
+            shutdown.cancel();
+            anyhow::bail!(why);
+        }
         let kubeconfig = config.kubeconfig.clone().unwrap_or_else(|| work_dir.join("kubeconfig"));
         if let Some(parent) = kubeconfig.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        // Write then rename, so a reader never sees half a kubeconfig.
+        // Written last, once the plane is ready. Write then rename, so a reader never sees half a kubeconfig.
         let tmp = kubeconfig.with_extension("tmp-localplane");
-        std::fs::write(&tmp, kubeconfig_yaml(&url))?;
+        std::fs::write(&tmp, kubeconfig_yaml(&url, &identity))?;
         std::fs::rename(&tmp, &kubeconfig)?;
-
-        let client = make_client(&url)?;
-        let settings = controllers::Settings {
-            images: config.images.clone(),
-            work_dir: work_dir.clone(),
-            api_server: Some(("127.0.0.1".to_string(), addr.port())),
-        };
-        let controllers_task = tokio::spawn(controllers::run(client, settings, shutdown.clone()));
-        Ok(LocalPlane { url, kubeconfig, shutdown, tasks: vec![server_task, controllers_task], temp_dir })
+        Ok(LocalPlane { url, identity, kubeconfig, shutdown, tasks: vec![server_task, controllers_task], temp_dir })
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `https://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         self.url.clone()
+    }
+
+    /// The CA and serving certificate (to restart a plane that its clients still trust).
+    pub fn identity(&self) -> &tls::Identity {
+        &self.identity
+    }
+
+    /// A client configuration that trusts this plane's CA; tests adjust timeouts or headers on it.
+    pub fn client_config(&self) -> anyhow::Result<kube::Config> {
+        client_config(&self.url, &self.identity)
     }
 
     pub fn kubeconfig_path(&self) -> &Path {
@@ -121,13 +161,13 @@ impl LocalPlane {
 
     /// A kube client for this plane (default namespace `default`).
     pub async fn client(&self) -> anyhow::Result<kube::Client> {
-        make_client(&self.url)
+        Ok(kube::Client::try_from(self.client_config()?)?)
     }
 
     /// A client that fault injection spares (`faults::OBSERVER_HEADER`): for a test to watch
     /// what happens under faults without being disturbed itself.
     pub fn observer_client(&self) -> anyhow::Result<kube::Client> {
-        let mut config = client_config(&self.url)?;
+        let mut config = self.client_config()?;
         let name = axum::http::HeaderName::from_static(faults::OBSERVER_HEADER);
         config.headers.push((name, axum::http::HeaderValue::from_static("true")));
         Ok(kube::Client::try_from(config)?)
@@ -159,13 +199,11 @@ impl Drop for LocalPlane {
     }
 }
 
-fn make_client(url: &str) -> anyhow::Result<kube::Client> {
-    Ok(kube::Client::try_from(client_config(url)?)?)
-}
-
-fn client_config(url: &str) -> anyhow::Result<kube::Config> {
+fn client_config(url: &str, identity: &tls::Identity) -> anyhow::Result<kube::Config> {
     let mut config = kube::Config::new(url.parse().context("parsing the server URL")?);
     config.default_namespace = "default".into();
     config.read_timeout = None;
+    config.root_cert = Some(vec![identity.ca_der()]);
+    config.auth_info = serde_json::from_value(serde_json::json!({"token": identity.admin_token()}))?;
     Ok(config)
 }

@@ -40,7 +40,8 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let Command::Serve { kubeconfig, port, images, work_dir } = Cli::parse().command;
-    let plane = LocalPlane::start(Config { port, images, work_dir, kubeconfig: Some(kubeconfig) }).await?;
+    let plane =
+        LocalPlane::start(Config { port, images, work_dir, kubeconfig: Some(kubeconfig), identity: None }).await?;
     tracing::info!(url = %plane.url(), kubeconfig = %plane.kubeconfig_path().display(), "localplane ready");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

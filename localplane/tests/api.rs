@@ -416,7 +416,7 @@ async fn fault_injection_switches_at_run_time() {
     api.list(&Default::default()).await.expect("other verbs unaffected");
     set(json!({"errors": {"*": {"rate": 1.0, "code": 429}}})).await;
     // kube retries 429s by default; a client without retries sees them.
-    let mut cfg = kube::Config::new(plane.url().parse().unwrap());
+    let mut cfg = plane.client_config().unwrap();
     cfg.default_retry = false;
     let no_retry: Api<ConfigMap> = Api::default_namespaced(kube::Client::try_from(cfg).unwrap());
     let e = api_err(no_retry.list(&Default::default()).await.unwrap_err());

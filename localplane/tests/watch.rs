@@ -106,6 +106,8 @@ async fn replay_expiry_and_bookmarks() {
     let plane = common::start().await;
     let client = plane.client().await.unwrap();
     let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    // The namespace's own ConfigMap (the cluster CA) is written at start: let it come first.
+    common::eventually(30, "kube-root-ca.crt", || async { api.get_opt("kube-root-ca.crt").await.unwrap() }).await;
     let pp = PostParams::default();
     let a = api.create(&pp, &cm("a")).await.unwrap();
     api.create(&pp, &cm("b")).await.unwrap();

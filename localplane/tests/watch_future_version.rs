@@ -12,7 +12,7 @@ use kube::api::{Api, WatchParams};
 async fn a_watch_from_the_future_is_refused() {
     let plane = common::start().await;
     // Without kube's default retries, which retry a 504 after its Retry-After up to 15 times.
-    let mut config = kube::Config::new(plane.url().parse().expect("a URL"));
+    let mut config = plane.client_config().expect("a client config");
     config.default_namespace = "default".into();
     config.default_retry = false;
     let cms: Api<ConfigMap> = Api::default_namespaced(kube::Client::try_from(config).expect("client"));

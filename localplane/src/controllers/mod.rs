@@ -6,6 +6,7 @@ pub mod deployment;
 pub mod job;
 pub mod replicaset;
 pub mod revision;
+pub mod service_accounts;
 pub mod service_proxy;
 mod util;
 
@@ -26,8 +27,17 @@ pub struct Settings {
     pub images: Option<PathBuf>,
     /// Root of per-pod directories; pod logs go to `<work_dir>/pods/<namespace>/<pod>/log`.
     pub work_dir: PathBuf,
-    /// Host and port of the API server, handed to pods as KUBERNETES_SERVICE_HOST/PORT.
-    pub api_server: Option<(String, u16)>,
+    /// Where pods reach the API server, and the CA they trust it with.
+    pub api_server: Option<ApiServer>,
+}
+
+/// The API server as pods see it: KUBERNETES_SERVICE_HOST/PORT and the `ca.crt` of their
+/// service-account volume (and of every namespace's `kube-root-ca.crt` ConfigMap).
+#[derive(Clone, Debug)]
+pub struct ApiServer {
+    pub host: String,
+    pub port: u16,
+    pub ca_pem: String,
 }
 
 /// Runs the controllers and the kubelet until `shutdown` is cancelled, then stops every process
@@ -44,13 +54,20 @@ pub async fn run(client: kube::Client, settings: Settings, shutdown: Cancellatio
     let images = settings
         .images
         .map(|p| if p.is_absolute() { p } else { std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p) });
+    let ca_pem = settings.api_server.as_ref().map(|a| a.ca_pem.clone());
     let kubelet =
         Arc::new(kubelet::Kubelet::new(client.clone(), work_dir, images, settings.api_server, shutdown.clone()));
+    let service_accounts = async {
+        if let Some(ca_pem) = ca_pem {
+            service_accounts::run(client.clone(), ca_pem, shutdown.clone()).await;
+        }
+    };
     tokio::join!(
         kubelet::run(kubelet),
         job::run(client.clone(), shutdown.clone()),
         replicaset::run(client.clone(), shutdown.clone()),
         deployment::run(client.clone(), shutdown.clone()),
-        service_proxy::run(client, shutdown),
+        service_accounts,
+        service_proxy::run(client.clone(), shutdown.clone()),
     );
 }

@@ -122,7 +122,13 @@ impl EnvList {
 pub struct Sources {
     pub config_maps: BTreeMap<String, ConfigMap>,
     pub secrets: BTreeMap<String, Secret>,
+    /// Service-account tokens by (audience, "" for the API's, expirationSeconds).
+    pub tokens: BTreeMap<TokenKey, String>,
 }
+
+/// What a projected service-account token is asked for with: audience ("" for the API server's)
+/// and expirationSeconds.
+pub type TokenKey = (String, i64);
 
 impl Sources {
     fn config_map(&self, name: &str) -> Option<&ConfigMap> {
@@ -345,6 +351,23 @@ pub fn command_line(
         return Err(CommandError::ImageNotMapped(container.image.clone().unwrap_or_default()));
     };
     Ok(raw.iter().map(|a| expand(a, |name| env.get(name).map(str::to_string))).collect())
+}
+
+/// The variables through which in-cluster clients find the API server: the `kubernetes`
+/// Service's as the real kubelet writes them, pointing at the address its Endpoints name (where
+/// a real service proxy would forward; localplane's port is not 443, so the port is the server's).
+pub fn api_server_env(host: &str, port: u16) -> Vec<(String, String)> {
+    let tcp = format!("tcp://{host}:{port}");
+    vec![
+        ("KUBERNETES_SERVICE_HOST".into(), host.to_string()),
+        ("KUBERNETES_SERVICE_PORT".into(), port.to_string()),
+        ("KUBERNETES_SERVICE_PORT_HTTPS".into(), port.to_string()),
+        ("KUBERNETES_PORT".into(), tcp.clone()),
+        (format!("KUBERNETES_PORT_{port}_TCP"), tcp),
+        (format!("KUBERNETES_PORT_{port}_TCP_PROTO"), "tcp".into()),
+        (format!("KUBERNETES_PORT_{port}_TCP_PORT"), port.to_string()),
+        (format!("KUBERNETES_PORT_{port}_TCP_ADDR"), host.to_string()),
+    ]
 }
 
 #[cfg(test)]

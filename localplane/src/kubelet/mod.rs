@@ -31,6 +31,7 @@ pub mod paths;
 pub mod pod;
 pub mod probe;
 pub mod runtime;
+pub mod service_account;
 pub mod status;
 pub mod volumes;
 
@@ -63,8 +64,8 @@ pub struct Kubelet {
     pub client: Client,
     pub work_dir: PathBuf,
     pub images: Option<PathBuf>,
-    /// Host and port of the API server, given to pods as KUBERNETES_SERVICE_HOST/PORT.
-    pub api_server: Option<(String, u16)>,
+    /// Where pods reach the API server (KUBERNETES_SERVICE_HOST/PORT) and its CA.
+    pub api_server: Option<super::ApiServer>,
     pub shutdown: CancellationToken,
     ips: Mutex<IpPool>,
 }
@@ -74,7 +75,7 @@ impl Kubelet {
         client: Client,
         work_dir: PathBuf,
         images: Option<PathBuf>,
-        api_server: Option<(String, u16)>,
+        api_server: Option<super::ApiServer>,
         shutdown: CancellationToken,
     ) -> Kubelet {
         Kubelet { client, work_dir, images, api_server, shutdown, ips: Mutex::new(IpPool::new(0)) }

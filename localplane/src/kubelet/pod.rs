@@ -8,20 +8,20 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodCondition, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodCondition, Secret, ServiceAccount};
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use serde_json::json;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::env::{self, EnvList, Sources};
+use super::env::{self, EnvList, Sources, TokenKey};
 use super::images::Images;
 use super::paths::{PathMap, PodDirs, container_path_map, pod_key};
 use super::runtime::{Launch, Process, exit_code, find_executable};
 use super::status::{ContainerRecord, PodRecord, RunState, pod_status};
-use super::{Kubelet, lifecycle, logs, probe, volumes};
+use super::{Kubelet, lifecycle, logs, probe, service_account, volumes};
 
 /// First and longest delay between restarts of a crashing container. Real kubelets start at 10s
 /// and cap at 5 minutes; a local tool waits less so that tests and demos move on.
@@ -446,19 +446,21 @@ impl Life {
     #[allow(clippy::type_complexity)]
     async fn prepare(&self) -> Result<(Vec<Plan>, Vec<Plan>), (String, String)> {
         let (namespace, _) = pod_key(&self.pod);
-        let spec = self.pod.spec.clone().unwrap_or_default();
+        let pod = self.with_api_access(&namespace).await?;
+        let spec = pod.spec.clone().unwrap_or_default();
         let inits: Vec<Container> = spec.init_containers.clone().unwrap_or_default();
         let all: Vec<&Container> = inits.iter().chain(spec.containers.iter()).collect();
 
-        let (mut cms, mut secrets) = volumes::referenced(&self.pod);
+        let (mut cms, mut secrets) = volumes::referenced(&pod);
         for c in &all {
             let (c_cms, c_secrets) = env::referenced_sources(c);
             cms.extend(c_cms);
             secrets.extend(c_secrets);
         }
-        let sources = self.fetch(&namespace, &cms, &secrets).await?;
+        let mut sources = self.fetch(&namespace, &cms, &secrets).await?;
+        sources.tokens = self.tokens(&pod).await?;
         let ip = self.ip.to_string();
-        let vols = volumes::materialize(&self.pod, &self.dirs, &self.kubelet.work_dir, &sources, &ip)
+        let vols = volumes::materialize(&pod, &self.dirs, &self.kubelet.work_dir, &sources, &ip)
             .map_err(|e| ("ContainerCreating".to_string(), e))?;
         let images = Images::load(self.kubelet.images.as_deref()).map_err(|e| ("ErrImagePull".to_string(), e))?;
 
@@ -468,6 +470,46 @@ impl Life {
         }
         let mains = plans.split_off(inits.len());
         Ok((plans, mains))
+    }
+
+    /// The pod with the service-account volume that admission would have added.
+    async fn with_api_access(&self, namespace: &str) -> Result<Pod, (String, String)> {
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.kubelet.client.clone(), namespace);
+        let account = accounts
+            .get_opt(&service_account::account_name(&self.pod))
+            .await
+            .map_err(|e| ("CreateContainerConfigError".to_string(), e.to_string()))?;
+        let automount = account.and_then(|a| a.automount_service_account_token);
+        Ok(service_account::with_api_access(&self.pod, automount))
+    }
+
+    /// Bound tokens for the pod's projected service-account tokens, asked for as the kubelet does
+    /// (TokenRequest for the pod's service account, bound to the pod).
+    async fn tokens(&self, pod: &Pod) -> Result<BTreeMap<TokenKey, String>, (String, String)> {
+        let (namespace, name) = pod_key(pod);
+        let account = service_account::account_name(pod);
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.kubelet.client.clone(), &namespace);
+        let mut out = BTreeMap::new();
+        for (audience, expiration) in volumes::token_requests(pod) {
+            let audiences: Vec<&str> = if audience.is_empty() { Vec::new() } else { vec![&audience] };
+            let request = json!({
+                "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                "spec": {"audiences": audiences, "expirationSeconds": expiration,
+                         "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": pod.metadata.uid}}
+            });
+            let issued: serde_json::Value = accounts
+                .create_subresource("token", &account, &PostParams::default(), &request)
+                .await
+                .map_err(|e| {
+                    (
+                        "ContainerCreating".to_string(),
+                        format!("failed to fetch token for service account {account:?}: {e}"),
+                    )
+                })?;
+            let token = issued.pointer("/status/token").and_then(|t| t.as_str()).unwrap_or_default().to_string();
+            out.insert((audience, expiration), token);
+        }
+        Ok(out)
     }
 
     async fn fetch(
@@ -532,8 +574,9 @@ impl Life {
         base.set("POD_IP", ip);
         base.set("HOME", self.dirs.work(&c.name).to_string_lossy());
         if let Some(api) = &self.kubelet.api_server {
-            base.set("KUBERNETES_SERVICE_HOST", api.0.clone());
-            base.set("KUBERNETES_SERVICE_PORT", api.1.to_string());
+            for (name, value) in env::api_server_env(&api.host, api.port) {
+                base.set(name, value);
+            }
         }
         let mut env = env::container_env(&self.pod, c, ip, sources, &base).map_err(|e| config_err(e.to_string()))?;
         let image = c.image.as_deref().unwrap_or_default();

@@ -2,7 +2,8 @@
 //!
 //! ConfigMap, Secret, downwardAPI and projected volumes are written once when the pod starts
 //! (later edits of the ConfigMap are not propagated); emptyDir is an empty directory; hostPath is
-//! the host path itself; a persistentVolumeClaim is a directory per claim under
+//! the host path itself; a projected serviceAccountToken is a bound token of the pod's service
+//! account, asked for at start (and not refreshed); a persistentVolumeClaim is a directory per claim under
 //! `<work_dir>/volumes/<namespace>/<claim>` that outlives its pods. Other kinds get an empty
 //! directory so that a pod using them still starts.
 
@@ -12,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{KeyToPath, Pod, Volume};
 
-use super::env::{Refs, Sources, config_map_data, field_ref, secret_data};
+use super::env::{Refs, Sources, TokenKey, config_map_data, field_ref, secret_data};
 use super::paths::PodDirs;
 
 /// The ConfigMaps and Secrets (name, optional) that the pod's volumes read.
@@ -38,6 +39,24 @@ pub fn referenced(pod: &Pod) -> (Refs, Refs) {
         }
     }
     (cms, secrets)
+}
+
+/// A projected token's expiration when it names none, as the API defaults it.
+const DEFAULT_TOKEN_EXPIRATION: i64 = 3600;
+
+/// The service-account tokens the pod's projected volumes ask for.
+pub fn token_requests(pod: &Pod) -> Vec<TokenKey> {
+    let mut out: Vec<TokenKey> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .flat_map(|v| v.projected.iter().flat_map(|p| p.sources.iter().flatten()))
+        .filter_map(|src| src.service_account_token.as_ref())
+        .map(|t| (t.audience.clone().unwrap_or_default(), t.expiration_seconds.unwrap_or(DEFAULT_TOKEN_EXPIRATION)))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// A relative path inside a volume, refusing anything that could escape it.
@@ -193,9 +212,16 @@ fn materialize_one(
                 for item in d.items.iter().flatten() {
                     if let Some(f) = &item.field_ref {
                         let value = field_ref(pod, pod_ip, &f.field_path).map_err(|e| e.to_string())?;
-                        write_file(&dir, &item.path, value.as_bytes(), item.mode)?;
+                        write_file(&dir, &item.path, value.as_bytes(), item.mode.or(p.default_mode))?;
                     }
                 }
+            }
+            if let Some(t) = &src.service_account_token {
+                let key =
+                    (t.audience.clone().unwrap_or_default(), t.expiration_seconds.unwrap_or(DEFAULT_TOKEN_EXPIRATION));
+                let token = sources.tokens.get(&key).ok_or("no service account token was issued")?;
+                // A token is a credential: owner-only unless the volume says otherwise.
+                write_file(&dir, &t.path, token.as_bytes(), p.default_mode.or(Some(0o600)))?;
             }
         }
     }

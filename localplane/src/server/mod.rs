@@ -2,6 +2,7 @@
 //! resource API onto the store.
 
 pub mod aggregated_discovery;
+pub mod authn;
 pub mod body;
 pub mod deleted;
 pub mod discovery;
@@ -14,6 +15,7 @@ pub mod protobuf;
 pub mod route;
 pub mod subresources;
 pub mod table;
+pub mod tls_listener;
 pub mod watch;
 
 use std::path::PathBuf;
@@ -41,6 +43,8 @@ pub struct App {
     pub work_dir: PathBuf,
     /// Signs TokenRequests and checks them in TokenReviews.
     pub tokens: subresources::tokens::TokenIssuer,
+    /// The bearer token of the kubeconfig's user.
+    pub admin_token: String,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -51,7 +55,10 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let query = Query::parse(parts.uri.query());
-    let result = dispatch(&app, &parts.method, &parts.headers, &path, &query, body).await;
+    let result = match authn::check(&app, &parts.headers, &path) {
+        Ok(()) => dispatch(&app, &parts.method, &parts.headers, &path, &query, body).await,
+        Err(e) => Err(e),
+    };
     let resp = match result {
         Ok(r) => r,
         Err(e) => e.into_response(),

@@ -11,6 +11,7 @@ mod bootstrap_objects;
 mod events;
 mod everyday_kubectl;
 mod field_selectors;
+mod in_cluster_access;
 mod metadata_writes;
 mod readiness_gates;
 mod rollout_history;

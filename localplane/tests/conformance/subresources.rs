@@ -86,7 +86,7 @@ async fn make_ready(pods: &Api<Pod>, name: &str) {
 async fn eviction_honours_pod_disruption_budgets() {
     let plane = common::start().await;
     // A refusal is a 429 (as from a real server), which kube retries 15 times by default.
-    let mut config = kube::Config::new(plane.url().parse().unwrap());
+    let mut config = plane.client_config().unwrap();
     config.default_namespace = "default".into();
     config.default_retry = false;
     let client = kube::Client::try_from(config).unwrap();

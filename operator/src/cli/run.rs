@@ -37,6 +37,11 @@ pub struct RunArgs {
     /// Seconds without renewal after which a standby takes the lease over.
     #[arg(long, env = "TRAINLOOP_LEASE_DURATION_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..=300))]
     pub lease_duration_seconds: u64,
+    /// Where the service account's token, ca.crt and namespace are, when no kubeconfig is found.
+    /// On localplane a pod names the standard path here, which its kubelet rewrites to the pod's
+    /// own volume.
+    #[arg(long, env = "TRAINLOOP_SERVICE_ACCOUNT_DIR", default_value = super::SERVICE_ACCOUNT_DIR)]
+    pub service_account_dir: std::path::PathBuf,
 }
 
 impl RunArgs {
@@ -50,6 +55,7 @@ impl RunArgs {
             lease_name: "trainloop".into(),
             lease_namespace: None,
             lease_duration_seconds: 15,
+            service_account_dir: super::SERVICE_ACCOUNT_DIR.into(),
         }
     }
 }
@@ -74,7 +80,7 @@ pub fn artifact_root(value: &str) -> Result<String, String> {
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut registry = prometheus_client::registry::Registry::with_prefix("trainloop");
     let metrics = Metrics::register(&mut registry);
-    let config = kube::Config::infer().await.context("cannot reach a cluster: set KUBECONFIG or run inside a pod")?;
+    let config = super::cluster_config(&args.service_account_dir).await?;
     let client = counting_client(config, metrics.api_requests.clone())?;
     check_crds_installed(&client).await?;
     let watches = controllers::WatchHealth::default();

@@ -18,6 +18,11 @@ pub const API_AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
 const DEFAULT_EXPIRATION: i64 = 3600;
 /// The real server refuses shorter tokens.
 const MIN_EXPIRATION: i64 = 600;
+/// The expiration the kubelet asks for a pod's service-account volume. The real server (with
+/// its default `--service-account-extend-token-expiration`) makes such a token valid for a year
+/// and records this as `warnafter`, so pods whose client never re-reads the file keep working.
+const WARN_ONLY_EXPIRATION: i64 = 3607;
+const EXTENDED_EXPIRATION: i64 = 365 * 24 * 3600;
 
 pub struct TokenIssuer {
     key: hmac::Key,
@@ -72,11 +77,15 @@ impl TokenIssuer {
             audiences.push(json!(API_AUDIENCE));
         }
         let now = now_secs();
-        let exp = now + expiration;
+        let mut exp = now + expiration;
         let mut k8s = json!({"namespace": ns, "serviceaccount": {"name": name, "uid": crate::store::uid_of(&sa)}});
         if let Some(bound) = req.pointer("/spec/boundObjectRef").filter(|b| b.is_object()) {
             let kind = bound.get("kind").and_then(Value::as_str).unwrap_or("").to_lowercase();
-            k8s[kind] = json!({"name": bound.get("name"), "uid": bound.get("uid")});
+            k8s[&kind] = json!({"name": bound.get("name"), "uid": bound.get("uid")});
+            if kind == "pod" && expiration == WARN_ONLY_EXPIRATION && audiences == [json!(API_AUDIENCE)] {
+                k8s["warnafter"] = json!(exp);
+                exp = now + EXTENDED_EXPIRATION;
+            }
         }
         let claims = json!({
             "aud": audiences, "exp": exp, "iat": now, "nbf": now, "iss": API_AUDIENCE,
@@ -88,7 +97,8 @@ impl TokenIssuer {
         req["metadata"] = json!({"name": name, "namespace": ns, "creationTimestamp": null});
         req["spec"]["audiences"] = json!(audiences);
         req["spec"]["expirationSeconds"] = json!(expiration);
-        req["status"] = json!({"token": self.sign(&claims), "expirationTimestamp": format_rfc3339(exp)});
+        // The status tells the requested lifetime, also of an extended token, as the real server does.
+        req["status"] = json!({"token": self.sign(&claims), "expirationTimestamp": format_rfc3339(now + expiration)});
         Ok(req)
     }
 
@@ -111,7 +121,8 @@ impl TokenIssuer {
         review
     }
 
-    fn authenticate(&self, st: &State, token: &str, wanted: &[String]) -> Result<(Value, Vec<String>), String> {
+    /// The user a token authenticates for one of the `wanted` audiences, or why it does not.
+    pub fn authenticate(&self, st: &State, token: &str, wanted: &[String]) -> Result<(Value, Vec<String>), String> {
         let invalid = || "[invalid bearer token, token lookup failed]".to_string();
         let claims = self.verify(token).ok_or_else(invalid)?;
         if claims.get("exp").and_then(Value::as_i64).is_none_or(|exp| exp <= now_secs()) {
