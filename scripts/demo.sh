@@ -58,4 +58,4 @@ echo "cancer-2 trigger: $(kc get tr cancer-2 -o jsonpath='{.spec.trigger.reason}
 echo "cancer-2 verdict: $(kc get tr cancer-2 -o jsonpath='{.status.conditions[?(@.type=="Passed")].message}{.status.conditions[?(@.type=="Rejected")].message}')"
 
 step "Done: train -> gate -> compare with the champion ran on localplane"
-echo "Serving (ModelDeployment) and drift (DriftPolicy) controllers are not built yet."
+echo "Serving (ModelDeployment, see README) is not in this demo yet; the drift (DriftPolicy) controller is not built yet."
