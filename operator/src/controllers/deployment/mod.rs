@@ -17,7 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{
     Api, Resource, ResourceExt,
     api::{ListParams, Patch, PatchParams},
-    runtime::{controller::Action, reflector::ObjectRef},
+    runtime::controller::Action,
 };
 
 use crate::api::{ModelDeployment, ModelDeploymentStatus, ServedModel, TrainingRun};
@@ -36,7 +36,7 @@ use source::Selection;
 #[tracing::instrument(skip_all, fields(deployment = %md.name_any(), namespace = md.namespace().unwrap_or_default()))]
 pub async fn reconcile(md: Arc<ModelDeployment>, ctx: Arc<Context>) -> Result<Action> {
     let result = reconcile_deployment(md.clone(), ctx.clone()).await;
-    let object = format!("ModelDeployment {}", ObjectRef::from_obj(&*md));
+    let object = failures::key("modeldeployment", &*md);
     failures::track(&ctx, object, &result, |category, message, announce| {
         report_failure(&ctx, &md, category, message, announce)
     })
