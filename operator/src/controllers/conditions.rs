@@ -18,6 +18,11 @@ impl Desired {
     }
 }
 
+/// What an object whose reconcile keeps failing says: not Ready, still being worked on.
+pub fn failing(reason: &str, message: &str) -> [Desired; 2] {
+    [Desired::new("Ready", false, reason, message), Desired::new("Reconciling", true, reason, message)]
+}
+
 /// Merge `desired` into `existing`: keep the old transition time when the status did not flip,
 /// drop conditions of the managed `types` that are no longer desired, keep all others.
 pub fn merge(

@@ -23,7 +23,7 @@ use kube::{
 use crate::api::{ModelDeployment, ModelDeploymentStatus, ServedModel, TrainingRun};
 use crate::controllers::{
     Context,
-    conditions::{Desired, merge},
+    conditions::{failing, merge},
     error::Result,
     failures, labels,
     metrics::RollbackLabels,
@@ -50,8 +50,7 @@ async fn report_failure(ctx: &Context, md: &ModelDeployment, category: &str, mes
         ctx.event(&md.object_ref(&()), true, category, "Reconcile", message.clone()).await;
     }
     let old = md.status.clone().unwrap_or_default();
-    let desired =
-        [Desired::new("Ready", false, category, &message), Desired::new("Reconciling", true, category, &message)];
+    let desired = failing(category, &message);
     let generation = md.metadata.generation;
     let conditions = merge(&old.conditions, &desired, status::MANAGED, generation, Timestamp::now());
     let new = ModelDeploymentStatus { conditions, ..old.clone() };

@@ -23,7 +23,7 @@ use serde_json::json;
 use crate::api::{GateOutcome, ModelDeployment, TrainingPipeline, TrainingPipelineStatus, TrainingRun};
 use crate::controllers::{
     Context,
-    conditions::{Desired, merge},
+    conditions::{Desired, failing, merge},
     error::Result,
     failures, labels,
     metrics::{PipelineLabels, TriggerLabels},
@@ -52,8 +52,7 @@ async fn report_failure(ctx: &Context, pipeline: &TrainingPipeline, category: &s
         ctx.event(&pipeline.object_ref(&()), true, category, "Reconcile", message.clone()).await;
     }
     let old = pipeline.status.clone().unwrap_or_default();
-    let desired =
-        [Desired::new("Ready", false, category, &message), Desired::new("Reconciling", true, category, &message)];
+    let desired = failing(category, &message);
     let generation = pipeline.metadata.generation;
     let conditions = merge(&old.conditions, &desired, MANAGED, generation, Timestamp::now());
     let new = TrainingPipelineStatus { conditions, ..old.clone() };

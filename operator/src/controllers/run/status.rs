@@ -4,7 +4,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::{ArtifactRef, GateOutcome, RunPhase, TrainingRun, TrainingRunStatus};
-use crate::controllers::conditions::{Desired, merge};
+use crate::controllers::conditions::{self, Desired, merge};
 
 use super::build::ValidatedRun;
 use super::gates::{self, Champion};
@@ -27,7 +27,7 @@ pub fn invalid(run: &TrainingRun, old: &TrainingRunStatus, problem: &str) -> Tra
 
 /// A run whose reconcile keeps failing: its phase stays, its conditions say what fails.
 pub fn failing(run: &TrainingRun, old: &TrainingRunStatus, reason: &str, message: &str) -> TrainingRunStatus {
-    let desired = [Desired::new("Ready", false, reason, message), Desired::new("Reconciling", true, reason, message)];
+    let desired = conditions::failing(reason, message);
     TrainingRunStatus {
         conditions: merge(&old.conditions, &desired, MANAGED, run.metadata.generation, Timestamp::now()),
         ..old.clone()
