@@ -34,8 +34,9 @@ use super::common::{Condition, DataSource, Evaluation, FeatureSpec, NAME_PATTERN
 #[serde(rename_all = "camelCase")]
 pub struct TrainingRunSpec {
     /// The pipeline this run belongs to; its champion is the baseline for `minImprovement`.
+    /// At most 52 characters, as a pipeline's name: it labels the run's Job and pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 253), regex(pattern = NAME_PATTERN))]
+    #[schemars(length(max = 52), regex(pattern = NAME_PATTERN))]
     pub pipeline: Option<String>,
     /// Why this run exists.
     pub trigger: Trigger,
