@@ -64,11 +64,22 @@ pub fn recording_client(config: Config) -> anyhow::Result<(Client, Recorded)> {
     let sink = recorded.clone();
     let layer = tower::util::MapRequestLayer::new(move |request: http::Request<kube::client::Body>| {
         if let Some(access) = access(request.method(), request.uri().path(), request.uri().query()) {
-            sink.0.lock().unwrap_or_else(PoisonError::into_inner).push(access);
+            let mut sink = sink.0.lock().unwrap_or_else(PoisonError::into_inner);
+            // A server-side apply creates its object when it is missing, and the API server then
+            // authorizes `create` as well: the rules must grant both (a subresource is never created).
+            if is_apply(&request) && !access.resource.contains('/') {
+                sink.push(Access { verb: "create".into(), ..access.clone() });
+            }
+            sink.push(access);
         }
         request
     });
     Ok((ClientBuilder::try_from(config)?.with_layer(&layer).build(), recorded))
+}
+
+fn is_apply<B>(request: &http::Request<B>) -> bool {
+    let content_type = request.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    request.method() == http::Method::PATCH && content_type.is_some_and(|t| t.starts_with("application/apply-patch"))
 }
 
 /// One RBAC policy rule, as the chart writes it.

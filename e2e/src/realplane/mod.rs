@@ -21,17 +21,22 @@ use process::Server;
 /// How long the plane may take to become ready (about 5 s on the shared machine).
 const START_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// The controllers a cluster's workloads need: the issue's list, and the publisher of the
-/// `kube-root-ca.crt` ConfigMap that pods' service-account volumes mount.
+/// The controllers a cluster's workloads need: the issue's list, the publisher of the
+/// `kube-root-ca.crt` ConfigMap that pods' service-account volumes mount, and the node lifecycle
+/// controller, which lifts the `not-ready` taint the API server puts on every new Node once its
+/// kubelet reports Ready (and puts it back when the kubelet stops renewing its Lease).
 const CONTROLLERS: &str = "job-controller,replicaset-controller,deployment-controller,\
 garbage-collector-controller,endpointslice-controller,serviceaccount-token-controller,\
-serviceaccount-controller,namespace-controller,root-ca-certificate-publisher-controller";
+serviceaccount-controller,namespace-controller,root-ca-certificate-publisher-controller,\
+node-lifecycle-controller";
 
 pub struct RealPlane {
     /// In start order; dropped in reverse.
     servers: Vec<Server>,
     kubeconfig: PathBuf,
     dir: PathBuf,
+    /// Where the API server listens, and the CA its serving certificate is signed by.
+    api_server: Option<localplane::controllers::ApiServer>,
 }
 
 /// The folder holding the built binaries, or why there is none. `TRAINLOOP_KUBE_BIN` names it
@@ -65,7 +70,8 @@ impl RealPlane {
         let dir = std::env::temp_dir().join(format!("trainloop-realplane-{}", super::unique()));
         std::fs::create_dir_all(&dir)?;
         // Constructed first, so that whatever fails below still stops what was started.
-        let mut plane = RealPlane { servers: Vec::new(), kubeconfig: dir.join("admin.kubeconfig"), dir };
+        let mut plane =
+            RealPlane { servers: Vec::new(), kubeconfig: dir.join("admin.kubeconfig"), dir, api_server: None };
         let mut attempts = 1;
         loop {
             match plane.launch(bin).await {
@@ -132,6 +138,8 @@ impl RealPlane {
             &dir,
         )?);
 
+        let ca_pem = std::fs::read_to_string(&pki.ca_cert)?;
+        self.api_server = Some(localplane::controllers::ApiServer { host: "127.0.0.1".into(), port: secure, ca_pem });
         let admin = pki.client("trainloop-admin", Some("system:masters"))?;
         kubeconfig::write(&self.kubeconfig, &url, &pki.ca_cert, &admin)?;
         let client = self.client().await?;
@@ -220,6 +228,11 @@ impl RealPlane {
         &self.dir
     }
 
+    /// The API server as pods reach it (for a kubelet joining the plane).
+    pub fn api_server(&self) -> Option<&localplane::controllers::ApiServer> {
+        self.api_server.as_ref()
+    }
+
     /// An administrator's kubeconfig (group system:masters).
     pub fn kubeconfig_path(&self) -> &Path {
         &self.kubeconfig
@@ -227,9 +240,13 @@ impl RealPlane {
 
     /// A client with the administrator's kubeconfig.
     pub async fn client(&self) -> anyhow::Result<Client> {
+        Ok(Client::try_from(self.client_config().await?)?)
+    }
+
+    /// The administrator's client configuration, for a test to adjust (e.g. to impersonate).
+    pub async fn client_config(&self) -> anyhow::Result<Config> {
         let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)?;
-        let config = Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
-        Ok(Client::try_from(config)?)
+        Ok(Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?)
     }
 }
 

@@ -43,20 +43,8 @@ pub struct ApiServer {
 /// Runs the controllers and the kubelet until `shutdown` is cancelled, then stops every process
 /// the kubelet started and every Service listener before returning.
 pub async fn run(client: kube::Client, settings: Settings, shutdown: CancellationToken) {
-    let work_dir = if settings.work_dir.is_absolute() {
-        settings.work_dir.clone()
-    } else {
-        std::env::current_dir().map(|d| d.join(&settings.work_dir)).unwrap_or_else(|_| settings.work_dir.clone())
-    };
-    if let Err(e) = std::fs::create_dir_all(&work_dir) {
-        tracing::error!(dir = %work_dir.display(), error = %e, "cannot create the work dir");
-    }
-    let images = settings
-        .images
-        .map(|p| if p.is_absolute() { p } else { std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p) });
     let ca_pem = settings.api_server.as_ref().map(|a| a.ca_pem.clone());
-    let kubelet =
-        Arc::new(kubelet::Kubelet::new(client.clone(), work_dir, images, settings.api_server, shutdown.clone()));
+    let kubelet = Arc::new(kubelet_for(client.clone(), settings, shutdown.clone()));
     let service_accounts = async {
         if let Some(ca_pem) = ca_pem {
             service_accounts::run(client.clone(), ca_pem, shutdown.clone()).await;
@@ -70,4 +58,34 @@ pub async fn run(client: kube::Client, settings: Settings, shutdown: Cancellatio
         service_accounts,
         service_proxy::run(client.clone(), shutdown.clone()),
     );
+}
+
+/// Runs only the kubelet, joined to another API server (the real control plane) as the Node
+/// `node`: registers the Node, renews its Lease, and runs the pods the scheduler binds to it
+/// until `shutdown` is cancelled. `client` needs the rights of a node (or an administrator's).
+pub async fn join(
+    client: kube::Client,
+    node: &str,
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> Result<(), kube::Error> {
+    let registered = kubelet::node::register(&client, node).await?;
+    let kubelet = Arc::new(kubelet_for(client.clone(), settings, shutdown.clone()).joining(node));
+    tokio::join!(kubelet::run(kubelet), kubelet::node::heartbeat(client, registered, shutdown));
+    Ok(())
+}
+
+fn kubelet_for(client: kube::Client, settings: Settings, shutdown: CancellationToken) -> kubelet::Kubelet {
+    let work_dir = if settings.work_dir.is_absolute() {
+        settings.work_dir.clone()
+    } else {
+        std::env::current_dir().map(|d| d.join(&settings.work_dir)).unwrap_or_else(|_| settings.work_dir.clone())
+    };
+    if let Err(e) = std::fs::create_dir_all(&work_dir) {
+        tracing::error!(dir = %work_dir.display(), error = %e, "cannot create the work dir");
+    }
+    let images = settings
+        .images
+        .map(|p| if p.is_absolute() { p } else { std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p) });
+    kubelet::Kubelet::new(client, work_dir, images, settings.api_server, shutdown)
 }

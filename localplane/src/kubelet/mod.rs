@@ -27,6 +27,7 @@ pub mod images;
 pub mod ip;
 pub mod lifecycle;
 pub mod logs;
+pub mod node;
 pub mod paths;
 pub mod pod;
 pub mod probe;
@@ -67,6 +68,11 @@ pub struct Kubelet {
     /// Where pods reach the API server (KUBERNETES_SERVICE_HOST/PORT) and its CA.
     pub api_server: Option<super::ApiServer>,
     pub shutdown: CancellationToken,
+    /// The Node it runs pods for.
+    pub node: String,
+    /// Whether it also takes pods bound to no node: localplane has no scheduler; on a cluster
+    /// with one, unbound pods are the scheduler's to place.
+    pub binds_unbound: bool,
     ips: Mutex<IpPool>,
 }
 
@@ -78,7 +84,30 @@ impl Kubelet {
         api_server: Option<super::ApiServer>,
         shutdown: CancellationToken,
     ) -> Kubelet {
-        Kubelet { client, work_dir, images, api_server, shutdown, ips: Mutex::new(IpPool::new(0)) }
+        Kubelet {
+            client,
+            work_dir,
+            images,
+            api_server,
+            shutdown,
+            node: NODE_NAME.to_string(),
+            binds_unbound: true,
+            ips: Mutex::new(IpPool::new(0)),
+        }
+    }
+
+    /// A kubelet joining another API server (the real control plane) as the Node `node`: it
+    /// runs only the pods the scheduler binds to it.
+    pub fn joining(self, node: &str) -> Kubelet {
+        Kubelet { node: node.to_string(), binds_unbound: false, ..self }
+    }
+
+    /// Whether `pod` is this kubelet's to run.
+    fn is_ours(&self, pod: &Pod) -> bool {
+        match pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
+            None | Some("") => self.binds_unbound,
+            Some(node) => node == self.node,
+        }
     }
 
     /// The pod's IP: the one its status already records if still free, else a new one.
@@ -105,13 +134,6 @@ struct Worker {
     signal: StopSignal,
 }
 
-fn is_ours(pod: &Pod) -> bool {
-    match pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
-        None | Some("") => true,
-        Some(node) => node == NODE_NAME,
-    }
-}
-
 fn is_terminal(pod: &Pod) -> bool {
     matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded") | Some("Failed"))
 }
@@ -122,7 +144,12 @@ pub async fn run(kubelet: Arc<Kubelet>) {
     let mut workers: HashMap<String, Worker> = HashMap::new();
     let mut init_seen: HashSet<String> = HashSet::new();
     let api: Api<Pod> = Api::all(kubelet.client.clone());
-    let mut events = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
+    // A kubelet of a cluster watches only its node's pods; localplane's also takes unbound ones.
+    let config = match kubelet.binds_unbound {
+        true => watcher::Config::default(),
+        false => watcher::Config::default().fields(&format!("spec.nodeName={}", kubelet.node)),
+    };
+    let mut events = std::pin::pin!(watcher(api, config).default_backoff());
     loop {
         let event = tokio::select! {
             e = events.next() => e,
@@ -171,7 +198,7 @@ fn on_pod(kubelet: &Arc<Kubelet>, tracker: &TaskTracker, workers: &mut HashMap<S
     let Some(uid) = pod.metadata.uid.clone() else {
         return;
     };
-    if !is_ours(&pod) {
+    if !kubelet.is_ours(&pod) {
         return;
     }
     if let Some(w) = workers.get(&uid) {

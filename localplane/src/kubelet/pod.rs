@@ -180,7 +180,7 @@ pub fn grace_period(pod: &Pod) -> Duration {
 pub async fn run(kubelet: Arc<Kubelet>, pod: Pod, mut updates: watch::Receiver<Pod>, signal: StopSignal) {
     let (namespace, name) = pod_key(&pod);
     let api: Api<Pod> = Api::namespaced(kubelet.client.clone(), &namespace);
-    assign_node(&api, &pod).await;
+    assign_node(&api, &pod, &kubelet.node).await;
 
     let ip = kubelet.claim_ip(&pod);
     let dirs = PodDirs::new(&kubelet.work_dir, &namespace, &name);
@@ -337,7 +337,7 @@ pub async fn remove(client: Client, pod: Pod) {
 }
 
 /// Binds the pod to this node if no scheduler did (there is none).
-async fn assign_node(api: &Api<Pod>, pod: &Pod) {
+async fn assign_node(api: &Api<Pod>, pod: &Pod, node: &str) {
     let bound = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty());
     if bound {
         return;
@@ -345,7 +345,7 @@ async fn assign_node(api: &Api<Pod>, pod: &Pod) {
     let Some(name) = pod.metadata.name.as_deref() else {
         return;
     };
-    let patch = json!({ "spec": { "nodeName": super::NODE_NAME } });
+    let patch = json!({ "spec": { "nodeName": node } });
     if let Err(e) = api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
         tracing::debug!(pod = %name, error = %e, "could not set spec.nodeName");
     }

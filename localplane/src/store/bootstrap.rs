@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 
 use super::State;
 use crate::schema::FieldValidation;
-use crate::time::now_rfc3339;
 
 /// What every aggregated default role may read (a subset of the real aggregated rules).
 const READABLE: &[&str] = &[
@@ -83,7 +82,7 @@ impl State {
                 "ports": https
             }),
         );
-        self.seed("v1", "Node", "", node());
+        self.seed("v1", "Node", "", crate::controllers::kubelet::node::object(crate::controllers::kubelet::NODE_NAME));
         self.seed_cluster_roles();
     }
 
@@ -146,88 +145,5 @@ impl State {
         if let Err(e) = self.create(&rt, ns, obj, FieldValidation::Strict, false) {
             tracing::error!(%kind, error = %e.message, "bootstrap object refused");
         }
-    }
-}
-
-/// The Node the kubelet runs pods on: Ready, with this machine's CPUs and memory.
-fn node() -> Value {
-    let name = crate::controllers::kubelet::NODE_NAME;
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let memory = mem_total_kib().map_or_else(|| "0".to_string(), |k| format!("{k}Ki"));
-    let resources = json!({"cpu": cpus.to_string(), "memory": memory, "pods": "110"});
-    let now = now_rfc3339();
-    let condition = |type_: &str, status: &str, reason: &str, message: &str| {
-        json!({"type": type_, "status": status, "reason": reason, "message": message,
-               "lastHeartbeatTime": now, "lastTransitionTime": now})
-    };
-    let arch = go_arch();
-    json!({
-        "metadata": {"name": name, "labels": {
-            "kubernetes.io/hostname": name, "kubernetes.io/os": std::env::consts::OS,
-            "kubernetes.io/arch": arch, "beta.kubernetes.io/os": std::env::consts::OS, "beta.kubernetes.io/arch": arch}},
-        "spec": {},
-        "status": {
-            "capacity": resources, "allocatable": resources,
-            "conditions": [
-                condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-                condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-                condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-                condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
-            ],
-            "addresses": [{"type": "InternalIP", "address": crate::controllers::kubelet::HOST_IP},
-                          {"type": "Hostname", "address": name}],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
-            "nodeInfo": {
-                "kubeletVersion": crate::server::discovery::GIT_VERSION, "kubeProxyVersion": "",
-                "operatingSystem": std::env::consts::OS, "architecture": arch,
-                "containerRuntimeVersion": "localplane://processes",
-                "kernelVersion": read_trimmed("/proc/sys/kernel/osrelease"),
-                "osImage": os_image(), "machineID": read_trimmed("/etc/machine-id"),
-                "systemUUID": "", "bootID": read_trimmed("/proc/sys/kernel/random/boot_id")
-            }
-        }
-    })
-}
-
-/// Go's name for this architecture, as Kubernetes labels use it.
-fn go_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        other => other,
-    }
-}
-
-fn read_trimmed(path: &str) -> String {
-    std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default()
-}
-
-fn mem_total_kib() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn os_image() -> String {
-    let release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
-    release
-        .lines()
-        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-        .map(|v| v.trim_matches('"').to_string())
-        .unwrap_or_else(|| std::env::consts::OS.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_node_reports_the_machine() {
-        let n = node();
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).to_string();
-        assert_eq!(n["status"]["capacity"]["cpu"], json!(cpus));
-        assert!(n["status"]["capacity"]["memory"].as_str().is_some_and(|m| m.ends_with("Ki") && m != "0Ki"));
-        assert_eq!(n["status"]["conditions"][3]["status"], "True");
     }
 }

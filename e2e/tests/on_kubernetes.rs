@@ -1,0 +1,202 @@
+//! Training on the real Kubernetes control plane: localplane's kubelet joins it as a node, the
+//! real scheduler places the trainer's pod there, the real Job controller counts it, and the
+//! operator runs as the chart's ServiceAccount, so every call it makes passes real RBAC with the
+//! chart's rules.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::await_condition;
+use kube::{Api, Client};
+use prometheus_client::registry::Registry;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use trainloop::api::{GateOutcome, RunPhase, TrainingPipeline, TrainingRun};
+use trainloop::controllers::{self, Context, Metrics, Settings};
+use trainloop_e2e::realplane::{self, RealPlane};
+use trainloop_e2e::{TIMEOUT, install_crds};
+
+const NODE: &str = "trainloop-node-1";
+const OPERATOR_NAMESPACE: &str = "trainloop-system";
+const SERVICE_ACCOUNT: &str = "trainloop";
+const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// The real plane, or `None` when it is not built and nobody asked for it (`make test` asks).
+async fn real_plane() -> Option<RealPlane> {
+    match realplane::binaries() {
+        Ok(bin) => Some(RealPlane::start(&bin).await.expect("the real control plane starts")),
+        Err(why) if std::env::var_os("TRAINLOOP_KUBE_BIN").is_none() => {
+            eprintln!("skipped: {why}");
+            None
+        }
+        Err(why) => panic!("{why}"),
+    }
+}
+
+/// The chart's ClusterRole rules, bound to the operator's ServiceAccount.
+async fn grant_chart_rules(admin: &Client) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/trainloop/files/rbac/rules.yaml");
+    let rules: Vec<PolicyRule> =
+        serde_saphyr::from_str(&std::fs::read_to_string(path).expect("the chart's rules")).expect("rules YAML");
+    let apply = PatchParams::apply("trainloop-e2e");
+    async fn put<K>(api: Api<K>, params: &PatchParams, object: Value)
+    where
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        api.patch(&name, params, &Patch::Apply(&object)).await.unwrap_or_else(|e| panic!("applying {name}: {e}"));
+    }
+    put(
+        Api::<Namespace>::all(admin.clone()),
+        &apply,
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}),
+    )
+    .await;
+    put(
+        Api::<ServiceAccount>::namespaced(admin.clone(), OPERATOR_NAMESPACE),
+        &apply,
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SERVICE_ACCOUNT}}),
+    )
+    .await;
+    put(
+        Api::<ClusterRole>::all(admin.clone()),
+        &apply,
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+               "metadata": {"name": "trainloop"}, "rules": rules}),
+    )
+    .await;
+    put(
+        Api::<ClusterRoleBinding>::all(admin.clone()),
+        &apply,
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": "trainloop"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "trainloop"},
+               "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": OPERATOR_NAMESPACE}]}),
+    )
+    .await;
+}
+
+/// A pipeline whose trainer reports an auc of 0.95 and an artifact in its run's folder.
+fn pipeline() -> TrainingPipeline {
+    let script = format!(
+        r#"printf '{{"metrics":{{"auc":0.95}},"artifact":{{"uri":"%smodel.json","digest":"{DIGEST}"}},"dataDigest":"{DIGEST}","profile":"%sprofile.json"}}' "$TRAINLOOP_ARTIFACT_URI" "$TRAINLOOP_ARTIFACT_URI" > /dev/termination-log"#
+    );
+    serde_json::from_value(json!({
+        "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingPipeline",
+        "metadata": {"name": "on-kubernetes", "namespace": "default"},
+        "spec": {
+            "template": {"image": "shell", "command": ["sh", "-c", script]},
+            "data": {"uri": "file:///dev/null"},
+            "features": [{"name": "age", "type": "number"}],
+            "evaluation": {"gates": [{"metric": "auc", "goal": "maximize", "threshold": 0.9}]}
+        }
+    }))
+    .expect("a pipeline")
+}
+
+#[tokio::test]
+async fn a_pipeline_trains_on_the_real_control_plane_under_the_charts_rbac() {
+    let Some(plane) = real_plane().await else { return };
+    let admin = plane.client().await.unwrap();
+    let stop = CancellationToken::new();
+
+    // localplane's kubelet joins as a node: registered Ready, its Lease renewed.
+    let node_settings = localplane::controllers::Settings {
+        images: None,
+        work_dir: plane.work_dir().join("node"),
+        api_server: plane.api_server().cloned(),
+    };
+    let kubelet = tokio::spawn(localplane::controllers::join(admin.clone(), NODE, node_settings, stop.clone()));
+    let ready = |node: Option<&Node>| {
+        let conditions = node.and_then(|n| n.status.as_ref()).and_then(|s| s.conditions.as_ref());
+        conditions.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    };
+    tokio::time::timeout(TIMEOUT, await_condition(Api::<Node>::all(admin.clone()), NODE, ready))
+        .await
+        .expect("the node registers in time")
+        .unwrap();
+    let leases: Api<Lease> = Api::namespaced(admin.clone(), "kube-node-lease");
+    let lease = tokio::time::timeout(TIMEOUT, await_condition(leases, NODE, |l: Option<&Lease>| l.is_some()))
+        .await
+        .expect("the node's lease in time")
+        .unwrap()
+        .unwrap();
+    assert_eq!(lease.spec.and_then(|s| s.holder_identity).as_deref(), Some(NODE));
+
+    // The operator, authorized as the chart's ServiceAccount.
+    install_crds(&admin).await.unwrap();
+    grant_chart_rules(&admin).await;
+    let mut config = plane.client_config().await.unwrap();
+    config.auth_info.impersonate = Some(format!("system:serviceaccount:{OPERATOR_NAMESPACE}:{SERVICE_ACCOUNT}"));
+    let mut registry = Registry::default();
+    let settings = Settings {
+        watch_restart_after: Duration::from_secs(3),
+        ..Settings::new(format!("file://{}/artifacts", plane.work_dir().display()))
+    };
+    let http = trainloop::triggers::http_client().unwrap();
+    let ctx =
+        Arc::new(Context::new(Client::try_from(config).unwrap(), Metrics::register(&mut registry), settings, http));
+    let operator = tokio::spawn(controllers::run(ctx, stop.clone(), controllers::WatchHealth::default()));
+
+    let pipelines: Api<TrainingPipeline> = Api::namespaced(admin.clone(), "default");
+    pipelines.create(&PostParams::default(), &pipeline()).await.unwrap();
+    let runs: Api<TrainingRun> = Api::namespaced(admin.clone(), "default");
+    let judged = |run: Option<&TrainingRun>| {
+        run.and_then(|r| r.status.as_ref()).is_some_and(|s| s.phase == RunPhase::Succeeded && s.evaluation.is_some())
+    };
+    let run = match tokio::time::timeout(TIMEOUT, await_condition(runs.clone(), "on-kubernetes-1", judged)).await {
+        Ok(run) => run.unwrap().unwrap(),
+        Err(_) => panic!("the run was not judged in time: {}", explain(&admin).await),
+    };
+    let status = run.status.unwrap();
+    assert_eq!(status.evaluation.map(|e| e.result), Some(GateOutcome::Passed));
+
+    // The real Job controller counted the pod the real scheduler bound to the joined node.
+    let job_name = status.job_name.expect("the run names its Job");
+    let job = Api::<Job>::namespaced(admin.clone(), "default").get(&job_name).await.unwrap();
+    assert_eq!(job.status.and_then(|s| s.succeeded), Some(1), "one pod succeeded");
+    let events: Api<Event> = Api::namespaced(admin.clone(), "default");
+    let scheduled = events.list(&ListParams::default()).await.unwrap();
+    let bound = scheduled
+        .items
+        .iter()
+        .any(|e| e.reason.as_deref() == Some("Scheduled") && e.note.as_deref().is_some_and(|n| n.contains(NODE)));
+    assert!(bound, "the scheduler bound the trainer's pod to {NODE}");
+    // The operator's own events passed RBAC too (an event it may not create is dropped silently).
+    let reported = scheduled.items.iter().any(|e| e.reporting_controller.as_deref() == Some("trainloop"));
+    assert!(reported, "the operator's events were created");
+
+    stop.cancel();
+    let _ = operator.await;
+    kubelet.await.unwrap().unwrap();
+}
+
+/// The runs, Jobs and pods as they are: what a test that timed out shows.
+async fn explain(admin: &Client) -> String {
+    format!(
+        "runs {:#}\njobs {:#}\npods {:#}",
+        statuses::<TrainingRun>(admin).await,
+        statuses::<Job>(admin).await,
+        statuses::<Pod>(admin).await
+    )
+}
+
+async fn statuses<K>(admin: &Client) -> Value
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+{
+    let items = Api::<K>::namespaced(admin.clone(), "default").list(&ListParams::default()).await;
+    let items = items.map(|l| l.items).unwrap_or_default();
+    let items = items.iter().filter_map(|o| serde_json::to_value(o).ok());
+    items.map(|o| json!({"name": o["metadata"]["name"], "status": o["status"]})).collect()
+}
