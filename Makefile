@@ -5,9 +5,15 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 .PHONY: test lint crds demo bench python-env kube
 
-## test: formatting, lints, and every test in the workspace (sets up what the tests need)
+# The end-to-end suites that run again on the real control plane (TRAINLOOP_PLANE=kubernetes).
+ON_KUBERNETES := --test training --test serving
+
+## test: formatting, lints, and every test in the workspace (sets up what the tests need); then
+## the end-to-end suites once more on the real Kubernetes control plane
 test: python-env lint kube
 	TRAINLOOP_KUBE_BIN="$$(bash scripts/build-kube.sh --dir)" $(CARGO) test --workspace --all-targets
+	TRAINLOOP_KUBE_BIN="$$(bash scripts/build-kube.sh --dir)" TRAINLOOP_PLANE=kubernetes \
+		$(CARGO) test -p trainloop-e2e $(ON_KUBERNETES)
 
 ## kube: the real Kubernetes control plane the tests also run on, built once into a cache
 kube:

@@ -1,5 +1,7 @@
-//! A test environment: localplane with the trainloop CRDs installed and the operator running
-//! in-process, so a test can stop and restart it like a crashed pod.
+//! A test environment: a control plane with the trainloop CRDs installed and the operator running
+//! in-process, so a test can stop and restart it like a crashed pod. The plane is localplane, or
+//! the real Kubernetes control plane with localplane's kubelet as its node when
+//! `TRAINLOOP_PLANE=kubernetes` ([`planes::SWITCH`]).
 
 pub mod chaos;
 pub mod planes;
@@ -18,6 +20,7 @@ use kube::{
     runtime::wait::{Condition, await_condition},
 };
 use localplane::{Config, LocalPlane};
+use planes::Plane;
 use prometheus_client::registry::Registry;
 use serde_json::Value;
 use tokio::task::JoinHandle;
@@ -52,8 +55,10 @@ impl<K> Object for K where
 
 pub struct Env {
     /// Always present; taken only while [`Env::reset_plane`] replaces it.
-    plane: Option<LocalPlane>,
+    plane: Option<Plane>,
     pub client: Client,
+    /// The administrator's client configuration, which the operator's client is made from.
+    config: kube::Config,
     /// A client that localplane's fault injection spares: what a test observes with.
     pub observer: Client,
     pub work_dir: PathBuf,
@@ -79,13 +84,14 @@ impl Env {
         let images_file = work_dir.join("images.yaml");
         let lines: Vec<String> = images.iter().map(|(image, path)| format!("{image:?}: {path:?}")).collect();
         std::fs::write(&images_file, lines.join("\n"))?;
-        let config = Config { work_dir: Some(work_dir.join("plane")), images: Some(images_file), ..Config::default() };
-        let plane = LocalPlane::start(config).await?;
-        let client = plane.client().await?;
-        let observer = plane.observer_client()?;
+        let plane = Plane::for_workloads(work_dir.join("plane"), images_file).await?;
+        let config = plane.client_config().await?;
+        let client = Client::try_from(config.clone())?;
+        let observer = plane.observer_client().await?;
         install_crds(&client).await?;
         let mut env = Env {
             plane: Some(plane),
+            config,
             client,
             observer,
             work_dir,
@@ -114,15 +120,16 @@ impl Env {
 
     /// Replace the API server by a new, empty one at the same address, with the CRDs installed:
     /// what an operator sees when its cluster's state is lost and restored from nothing.
+    /// localplane only.
     pub async fn reset_plane(&mut self) -> anyhow::Result<()> {
-        let old = self.plane.take().ok_or_else(|| anyhow::anyhow!("no plane"))?;
+        let old = self.plane.take().ok_or_else(|| anyhow::anyhow!("no plane"))?.into_local()?;
         let port: u16 = old.url().rsplit(':').next().unwrap_or_default().parse()?;
         // The same CA and credentials: a restored server keeps its identity.
         let identity = Some(old.identity().clone());
         old.shutdown().await;
         let work_dir = self.work_dir.join(format!("plane-{}", unique()));
         let fresh = LocalPlane::start(Config { port, work_dir: Some(work_dir), identity, ..Config::default() }).await?;
-        self.plane = Some(fresh);
+        self.plane = Some(Plane::from(fresh));
         install_crds(&self.client).await
     }
 
@@ -173,8 +180,7 @@ impl Env {
         let http = trainloop::triggers::http_client().expect("an HTTP client");
         let metrics = Metrics::register(registry);
         let client = client.unwrap_or_else(|| {
-            let config = self.plane.as_ref().expect("a plane").client_config().expect("the plane's client config");
-            controllers::client::counting_client(config, metrics.api_requests.clone()).expect("a client")
+            controllers::client::counting_client(self.config.clone(), metrics.api_requests.clone()).expect("a client")
         });
         Arc::new(Context::new(client, metrics, settings, http))
     }
@@ -332,6 +338,16 @@ printf '{{"metrics":{{"auc":0.95}},"artifact":{{"uri":"%smodel.json","digest":"{
         }
         let _ = std::fs::remove_dir_all(&self.work_dir);
     }
+}
+
+/// Whether a test needing what only localplane can do (`why`) must be skipped because the suite
+/// runs on the real control plane ([`planes::SWITCH`]); says so on stderr.
+pub fn skip_on_kubernetes(why: &str) -> bool {
+    let skip = Plane::kubernetes_selected().unwrap_or(false);
+    if skip {
+        eprintln!("skipped on kubernetes: {why}");
+    }
+    skip
 }
 
 /// Apply the four CRDs and wait until each is Established.

@@ -8,10 +8,28 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 
-/// The first address of the service CIDR: the in-cluster `kubernetes` Service's ClusterIP, which
-/// the serving certificate names like a real cluster's does.
-pub const SERVICE_CIDR: &str = "10.0.0.0/24";
-const KUBERNETES_SERVICE_IP: &str = "10.0.0.1";
+/// The Services' ClusterIPs: a /20 on loopback, so that the node's Service proxy (localplane's)
+/// can listen on them without touching the host's network; a random one in 127.128.0.0/9, so
+/// that planes of parallel tests do not collide (localplane's own pools stay below 127.128).
+pub struct ServiceRange {
+    pub cidr: String,
+    /// Its first address: the in-cluster `kubernetes` Service's ClusterIP, which the serving
+    /// certificate names like a real cluster's does.
+    pub kubernetes: String,
+}
+
+impl ServiceRange {
+    pub fn random() -> ServiceRange {
+        let [a, b, ..] = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos()
+            .wrapping_mul(2_654_435_761)
+            .to_le_bytes();
+        let (second, third) = (128 | (a & 127), (b & 15) * 16);
+        ServiceRange { cidr: format!("127.{second}.{third}.0/20"), kubernetes: format!("127.{second}.{third}.1") }
+    }
+}
 
 /// Paths of the PEM files written into one folder.
 pub struct Pki {
@@ -32,7 +50,7 @@ pub struct ClientCert {
 }
 
 impl Pki {
-    pub fn generate(dir: &Path) -> anyhow::Result<Pki> {
+    pub fn generate(dir: &Path, services: &ServiceRange) -> anyhow::Result<Pki> {
         std::fs::create_dir_all(dir)?;
         let write = |name: &str, pem: String| -> anyhow::Result<PathBuf> {
             let path = dir.join(name);
@@ -51,7 +69,7 @@ impl Pki {
         let names = [
             "127.0.0.1",
             "localhost",
-            KUBERNETES_SERVICE_IP,
+            services.kubernetes.as_str(),
             "kubernetes",
             "kubernetes.default",
             "kubernetes.default.svc",

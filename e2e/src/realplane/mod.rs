@@ -90,7 +90,8 @@ impl RealPlane {
 
     async fn launch(&mut self, bin: &Path) -> anyhow::Result<()> {
         let dir = self.dir.clone();
-        let pki = Pki::generate(&dir.join("pki"))?;
+        let services = certs::ServiceRange::random();
+        let pki = Pki::generate(&dir.join("pki"), &services)?;
         let path = |p: &Path| p.display().to_string();
         let [etcd_client, etcd_peer, secure] = [free_port()?, free_port()?, free_port()?];
         let url = format!("https://127.0.0.1:{secure}");
@@ -128,7 +129,7 @@ impl RealPlane {
                 "--authorization-mode=Node,RBAC".into(),
                 // The default plugins are on without naming them; kubeadm adds NodeRestriction.
                 "--enable-admission-plugins=NodeRestriction".into(),
-                format!("--service-cluster-ip-range={}", certs::SERVICE_CIDR),
+                format!("--service-cluster-ip-range={}", services.cidr),
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
                 format!("--service-account-key-file={}", path(&pki.service_account_public_key)),
                 format!("--service-account-signing-key-file={}", path(&pki.service_account_key)),

@@ -60,9 +60,11 @@ pub async fn run(client: kube::Client, settings: Settings, shutdown: Cancellatio
     );
 }
 
-/// Runs only the kubelet, joined to another API server (the real control plane) as the Node
-/// `node`: registers the Node, renews its Lease, and runs the pods the scheduler binds to it
-/// until `shutdown` is cancelled. `client` needs the rights of a node (or an administrator's).
+/// Runs what a node runs, joined to another API server (the real control plane) as the Node
+/// `node`, until `shutdown` is cancelled: the kubelet (registers the Node, renews its Lease, runs
+/// the pods the scheduler binds to it) and the Service proxy (kube-proxy's part: it listens on
+/// the ClusterIPs the API server allocates, which must be loopback addresses for it to bind).
+/// `client` needs the rights of a node and of kube-proxy (or an administrator's).
 pub async fn join(
     client: kube::Client,
     node: &str,
@@ -71,7 +73,11 @@ pub async fn join(
 ) -> Result<(), kube::Error> {
     let registered = kubelet::node::register(&client, node).await?;
     let kubelet = Arc::new(kubelet_for(client.clone(), settings, shutdown.clone()).joining(node));
-    tokio::join!(kubelet::run(kubelet), kubelet::node::heartbeat(client, registered, shutdown));
+    tokio::join!(
+        kubelet::run(kubelet),
+        kubelet::node::heartbeat(client.clone(), registered, shutdown.clone()),
+        service_proxy::run(client, shutdown),
+    );
     Ok(())
 }
 
