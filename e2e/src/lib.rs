@@ -2,6 +2,7 @@
 //! in-process, so a test can stop and restart it like a crashed pod.
 
 pub mod chaos;
+pub mod helm;
 pub mod planes;
 pub mod rbac;
 pub mod realplane;
@@ -73,6 +74,15 @@ impl Env {
     /// [`Env::start`], with the kubelet running each of `images` (image, executable) as that
     /// executable.
     pub async fn start_with_images(images: &[(&str, &str)]) -> anyhow::Result<Env> {
+        let mut env = Env::start_bare(images).await?;
+        install_crds(&env.client).await?;
+        env.start_operator();
+        Ok(env)
+    }
+
+    /// A fresh plane whose kubelet runs each of `images` as its executable, with neither the CRDs
+    /// nor the operator: for installing both as a user does (the Helm chart).
+    pub async fn start_bare(images: &[(&str, &str)]) -> anyhow::Result<Env> {
         init_logging();
         let work_dir = std::env::temp_dir().join(format!("trainloop-e2e-{}", unique()));
         std::fs::create_dir_all(&work_dir)?;
@@ -83,8 +93,7 @@ impl Env {
         let plane = LocalPlane::start(config).await?;
         let client = plane.client().await?;
         let observer = plane.observer_client()?;
-        install_crds(&client).await?;
-        let mut env = Env {
+        Ok(Env {
             plane: Some(plane),
             client,
             observer,
@@ -92,9 +101,7 @@ impl Env {
             operator: None,
             process: None,
             registry: Default::default(),
-        };
-        env.start_operator();
-        Ok(env)
+        })
     }
 
     /// The kubeconfig of the plane, for clients and processes of the test's own.
