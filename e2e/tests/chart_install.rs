@@ -199,6 +199,7 @@ async fn the_chart_installs_the_operator_as_a_pod_that_trains_survives_an_upgrad
     assert!(roles.get_opt("trainloop").await.expect("get").is_none(), "the ClusterRole is gone");
     assert_eq!(crd_uids(&crds.list(&Default::default()).await.expect("CRDs").items), crds_before, "CRDs kept");
     assert!(env.api::<TrainingPipeline>().get_opt("cancer").await.expect("get").is_some(), "the pipeline kept");
+    assert!(leases.get_opt("trainloop").await.expect("get").is_some(), "the operator's Lease is not Helm's");
     for run in ["cancer-1", "across-upgrade"] {
         assert!(env.api::<TrainingRun>().get_opt(run).await.expect("get").is_some(), "{run} kept");
     }
