@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::authentication::v1::TokenReview;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
@@ -29,10 +30,23 @@ const LIMIT: Duration = Duration::from_secs(180);
 
 async fn helm(env: &Env, home: &Path, action: &str, values: &Value) -> Value {
     let kubeconfig = env.kubeconfig_path();
-    let out = trainloop_e2e::helm::drive(home, &kubeconfig, "helm_release.py", &[NAMESPACE, action], values)
-        .await
-        .unwrap_or_else(|error| panic!("helm {action}: {error:#}"));
+    let out = match trainloop_e2e::helm::drive(home, &kubeconfig, "helm_release.py", &[NAMESPACE, action], values).await
+    {
+        Ok(out) => out,
+        Err(error) => panic!("helm {action}: {error:#}\nthe operator's pods:\n{}", operator_logs(env).await),
+    };
     serde_json::from_str(out.trim()).unwrap_or_else(|error| panic!("helm {action} answered {out:?}: {error}"))
+}
+
+/// Each operator pod's name and log, to tell why it is not ready.
+async fn operator_logs(env: &Env) -> String {
+    let pods: Api<Pod> = Api::namespaced(env.client.clone(), NAMESPACE);
+    let mut out = String::new();
+    for pod in pods.list(&ListParams::default().labels(OPERATOR_PODS)).await.map(|l| l.items).unwrap_or_default() {
+        let log = pods.logs(&pod.name_any(), &Default::default()).await.unwrap_or_default();
+        out.push_str(&format!("--- {}\n{log}\n", pod.name_any()));
+    }
+    out
 }
 
 /// Waits until `name` in `api` satisfies `condition`, failing after [`LIMIT`].
@@ -86,6 +100,22 @@ fn example_pipeline() -> Value {
     serde_saphyr::from_str(&text).expect("the example is YAML")
 }
 
+/// Whom the API server takes the token in `pod`'s service-account volume for (a TokenReview).
+async fn token_user(env: &Env, pod: &str) -> String {
+    let volumes = env.work_dir.join("plane/pods").join(NAMESPACE).join(pod).join("volumes");
+    let api_access = std::fs::read_dir(&volumes)
+        .expect("the pod's volumes")
+        .filter_map(Result::ok)
+        .find(|entry| entry.file_name().to_string_lossy().starts_with("kube-api-access-"))
+        .expect("a service-account volume");
+    let token = std::fs::read_to_string(api_access.path().join("token")).expect("its token");
+    let review: TokenReview = serde_json::from_value(json!({"spec": {"token": token}})).expect("a review");
+    let reviewed = Api::<TokenReview>::all(env.client.clone()).create(&Default::default(), &review).await;
+    let status = reviewed.expect("TokenReview").status.expect("a status");
+    assert_eq!(status.authenticated, Some(true), "{status:?}");
+    status.user.and_then(|u| u.username).unwrap_or_default()
+}
+
 fn crd_uids(crds: &[CustomResourceDefinition]) -> Vec<(String, String)> {
     let mut uids: Vec<(String, String)> = crds
         .iter()
@@ -127,9 +157,14 @@ async fn the_chart_installs_the_operator_as_a_pod_that_trains_survives_an_upgrad
     assert!(ready(first), "{:#?}", first.status);
     let spec = first.spec.as_ref().expect("a pod spec");
     assert_eq!(spec.service_account_name.as_deref(), Some("trainloop"));
-    // It reached the API with that account's token (the kubelet clears the environment, and
-    // anonymous callers are refused): it holds the lease under its pod's name.
+    // Its only credential is that account's token (the kubelet clears the environment, and
+    // anonymous callers are refused), and with it, it holds the lease under its pod's name.
     let first_name = first.name_any();
+    assert_eq!(
+        token_user(&env, &first_name).await,
+        format!("system:serviceaccount:{NAMESPACE}:trainloop"),
+        "the token in the pod's service-account volume"
+    );
     let leading = |name: String| move |lease: Option<&Lease>| holder(lease).as_deref() == Some(name.as_str());
     wait_in(&leases, "trainloop", "the installed pod to lead", leading(first_name.clone())).await;
     let log = pods.logs(&first_name, &Default::default()).await.expect("its log");
