@@ -4,6 +4,7 @@
 //! `TRAINLOOP_PLANE=kubernetes` ([`planes::SWITCH`]).
 
 pub mod chaos;
+pub mod helm;
 pub mod planes;
 pub mod rbac;
 pub mod realplane;
@@ -78,6 +79,15 @@ impl Env {
     /// [`Env::start`], with the kubelet running each of `images` (image, executable) as that
     /// executable.
     pub async fn start_with_images(images: &[(&str, &str)]) -> anyhow::Result<Env> {
+        let mut env = Env::start_bare(images).await?;
+        install_crds(&env.client).await?;
+        env.start_operator();
+        Ok(env)
+    }
+
+    /// A fresh plane whose kubelet runs each of `images` as its executable, with neither the CRDs
+    /// nor the operator: for installing both as a user does (the Helm chart).
+    pub async fn start_bare(images: &[(&str, &str)]) -> anyhow::Result<Env> {
         init_logging();
         let work_dir = std::env::temp_dir().join(format!("trainloop-e2e-{}", unique()));
         std::fs::create_dir_all(&work_dir)?;
@@ -88,8 +98,7 @@ impl Env {
         let config = plane.client_config().await?;
         let client = Client::try_from(config.clone())?;
         let observer = plane.observer_client().await?;
-        install_crds(&client).await?;
-        let mut env = Env {
+        Ok(Env {
             plane: Some(plane),
             config,
             client,
@@ -98,9 +107,7 @@ impl Env {
             operator: None,
             process: None,
             registry: Default::default(),
-        };
-        env.start_operator();
-        Ok(env)
+        })
     }
 
     /// The kubeconfig of the plane, for clients and processes of the test's own.

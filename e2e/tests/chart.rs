@@ -3,17 +3,12 @@
 //! and the values the schema refuses. Needs python3 with helm-sdkpy (`make test` installs it).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{Api, api::PostParams};
 use localplane::{Config, LocalPlane};
 use serde_json::{Value, json};
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// What Helm answered for each case: the objects it created, or the error that refused the values.
 type Answers = BTreeMap<String, Result<Vec<Value>, String>>;
@@ -28,32 +23,9 @@ async fn helm(plane: &LocalPlane, cases: &[(&str, &str, Value)]) -> (Value, Answ
         .iter()
         .map(|(case, namespace, values)| json!({"case": case, "namespace": namespace, "values": values}))
         .collect();
-    let mut cmd = tokio::process::Command::new("python3");
-    cmd.arg(workspace_root().join("e2e/tests/chart/helm_chart.py"))
-        .arg(&kubeconfig)
-        .arg(workspace_root().join("charts/trainloop"))
-        .env("HOME", home.path())
-        .env("HELM_CACHE_HOME", home.path().join("cache"))
-        .env("HELM_CONFIG_HOME", home.path().join("config"))
-        .env("HELM_DATA_HOME", home.path().join("data"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().expect("python3 runs (make test puts .venv/bin first on PATH)");
-    let mut stdin = child.stdin.take().expect("stdin");
-    tokio::io::AsyncWriteExt::write_all(&mut stdin, &serde_json::to_vec(&input).expect("json")).await.expect("write");
-    drop(stdin);
-    let out = tokio::time::timeout(std::time::Duration::from_secs(300), child.wait_with_output())
+    let stdout = trainloop_e2e::helm::drive(home.path(), &kubeconfig, "helm_chart.py", &[], &json!(input))
         .await
-        .expect("helm finished in time")
-        .expect("helm driver output");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "helm driver failed\nstdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .expect("the helm driver");
     let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("one JSON line per step")).collect();
     let answers = lines[1..]
         .iter()
@@ -92,7 +64,7 @@ fn one<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
 
 /// The rules a ClusterRole or Role of the chart must grant: the chart's lists of them.
 fn chart_rules(file: &str) -> Value {
-    let text = std::fs::read_to_string(workspace_root().join("charts/trainloop/files/rbac").join(file)).expect("rules");
+    let text = std::fs::read_to_string(trainloop_e2e::helm::chart_dir().join("files/rbac").join(file)).expect("rules");
     serde_saphyr::from_str(&text).expect("rules are YAML")
 }
 
@@ -172,7 +144,7 @@ async fn the_chart_lints_renders_every_variant_and_refuses_bad_values() {
             "egress": {"cidrs": ["10.0.0.1/32"]}},
         "crds": {"install": false}
     });
-    let refused: [(&str, Value, &str); 8] = [
+    let refused: [(&str, Value, &str); 9] = [
         ("unknown key", json!({"replica": 1}), "additional properties 'replica' not allowed"),
         ("unknown nested key", json!({"image": {"registry": "x"}}), "additional properties 'registry' not allowed"),
         ("string for a number", json!({"replicas": "1"}), "got string, want integer"),
@@ -180,6 +152,7 @@ async fn the_chart_lints_renders_every_variant_and_refuses_bad_values() {
         ("log format", json!({"logFormat": "xml"}), "'/logFormat'"),
         ("artifact root", json!({"artifacts": {"root": "/var/lib/trainloop"}}), "'/artifacts/root'"),
         ("namespace name", json!({"watchNamespaces": ["Team_A"]}), "'/watchNamespaces/0'"),
+        ("bind address with a port", json!({"metrics": {"bindAddress": "0.0.0.0:8080"}}), "'/metrics/bindAddress'"),
         (
             "two replicas without leader election",
             json!({"replicas": 2, "leaderElection": {"enabled": false}}),
@@ -228,6 +201,9 @@ async fn the_chart_lints_renders_every_variant_and_refuses_bad_values() {
     assert_eq!(deployment["spec"]["replicas"], 1);
     let defaults_env = env(deployment);
     assert_eq!(defaults_env["TRAINLOOP_LOG_FORMAT"], "json");
+    assert_eq!(defaults_env["TRAINLOOP_METRICS_ADDR"], "0.0.0.0:8080");
+    let args = &deployment["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert_eq!(args, &json!(["run", "--service-account-dir", "/var/run/secrets/kubernetes.io/serviceaccount"]));
     assert_eq!(defaults_env["TRAINLOOP_ARTIFACT_ROOT"], "file:///var/lib/trainloop/artifacts");
     assert!(!defaults_env.contains_key("TRAINLOOP_WATCH_NAMESPACES"));
     assert_eq!(defaults_env["TRAINLOOP_LEADER_ELECTION"], "true");

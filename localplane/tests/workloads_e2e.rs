@@ -291,6 +291,40 @@ async fn env_config_map_volumes_and_paths_are_per_pod() {
     lp.stop().await;
 }
 
+/// A pod with an emptyDir at `/tmp` (as read-only-root pods have) keeps the kubelet's HOME, a
+/// host path that lies under `/tmp` when the plane's work dir does; what the pod names under
+/// `/tmp` is still its volume.
+#[tokio::test]
+async fn a_tmp_volume_leaves_the_kubelets_home_alone() {
+    let lp = start("tmp").await;
+    assert!(lp.work_dir.starts_with("/tmp"), "the case needs a work dir under /tmp: {}", lp.work_dir.display());
+    let pods: Api<Pod> = Api::default_namespaced(lp.client.clone());
+    let pod: Pod = obj(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "read-only-root"},
+        "spec": {
+            "restartPolicy": "Never",
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
+            "containers": [{
+                "name": "main", "image": "example/app:1",
+                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                "env": [{"name": "SCRATCH", "value": "/tmp/scratch"}],
+                "command": ["sh", "-c", "test -d \"$HOME\" && touch \"$SCRATCH\" && printf '%s' \"$HOME\" > /dev/termination-log"],
+            }]
+        }
+    }));
+    pods.create(&PostParams::default(), &pod).await.expect("create pod");
+    let pod = wait_for(&pods, "read-only-root", "finished", |p| {
+        matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+    })
+    .await;
+    let dir = lp.pod_dir("read-only-root");
+    let home = dir.join("containers/main/work");
+    assert_eq!(terminated(&pod).message.as_deref(), Some(home.to_string_lossy().as_ref()), "{:#?}", pod.status);
+    assert!(dir.join("volumes/tmp/scratch").exists(), "/tmp/scratch is in the pod's volume");
+    lp.stop().await;
+}
+
 #[tokio::test]
 async fn bad_pods_report_why_they_cannot_run() {
     let lp = start("bad").await;

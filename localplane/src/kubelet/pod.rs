@@ -583,7 +583,18 @@ impl Life {
         let argv = env::command_line(c, images.lookup(image), &env)
             .map_err(|e| ("ErrImagePull".to_string(), e.to_string()))?;
         let argv: Vec<String> = argv.iter().map(|a| paths.rewrite(a)).collect();
+        // The kubelet's own values (HOME, PATH) are host paths already, not container paths:
+        // rewriting them would take a HOME under a /tmp work dir for a file of the pod's /tmp
+        // volume, as a read-only-root pod mounts one. Only what the pod set is rewritten.
+        let kubelet_values: Vec<(String, String)> = base
+            .iter()
+            .filter(|(name, value)| env.get(name) == Some(*value))
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
         env.map_values(|v| paths.rewrite(v));
+        for (name, value) in kubelet_values {
+            env.set(name, value);
+        }
 
         let container_dir = self.dirs.container(&c.name);
         let work = self.dirs.work(&c.name);
