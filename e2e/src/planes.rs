@@ -35,7 +35,7 @@ enum Kind {
 /// localplane's kubelet, joined to the real plane.
 struct Node {
     stop: CancellationToken,
-    task: JoinHandle<Result<(), kube::Error>>,
+    task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl Plane {

@@ -1,7 +1,7 @@
 //! Training on the real Kubernetes control plane: localplane's kubelet joins it as a node, the
 //! real scheduler places the trainer's pod there, the real Job controller counts it, and the
 //! operator runs as the chart's ServiceAccount, so every call it makes passes real RBAC with the
-//! chart's rules.
+//! chart's rules. Pod logs reach clients through the API server from the kubelet's endpoint.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -171,6 +171,25 @@ async fn a_pipeline_trains_on_the_real_control_plane_under_the_charts_rbac() {
     // The operator's own events passed RBAC too (an event it may not create is dropped silently).
     let reported = scheduled.items.iter().any(|e| e.reporting_controller.as_deref() == Some("trainloop"));
     assert!(reported, "the operator's events were created");
+
+    // Logs come through the API server from the kubelet's own endpoint, as on any cluster.
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), "default");
+    let hello: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hello"},
+        "spec": {"restartPolicy": "Never",
+                 "containers": [{"name": "hello", "image": "shell", "command": ["sh", "-c", "echo one; echo two"]}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &hello).await.unwrap();
+    let succeeded =
+        |pod: Option<&Pod>| pod.and_then(|p| p.status.as_ref()).and_then(|s| s.phase.as_deref()) == Some("Succeeded");
+    tokio::time::timeout(TIMEOUT, await_condition(pods.clone(), "hello", succeeded))
+        .await
+        .expect("the pod finishes in time")
+        .unwrap();
+    assert_eq!(pods.logs("hello", &Default::default()).await.unwrap(), "one\ntwo\n");
+    let last = kube::api::LogParams { tail_lines: Some(1), ..Default::default() };
+    assert_eq!(pods.logs("hello", &last).await.unwrap(), "two\n");
 
     stop.cancel();
     let _ = operator.await;

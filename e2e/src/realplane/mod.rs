@@ -134,6 +134,8 @@ impl RealPlane {
                 format!("--service-account-key-file={}", path(&pki.service_account_public_key)),
                 format!("--service-account-signing-key-file={}", path(&pki.service_account_key)),
                 "--allow-privileged=true".into(),
+                // As kubeadm sets it: kubelets are reached at their InternalIP, not a host name.
+                "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname".into(),
                 "--profiling=false".into(),
             ],
             &dir,

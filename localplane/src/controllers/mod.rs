@@ -64,21 +64,25 @@ pub async fn run(client: kube::Client, settings: Settings, shutdown: Cancellatio
 /// `node`, until `shutdown` is cancelled: the kubelet (registers the Node, renews its Lease, runs
 /// the pods the scheduler binds to it) and the Service proxy (kube-proxy's part: it listens on
 /// the ClusterIPs the API server allocates, which must be loopback addresses for it to bind).
-/// `client` needs the rights of a node and of kube-proxy (or an administrator's).
+/// `client` needs the rights of a node and of kube-proxy (or an administrator's). The kubelet's
+/// endpoint (`pods/log` through the API server) listens on a free loopback port.
 pub async fn join(
     client: kube::Client,
     node: &str,
     settings: Settings,
     shutdown: CancellationToken,
-) -> Result<(), kube::Error> {
-    let registered = kubelet::node::register(&client, node).await?;
+) -> anyhow::Result<()> {
+    let endpoint = tokio::net::TcpListener::bind((kubelet::HOST_IP, 0)).await?;
+    let registered = kubelet::node::register(&client, node, endpoint.local_addr()?.port()).await?;
     let kubelet = Arc::new(kubelet_for(client.clone(), settings, shutdown.clone()).joining(node));
-    tokio::join!(
+    let serving = kubelet::server::serve(kubelet.clone(), endpoint);
+    let (_, _, _, served) = tokio::join!(
         kubelet::run(kubelet),
         kubelet::node::heartbeat(client.clone(), registered, shutdown.clone()),
         service_proxy::run(client, shutdown),
+        serving,
     );
-    Ok(())
+    served
 }
 
 fn kubelet_for(client: kube::Client, settings: Settings, shutdown: CancellationToken) -> kubelet::Kubelet {

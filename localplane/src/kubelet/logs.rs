@@ -42,6 +42,25 @@ pub fn last_lines(text: &str, lines: usize) -> String {
     text[start + 1..].to_string()
 }
 
+/// What a log request asks for of `text`: its last `tail_lines` lines, then at most
+/// `limit_bytes` bytes (cut on a character boundary).
+pub fn select(text: &str, tail_lines: Option<usize>, limit_bytes: Option<usize>) -> String {
+    let mut text = match tail_lines {
+        Some(lines) => last_lines(text, lines),
+        None => text.to_string(),
+    };
+    if let Some(limit) = limit_bytes
+        && text.len() > limit
+    {
+        let mut cut = limit;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
 /// The message of a terminated container: its termination-message file, or, with
 /// `FallbackToLogsOnError`, the tail of the log when the file is empty and the container failed.
 pub fn termination_message(message_file: &Path, log_file: &Path, fallback_to_logs: bool, exit_code: i32) -> String {
@@ -55,6 +74,14 @@ pub fn termination_message(message_file: &Path, log_file: &Path, fallback_to_log
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_selection_takes_the_last_lines_then_the_first_bytes() {
+        assert_eq!(select("a\nb\nc\n", Some(2), None), "b\nc\n");
+        assert_eq!(select("a\nb\nc\n", Some(2), Some(3)), "b\nc");
+        assert_eq!(select("é", None, Some(1)), "");
+        assert_eq!(select("a\n", Some(5), None), "a\n");
+    }
 
     #[test]
     fn tails_and_fallbacks() {

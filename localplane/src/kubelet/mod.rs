@@ -32,6 +32,7 @@ pub mod paths;
 pub mod pod;
 pub mod probe;
 pub mod runtime;
+pub mod server;
 pub mod service_account;
 pub mod status;
 pub mod volumes;

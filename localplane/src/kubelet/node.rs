@@ -19,8 +19,9 @@ const LEASE_SECONDS: u64 = 40;
 const RENEW_EVERY: Duration = Duration::from_secs(10);
 const FIELD_MANAGER: &str = "localplane-kubelet";
 
-/// The Node `name`: Ready, with this machine's CPUs and memory, reachable at [`super::HOST_IP`].
-pub fn object(name: &str) -> Value {
+/// The Node `name`: Ready, with this machine's CPUs and memory, its kubelet's endpoint at
+/// [`super::HOST_IP`]:`port` (0: none).
+pub fn object(name: &str, port: u16) -> Value {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let memory = mem_total_kib().map_or_else(|| "0".to_string(), |k| format!("{k}Ki"));
     let resources = json!({"cpu": cpus.to_string(), "memory": memory, "pods": "110"});
@@ -47,7 +48,7 @@ pub fn object(name: &str) -> Value {
             ],
             "addresses": [{"type": "InternalIP", "address": super::HOST_IP},
                           {"type": "Hostname", "address": name}],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": port}},
             "nodeInfo": {
                 "kubeletVersion": crate::server::discovery::GIT_VERSION, "kubeProxyVersion": "",
                 "operatingSystem": std::env::consts::OS, "architecture": arch,
@@ -62,12 +63,12 @@ pub fn object(name: &str) -> Value {
 
 /// Registers the Node `name` with the API server, as a kubelet does at start: created with its
 /// status, or, when it already exists (a restarted kubelet), its status brought up to date.
-pub async fn register(client: &Client, name: &str) -> kube::Result<Node> {
+pub async fn register(client: &Client, name: &str, port: u16) -> kube::Result<Node> {
     let nodes: Api<Node> = Api::all(client.clone());
-    let node: Node = serde_json::from_value(object(name)).map_err(kube::Error::SerdeError)?;
+    let node: Node = serde_json::from_value(object(name, port)).map_err(kube::Error::SerdeError)?;
     match nodes.create(&PostParams::default(), &node).await {
         Err(kube::Error::Api(status)) if status.code == 409 => {
-            let status = json!({"status": object(name)["status"]});
+            let status = json!({"status": object(name, port)["status"]});
             nodes.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await
         }
         created => created,
@@ -137,9 +138,10 @@ mod tests {
 
     #[test]
     fn the_node_reports_the_machine() {
-        let n = object("n1");
+        let n = object("n1", 10250);
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).to_string();
         assert_eq!(n["metadata"]["name"], "n1");
+        assert_eq!(n["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"], 10250);
         assert_eq!(n["status"]["capacity"]["cpu"], json!(cpus));
         assert!(n["status"]["capacity"]["memory"].as_str().is_some_and(|m| m.ends_with("Ki") && m != "0Ki"));
         assert_eq!(n["status"]["conditions"][3]["status"], "True");

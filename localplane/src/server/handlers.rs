@@ -495,21 +495,12 @@ async fn pod_log(app: &Arc<App>, p: &ResourcePath, ns: &str, q: &Query) -> ApiRe
     }
     let path = app.work_dir.join("pods").join(ns).join(name).join("log");
     let text = tokio::fs::read(&path).await.unwrap_or_default();
-    let mut text = String::from_utf8_lossy(&text).into_owned();
-    if let Some(n) = q.get("tailLines").and_then(|t| t.parse::<usize>().ok()) {
-        let lines: Vec<&str> = text.lines().collect();
-        let start = lines.len().saturating_sub(n);
-        text = lines[start..].iter().map(|l| format!("{l}\n")).collect();
-    }
-    if let Some(limit) = q.get("limitBytes").and_then(|t| t.parse::<usize>().ok())
-        && text.len() > limit
-    {
-        let mut cut = limit;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-    }
+    let number = |key: &str| q.get(key).and_then(|t| t.parse::<usize>().ok());
+    let text = crate::controllers::kubelet::logs::select(
+        &String::from_utf8_lossy(&text),
+        number("tailLines"),
+        number("limitBytes"),
+    );
     let mut r = if q.flag("follow") {
         follow_log(app.clone(), p.rt.clone(), ns.to_string(), name.to_string(), path, text)
     } else {

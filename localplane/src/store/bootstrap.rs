@@ -82,7 +82,12 @@ impl State {
                 "ports": https
             }),
         );
-        self.seed("v1", "Node", "", crate::controllers::kubelet::node::object(crate::controllers::kubelet::NODE_NAME));
+        self.seed(
+            "v1",
+            "Node",
+            "",
+            crate::controllers::kubelet::node::object(crate::controllers::kubelet::NODE_NAME, 0),
+        );
         self.seed_cluster_roles();
     }
 
