@@ -3,15 +3,21 @@ CARGO ?= cargo
 # The tests drive the real Helm library (and more) from a pinned virtual environment.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: test lint crds demo bench python-env kube
+.PHONY: test lint crds demo bench python-env kube alerting
 
 ## test: formatting, lints, and every test in the workspace (sets up what the tests need)
-test: python-env lint kube
+test: python-env lint kube alerting
 	TRAINLOOP_KUBE_BIN="$$(bash scripts/build-kube.sh --dir)" $(CARGO) test --workspace --all-targets
 
 ## kube: the real Kubernetes control plane the tests also run on, built once into a cache
 kube:
 	bash scripts/build-kube.sh
+
+## alerting: the real Prometheus and Alertmanager the monitor tests start (Debian packages)
+alerting:
+	command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+			prometheus prometheus-alertmanager; }
 
 ## python-env: the pinned Python packages the tests use, in .venv
 python-env:

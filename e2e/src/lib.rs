@@ -1,6 +1,7 @@
 //! A test environment: localplane with the trainloop CRDs installed and the operator running
 //! in-process, so a test can stop and restart it like a crashed pod.
 
+pub mod alerting;
 pub mod chaos;
 pub mod planes;
 pub mod rbac;

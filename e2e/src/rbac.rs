@@ -71,6 +71,12 @@ pub fn recording_client(config: Config) -> anyhow::Result<(Client, Recorded)> {
     Ok((ClientBuilder::try_from(config)?.with_layer(&layer).build(), recorded))
 }
 
+/// The rules of the chart's `files/rbac/<file>`.
+pub fn chart_rules(file: &str) -> Vec<Rule> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/trainloop/files/rbac").join(file);
+    serde_saphyr::from_str(&std::fs::read_to_string(path).expect("rules")).expect("rules are YAML")
+}
+
 /// One RBAC policy rule, as the chart writes it.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -6,7 +6,7 @@
 
 mod certs;
 mod kubeconfig;
-mod process;
+pub mod process;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -247,6 +247,6 @@ impl Drop for RealPlane {
 }
 
 /// A port that was free a moment ago (the OS picks it; the server binds it right after).
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
