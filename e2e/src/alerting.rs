@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::realplane::{free_port, process::Server};
+use crate::realplane::free_port;
+use crate::realplane::process::{self, Server};
 
 /// How long a server may take to answer ready, and then what a test waits for.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -92,21 +93,9 @@ impl Component {
     pub async fn wait_until(
         &mut self,
         what: &str,
-        mut done: impl AsyncFnMut() -> anyhow::Result<bool>,
+        done: impl AsyncFnMut() -> anyhow::Result<bool>,
     ) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
-        loop {
-            self.server.check_running()?;
-            let last = match done().await {
-                Ok(true) => return Ok(()),
-                Ok(false) => "not yet".to_string(),
-                Err(error) => error.to_string(),
-            };
-            if tokio::time::Instant::now() > deadline {
-                anyhow::bail!("timed out waiting until {what} (last: {last})\n{}", self.server.log_tail());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        process::wait_until(std::slice::from_mut(&mut self.server), what, START_TIMEOUT, done).await
     }
 }
 

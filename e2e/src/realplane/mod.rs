@@ -186,28 +186,8 @@ impl RealPlane {
     }
 
     /// Poll `ready` until it answers true; fail early if a server exits, and after START_TIMEOUT.
-    async fn wait_until(
-        &mut self,
-        what: &str,
-        mut ready: impl AsyncFnMut() -> anyhow::Result<bool>,
-    ) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
-        loop {
-            for server in &mut self.servers {
-                server.check_running()?;
-            }
-            let last = match ready().await {
-                Ok(true) => return Ok(()),
-                Ok(false) => "not yet".to_string(),
-                Err(e) => e.to_string(),
-            };
-            if tokio::time::Instant::now() > deadline {
-                let logs: Vec<String> =
-                    self.servers.iter().map(|s| format!("--- {}:\n{}", s.name, s.log_tail())).collect();
-                anyhow::bail!("timed out waiting for {what} (last: {last})\n{}", logs.join("\n"));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    async fn wait_until(&mut self, what: &str, ready: impl AsyncFnMut() -> anyhow::Result<bool>) -> anyhow::Result<()> {
+        process::wait_until(&mut self.servers, what, START_TIMEOUT, ready).await
     }
 
     /// The servers' process ids (each leads its own process group).
