@@ -20,6 +20,7 @@ use kube::core::DeserializeGuard;
 use kube::runtime::reflector::Store;
 
 use crate::api::{DriftPolicy, SecretKeyRef};
+use crate::leader::Role;
 use crate::monitors::webhook::{Firing, Firings, PolicyKey};
 
 pub use tokens::{SecretTokens, TOKEN_TTL, TokenSource};
@@ -55,11 +56,17 @@ pub struct Receiver {
     policies: Arc<dyn Policies>,
     tokens: Arc<dyn TokenSource>,
     firings: Firings,
+    role: Role,
 }
 
 impl Receiver {
     pub fn new(policies: impl Policies, tokens: impl TokenSource, firings: Firings) -> Self {
-        Receiver { policies: Arc::new(policies), tokens: Arc::new(tokens), firings }
+        Receiver { policies: Arc::new(policies), tokens: Arc::new(tokens), firings, role: Role::default() }
+    }
+
+    /// A receiver that refuses notifications while `role` is a standby's.
+    pub fn with_role(self, role: Role) -> Self {
+        Receiver { role, ..self }
     }
 
     /// The route, for the operator's server.
@@ -83,6 +90,11 @@ struct Fired {
 }
 
 async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> Response {
+    // Only the leader's controller takes firings: a standby's would never be taken. Alertmanager
+    // retries a 5xx, and the Service may send the retry to the leader.
+    if let Some(standby) = receiver.role.standby() {
+        return (StatusCode::SERVICE_UNAVAILABLE, standby).into_response();
+    }
     let Some(presented) = bearer_token(&headers) else {
         return unauthorized("no bearer token");
     };

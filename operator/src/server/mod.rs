@@ -32,7 +32,7 @@ impl Health {
     }
 
     /// Endpoints that also receive Alertmanager's notifications for webhook monitors
-    /// ([`alertmanager::PATH`]).
+    /// ([`alertmanager::PATH`]), refused while this replica is a standby.
     pub fn with_alertmanager(self, receiver: alertmanager::Receiver) -> Self {
         Health { alertmanager: Some(receiver), ..self }
     }
@@ -45,7 +45,7 @@ impl Health {
             .route("/metrics", get(metrics))
             .with_state(self.clone());
         match &self.alertmanager {
-            Some(receiver) => router.merge(receiver.router()),
+            Some(receiver) => router.merge(receiver.clone().with_role(self.role.clone()).router()),
             None => router,
         }
     }

@@ -179,11 +179,34 @@ fn only_a_bearer_authorization_carries_a_token() {
 }
 
 #[tokio::test]
-async fn the_operators_server_serves_the_receiver_only_when_given_one() {
-    let health = crate::server::Health::default();
+async fn the_operators_server_serves_the_receiver_only_when_given_one_and_leading() {
+    let role = crate::leader::Role::default();
+    let health = crate::server::Health::default().with_role(role.clone());
     let body = notification(vec![alert("firing", json!({"model": "cancer"}))]);
     assert_eq!(post(health.router(), Some("cancer-token"), body.clone()).await.0, StatusCode::NOT_FOUND);
-    let (receiver, _) = receiver();
+    let (receiver, firings) = receiver();
     let health = health.with_alertmanager(receiver);
+    role.become_standby();
+    assert_eq!(
+        post(health.router(), Some("cancer-token"), body.clone()).await,
+        (StatusCode::SERVICE_UNAVAILABLE, "standby: another replica holds the lease".into())
+    );
+    assert_eq!(firings.take(&key("ml", "cancer"), "alerts"), None);
+    role.become_leader();
     assert_eq!(post(health.router(), Some("cancer-token"), body).await.0, StatusCode::OK);
+    assert!(firings.take(&key("ml", "cancer"), "alerts").is_some());
+}
+
+#[tokio::test]
+async fn a_storm_of_notifications_is_one_pending_firing() {
+    let (receiver, firings) = receiver();
+    let router = receiver.router();
+    let body = notification(vec![alert("firing", json!({"alertname": "Drift", "model": "cancer"}))]);
+    for _ in 0..1000 {
+        assert_eq!(post(router.clone(), Some("cancer-token"), body.clone()).await.0, StatusCode::OK);
+    }
+    let mut wakeups = Box::pin(firings.wakeups());
+    assert_eq!(wakeups.next().await, Some(key("ml", "cancer")));
+    assert_eq!(firings.take(&key("ml", "cancer"), "alerts").map(|firing| firing.count), Some(1000));
+    assert!(tokio::time::timeout(std::time::Duration::ZERO, wakeups.next()).await.is_err(), "one wakeup only");
 }
