@@ -135,12 +135,12 @@ struct Series {
     value: (f64, String),
 }
 
-fn one_sample(data: Data) -> Result<f64, PrometheusError> {
-    let malformed = |error: serde_json::Error| PrometheusError::Malformed(format!("{}: {error}", data.result_type));
-    let value = match data.result_type.as_str() {
-        "scalar" => serde_json::from_value::<(f64, String)>(data.result.clone()).map_err(malformed)?.1,
+fn one_sample(Data { result_type, result }: Data) -> Result<f64, PrometheusError> {
+    let malformed = |error: serde_json::Error| PrometheusError::Malformed(format!("{result_type}: {error}"));
+    let value = match result_type.as_str() {
+        "scalar" => serde_json::from_value::<(f64, String)>(result).map_err(malformed)?.1,
         "vector" => {
-            let mut series = serde_json::from_value::<Vec<Series>>(data.result.clone()).map_err(malformed)?;
+            let mut series = serde_json::from_value::<Vec<Series>>(result).map_err(malformed)?;
             match series.len() {
                 0 => return Err(PrometheusError::Empty),
                 1 => series.remove(0).value.1,

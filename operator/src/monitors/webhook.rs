@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use crate::api::{DriftPolicy, Time};
 
 /// A DriftPolicy by namespace and name: what a firing is filed under and what a wakeup names.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PolicyKey {
     pub namespace: String,
     pub name: String,
