@@ -358,6 +358,20 @@ fn init_logging() {
     }
 }
 
+/// A server on a loopback port that accepts connections and never answers (a hung upstream),
+/// until the returned task is aborted.
+pub async fn silent_server() -> (std::net::SocketAddr, JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+    let address = listener.local_addr().expect("a bound address");
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = listener.accept().await {
+            held.push(connection);
+        }
+    });
+    (address, task)
+}
+
 fn unique() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
     format!("{}-{nanos}", std::process::id())

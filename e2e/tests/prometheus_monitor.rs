@@ -78,15 +78,7 @@ async fn a_prometheus_that_is_down_or_hangs_is_an_error_not_a_value() {
         other => panic!("a closed port: {other:?}"),
     }
 
-    // Accepts connections and never answers.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = silent.local_addr().unwrap();
-    let holding = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((connection, _)) = silent.accept().await {
-            held.push(connection);
-        }
-    });
+    let (address, holding) = trainloop_e2e::silent_server().await;
     let timeout = Duration::from_millis(300);
     let answer = sample_within(&http, &format!("http://{address}"), "up", timeout).await;
     holding.abort();
