@@ -15,7 +15,7 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One running server.
 pub struct Component {
-    /// Declared before `dir`: killed before its directory is removed.
+    /// Declared before `_dir`: killed before its directory is removed.
     server: Server,
     _dir: WorkDir,
     /// Its base URL, `http://127.0.0.1:<port>`.
