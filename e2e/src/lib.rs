@@ -3,6 +3,7 @@
 //! the real Kubernetes control plane with localplane's kubelet as its node when
 //! `TRAINLOOP_PLANE=kubernetes` ([`planes::SWITCH`]).
 
+pub mod alerting;
 pub mod chaos;
 pub mod helm;
 pub mod planes;
@@ -378,6 +379,20 @@ fn init_logging() {
         // Every test's first `Env::start` installs it; later ones find it installed.
         let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_test_writer().try_init();
     }
+}
+
+/// A server on a loopback port that accepts connections and never answers (a hung upstream),
+/// until the returned task is aborted.
+pub async fn silent_server() -> (std::net::SocketAddr, JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+    let address = listener.local_addr().expect("a bound address");
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = listener.accept().await {
+            held.push(connection);
+        }
+    });
+    (address, task)
 }
 
 fn unique() -> String {

@@ -82,6 +82,12 @@ fn is_apply<B>(request: &http::Request<B>) -> bool {
     request.method() == http::Method::PATCH && content_type.is_some_and(|t| t.starts_with("application/apply-patch"))
 }
 
+/// The rules of the chart's `files/rbac/<file>`.
+pub fn chart_rules(file: &str) -> Vec<Rule> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/trainloop/files/rbac").join(file);
+    serde_saphyr::from_str(&std::fs::read_to_string(path).expect("rules")).expect("rules are YAML")
+}
+
 /// One RBAC policy rule, as the chart writes it.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

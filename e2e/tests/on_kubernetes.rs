@@ -10,7 +10,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::wait::await_condition;
 use kube::{Api, Client};
@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use trainloop::api::{GateOutcome, RunPhase, TrainingPipeline, TrainingRun};
 use trainloop::controllers::{self, Context, Metrics, Settings};
+use trainloop_e2e::rbac::chart_rules;
 use trainloop_e2e::realplane::{self, RealPlane};
 use trainloop_e2e::{TIMEOUT, install_crds};
 
@@ -41,9 +42,10 @@ async fn real_plane() -> Option<RealPlane> {
 
 /// The chart's ClusterRole rules, bound to the operator's ServiceAccount.
 async fn grant_chart_rules(admin: &Client) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/trainloop/files/rbac/rules.yaml");
-    let rules: Vec<PolicyRule> =
-        serde_saphyr::from_str(&std::fs::read_to_string(path).expect("the chart's rules")).expect("rules YAML");
+    let rules: Vec<Value> = chart_rules("rules.yaml")
+        .into_iter()
+        .map(|r| json!({"apiGroups": r.api_groups, "resources": r.resources, "verbs": r.verbs}))
+        .collect();
     let apply = PatchParams::apply("trainloop-e2e");
     async fn put<K>(api: Api<K>, params: &PatchParams, object: Value)
     where

@@ -437,14 +437,7 @@ async fn runs_the_pipeline_does_not_own_keep_their_names_and_do_not_wedge_it() {
 async fn a_hung_data_server_delays_no_trigger() {
     let env = Env::start().await.unwrap();
     // A data server that accepts connections and never answers.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((connection, _)) = listener.accept().await {
-            held.push(connection);
-        }
-    });
+    let (address, server) = trainloop_e2e::silent_server().await;
     let hung = json!({"data": {"uri": format!("http://{address}/data.csv")}, "triggers": {"onDataChange": {"interval": "10s"}}});
     env.create::<TrainingPipeline>(pipeline("churn", &reporting_trainer(), "0.93", hung)).await.unwrap();
     env.wait_for::<TrainingRun>("churn-1", "finished", finished()).await;

@@ -9,6 +9,7 @@ pub mod artifact;
 pub mod cli;
 pub mod controllers;
 pub mod leader;
+pub mod monitors;
 pub mod server;
 pub mod stats;
 pub mod triggers;

@@ -6,7 +6,7 @@
 
 mod certs;
 mod kubeconfig;
-mod process;
+pub mod process;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -197,28 +197,8 @@ impl RealPlane {
     }
 
     /// Poll `ready` until it answers true; fail early if a server exits, and after START_TIMEOUT.
-    async fn wait_until(
-        &mut self,
-        what: &str,
-        mut ready: impl AsyncFnMut() -> anyhow::Result<bool>,
-    ) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
-        loop {
-            for server in &mut self.servers {
-                server.check_running()?;
-            }
-            let last = match ready().await {
-                Ok(true) => return Ok(()),
-                Ok(false) => "not yet".to_string(),
-                Err(e) => e.to_string(),
-            };
-            if tokio::time::Instant::now() > deadline {
-                let logs: Vec<String> =
-                    self.servers.iter().map(|s| format!("--- {}:\n{}", s.name, s.log_tail())).collect();
-                anyhow::bail!("timed out waiting for {what} (last: {last})\n{}", logs.join("\n"));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    async fn wait_until(&mut self, what: &str, ready: impl AsyncFnMut() -> anyhow::Result<bool>) -> anyhow::Result<()> {
+        process::wait_until(&mut self.servers, what, START_TIMEOUT, ready).await
     }
 
     /// The servers' process ids (each leads its own process group).
@@ -267,6 +247,6 @@ impl Drop for RealPlane {
 }
 
 /// A port that was free a moment ago (the OS picks it; the server binds it right after).
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }

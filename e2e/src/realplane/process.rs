@@ -4,6 +4,7 @@
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 pub struct Server {
     pub name: &'static str,
@@ -58,5 +59,31 @@ impl Drop for Server {
             unsafe { libc::kill(-pid, libc::SIGKILL) };
         }
         let _ = self.child.wait();
+    }
+}
+
+/// Poll `ready` until it answers true; fail early, with its log, if one of `servers` exits, and
+/// after `limit` with all their logs.
+pub async fn wait_until(
+    servers: &mut [Server],
+    what: &str,
+    limit: Duration,
+    mut ready: impl AsyncFnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        for server in servers.iter_mut() {
+            server.check_running()?;
+        }
+        let last = match ready().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => "not yet".to_string(),
+            Err(e) => e.to_string(),
+        };
+        if tokio::time::Instant::now() > deadline {
+            let logs: Vec<String> = servers.iter().map(|s| format!("--- {}:\n{}", s.name, s.log_tail())).collect();
+            anyhow::bail!("timed out waiting for {what} (last: {last})\n{}", logs.join("\n"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -1,4 +1,7 @@
-//! The operator's own HTTP endpoints: `/livez`, `/readyz` and Prometheus `/metrics`.
+//! The operator's own HTTP endpoints: `/livez`, `/readyz` and Prometheus `/metrics`, plus the
+//! Alertmanager receiver of webhook monitors when the operator is given one.
+
+pub mod alertmanager;
 
 use std::sync::Arc;
 
@@ -14,12 +17,13 @@ pub struct Health {
     watches: WatchHealth,
     registry: Arc<Registry>,
     role: Role,
+    alertmanager: Option<alertmanager::Receiver>,
 }
 
 impl Health {
     /// Endpoints serving the metrics of `registry`; ready while `watches` says so.
     pub fn new(registry: Registry, watches: WatchHealth) -> Self {
-        Health { watches, registry: Arc::new(registry), role: Role::default() }
+        Health { watches, registry: Arc::new(registry), role: Role::default(), alertmanager: None }
     }
 
     /// Endpoints that also tell whether this replica leads ([`Role`]).
@@ -27,13 +31,23 @@ impl Health {
         Health { role, ..self }
     }
 
-    /// The axum router of the three endpoints.
+    /// Endpoints that also receive Alertmanager's notifications for webhook monitors
+    /// ([`alertmanager::PATH`]), refused while this replica is a standby.
+    pub fn with_alertmanager(self, receiver: alertmanager::Receiver) -> Self {
+        Health { alertmanager: Some(receiver), ..self }
+    }
+
+    /// The axum router of the three endpoints, and the receiver's when there is one.
     pub fn router(&self) -> Router {
-        Router::new()
+        let router = Router::new()
             .route("/livez", get(|| async { "ok" }))
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
-            .with_state(self.clone())
+            .with_state(self.clone());
+        match &self.alertmanager {
+            Some(receiver) => router.merge(receiver.clone().with_role(self.role.clone()).router()),
+            None => router,
+        }
     }
 }
 

@@ -133,7 +133,7 @@ fn etag_of(response: &reqwest::Response) -> Option<String> {
 
 /// reqwest's own message is generic ("error sending request"); the cause a user can act on
 /// ("Connection refused", "dns error") sits further down the chain.
-fn error_chain(error: &reqwest::Error) -> String {
+pub fn error_chain(error: &reqwest::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
