@@ -93,3 +93,106 @@ async fn feature_drift(monitor: &FeatureDriftMonitor, served: &Served<'_>) -> Re
         Err(message) => error(message),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::{Json, Router, routing::get};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::api::DriftMethod;
+
+    /// A model server's profile endpoints on loopback: it serves `digest` and has counted
+    /// `counts` of one feature; it counts the resets it was asked for.
+    struct FakeServer {
+        server: live::Server,
+        resets: Arc<AtomicUsize>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    async fn fake_server(name: &str, digest: &str, counts: [u64; 2]) -> FakeServer {
+        let body = json!({"formatVersion": 1, "samples": counts[0] + counts[1], "modelDigest": digest,
+            "features": [{"name": "radius", "type": "number", "edges": [1.0], "counts": counts}]});
+        let resets = Arc::new(AtomicUsize::new(0));
+        let counted = resets.clone();
+        let peek = body.clone();
+        let app = Router::new().route("/trainloop/profile", get(move || async move { Json(peek) })).route(
+            "/trainloop/profile/reset",
+            axum::routing::post(move || async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                Json::<Value>(body)
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeServer { server: live::Server { pod: name.into(), base }, resets, task }
+    }
+
+    fn monitor(min_samples: i64) -> FeatureDriftMonitor {
+        FeatureDriftMonitor { method: DriftMethod::Psi, threshold: 0.2, features: None, min_samples }
+    }
+
+    fn reference() -> Result<FeatureProfile, String> {
+        Ok(serde_json::from_value(json!({"formatVersion": 1, "samples": 100,
+            "features": [{"name": "radius", "type": "number", "edges": [1.0], "counts": [50, 50]}]}))
+        .unwrap())
+    }
+
+    #[tokio::test]
+    async fn pods_of_the_served_model_are_summed_and_reset_only_once_enough_rows_were_seen() {
+        let fakes = [
+            fake_server("a", "sha256:new", [10, 30]).await,
+            fake_server("b", "sha256:new", [0, 40]).await,
+            fake_server("old", "sha256:old", [500, 0]).await,
+        ];
+        let servers: Vec<live::Server> = fakes.iter().map(|f| f.server.clone()).collect();
+        let http = crate::triggers::data::http_client().unwrap();
+        let reference = reference();
+        let served = Served { http: &http, digest: "sha256:new", reference: &reference, servers: &servers };
+
+        let waiting = feature_drift(&monitor(81), &served).await;
+        assert_eq!(
+            waiting,
+            Reading::Waiting { threshold: 0.2, message: "80 of 81 rows seen since the last evaluation".into() }
+        );
+        assert!(fakes.iter().all(|f| f.resets.load(Ordering::SeqCst) == 0), "rows below minSamples keep counting");
+
+        let Reading::Value { value, feature, samples, .. } = feature_drift(&monitor(80), &served).await else {
+            panic!("no value")
+        };
+        // 10 of 80 below the edge where the reference has half: psi(0.125 vs 0.5, 0.875 vs 0.5).
+        let expected = (0.125 - 0.5) * (0.125f64 / 0.5).ln() + (0.875 - 0.5) * (0.875f64 / 0.5).ln();
+        assert!((value - expected).abs() < 1e-12, "{value} != {expected}");
+        assert_eq!((feature.as_deref(), samples), (Some("radius"), Some(80)));
+        let resets: Vec<usize> = fakes.iter().map(|f| f.resets.load(Ordering::SeqCst)).collect();
+        assert_eq!(resets, [1, 1, 0], "the old model's pod is left alone");
+        fakes.iter().for_each(|f| f.task.abort());
+    }
+
+    #[tokio::test]
+    async fn a_pod_that_does_not_answer_or_serves_nothing_new_is_an_error_never_drift() {
+        let FakeServer { server: gone, task, .. } = fake_server("gone", "sha256:new", [10, 30]).await;
+        task.abort();
+        let _ = task.await;
+        let old = fake_server("old", "sha256:old", [500, 0]).await;
+        let http = crate::triggers::data::http_client().unwrap();
+        let reference = reference();
+        let servers = [gone];
+        let served = Served { http: &http, digest: "sha256:new", reference: &reference, servers: &servers };
+        let Reading::Error { message, .. } = feature_drift(&monitor(1), &served).await else { panic!("no error") };
+        assert!(message.starts_with("pod gone:"), "{message}");
+        let servers = [old.server.clone()];
+        let served = Served { servers: &servers, ..served };
+        let Reading::Error { message, .. } = feature_drift(&monitor(1), &served).await else { panic!("no error") };
+        assert!(message.contains("serves the model sha256:new yet"), "{message}");
+        let none = Served { servers: &[], ..served };
+        assert!(matches!(feature_drift(&monitor(1), &none).await, Reading::Error { .. }));
+        old.task.abort();
+    }
+}
