@@ -16,6 +16,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+    core::DeserializeGuard,
     runtime::{controller::Action, reflector::ObjectRef},
 };
 use serde_json::json;
@@ -183,13 +184,15 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Contex
     Ok(requeue_after(&pipeline, due.as_ref().and_then(|d| d.next), now))
 }
 
-/// The retrain requests that the namespace's DriftPolicies hold for the pipeline `name`.
+/// The retrain requests that the namespace's DriftPolicies hold for the pipeline `name`. A policy
+/// the operator cannot read holds none (its own controller reports it).
 async fn drift_requests(ctx: &Context, namespace: &str, name: &str) -> Result<Vec<DriftRequest>> {
-    let api: Api<DriftPolicy> = Api::namespaced(ctx.client.clone(), namespace);
+    let api: Api<DeserializeGuard<DriftPolicy>> = Api::namespaced(ctx.client.clone(), namespace);
     let policies = api.list(&ListParams::default()).await?.items;
     Ok(policies
         .into_iter()
-        .filter_map(|policy| {
+        .filter_map(|guard| {
+            let policy = guard.0.ok()?;
             let request = policy.status?.retrain_request?;
             let policy = policy.metadata.name?;
             (request.pipeline == name).then_some(DriftRequest { policy, id: request.id, reason: request.reason })
