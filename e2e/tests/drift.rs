@@ -41,12 +41,16 @@ async fn serving_cancer(env: &Env) {
     env.wait_longer::<ModelDeployment>("cancer", "serving cancer-1", ROLLOUT_TIMEOUT, serves("cancer-1")).await;
 }
 
-/// A policy evaluating PSI on every feature every 5 s.
+/// A policy evaluating PSI on every feature of the deployment `cancer` every 5 s.
 fn policy(min_samples: i64) -> Value {
+    policy_of("cancer", min_samples)
+}
+
+fn policy_of(deployment: &str, min_samples: i64) -> Value {
     json!({
         "apiVersion": "trainloop.dev/v1alpha1", "kind": "DriftPolicy",
-        "metadata": {"name": "cancer", "namespace": "default"},
-        "spec": {"deploymentRef": {"name": "cancer"}, "interval": "5s",
+        "metadata": {"name": deployment, "namespace": "default"},
+        "spec": {"deploymentRef": {"name": deployment}, "interval": "5s",
                  "monitors": [{"name": "inputs",
                                "featureDrift": {"method": "psi", "threshold": THRESHOLD, "minSamples": min_samples}}],
                  "guards": {"consecutive": 1, "cooldown": "1h", "maxRetrainsPerDay": 3}}
@@ -146,6 +150,15 @@ fn counter(env: &Env, name: &str, labels: &str) -> f64 {
 #[tokio::test]
 async fn shifted_traffic_retrains_once_naming_the_feature_and_the_policy_watches_the_new_model() {
     let env = start().await;
+    // Bad input is a condition, never a retrain: a deployment that does not exist.
+    env.create::<DriftPolicy>(policy_of("missing", 500)).await.unwrap();
+    let not_found = |p: Option<&DriftPolicy>| {
+        p.and_then(|p| p.status.as_ref()).is_some_and(|s| {
+            s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "False" && c.reason == "DeploymentNotFound")
+        })
+    };
+    let missing = env.wait_for::<DriftPolicy>("missing", "DeploymentNotFound", not_found).await;
+    assert_eq!(missing.status.unwrap().retrain_request, None);
     serving_cancer(&env).await;
     env.create::<DriftPolicy>(policy(500)).await.unwrap();
 
@@ -191,6 +204,7 @@ async fn shifted_traffic_retrains_once_naming_the_feature_and_the_policy_watches
     assert_eq!(all.len(), 2, "exactly one retrain: {:?}", all.iter().map(|r| &r.metadata.name).collect::<Vec<_>>());
     assert_eq!(events(&env, "RetrainRequested").await.len(), 1);
     assert!(events(&env, "DriftDetected").await.iter().any(|n| n.contains("mean_radius")));
+    assert!(events(&env, "MonitorError").await.iter().any(|n| n.contains("ModelDeployment missing does not exist")));
     assert!(counter(&env, "drift_evaluations_total", "{outcome=\"breach\"}") >= 1.0);
     env.shutdown().await;
 }
