@@ -1,12 +1,13 @@
 //! Least privilege, proven: every API request the operator sends while it trains, supersedes,
-//! prunes, serves a model and leads is allowed by the chart's RBAC rules, and every rule is used.
+//! prunes, serves a model, watches for drift and leads is allowed by the chart's RBAC rules, and
+//! every rule is used.
 
 use std::collections::BTreeSet;
 
 use kube::api::{Patch, PatchParams};
 use kube::runtime::wait::Condition;
 use serde_json::json;
-use trainloop::api::{ModelDeployment, RunPhase, TrainingPipeline, TrainingRun};
+use trainloop::api::{DriftPolicy, ModelDeployment, RunPhase, TrainingPipeline, TrainingRun};
 use trainloop::leader::{Election, LeaseConfig, Role};
 use trainloop_e2e::rbac::{Access, Rule, chart_rules, recording_client};
 use trainloop_e2e::serving::{model_deployment, pipeline, serves};
@@ -56,6 +57,16 @@ async fn every_request_of_the_operator_is_allowed_by_the_chart_and_every_rule_is
     pipelines.patch("churn", &PatchParams::default(), &Patch::Merge(&token("c"))).await.unwrap();
     env.wait_for::<TrainingRun>("churn-4", "Succeeded", phase_is(RunPhase::Succeeded)).await;
     env.wait_gone::<TrainingRun>("churn-3").await;
+    // A DriftPolicy reads the deployment, its pipeline and runs, and writes its status.
+    env.create::<DriftPolicy>(json!({
+        "apiVersion": "trainloop.dev/v1alpha1", "kind": "DriftPolicy",
+        "metadata": {"name": "churn", "namespace": "default"},
+        "spec": {"deploymentRef": {"name": "churn"}, "monitors": [{"name": "inputs", "featureDrift": {"threshold": 0.2}}]}
+    }))
+    .await
+    .unwrap();
+    let evaluated = |p: Option<&DriftPolicy>| p.and_then(|p| p.status.as_ref()).is_some_and(|s| s.state.is_some());
+    env.wait_for::<DriftPolicy>("churn", "an evaluation", evaluated).await;
 
     // Serve a model: the example trainer's run promoted to example servers, each smoke-tested
     // and then marked ready through its readiness gate (a pods/status patch).

@@ -203,10 +203,35 @@ pub struct DriftPolicyStatus {
     /// Why a firing monitor started no run (cooldown, daily limit, a drift run already pending).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppression_reason: Option<String>,
+    /// The newest retrain this policy asked of its pipeline. The pipeline controller, the only
+    /// creator of runs, consumes it like a retrain token: one run per request id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrain_request: Option<RetrainRequest>,
+    /// How many retrains this policy has requested: the next request id counts on from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrain_requests: Option<i64>,
+    /// When the retrains of the last 24 hours were requested: the cooldown and the daily limit
+    /// count from here, so they hold across an operator restart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_retrains: Vec<Time>,
     /// `Ready`, `Reconciling`, `Stalled`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
+}
+
+/// A retrain asked of a pipeline by a DriftPolicy.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RetrainRequest {
+    /// Unique to this request: never used again, by this policy or one of the same name.
+    pub id: String,
+    /// The pipeline asked to retrain.
+    pub pipeline: String,
+    /// Why, for people: recorded as the run's trigger reason.
+    pub reason: String,
+    /// When it was asked.
+    pub requested_at: Time,
 }
 
 /// What one monitor saw.
@@ -221,6 +246,12 @@ pub struct MonitorStatus {
     /// The feature with that value, for feature drift.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feature: Option<String>,
+    /// The value of every watched feature, for feature drift.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub feature_values: BTreeMap<String, f64>,
+    /// Rows of live traffic the latest value was computed on, for feature drift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<i64>,
     /// The threshold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
@@ -233,6 +264,9 @@ pub struct MonitorStatus {
     /// Since when it has been firing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<Time>,
+    /// When it was last evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_evaluation_time: Option<Time>,
     /// Why no value could be computed, if so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

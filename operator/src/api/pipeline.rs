@@ -269,4 +269,7 @@ pub struct HandledTriggers {
     /// Data fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_fingerprint: Option<String>,
+    /// Retrain requests of DriftPolicies: the id consumed, by policy name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub drift_requests: BTreeMap<String, String>,
 }

@@ -1,5 +1,6 @@
 //! `trainloop run`: connect to the cluster, check that the CRDs are installed, start the operator.
 
+use crate::server::alertmanager::{Receiver, SecretTokens};
 use anyhow::{Context as _, bail};
 use kube::{Client, CustomResourceExt};
 
@@ -17,6 +18,10 @@ pub struct RunArgs {
     /// Address of the `/metrics`, `/readyz` and `/livez` endpoints.
     #[arg(long, env = "TRAINLOOP_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: std::net::SocketAddr,
+    /// Address of Alertmanager's webhook receiver (`POST /hooks/alertmanager`) for DriftPolicy
+    /// webhook monitors; without it the receiver is served beside the metrics.
+    #[arg(long, env = "TRAINLOOP_ALERTS_ADDR")]
+    pub alerts_addr: Option<std::net::SocketAddr>,
     /// Where trainers write artifacts (`file://` on a volume that trainers and servers share, or
     /// `s3://bucket/prefix`); each run writes under `<root>/<namespace>/<run>/`.
     #[arg(long, env = "TRAINLOOP_ARTIFACT_ROOT", default_value = "file:///var/lib/trainloop/artifacts", value_parser = artifact_root)]
@@ -49,6 +54,7 @@ impl RunArgs {
     pub fn new(metrics_addr: std::net::SocketAddr, artifact_root: String) -> Self {
         RunArgs {
             metrics_addr,
+            alerts_addr: None,
             artifact_root,
             watch_namespaces: Vec::new(),
             leader_election: false,
@@ -85,17 +91,35 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     check_crds_installed(&client).await?;
     let watches = controllers::WatchHealth::default();
     let role = Role::default();
-    let health = Health::new(registry, watches.clone()).with_role(role.clone());
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.metrics_addr))?;
     let mut settings = Settings::new(args.artifact_root);
     settings.namespaces = args.watch_namespaces;
     let ctx = Arc::new(Context::new(client, metrics, settings, http_client()?));
+    let alerts = Receiver::new(ctx.policies.clone(), SecretTokens::new(ctx.client.clone()), ctx.firings.clone())
+        .with_role(role.clone());
+    let health = Health::new(registry, watches.clone()).with_role(role.clone());
+    let (health, alerts_listener) = match args.alerts_addr {
+        Some(addr) => {
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            (health, Some((listener, alerts)))
+        }
+        None => (health.with_alertmanager(alerts), None),
+    };
     tracing::info!(metrics_addr = %args.metrics_addr, namespaces = ?ctx.settings.namespaces, "trainloop started");
 
     let stop = tokio_util::sync::CancellationToken::new();
     let server = crate::server::serve(listener, health, stop.clone());
+    let alerts_server = async {
+        match alerts_listener {
+            Some((listener, alerts)) => {
+                axum::serve(listener, alerts.router()).with_graceful_shutdown(stop.clone().cancelled_owned()).await
+            }
+            None => Ok(()),
+        }
+    };
     let election = match args.leader_election {
         true => {
             let lease = LeaseConfig {
@@ -113,8 +137,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         stop.cancel();
     };
-    let (served, worked, ()) = tokio::join!(server, work, signal);
+    let (served, alerts_served, worked, ()) = tokio::join!(server, alerts_server, work, signal);
     served?;
+    alerts_served?;
     worked?;
     tracing::info!("trainloop stopped");
     Ok(())

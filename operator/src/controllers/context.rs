@@ -1,5 +1,7 @@
 //! What every reconcile shares: the client, the event recorder, metrics and settings.
 
+use crate::monitors::webhook::Firings;
+use crate::server::alertmanager::LatestPolicies;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
     Client,
@@ -45,6 +47,11 @@ pub struct Context {
     pub data: DataPoller,
     /// Consecutive reconcile failures, to report the ones that repeat.
     pub failures: Failures,
+    /// Alertmanager's firings of webhook monitors, recorded by the receiver (`server::alertmanager`)
+    /// and taken by the DriftPolicy controller.
+    pub firings: Firings,
+    /// The DriftPolicy cache of the controllers' current life, for the receiver.
+    pub policies: LatestPolicies,
 }
 
 impl Context {
@@ -52,7 +59,17 @@ impl Context {
         let reporter = Reporter { controller: "trainloop".into(), instance: std::env::var("POD_NAME").ok() };
         let data = DataPoller::new(http.clone());
         let recorder = Recorder::new(client.clone(), reporter);
-        Context { recorder, client, metrics, settings, http, data, failures: Failures::default() }
+        Context {
+            recorder,
+            client,
+            metrics,
+            settings,
+            http,
+            data,
+            failures: Failures::default(),
+            firings: Firings::default(),
+            policies: LatestPolicies::default(),
+        }
     }
 
     /// Publish an event: `reason` says what happened (PascalCase, stable), `action` what the

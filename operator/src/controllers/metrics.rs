@@ -1,5 +1,6 @@
 //! The operator's Prometheus metrics: the reconcile loop itself and the training loop it drives.
 
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::{
@@ -46,6 +47,23 @@ pub struct RollbackLabels {
     pub reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DriftValueLabels {
+    pub policy: String,
+    pub monitor: String,
+    pub feature: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EvaluationLabels {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SuppressionLabels {
+    pub reason: &'static str,
+}
+
 /// Every metric, registered once at start.
 #[derive(Clone)]
 pub struct Metrics {
@@ -62,6 +80,10 @@ pub struct Metrics {
     pub promotions: Counter,
     pub rollbacks: Family<RollbackLabels, Counter>,
     pub promotion_seconds: Histogram,
+    pub drift_value: Family<DriftValueLabels, Gauge<f64, AtomicU64>>,
+    pub drift_evaluations: Family<EvaluationLabels, Counter>,
+    pub retrains: Counter,
+    pub retrains_suppressed: Family<SuppressionLabels, Counter>,
 }
 
 impl Metrics {
@@ -83,6 +105,10 @@ impl Metrics {
             promotions: Counter::default(),
             rollbacks: Family::default(),
             promotion_seconds: Histogram::new([1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0]),
+            drift_value: Family::default(),
+            drift_evaluations: Family::default(),
+            retrains: Counter::default(),
+            retrains_suppressed: Family::default(),
         };
         registry.register("reconciles", "Reconciles by controller", metrics.reconciles.clone());
         registry.register(
@@ -128,6 +154,22 @@ impl Metrics {
             "promotion_seconds",
             "From a run passing its gates to its model taking all traffic",
             metrics.promotion_seconds.clone(),
+        );
+        registry.register(
+            "drift_value",
+            "The latest drift statistic of a DriftPolicy's monitor, by feature",
+            metrics.drift_value.clone(),
+        );
+        registry.register(
+            "drift_evaluations",
+            "Monitor evaluations by outcome (ok, breach, waiting for samples, error)",
+            metrics.drift_evaluations.clone(),
+        );
+        registry.register("retrains", "Retrains requested by DriftPolicies", metrics.retrains.clone());
+        registry.register(
+            "retrains_suppressed",
+            "Firing DriftPolicies whose retrain a guard held, by guard",
+            metrics.retrains_suppressed.clone(),
         );
         metrics
     }

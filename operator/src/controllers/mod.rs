@@ -5,6 +5,7 @@ pub mod client;
 pub mod conditions;
 mod context;
 pub mod deployment;
+pub mod drift;
 pub mod error;
 pub mod failures;
 pub mod health;
@@ -34,7 +35,7 @@ use kube::{
 
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ModelDeployment, TrainingPipeline, TrainingRun};
+use crate::api::{DriftPolicy, ModelDeployment, TrainingPipeline, TrainingRun};
 
 pub use context::{Context, Settings};
 pub use health::WatchHealth;
@@ -134,8 +135,8 @@ impl Scope {
     }
 }
 
-/// The watches (owned ones filtered to what trainloop manages), caches and the two reconcile
-/// loops of one scope.
+/// The watches (owned ones filtered to what trainloop manages), caches and the reconcile loops
+/// of one scope.
 async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: WatchHealth, scope: Scope) {
     let client = ctx.client.clone();
     let managed = watcher::Config::default().labels(&format!("{}=trainloop", labels::MANAGED_BY));
@@ -172,14 +173,38 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
             pod.labels().get(labels::RUN).map(|run| ObjectRef::<Guarded<TrainingRun>>::new(run).within(&namespace))
         });
     let (deployment_controller, deployment_store) = deployment_controller(&client, &health, &scope);
+    let (policies, policy_store) = watch(
+        scope.api::<Guarded<DriftPolicy>>(&client),
+        watcher::Config::default(),
+        &health,
+        scope.name("driftpolicies"),
+    );
+    ctx.policies.set(policy_store.clone());
+    // An alert for a webhook monitor is judged at once, not at the policy's next interval.
+    let alerted = ctx.firings.wakeups().map(|policy| policy.object_ref::<Guarded<DriftPolicy>>());
+    let drift_controller =
+        Controller::for_stream(policies, policy_store.clone()).with_config(bounded.clone()).reconcile_on(alerted);
+    // A DriftPolicy's retrain request wakes the pipeline it names (a watch of its own: a
+    // controller's stream has one consumer).
+    let observe = health.observe(scope.name("driftpolicies (retrain requests)"));
+    let requests = watcher(scope.api::<Guarded<DriftPolicy>>(&client), watcher::Config::default())
+        .default_backoff()
+        .inspect(move |event| observe(event))
+        .touched_objects();
     let data_changed = scope.data_changed.map(|pipeline| {
         let namespace = pipeline.namespace.clone().unwrap_or_default();
         ObjectRef::<Guarded<TrainingPipeline>>::new(&pipeline.name).within(&namespace)
     });
     let pipeline_controller = Controller::for_stream(pipelines, pipeline_store.clone())
-        .with_config(bounded)
+        .with_config(bounded.clone())
         .trigger_backoff(NoBackoff)
         .owns_stream(owned_runs)
+        .watches_stream(requests, |guard| {
+            let policy = guard.0.ok()?;
+            let namespace = policy.namespace().unwrap_or_default();
+            let pipeline = policy.status?.retrain_request?.pipeline;
+            Some(ObjectRef::<Guarded<TrainingPipeline>>::new(&pipeline).within(&namespace))
+        })
         .reconcile_on(data_changed);
     let synced_health = health.clone();
     let unsynced = scope.unsynced;
@@ -187,6 +212,7 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
         if synced(&run_store).await
             && synced(&pipeline_store).await
             && synced(&deployment_store).await
+            && synced(&policy_store).await
             && unsynced.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1
         {
             synced_health.set_synced();
@@ -201,10 +227,14 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
         .run(guarded("trainingpipeline", pipeline::reconcile), failures::error_policy("trainingpipeline"), ctx.clone())
         .for_each(|_| futures::future::ready(()));
     let deployments = deployment_controller
-        .graceful_shutdown_on(shutdown.cancelled_owned())
+        .graceful_shutdown_on(shutdown.clone().cancelled_owned())
         .run(guarded("modeldeployment", deployment::reconcile), failures::error_policy("modeldeployment"), ctx.clone())
         .for_each(|_| futures::future::ready(()));
-    futures::join!(runs, pipelines, deployments);
+    let policies = drift_controller
+        .graceful_shutdown_on(shutdown.cancelled_owned())
+        .run(guarded("driftpolicy", drift::reconcile), failures::error_policy("driftpolicy"), ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+    futures::join!(runs, pipelines, deployments, policies);
 }
 
 /// The ModelDeployment controller and its cache. It is woken by its Deployments, Services and

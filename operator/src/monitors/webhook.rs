@@ -105,6 +105,12 @@ impl Firings {
         self.lock().remove(&(policy.clone(), monitor.to_string()))
     }
 
+    /// Whether a firing of any of `monitors` of `policy` waits to be taken.
+    pub fn any_pending<'a>(&self, policy: &PolicyKey, mut monitors: impl Iterator<Item = &'a str>) -> bool {
+        let pending = self.lock();
+        monitors.any(|monitor| pending.contains_key(&(policy.clone(), monitor.to_string())))
+    }
+
     /// The policies that have a new pending firing, for the controller's `reconcile_on`
     /// (through [`PolicyKey::object_ref`]). One stream reads at a time: a restarted controller
     /// takes over from the last.

@@ -50,6 +50,24 @@ impl Policies for Store<DeserializeGuard<DriftPolicy>> {
     }
 }
 
+/// The controllers' current cache of policies: each life of the controllers makes a new one and
+/// puts it here, so the receiver, which outlives them, always reads the live one.
+#[derive(Clone, Default)]
+pub struct LatestPolicies(Arc<std::sync::RwLock<Option<Store<DeserializeGuard<DriftPolicy>>>>>);
+
+impl LatestPolicies {
+    pub fn set(&self, store: Store<DeserializeGuard<DriftPolicy>>) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(store);
+    }
+}
+
+impl Policies for LatestPolicies {
+    fn policies(&self) -> Vec<Arc<DriftPolicy>> {
+        let store = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        store.map(|store| store.policies()).unwrap_or_default()
+    }
+}
+
 /// What the receiver reads and where it records.
 #[derive(Clone)]
 pub struct Receiver {

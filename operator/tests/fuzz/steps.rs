@@ -80,7 +80,8 @@ pub fn pipeline(mut pipeline: TrainingPipeline) -> Vec<String> {
             trigger.interval
         ));
     }
-    let sources = plan::Sources { schedule_tick: tick, data_fingerprint: Some(DIGEST.into()) };
+    let sources =
+        plan::Sources { schedule_tick: tick, data_fingerprint: Some(DIGEST.into()), ..plan::Sources::default() };
     let decision = plan::plan(&pipeline, &[], &sources, 0);
     if let plan::Action::Create { index, trigger, .. } = decision.action {
         let run = resolve::run_object(&pipeline, index, trigger, &decision.handled);

@@ -81,7 +81,7 @@ async fn post(ctx: &Context, url: &str, body: &str) -> Result<String, String> {
 }
 
 /// The reference profile at `uri` (`file://` or `http(s)://`).
-async fn read_profile(ctx: &Context, uri: &str) -> Result<FeatureProfile, String> {
+pub async fn read_profile(ctx: &Context, uri: &str) -> Result<FeatureProfile, String> {
     let bytes = if let Some(path) = uri.strip_prefix("file://") {
         tokio::fs::read(path).await.map_err(|e| format!("cannot read the reference profile {uri}: {e}"))?
     } else {

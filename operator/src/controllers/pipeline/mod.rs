@@ -16,11 +16,12 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+    core::DeserializeGuard,
     runtime::{controller::Action, reflector::ObjectRef},
 };
 use serde_json::json;
 
-use crate::api::{GateOutcome, ModelDeployment, TrainingPipeline, TrainingPipelineStatus, TrainingRun};
+use crate::api::{DriftPolicy, GateOutcome, ModelDeployment, TrainingPipeline, TrainingPipelineStatus, TrainingRun};
 use crate::controllers::{
     Context,
     conditions::{Desired, failing, merge},
@@ -30,7 +31,7 @@ use crate::controllers::{
     status::apply as apply_status,
 };
 use crate::triggers::{CronSchedule, Target};
-use plan::{Sources, is_active};
+use plan::{DriftRequest, Sources, is_active};
 
 const MANAGED: &[&str] = &["Ready", "Reconciling", "Stalled"];
 
@@ -109,7 +110,8 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Contex
         },
         None => None,
     };
-    let sources = Sources { schedule_tick: due.as_ref().and_then(|d| d.tick), data_fingerprint };
+    let drift_requests = drift_requests(&ctx, &namespace, &name).await?;
+    let sources = Sources { schedule_tick: due.as_ref().and_then(|d| d.tick), data_fingerprint, drift_requests };
     let plan = plan::plan(&pipeline, &runs, &sources, taken);
 
     // Apply.
@@ -180,6 +182,22 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Contex
     }
     prune(&ctx, &namespace, &doomed).await?;
     Ok(requeue_after(&pipeline, due.as_ref().and_then(|d| d.next), now))
+}
+
+/// The retrain requests that the namespace's DriftPolicies hold for the pipeline `name`. A policy
+/// the operator cannot read holds none (its own controller reports it).
+async fn drift_requests(ctx: &Context, namespace: &str, name: &str) -> Result<Vec<DriftRequest>> {
+    let api: Api<DeserializeGuard<DriftPolicy>> = Api::namespaced(ctx.client.clone(), namespace);
+    let policies = api.list(&ListParams::default()).await?.items;
+    Ok(policies
+        .into_iter()
+        .filter_map(|guard| {
+            let policy = guard.0.ok()?;
+            let request = policy.status?.retrain_request?;
+            let policy = policy.metadata.name?;
+            (request.pipeline == name).then_some(DriftRequest { policy, id: request.id, reason: request.reason })
+        })
+        .collect())
 }
 
 /// What the data poller reads for this pipeline, if it polls its data.

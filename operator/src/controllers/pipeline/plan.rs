@@ -19,6 +19,16 @@ pub struct Sources {
     pub schedule_tick: Option<Timestamp>,
     /// The data's current fingerprint, when `onDataChange` is set and it could be read.
     pub data_fingerprint: Option<String>,
+    /// The retrain requests that DriftPolicies hold for this pipeline now.
+    pub drift_requests: Vec<DriftRequest>,
+}
+
+/// A DriftPolicy's standing request to retrain: pending until a run consumed its id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DriftRequest {
+    pub policy: String,
+    pub id: String,
+    pub reason: String,
 }
 
 /// One reason to train.
@@ -90,6 +100,8 @@ pub fn plan(pipeline: &TrainingPipeline, runs: &[TrainingRun], sources: &Sources
         retrain_token: spec.triggers.retrain_token.clone(),
         schedule_time: sources.schedule_tick.map(Time).or(previous.schedule_time.clone()),
         data_fingerprint: sources.data_fingerprint.clone().or(previous.data_fingerprint.clone()),
+        // A run consumes every request standing now; a deleted policy's entry goes with it.
+        drift_requests: sources.drift_requests.iter().map(|r| (r.policy.clone(), r.id.clone())).collect(),
     };
 
     let mut pending = Vec::new();
@@ -115,6 +127,11 @@ pub fn plan(pipeline: &TrainingPipeline, runs: &[TrainingRun], sources: &Sources
         && new != old
     {
         pending.push(Pending { kind: TriggerType::DataChange, reason: format!("data changed: {old} -> {new}") });
+    }
+    for request in &sources.drift_requests {
+        if previous.drift_requests.get(&request.policy) != Some(&request.id) {
+            pending.push(Pending { kind: TriggerType::Drift, reason: request.reason.clone() });
+        }
     }
     // Changing the token also changes the generation: the explicit request is the more specific
     // reason, so it names the run's trigger (a pipeline's first run stays SpecChange).
@@ -261,19 +278,20 @@ mod tests {
     fn data_changes_after_the_baseline_and_schedule_ticks_start_runs() {
         let mut p = pipeline(1);
         let mut runs = Vec::new();
-        let baseline = Sources { data_fingerprint: Some("sha256:a".into()), schedule_tick: None };
+        let baseline = Sources { data_fingerprint: Some("sha256:a".into()), schedule_tick: None, ..Sources::default() };
         let step = plan(&p, &runs, &baseline, 0);
         consumed(&mut p, &step, &mut runs, RunPhase::Succeeded);
         assert_eq!(p.status.as_ref().unwrap().handled.data_fingerprint.as_deref(), Some("sha256:a"));
         assert_eq!(plan(&p, &runs, &baseline, 0).action, Action::Idle);
-        let changed = Sources { data_fingerprint: Some("sha256:b".into()), schedule_tick: None };
+        let changed = Sources { data_fingerprint: Some("sha256:b".into()), schedule_tick: None, ..Sources::default() };
         let next = plan(&p, &runs, &changed, 0);
         assert!(
             matches!(&next.action, Action::Create { trigger, .. } if trigger.trigger_type == TriggerType::DataChange)
         );
         consumed(&mut p, &next, &mut runs, RunPhase::Succeeded);
         let tick = Timestamp::from_second(1_800_000_000).unwrap();
-        let scheduled = Sources { data_fingerprint: Some("sha256:b".into()), schedule_tick: Some(tick) };
+        let scheduled =
+            Sources { data_fingerprint: Some("sha256:b".into()), schedule_tick: Some(tick), ..Sources::default() };
         let next = plan(&p, &runs, &scheduled, 0);
         assert!(
             matches!(&next.action, Action::Create { trigger, .. } if trigger.trigger_type == TriggerType::Schedule)
@@ -296,6 +314,34 @@ mod tests {
         p.metadata.generation = Some(2);
         let third = plan(&p, &runs, &Sources::default(), 0);
         assert!(matches!(third.action, Action::Create { index: 3, .. }), "churn-2 is never reused: {third:?}");
+    }
+
+    #[test]
+    fn each_drift_request_starts_one_drift_run_and_requests_made_meanwhile_coalesce() {
+        let mut p = pipeline(1);
+        let mut runs = Vec::new();
+        let first = plan(&p, &runs, &Sources::default(), 0);
+        consumed(&mut p, &first, &mut runs, RunPhase::Succeeded);
+        let request = |id: &str| Sources {
+            drift_requests: vec![DriftRequest {
+                policy: "cancer".into(),
+                id: id.into(),
+                reason: format!("drift {id}"),
+            }],
+            ..Sources::default()
+        };
+        let drift = plan(&p, &runs, &request("a-1"), 0);
+        let Action::Create { index: 2, trigger, .. } = &drift.action else { panic!("{drift:?}") };
+        assert_eq!((trigger.trigger_type, trigger.reason.as_str()), (TriggerType::Drift, "drift a-1"));
+        consumed(&mut p, &drift, &mut runs, RunPhase::Running);
+        assert_eq!(plan(&p, &runs, &request("a-1"), 0).action, Action::Idle, "one run per request");
+        let waiting = plan(&p, &runs, &request("a-2"), 0);
+        assert_eq!(waiting.action, Action::Wait { blocking: vec!["churn-2".into()] });
+        runs[1].status.as_mut().unwrap().phase = RunPhase::Succeeded;
+        let next = plan(&p, &runs, &request("a-3"), 0);
+        assert!(matches!(&next.action, Action::Create { index: 3, trigger, .. } if trigger.reason == "drift a-3"));
+        consumed(&mut p, &next, &mut runs, RunPhase::Succeeded);
+        assert_eq!(plan(&p, &runs, &request("a-3"), 0).action, Action::Idle);
     }
 
     #[test]

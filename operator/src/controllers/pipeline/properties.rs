@@ -1,5 +1,5 @@
 //! Property tests of the pipeline's decisions: random sequences of spec edits, token changes, data
-//! changes, schedule ticks, run outcomes, deletions, hand-made runs and operator crashes, run
+//! changes, schedule ticks, DriftPolicy retrain requests, run outcomes, deletions, hand-made runs and operator crashes, run
 //! through the real planner, history pruning and status builder, as the controller runs them.
 //!
 //! Whatever the sequence: no run starts for a trigger that already had one, no run name is used
@@ -13,11 +13,11 @@ use proptest::prelude::*;
 
 use crate::api::{
     ConcurrencyPolicy, EvaluationResult, GateOutcome, HandledTriggers, History, RunPhase, TrainingPipeline,
-    TrainingPipelineStatus, TrainingRun, TrainingRunStatus,
+    TrainingPipelineStatus, TrainingRun, TrainingRunStatus, TriggerType,
 };
 
 use super::history::{champions, prune};
-use super::plan::{Action, Sources, is_active, plan};
+use super::plan::{Action, DriftRequest, Sources, is_active, plan};
 use super::resolve::{run_name, run_object};
 
 #[derive(Clone, Copy, Debug)]
@@ -42,6 +42,8 @@ enum Step {
     NewToken,
     NewData,
     Tick,
+    /// A DriftPolicy records a new retrain request.
+    DriftRequest,
     /// One reconcile, in which the operator may die.
     Reconcile {
         crash: Option<Crash>,
@@ -69,6 +71,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::NewToken),
         1 => Just(Step::NewData),
         1 => Just(Step::Tick),
+        1 => Just(Step::DriftRequest),
         4 => Just(Step::Reconcile { crash: None }),
         1 => Just(Step::Reconcile { crash: Some(Crash::AfterReserve) }),
         1 => Just(Step::Reconcile { crash: Some(Crash::AfterCreate) }),
@@ -89,6 +92,8 @@ struct World {
     token: u32,
     data: u32,
     tick: Option<i64>,
+    /// Retrain requests the DriftPolicy made.
+    drift: u32,
     /// Names held by runs made by hand.
     hand_made: BTreeSet<i64>,
     /// Every run name the pipeline ever created.
@@ -117,6 +122,7 @@ impl World {
             token: 0,
             data: 0,
             tick: None,
+            drift: 0,
             hand_made: BTreeSet::new(),
             created: BTreeSet::new(),
             consumed: BTreeMap::new(),
@@ -127,6 +133,14 @@ impl World {
         Sources {
             schedule_tick: self.tick.map(|minute| Timestamp::from_second(1_800_000_000 + minute * 60).unwrap()),
             data_fingerprint: Some(format!("d{:06}", self.data)),
+            drift_requests: (self.drift > 0)
+                .then(|| DriftRequest {
+                    policy: "watch".into(),
+                    id: format!("r{:06}", self.drift),
+                    reason: format!("request {}", self.drift),
+                })
+                .into_iter()
+                .collect(),
         }
     }
 
@@ -144,6 +158,7 @@ impl World {
             }
             Step::NewData => self.data += 1,
             Step::Tick => self.tick = Some(self.tick.map_or(0, |t| t + 1)),
+            Step::DriftRequest => self.drift += 1,
             Step::Reconcile { crash } => {
                 self.reconcile(*crash)?;
             }
@@ -207,6 +222,11 @@ impl World {
                 decided.handled,
                 self.consumed
             );
+            if trigger.trigger_type == TriggerType::Drift {
+                let id = decided.handled.drift_requests.get("watch");
+                let reused = self.consumed.values().any(|c| c.drift_requests.get("watch") == id);
+                prop_assert!(!reused, "{name} trains drift request {id:?} that already had a run");
+            }
             let status = self.pipeline.status.get_or_insert_with(Default::default);
             status.last_run_index = Some(*index);
             if crash == Some(Crash::AfterReserve) {
@@ -266,7 +286,8 @@ fn is_newer<'a>(handled: &HandledTriggers, consumed: impl Iterator<Item = &'a Ha
     let token = |h: &HandledTriggers| h.retrain_token.clone();
     let data = |h: &HandledTriggers| h.data_fingerprint.clone();
     let tick = |h: &HandledTriggers| h.schedule_time.as_ref().map(|t: &Time| format!("{:020}", t.0.as_second()));
-    [&generation as &dyn Fn(&HandledTriggers) -> Option<String>, &token, &data, &tick]
+    let drift = |h: &HandledTriggers| h.drift_requests.get("watch").cloned();
+    [&generation as &dyn Fn(&HandledTriggers) -> Option<String>, &token, &data, &tick, &drift]
         .iter()
         .any(|f| f(handled) > newest(f))
 }
@@ -302,5 +323,7 @@ proptest! {
         prop_assert_eq!(handled.generation, world.pipeline.metadata.generation);
         prop_assert_eq!(&handled.retrain_token, &world.pipeline.spec.triggers.retrain_token);
         prop_assert_eq!(&handled.data_fingerprint, &world.sources().data_fingerprint);
+        let request = world.sources().drift_requests.first().map(|r| r.id.clone());
+        prop_assert_eq!(handled.drift_requests.get("watch"), request.as_ref());
     }
 }
