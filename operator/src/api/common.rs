@@ -29,8 +29,8 @@ pub struct LocalRef {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct DataSource {
-    /// URI of the data set: `file://`, `http://`, `https://` or `s3://`.
-    #[schemars(length(min = 1), regex(pattern = r"^(file|https?|s3)://.+$"))]
+    /// URI of the data set: `s3://`, `gs://`, `az://`, `file://`, `http://` or `https://`.
+    #[schemars(length(min = 1), regex(pattern = r"^(file|https?|s3|gs|az)://.+$"))]
     pub uri: String,
     /// Optional label of the data version, recorded on every run (e.g. a date or a commit).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,6 +10,7 @@ use crate::controllers::{self, Context, Metrics, Settings, client::counting_clie
 use crate::leader::{Election, LeaseConfig, Role};
 use crate::server::Health;
 use crate::triggers::http_client;
+use trainloop_storage::StorageConfig;
 
 /// Flags of `trainloop run`; each is also read from the environment.
 #[derive(Clone, Debug, clap::Args)]
@@ -91,6 +92,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.metrics_addr))?;
     let mut settings = Settings::new(args.artifact_root);
     settings.namespaces = args.watch_namespaces;
+    settings.storage = StorageConfig::from_env();
+    tracing::info!(storage = ?settings.storage, "storage settings (names only)");
     let ctx = Arc::new(Context::new(client, metrics, settings, http_client()?));
     tracing::info!(metrics_addr = %args.metrics_addr, namespaces = ?ctx.settings.namespaces, "trainloop started");
 

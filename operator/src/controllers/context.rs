@@ -6,6 +6,8 @@ use kube::{
     runtime::events::{Event, EventType, Recorder, Reporter},
 };
 
+use trainloop_storage::StorageConfig;
+
 use super::failures::Failures;
 use super::metrics::Metrics;
 use crate::triggers::DataPoller;
@@ -20,6 +22,10 @@ pub struct Settings {
     pub watch_restart_after: std::time::Duration,
     /// The namespaces to reconcile; empty: every namespace.
     pub namespaces: Vec<String>,
+    /// The operator's own storage credentials (its `AWS_*`, `GOOGLE_*`, `AZURE_*` variables):
+    /// for the versions of object-store data and for reference profiles. Trainers and servers
+    /// get theirs from the Secret their resource names.
+    pub storage: StorageConfig,
 }
 
 impl Settings {
@@ -29,6 +35,7 @@ impl Settings {
             artifact_root: artifact_root.into(),
             watch_restart_after: std::time::Duration::from_secs(60),
             namespaces: Vec::new(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -50,7 +57,7 @@ pub struct Context {
 impl Context {
     pub fn new(client: Client, metrics: Metrics, settings: Settings, http: reqwest::Client) -> Self {
         let reporter = Reporter { controller: "trainloop".into(), instance: std::env::var("POD_NAME").ok() };
-        let data = DataPoller::new(http.clone());
+        let data = DataPoller::new(http.clone(), settings.storage.clone());
         let recorder = Recorder::new(client.clone(), reporter);
         Context { recorder, client, metrics, settings, http, data, failures: Failures::default() }
     }
