@@ -7,7 +7,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Condition, LocalRef, Time};
+use super::common::{Condition, LocalRef, StorageAccess, Time};
 
 /// Serves one model behind a Service, and rolls it out safely.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -31,6 +31,9 @@ pub struct ModelDeploymentSpec {
     pub source: ModelSource,
     /// The serving container.
     pub serving: Serving,
+    /// Credentials of the server pods for reading the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageAccess>,
     /// How a new model replaces the old one.
     #[serde(default)]
     pub rollout: Rollout,

@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 
-use crate::api::{ModelDeployment, RolloutStrategy, ServedModel};
+use crate::api::{ModelDeployment, RolloutStrategy, ServedModel, StorageAccess};
 use crate::controllers::labels;
 
 /// The server container's name.
@@ -114,6 +114,8 @@ fn pod_spec(md: &ModelDeployment, model: &ServedModel) -> PodSpec {
         command: serving.command.clone(),
         args: serving.args.clone(),
         env: Some(env),
+        // Storage credentials by reference: `env` above wins over the Secret's keys.
+        env_from: StorageAccess::env_from(md.spec.storage.as_ref()),
         ports: Some(vec![ContainerPort {
             name: Some(PORT_NAME.into()),
             container_port: serving.port,
@@ -252,6 +254,11 @@ pub(super) mod tests {
         assert_eq!(get("PORT"), Some(Some("9000".into())));
         assert_eq!(get("LOG"), Some(Some("debug".into())));
         assert_eq!(env.iter().filter(|(n, _)| n == "MODEL_URI").count(), 1, "{env:?}");
+        assert_eq!(container(&d).env_from, None, "no storage Secret named, none used");
+        let with_secret = model_deployment(json!({"storage": {"secretRef": {"name": "s3-credentials"}}}));
+        let d = deployment(&with_secret, &model("churn-3", "sha256:aa")).unwrap();
+        let secret = container(&d).env_from.unwrap()[0].secret_ref.clone().unwrap();
+        assert_eq!(secret.name, "s3-credentials");
     }
 
     #[test]

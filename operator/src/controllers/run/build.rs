@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sha2::{Digest, Sha256};
 
-use crate::api::{TrainingRun, TrainingRunSpec};
+use crate::api::{StorageAccess, TrainingRun, TrainingRunSpec};
 use crate::controllers::labels;
 
 /// Where the trainer finds its config files.
@@ -151,6 +151,8 @@ pub fn job(run: &ValidatedRun) -> Job {
         command: spec.command.clone(),
         args: spec.args.clone(),
         env: Some(environment),
+        // Storage credentials by reference: `env` above wins over the Secret's keys.
+        env_from: StorageAccess::env_from(spec.storage.as_ref()),
         resources: spec.resources.clone(),
         volume_mounts: Some(vec![VolumeMount {
             name: "trainloop-config".into(),
@@ -202,7 +204,7 @@ pub fn job(run: &ValidatedRun) -> Job {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{DataSource, Evaluation, FeatureSpec, Trigger};
+    use crate::api::{DataSource, Evaluation, FeatureSpec, LocalRef, Trigger};
 
     pub(crate) fn sample_run() -> TrainingRun {
         let mut run = TrainingRun::new(
@@ -222,6 +224,7 @@ mod tests {
                 config_hash: None,
                 features: vec![FeatureSpec { name: "age".into(), ..FeatureSpec::default() }],
                 data: DataSource { uri: "file:///data.csv".into(), version: Some("v1".into()) },
+                storage: Some(StorageAccess { secret_ref: LocalRef { name: "s3-credentials".into() } }),
                 seed: 7,
                 evaluation: Evaluation::default(),
                 backoff_limit: Some(2),
@@ -261,6 +264,10 @@ mod tests {
         let pod = spec.template.spec.as_ref().unwrap();
         assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
         assert_eq!(pod.containers[0].termination_message_policy.as_deref(), Some("FallbackToLogsOnError"));
+        let env_from = pod.containers[0].env_from.clone().unwrap();
+        let secret = env_from[0].secret_ref.clone().unwrap();
+        assert_eq!((secret.name.as_str(), secret.optional), ("s3-credentials", Some(false)));
+        assert!(!serde_json::to_string(&job).unwrap().contains("AWS_"), "credentials by reference only");
     }
 
     #[test]
