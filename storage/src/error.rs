@@ -1,8 +1,6 @@
 //! What went wrong with an object, in words a person can act on, and a stable reason for
 //! conditions and metrics.
 
-use std::error::Error as _;
-
 /// An object could not be read, written or versioned.
 #[derive(Debug, thiserror::Error)]
 #[error("{uri}: {problem}")]
@@ -42,7 +40,7 @@ impl StorageError {
 
     /// Classifies an `object_store` error by what a person would do about it.
     pub fn from_store(uri: &str, error: object_store::Error) -> Self {
-        let detail = chain(&error);
+        let detail = error_chain(&error);
         let problem = match &error {
             object_store::Error::NotFound { .. } if detail.contains("NoSuchBucket") => Problem::NoSuchBucket(detail),
             object_store::Error::NotFound { .. } => Problem::NotFound,
@@ -78,7 +76,7 @@ impl StorageError {
 
 /// The error and its causes on one line: the cause a person can act on ("Connection refused")
 /// often sits at the bottom of the chain.
-fn chain(error: &object_store::Error) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

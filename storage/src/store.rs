@@ -13,6 +13,21 @@ use crate::config::StorageConfig;
 use crate::error::{Problem, StorageError};
 use crate::location::{Location, Scheme};
 
+/// A cloud store built with the client options and retries, for the bucket in the URL, with
+/// every setting under `prefix` that it knows: variables it does not (e.g. `AWS_PROFILE`) are
+/// for other tools. The builders share no trait, hence a macro.
+macro_rules! cloud_store {
+    ($builder:ty, $prefix:literal, $client:expr, $retry:expr, $url:expr, $config:expr) => {{
+        let mut builder = <$builder>::new().with_client_options($client).with_retry($retry).with_url($url);
+        for (key, value) in $config.settings_for($prefix) {
+            if let Ok(key) = key.parse() {
+                builder = builder.with_config(key, value);
+            }
+        }
+        builder.build()
+    }};
+}
+
 /// The store holding `location`'s object.
 pub fn open(uri: &str, location: &Location, config: &StorageConfig) -> Result<Arc<dyn ObjectStore>, StorageError> {
     install_crypto_provider();
@@ -33,34 +48,13 @@ pub fn open(uri: &str, location: &Location, config: &StorageConfig) -> Result<Ar
     let store: Arc<dyn ObjectStore> = match location.scheme {
         Scheme::File => Arc::new(LocalFileSystem::new()),
         Scheme::S3 => {
-            let mut builder = AmazonS3Builder::new().with_client_options(client).with_retry(retry).with_url(store_url);
-            for (key, value) in config.settings_for("aws_") {
-                // Variables object_store does not know (e.g. AWS_PROFILE) are for other tools.
-                if let Ok(key) = key.parse() {
-                    builder = builder.with_config(key, value);
-                }
-            }
-            Arc::new(builder.build().map_err(failed)?)
+            Arc::new(cloud_store!(AmazonS3Builder, "aws_", client, retry, store_url, config).map_err(failed)?)
         }
-        Scheme::Gcs => {
-            let mut builder =
-                GoogleCloudStorageBuilder::new().with_client_options(client).with_retry(retry).with_url(store_url);
-            for (key, value) in config.settings_for("google_") {
-                if let Ok(key) = key.parse() {
-                    builder = builder.with_config(key, value);
-                }
-            }
-            Arc::new(builder.build().map_err(failed)?)
-        }
+        Scheme::Gcs => Arc::new(
+            cloud_store!(GoogleCloudStorageBuilder, "google_", client, retry, store_url, config).map_err(failed)?,
+        ),
         Scheme::Azure => {
-            let mut builder =
-                MicrosoftAzureBuilder::new().with_client_options(client).with_retry(retry).with_url(store_url);
-            for (key, value) in config.settings_for("azure_") {
-                if let Ok(key) = key.parse() {
-                    builder = builder.with_config(key, value);
-                }
-            }
-            Arc::new(builder.build().map_err(failed)?)
+            Arc::new(cloud_store!(MicrosoftAzureBuilder, "azure_", client, retry, store_url, config).map_err(failed)?)
         }
         Scheme::Http => {
             let origin = location.url.origin().ascii_serialization();

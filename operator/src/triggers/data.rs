@@ -2,7 +2,6 @@
 //! changes when its content changes, so the controller starts a run only when it differs from
 //! the one it recorded. Object stores answer with the object's version or ETag, never a download.
 
-use std::error::Error as _;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Once;
@@ -11,6 +10,7 @@ use std::time::Duration;
 use reqwest::header::ETAG;
 use reqwest::{Method, StatusCode, Url};
 use sha2::{Digest, Sha256};
+use trainloop_storage::error::error_chain;
 use trainloop_storage::{StorageConfig, StorageError};
 
 /// A HEAD answers at once or the server is in trouble.
@@ -137,21 +137,6 @@ async fn fingerprint_http(client: &reqwest::Client, uri: &str, url: Url) -> Resu
 fn etag_of(response: &reqwest::Response) -> Option<String> {
     let value = response.headers().get(ETAG)?.to_str().ok()?.trim();
     (!value.is_empty()).then(|| format!("etag:{value}"))
-}
-
-/// reqwest's own message is generic ("error sending request"); the cause a user can act on
-/// ("Connection refused", "dns error") sits further down the chain.
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !message.contains(&cause_text) {
-            message = format!("{message}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    message
 }
 
 #[cfg(test)]
