@@ -18,6 +18,9 @@ pub struct Settings {
     /// Where trainers write artifacts: `<root>/<namespace>/<run>/`. A `file://` root must be
     /// reachable by trainers and model servers alike (a shared volume, or the local plane).
     pub artifact_root: String,
+    /// A PersistentVolumeClaim (in each namespace with runs) mounted at a `file://` root's path
+    /// in trainer and server pods: how a `file://` root works on a real cluster.
+    pub artifact_volume: Option<String>,
     /// How long a watch may fail without a break before the controllers restart and relist.
     pub watch_restart_after: std::time::Duration,
     /// The namespaces to reconcile; empty: every namespace.
@@ -33,6 +36,7 @@ impl Settings {
     pub fn new(artifact_root: impl Into<String>) -> Self {
         Settings {
             artifact_root: artifact_root.into(),
+            artifact_volume: None,
             watch_restart_after: std::time::Duration::from_secs(60),
             namespaces: Vec::new(),
             storage: StorageConfig::default(),
