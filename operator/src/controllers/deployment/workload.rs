@@ -164,6 +164,7 @@ fn pod_spec(md: &ModelDeployment, model: &ServedModel, volume: Option<(Volume, V
     PodSpec {
         containers: vec![container],
         volumes: volume.map(|v| vec![v]),
+        service_account_name: serving.service_account_name.clone(),
         readiness_gates: Some(vec![PodReadinessGate { condition_type: labels::MODEL_VERIFIED.into() }]),
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
@@ -265,6 +266,20 @@ pub(super) mod tests {
         let d = deployment(&with_secret, &model("churn-3", "sha256:aa"), &Settings::new("file:///a")).unwrap();
         let secret = container(&d).env_from.unwrap()[0].secret_ref.clone().unwrap();
         assert_eq!(secret.name, "s3-credentials");
+    }
+
+    #[test]
+    fn a_service_account_for_workload_identity_gets_no_api_token() {
+        let mut md = model_deployment(json!({}));
+        md.spec.serving.service_account_name = Some("model-reader".into());
+        let pod = deployment(&md, &model("churn-3", "sha256:aa"), &Settings::new("file:///a"))
+            .unwrap()
+            .spec
+            .template
+            .spec
+            .unwrap();
+        assert_eq!(pod.service_account_name.as_deref(), Some("model-reader"));
+        assert_eq!(pod.automount_service_account_token, Some(false));
     }
 
     #[test]
