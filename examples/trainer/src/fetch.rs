@@ -8,7 +8,6 @@ use trainloop_storage::{StorageConfig, blocking};
 use crate::error::TrainError;
 
 pub fn read_uri(uri: &str) -> Result<Vec<u8>, TrainError> {
-    install_crypto_provider();
     Ok(blocking::read(uri, &StorageConfig::from_env()).map_err(TrainError::Read)?.to_vec())
 }
 

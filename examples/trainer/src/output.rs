@@ -40,7 +40,6 @@ impl ArtifactPaths {
     /// Writes both objects, each all or nothing; the profile first, so that a model, once
     /// there, always has its profile beside it.
     pub fn write(&self, model: &[u8], profile: &[u8], storage: &StorageConfig) -> Result<(), TrainError> {
-        crate::fetch::install_crypto_provider();
         blocking::write(&self.profile, profile.to_vec().into(), storage).map_err(TrainError::Write)?;
         blocking::write(&self.model, model.to_vec().into(), storage).map_err(TrainError::Write)
     }
