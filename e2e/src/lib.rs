@@ -9,6 +9,7 @@ pub mod helm;
 pub mod planes;
 pub mod rbac;
 pub mod realplane;
+pub mod s3;
 pub mod serving;
 
 use std::path::PathBuf;
@@ -28,6 +29,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use trainloop::controllers::{self, Context, Metrics, Settings};
+use trainloop_storage::StorageConfig;
 
 /// How long any single wait may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
@@ -69,6 +71,9 @@ pub struct Env {
     process: Option<tokio::process::Child>,
     /// The running operator's metrics (reset at each start, like a new process's).
     registry: prometheus_client::registry::Registry,
+    /// Where the operator has trainers write artifacts, and its own storage credentials.
+    artifact_root: String,
+    storage: StorageConfig,
 }
 
 impl Env {
@@ -80,7 +85,20 @@ impl Env {
     /// [`Env::start`], with the kubelet running each of `images` (image, executable) as that
     /// executable.
     pub async fn start_with_images(images: &[(&str, &str)]) -> anyhow::Result<Env> {
+        Env::start_with_storage(images, None).await
+    }
+
+    /// [`Env::start_with_images`], the operator's artifact root and storage credentials being
+    /// `storage` (default: a `file://` folder in the work directory, no credentials).
+    pub async fn start_with_storage(
+        images: &[(&str, &str)],
+        storage: Option<(String, StorageConfig)>,
+    ) -> anyhow::Result<Env> {
         let mut env = Env::start_bare(images).await?;
+        if let Some((artifact_root, storage)) = storage {
+            env.artifact_root = artifact_root;
+            env.storage = storage;
+        }
         install_crds(&env.client).await?;
         env.start_operator();
         Ok(env)
@@ -99,6 +117,7 @@ impl Env {
         let config = plane.client_config().await?;
         let client = Client::try_from(config.clone())?;
         let observer = plane.observer_client().await?;
+        let artifact_root = format!("file://{}/artifacts", work_dir.display());
         Ok(Env {
             plane: Some(plane),
             config,
@@ -108,6 +127,8 @@ impl Env {
             operator: None,
             process: None,
             registry: Default::default(),
+            artifact_root,
+            storage: StorageConfig::default(),
         })
     }
 
@@ -183,7 +204,8 @@ impl Env {
         let settings = Settings {
             watch_restart_after: Duration::from_secs(3),
             namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
-            ..Settings::new(format!("file://{}/artifacts", self.work_dir.display()))
+            storage: self.storage.clone(),
+            ..Settings::new(self.artifact_root.clone())
         };
         let http = trainloop::triggers::http_client().expect("an HTTP client");
         let metrics = Metrics::register(registry);
@@ -225,7 +247,7 @@ impl Env {
     ) -> anyhow::Result<tokio::process::Child> {
         let child = tokio::process::Command::new(binary)
             .arg("127.0.0.1:0")
-            .arg(format!("file://{}/artifacts", self.work_dir.display()))
+            .arg(&self.artifact_root)
             .env("KUBECONFIG", self.kubeconfig_path())
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())

@@ -1,18 +1,15 @@
-//! Fetches the artifact named by `MODEL_URI` and checks its digest.
-
-use std::sync::Once;
-use std::time::Duration;
+//! Fetches the artifact named by `MODEL_URI` (s3://, gs://, az://, file://, http(s):// or a
+//! plain path, with the storage credentials of the environment) and checks its digest.
 
 use trainloop::artifact::{ModelArtifact, sha256_digest};
+use trainloop_storage::{StorageConfig, StorageError};
 
 use crate::settings::Settings;
 
-const HTTP_TIMEOUT: Duration = Duration::from_secs(120);
-
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read {uri}: {reason}")]
-    Fetch { uri: String, reason: String },
+    #[error("{reason}: cannot read {0}", reason = .0.reason())]
+    Read(StorageError),
     #[error("artifact digest {actual} does not match MODEL_DIGEST {expected}")]
     DigestMismatch { expected: String, actual: String },
     #[error(transparent)]
@@ -27,7 +24,8 @@ pub struct LoadedModel {
 }
 
 pub async fn load_model(settings: &Settings) -> Result<LoadedModel, LoadError> {
-    let bytes = fetch(&settings.model_uri).await?;
+    let bytes =
+        trainloop_storage::read(&settings.model_uri, &StorageConfig::from_env()).await.map_err(LoadError::Read)?;
     let digest = sha256_digest(&bytes);
     if let Some(expected) = &settings.model_digest {
         // Accept a bare hex digest as well as the `sha256:` form.
@@ -37,32 +35,6 @@ pub async fn load_model(settings: &Settings) -> Result<LoadedModel, LoadError> {
         }
     }
     Ok(LoadedModel { artifact: ModelArtifact::from_bytes(&bytes)?, digest })
-}
-
-async fn fetch(uri: &str) -> Result<Vec<u8>, LoadError> {
-    let fail = |reason: String| LoadError::Fetch { uri: uri.to_string(), reason };
-    if uri.starts_with("http://") || uri.starts_with("https://") {
-        install_crypto_provider();
-        let client = reqwest::Client::builder().timeout(HTTP_TIMEOUT).build().map_err(|e| fail(e.to_string()))?;
-        let response =
-            client.get(uri).send().await.and_then(|r| r.error_for_status()).map_err(|e| fail(e.to_string()))?;
-        return Ok(response.bytes().await.map_err(|e| fail(e.to_string()))?.to_vec());
-    }
-    let path = match uri.strip_prefix("file://") {
-        Some(path) => path,
-        None if !uri.contains("://") => uri,
-        None => return Err(fail("only file://, http:// and https:// are supported".into())),
-    };
-    tokio::fs::read(path).await.map_err(|e| fail(e.to_string()))
-}
-
-/// reqwest is built without a bundled crypto provider (the workspace uses ring).
-fn install_crypto_provider() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // Fails only if a provider is already installed, which is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
 }
 
 #[cfg(test)]
@@ -90,7 +62,9 @@ mod tests {
         let hex = sha256_digest(b"{\"formatVersion\": 1}").trim_start_matches("sha256:").to_string();
         let err = load_model(&settings(uri, Some(&hex))).await.unwrap_err();
         assert!(matches!(err, LoadError::Artifact(_)), "{err}");
-        let err = load_model(&settings("s3://bucket/model.json".into(), None)).await.unwrap_err();
-        assert!(matches!(err, LoadError::Fetch { .. }), "{err}");
+        let missing = format!("file://{}/missing.json", dir.path().display());
+        let err = load_model(&settings(missing, None)).await.unwrap_err();
+        assert!(matches!(err, LoadError::Read(_)), "{err}");
+        assert!(err.to_string().starts_with("ObjectNotFound: cannot read file://"), "{err}");
     }
 }

@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
-    /// `MODEL_URI`: file://, http(s):// or a plain path of the artifact.
+    /// `MODEL_URI`: s3://, gs://, az://, file://, http(s):// or a plain path of the artifact.
     pub model_uri: String,
     /// `MODEL_DIGEST`: expected `sha256:<hex>` of the artifact, checked at load.
     pub model_digest: Option<String>,

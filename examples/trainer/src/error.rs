@@ -18,6 +18,10 @@ pub enum TrainError {
     Target { column: String, reason: String },
     #[error("training failed: {0}")]
     Fit(String),
-    #[error("cannot write {path}: {reason}")]
-    Write { path: String, reason: String },
+    /// Storage errors lead with their reason (e.g. `StorageAccessDenied`), which the run's
+    /// condition then quotes.
+    #[error("{reason}: cannot read {0}", reason = .0.reason())]
+    Read(trainloop_storage::StorageError),
+    #[error("{reason}: cannot write {0}", reason = .0.reason())]
+    Write(trainloop_storage::StorageError),
 }

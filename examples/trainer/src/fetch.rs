@@ -1,33 +1,14 @@
-//! Reads a URI's bytes: file://, http(s):// or a plain path.
+//! Reads a URI's bytes: s3://, gs://, az://, file://, http(s):// or a plain path, with the
+//! storage credentials of the process's environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
 
 use std::sync::Once;
-use std::time::Duration;
+
+use trainloop_storage::{StorageConfig, blocking};
 
 use crate::error::TrainError;
 
-/// Long enough for a large CSV over a slow link, short enough to fail a stuck run.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(300);
-
 pub fn read_uri(uri: &str) -> Result<Vec<u8>, TrainError> {
-    let fail = |reason: String| TrainError::Fetch { uri: uri.to_string(), reason };
-    if uri.starts_with("http://") || uri.starts_with("https://") {
-        install_crypto_provider();
-        let client =
-            reqwest::blocking::Client::builder().timeout(HTTP_TIMEOUT).build().map_err(|e| fail(e.to_string()))?;
-        let response = client.get(uri).send().and_then(|r| r.error_for_status()).map_err(|e| fail(e.to_string()))?;
-        return response.bytes().map(|b| b.to_vec()).map_err(|e| fail(e.to_string()));
-    }
-    let path = file_path(uri).ok_or_else(|| fail("only file://, http:// and https:// are supported".into()))?;
-    std::fs::read(path).map_err(|e| fail(e.to_string()))
-}
-
-/// The local path of a file:// URI or plain path; `None` for other schemes.
-pub fn file_path(uri: &str) -> Option<&str> {
-    match uri.strip_prefix("file://") {
-        Some(path) => Some(path),
-        None if !uri.contains("://") => Some(uri),
-        None => None,
-    }
+    Ok(blocking::read(uri, &StorageConfig::from_env()).map_err(TrainError::Read)?.to_vec())
 }
 
 /// reqwest is built without a bundled crypto provider so that the workspace
@@ -43,13 +24,6 @@ pub fn install_crypto_provider() {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn maps_file_uris_and_plain_paths() {
-        assert_eq!(file_path("file:///tmp/a.csv"), Some("/tmp/a.csv"));
-        assert_eq!(file_path("data/a.csv"), Some("data/a.csv"));
-        assert_eq!(file_path("s3://bucket/a.csv"), None);
-    }
 
     /// Answers one HTTP request on loopback with `status` and `body`.
     fn serve_once(status: &'static str, body: &'static [u8]) -> String {
@@ -72,13 +46,13 @@ mod tests {
     fn reads_over_http_and_fails_on_an_error_status() {
         assert_eq!(read_uri(&serve_once("200 OK", b"x,y\n1,a\n")).unwrap(), b"x,y\n1,a\n");
         let err = read_uri(&serve_once("404 Not Found", b"")).unwrap_err();
-        assert!(err.to_string().contains("404"), "{err}");
+        assert!(err.to_string().starts_with("ObjectNotFound: cannot read http://"), "{err}");
     }
 
     #[test]
     fn reports_the_uri_it_cannot_read() {
         let err = read_uri("file:///nonexistent/trainloop.csv").unwrap_err();
         assert!(err.to_string().contains("/nonexistent/trainloop.csv"));
-        assert!(read_uri("s3://bucket/a.csv").is_err());
+        assert!(read_uri("ftp://host/a.csv").unwrap_err().to_string().contains("unsupported scheme"));
     }
 }

@@ -2,64 +2,47 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use trainloop::artifact::TERMINATION_MESSAGE_LIMIT;
+use trainloop_storage::{Location, Scheme, StorageConfig, blocking, child_uri};
 
 use crate::error::TrainError;
-use crate::fetch::file_path;
 
-/// File names inside an artifact directory.
+/// File names inside an artifact folder.
 pub const MODEL_FILE: &str = "model.json";
 pub const PROFILE_FILE: &str = "profile.json";
 
-/// The two files a run writes.
+/// The URIs of the two objects a run writes; a local path is made an absolute `file://` URI so
+/// that the operator can hand it on as is.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ArtifactPaths {
-    pub model: PathBuf,
-    pub profile: PathBuf,
+    pub model: String,
+    pub profile: String,
 }
 
 impl ArtifactPaths {
-    /// A URI ending in `.json` names the model file itself, and the profile is
-    /// written beside it as `<stem>.profile.json`; any other URI is a
-    /// directory holding `model.json` and `profile.json`.
+    /// A URI ending in `.json` names the model object itself, and the profile is written beside
+    /// it as `<stem>.profile.json`; any other URI is a folder holding `model.json` and
+    /// `profile.json`.
     pub fn from_uri(uri: &str) -> Result<Self, TrainError> {
-        let path = file_path(uri).ok_or_else(|| TrainError::Write {
-            path: uri.to_string(),
-            reason: "only file:// artifact URIs are supported".into(),
-        })?;
-        let path = Path::new(path);
-        if path.extension().is_some_and(|e| e == "json") {
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
-            Ok(ArtifactPaths {
-                model: path.to_path_buf(),
-                profile: path.with_file_name(format!("{stem}.profile.json")),
-            })
-        } else {
-            Ok(ArtifactPaths { model: path.join(MODEL_FILE), profile: path.join(PROFILE_FILE) })
-        }
+        let location = Location::parse(uri).map_err(TrainError::Write)?;
+        let uri = match location.scheme {
+            Scheme::File => location.url.to_string(),
+            _ => uri.to_string(),
+        };
+        Ok(match uri.strip_suffix(".json") {
+            Some(stem) => ArtifactPaths { profile: format!("{stem}.profile.json"), model: uri },
+            None => ArtifactPaths { model: child_uri(&uri, MODEL_FILE), profile: child_uri(&uri, PROFILE_FILE) },
+        })
     }
 
-    /// Writes both files, creating the directory if needed.
-    pub fn write(&self, model: &[u8], profile: &[u8]) -> Result<(), TrainError> {
-        write_file(&self.model, model)?;
-        write_file(&self.profile, profile)
+    /// Writes both objects, each all or nothing; the profile first, so that a model, once
+    /// there, always has its profile beside it.
+    pub fn write(&self, model: &[u8], profile: &[u8], storage: &StorageConfig) -> Result<(), TrainError> {
+        blocking::write(&self.profile, profile.to_vec().into(), storage).map_err(TrainError::Write)?;
+        blocking::write(&self.model, model.to_vec().into(), storage).map_err(TrainError::Write)
     }
-}
-
-/// A `file://` URI for a path, absolute so the operator can hand it on as is.
-pub fn file_uri(path: &Path) -> String {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    format!("file://{}", absolute.display())
-}
-
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let fail = |e: std::io::Error| TrainError::Write { path: path.display().to_string(), reason: e.to_string() };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(fail)?;
-    }
-    fs::write(path, bytes).map_err(fail)
 }
 
 /// Writes the termination message, cut to the size Kubernetes keeps (on a
@@ -78,13 +61,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn directory_and_file_uris() {
-        let dir = ArtifactPaths::from_uri("file:///out/run-1").unwrap();
-        assert_eq!(dir.model, PathBuf::from("/out/run-1/model.json"));
-        assert_eq!(dir.profile, PathBuf::from("/out/run-1/profile.json"));
+    fn folder_and_file_uris() {
+        let dir = ArtifactPaths::from_uri("file:///out/run-1/").unwrap();
+        assert_eq!(dir.model, "file:///out/run-1/model.json");
+        assert_eq!(dir.profile, "file:///out/run-1/profile.json");
         let file = ArtifactPaths::from_uri("file:///out/churn.json").unwrap();
-        assert_eq!(file.profile, PathBuf::from("/out/churn.profile.json"));
-        assert!(ArtifactPaths::from_uri("s3://bucket/x").is_err());
+        assert_eq!(file.profile, "file:///out/churn.profile.json");
+        let s3 = ArtifactPaths::from_uri("s3://bucket/ml/churn-3/").unwrap();
+        assert_eq!(s3.model, "s3://bucket/ml/churn-3/model.json");
+        let relative = ArtifactPaths::from_uri("out/run").unwrap();
+        assert!(relative.model.starts_with("file:///") && relative.model.ends_with("/out/run/model.json"));
+        assert!(ArtifactPaths::from_uri("ftp://host/x").is_err());
+    }
+
+    #[test]
+    fn writes_both_files_and_refuses_a_read_only_uri() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = ArtifactPaths::from_uri(&format!("file://{}/run-1", dir.path().display())).unwrap();
+        paths.write(b"model", b"profile", &StorageConfig::default()).unwrap();
+        assert_eq!(fs::read(dir.path().join("run-1/model.json")).unwrap(), b"model");
+        assert_eq!(fs::read(dir.path().join("run-1/profile.json")).unwrap(), b"profile");
+        let http = ArtifactPaths::from_uri("https://example.com/run-1").unwrap();
+        let error = http.write(b"m", b"p", &StorageConfig::default()).unwrap_err();
+        assert!(error.to_string().starts_with("ReadOnlyStorage: cannot write https://example.com/run-1/"), "{error}");
     }
 
     #[test]

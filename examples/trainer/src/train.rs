@@ -5,12 +5,14 @@ use trainloop::artifact::{
     ModelArtifact, Preprocessing, Provenance, Target, TrainerResult, sha256_digest,
 };
 
+use trainloop_storage::StorageConfig;
+
 use crate::config::Hyperparameters;
 use crate::error::TrainError;
 use crate::fetch::read_uri;
 use crate::fit::fit_logistic;
 use crate::metrics::evaluate;
-use crate::output::{ArtifactPaths, file_uri};
+use crate::output::ArtifactPaths;
 use crate::split::train_test_indices;
 use crate::table::Table;
 use crate::trainer_env::TrainerEnv;
@@ -47,12 +49,14 @@ pub fn run(env: &TrainerEnv) -> Result<TrainerResult, TrainError> {
     let data = read_uri(&env.data_uri)?;
     let trained = train(&TrainInputs { data, schema, config, seed: env.seed })?;
     let paths = ArtifactPaths::from_uri(&env.artifact_uri)?;
-    paths.write(&trained.bytes, &trained.profile_bytes)?;
+    paths.write(&trained.bytes, &trained.profile_bytes, &StorageConfig::from_env())?;
+    // The termination message publishes the artifact: the operator learns of it only now that
+    // both objects are complete.
     Ok(TrainerResult {
         metrics: trained.artifact.metrics.clone(),
-        artifact: ArtifactRef { uri: file_uri(&paths.model), digest: sha256_digest(&trained.bytes) },
+        artifact: ArtifactRef { uri: paths.model, digest: sha256_digest(&trained.bytes) },
         data_digest: trained.artifact.provenance.data_digest.clone(),
-        profile: file_uri(&paths.profile),
+        profile: paths.profile,
     })
 }
 

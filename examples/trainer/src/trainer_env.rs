@@ -10,7 +10,7 @@ pub const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
 
 #[derive(Clone, Debug)]
 pub struct TrainerEnv {
-    /// `TRAINLOOP_DATA_URI`: file://, http(s):// or a plain path.
+    /// `TRAINLOOP_DATA_URI`: s3://, gs://, az://, file://, http(s):// or a plain path.
     pub data_uri: String,
     /// `TRAINLOOP_CONFIG`: path of the hyperparameter JSON; none means defaults.
     pub config_path: Option<PathBuf>,
@@ -18,7 +18,7 @@ pub struct TrainerEnv {
     pub seed: u64,
     /// `TRAINLOOP_FEATURES`: a path, or the schema JSON itself.
     pub features: String,
-    /// `TRAINLOOP_ARTIFACT_URI`: file:// directory or `.json` file to write.
+    /// `TRAINLOOP_ARTIFACT_URI`: a folder URI (s3://, gs://, az://, file://) or a `.json` object to write.
     pub artifact_uri: String,
     /// `TRAINLOOP_RUN`: the run's name, for logs only (never in the artifact).
     pub run: Option<String>,

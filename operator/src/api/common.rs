@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements, Toleration};
+use k8s_openapi::api::core::v1::{EnvFromSource, EnvVar, ResourceRequirements, SecretEnvSource, Toleration};
 use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -29,12 +29,34 @@ pub struct LocalRef {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct DataSource {
-    /// URI of the data set: `file://`, `http://`, `https://` or `s3://`.
-    #[schemars(length(min = 1), regex(pattern = r"^(file|https?|s3)://.+$"))]
+    /// URI of the data set: `s3://`, `gs://`, `az://`, `file://`, `http://` or `https://`.
+    #[schemars(length(min = 1), regex(pattern = r"^(file|https?|s3|gs|az)://.+$"))]
     pub uri: String,
     /// Optional label of the data version, recorded on every run (e.g. a date or a commit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+}
+
+/// Where a pod's storage credentials come from: a Secret the operator names in the pod spec
+/// and never reads, so its values stay out of the spec, the status and the operator's logs.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageAccess {
+    /// A Secret in the same namespace whose keys become the pod's environment (`envFrom`), e.g.
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL` for an
+    /// S3-compatible server, `GOOGLE_SERVICE_ACCOUNT_KEY`, `AZURE_STORAGE_ACCOUNT_NAME` and
+    /// `AZURE_STORAGE_ACCOUNT_KEY`. Variables the operator sets (`TRAINLOOP_*`, `MODEL_*`) win.
+    pub secret_ref: LocalRef,
+}
+
+impl StorageAccess {
+    /// The container's `envFrom`: the Secret's keys as variables. A missing Secret keeps the pod
+    /// from starting, which the run's start timeout and the deployment's progress report name.
+    pub fn env_from(storage: Option<&StorageAccess>) -> Option<Vec<EnvFromSource>> {
+        let storage = storage?;
+        let secret = SecretEnvSource { name: storage.secret_ref.name.clone(), optional: Some(false) };
+        Some(vec![EnvFromSource { secret_ref: Some(secret), ..EnvFromSource::default() }])
+    }
 }
 
 /// The kind of values a feature takes.

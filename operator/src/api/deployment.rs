@@ -7,7 +7,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Condition, LocalRef, Time};
+use super::common::{Condition, LocalRef, NAME_PATTERN, StorageAccess, Time};
 
 /// Serves one model behind a Service, and rolls it out safely.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -31,6 +31,9 @@ pub struct ModelDeploymentSpec {
     pub source: ModelSource,
     /// The serving container.
     pub serving: Serving,
+    /// Credentials of the server pods for reading the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageAccess>,
     /// How a new model replaces the old one.
     #[serde(default)]
     pub rollout: Rollout,
@@ -78,6 +81,12 @@ pub struct Serving {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub env: Option<Vec<EnvVar>>,
+    /// Service account the server pods run as: with workload identity (EKS, GKE, AKS), what
+    /// grants them read access to the model's bucket without a credentials Secret. Its API
+    /// token is still not mounted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = NAME_PATTERN))]
+    pub service_account_name: Option<String>,
 }
 
 fn http_port() -> i32 {

@@ -7,7 +7,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    Condition, DURATION_PATTERN, DataSource, Evaluation, FeatureSpec, NAME_PATTERN, Time, TrainerTemplate,
+    Condition, DURATION_PATTERN, DataSource, Evaluation, FeatureSpec, NAME_PATTERN, StorageAccess, Time,
+    TrainerTemplate,
 };
 
 /// How to train a model, when to retrain it, and how to judge each run.
@@ -35,6 +36,9 @@ pub struct TrainingPipelineSpec {
     pub template: TrainerTemplate,
     /// The training data.
     pub data: DataSource,
+    /// Credentials of the trainer pods for the data and the artifact root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageAccess>,
     /// The feature schema that training and serving input must follow.
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     #[schemars(length(min = 1))]

@@ -7,7 +7,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Condition, DataSource, Evaluation, FeatureSpec, NAME_PATTERN, Time};
+use super::common::{Condition, DataSource, Evaluation, FeatureSpec, NAME_PATTERN, StorageAccess, Time};
 
 /// One execution of a pipeline. Its spec is the resolved input and never changes, so the run can
 /// be reproduced from it alone.
@@ -79,6 +79,9 @@ pub struct TrainingRunSpec {
     pub features: Vec<FeatureSpec>,
     /// The training data.
     pub data: DataSource,
+    /// Credentials of the trainer pod for the data and the artifact root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageAccess>,
     /// Random seed.
     #[serde(default)]
     #[schemars(range(min = 0, max = 4_294_967_295_i64))]

@@ -11,6 +11,7 @@ use crate::controllers::{self, Context, Metrics, Settings, client::counting_clie
 use crate::leader::{Election, LeaseConfig, Role};
 use crate::server::Health;
 use crate::triggers::http_client;
+use trainloop_storage::StorageConfig;
 
 /// Flags of `trainloop run`; each is also read from the environment.
 #[derive(Clone, Debug, clap::Args)]
@@ -26,6 +27,11 @@ pub struct RunArgs {
     /// `s3://bucket/prefix`); each run writes under `<root>/<namespace>/<run>/`.
     #[arg(long, env = "TRAINLOOP_ARTIFACT_ROOT", default_value = "file:///var/lib/trainloop/artifacts", value_parser = artifact_root)]
     pub artifact_root: String,
+    /// A PersistentVolumeClaim, of this name in each namespace with runs, mounted at a `file://`
+    /// artifact root's path in trainer pods and (read-only) model server pods: what makes a
+    /// `file://` root work on a real cluster, where every pod has a filesystem of its own.
+    #[arg(long, env = "TRAINLOOP_ARTIFACT_VOLUME")]
+    pub artifact_volume: Option<String>,
     /// Reconcile only these namespaces (comma-separated), with no cluster-wide rights needed;
     /// empty: every namespace.
     #[arg(long, env = "TRAINLOOP_WATCH_NAMESPACES", value_delimiter = ',')]
@@ -56,6 +62,7 @@ impl RunArgs {
             metrics_addr,
             alerts_addr: None,
             artifact_root,
+            artifact_volume: None,
             watch_namespaces: Vec::new(),
             leader_election: false,
             lease_name: "trainloop".into(),
@@ -82,6 +89,16 @@ pub fn artifact_root(value: &str) -> Result<String, String> {
     Ok(value.trim_end_matches('/').to_string())
 }
 
+/// The settings of an artifact root and its shared volume, which only a `file://` root takes.
+fn artifact_settings(root: String, volume: Option<String>) -> Result<Settings, String> {
+    if volume.is_some() && !root.starts_with("file://") {
+        return Err(format!(
+            "--artifact-volume needs a file:// --artifact-root, not {root:?} (an object store needs no volume)"
+        ));
+    }
+    Ok(Settings { artifact_volume: volume, ..Settings::new(root) })
+}
+
 /// Run the operator until SIGINT or SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut registry = prometheus_client::registry::Registry::with_prefix("trainloop");
@@ -94,8 +111,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.metrics_addr))?;
-    let mut settings = Settings::new(args.artifact_root);
+    let mut settings = artifact_settings(args.artifact_root, args.artifact_volume).map_err(anyhow::Error::msg)?;
     settings.namespaces = args.watch_namespaces;
+    settings.storage = StorageConfig::from_env();
+    tracing::info!(storage = ?settings.storage, "storage settings (names only)");
     let ctx = Arc::new(Context::new(client, metrics, settings, http_client()?));
     let alerts = Receiver::new(ctx.policies.clone(), SecretTokens::new(ctx.client.clone()), ctx.firings.clone())
         .with_role(role.clone());
@@ -215,11 +234,15 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    use super::artifact_root;
+    use super::{artifact_root, artifact_settings};
 
     #[test]
     fn artifact_roots_are_checked_at_start() {
         assert_eq!(artifact_root("file:///var/lib/trainloop/").as_deref(), Ok("file:///var/lib/trainloop"));
+        let shared = artifact_settings("file:///srv".into(), Some("artifacts".into())).unwrap();
+        assert_eq!(shared.artifact_volume.as_deref(), Some("artifacts"));
+        let error = artifact_settings("s3://models".into(), Some("artifacts".into())).unwrap_err();
+        assert!(error.contains("--artifact-volume needs a file://"), "{error}");
         assert!(artifact_root("s3://models/trainloop").is_ok());
         for bad in ["/var/lib/trainloop", "file://relative/dir", "s3://", "ftp://host/dir", "file:///a b"] {
             let error = artifact_root(bad).expect_err(bad);

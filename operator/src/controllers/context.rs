@@ -8,6 +8,8 @@ use kube::{
     runtime::events::{Event, EventType, Recorder, Reporter},
 };
 
+use trainloop_storage::StorageConfig;
+
 use super::failures::Failures;
 use super::metrics::Metrics;
 use crate::triggers::DataPoller;
@@ -18,10 +20,17 @@ pub struct Settings {
     /// Where trainers write artifacts: `<root>/<namespace>/<run>/`. A `file://` root must be
     /// reachable by trainers and model servers alike (a shared volume, or the local plane).
     pub artifact_root: String,
+    /// A PersistentVolumeClaim (in each namespace with runs) mounted at a `file://` root's path
+    /// in trainer and server pods: how a `file://` root works on a real cluster.
+    pub artifact_volume: Option<String>,
     /// How long a watch may fail without a break before the controllers restart and relist.
     pub watch_restart_after: std::time::Duration,
     /// The namespaces to reconcile; empty: every namespace.
     pub namespaces: Vec<String>,
+    /// The operator's own storage credentials (its `AWS_*`, `GOOGLE_*`, `AZURE_*` variables):
+    /// for the versions of object-store data and for reference profiles. Trainers and servers
+    /// get theirs from the Secret their resource names.
+    pub storage: StorageConfig,
 }
 
 impl Settings {
@@ -29,8 +38,10 @@ impl Settings {
     pub fn new(artifact_root: impl Into<String>) -> Self {
         Settings {
             artifact_root: artifact_root.into(),
+            artifact_volume: None,
             watch_restart_after: std::time::Duration::from_secs(60),
             namespaces: Vec::new(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -57,7 +68,7 @@ pub struct Context {
 impl Context {
     pub fn new(client: Client, metrics: Metrics, settings: Settings, http: reqwest::Client) -> Self {
         let reporter = Reporter { controller: "trainloop".into(), instance: std::env::var("POD_NAME").ok() };
-        let data = DataPoller::new(http.clone());
+        let data = DataPoller::new(http.clone(), settings.storage.clone());
         let recorder = Recorder::new(client.clone(), reporter);
         Context {
             recorder,

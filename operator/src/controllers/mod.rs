@@ -1,6 +1,7 @@
 //! The controllers and what they share. Each controller is one folder with the same steps:
 //! gather -> validate -> build -> apply -> status.
 
+pub mod artifact_volume;
 pub mod client;
 pub mod conditions;
 mod context;

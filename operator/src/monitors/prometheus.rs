@@ -92,7 +92,7 @@ fn transport_error(url: &str, timeout: Duration, error: &reqwest::Error) -> Prom
     if error.is_timeout() {
         return PrometheusError::Timeout { url: url.to_string(), timeout };
     }
-    PrometheusError::Unreachable { url: url.to_string(), reason: crate::triggers::data::error_chain(error) }
+    PrometheusError::Unreachable { url: url.to_string(), reason: trainloop_storage::error::error_chain(error) }
 }
 
 /// At most 200 characters of a body, for an error message.

@@ -1,8 +1,7 @@
 //! The data digest poll (`spec.triggers.onDataChange`): a fingerprint of the data at a URI that
 //! changes when its content changes, so the controller starts a run only when it differs from
-//! the one it recorded.
+//! the one it recorded. Object stores answer with the object's version or ETag, never a download.
 
-use std::error::Error as _;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Once;
@@ -11,6 +10,8 @@ use std::time::Duration;
 use reqwest::header::ETAG;
 use reqwest::{Method, StatusCode, Url};
 use sha2::{Digest, Sha256};
+use trainloop_storage::error::error_chain;
+use trainloop_storage::{StorageConfig, StorageError};
 
 /// A HEAD answers at once or the server is in trouble.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
@@ -21,8 +22,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("cannot poll data URI \"{0}\": only file://, http:// and https:// URIs can be watched for changes")]
+    #[error(
+        "cannot poll data URI \"{0}\": only s3://, gs://, az://, file://, http:// and https:// URIs can be watched for changes"
+    )]
     Unsupported(String),
+    #[error("{reason}: cannot read the version of {0}", reason = .0.reason())]
+    Storage(StorageError),
     #[error("invalid data URI \"{uri}\": {reason}")]
     InvalidUri { uri: String, reason: String },
     #[error("cannot read data at \"{uri}\": {source}")]
@@ -55,9 +60,11 @@ pub fn http_client() -> Result<reqwest::Client, DataError> {
 /// A fingerprint of the data at `uri` that changes when its content changes:
 /// file:// -> "sha256:<hex>" of the bytes (streamed, never loaded whole);
 /// http(s):// -> "etag:<value>" from a HEAD request's ETag header when the server sends one, else
-/// "sha256:<hex>" of a GET body; other schemes -> Err(DataError::Unsupported(..)).
+/// "sha256:<hex>" of a GET body; s3://, gs://, az:// -> "version:<id>" or "etag:<value>" from
+/// the object's metadata, read with the operator's storage credentials (`storage`); other
+/// schemes -> Err(DataError::Unsupported(..)).
 /// A missing file / 404 / connection refused -> Err with a message naming the URI.
-pub async fn fingerprint(client: &reqwest::Client, uri: &str) -> Result<String, DataError> {
+pub async fn fingerprint(client: &reqwest::Client, storage: &StorageConfig, uri: &str) -> Result<String, DataError> {
     let Ok(url) = Url::parse(uri) else {
         // No scheme at all (a bare path) lands here too: the operator cannot know what it is
         // relative to.
@@ -66,6 +73,7 @@ pub async fn fingerprint(client: &reqwest::Client, uri: &str) -> Result<String, 
     match url.scheme() {
         "file" => fingerprint_file(uri, &url).await,
         "http" | "https" => fingerprint_http(client, uri, url).await,
+        "s3" | "gs" | "az" => trainloop_storage::version(uri, storage).await.map_err(DataError::Storage),
         _ => Err(DataError::Unsupported(uri.to_string())),
     }
 }
@@ -129,21 +137,6 @@ async fn fingerprint_http(client: &reqwest::Client, uri: &str, url: Url) -> Resu
 fn etag_of(response: &reqwest::Response) -> Option<String> {
     let value = response.headers().get(ETAG)?.to_str().ok()?.trim();
     (!value.is_empty()).then(|| format!("etag:{value}"))
-}
-
-/// reqwest's own message is generic ("error sending request"); the cause a user can act on
-/// ("Connection refused", "dns error") sits further down the chain.
-pub fn error_chain(error: &reqwest::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !message.contains(&cause_text) {
-            message = format!("{message}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    message
 }
 
 #[cfg(test)]
@@ -213,14 +206,22 @@ mod tests {
         let uri = file_uri(&path);
 
         std::fs::write(&path, "hello").unwrap();
-        let first = fingerprint(&client, &uri).await.unwrap();
+        let first = fingerprint(&client, &StorageConfig::default(), &uri).await.unwrap();
         assert_eq!(first, SHA256_OF_HELLO);
 
         std::fs::write(&path, "hello").unwrap();
-        assert_eq!(fingerprint(&client, &uri).await.unwrap(), first, "same content, same fingerprint");
+        assert_eq!(
+            fingerprint(&client, &StorageConfig::default(), &uri).await.unwrap(),
+            first,
+            "same content, same fingerprint"
+        );
 
         std::fs::write(&path, "hello, again").unwrap();
-        assert_ne!(fingerprint(&client, &uri).await.unwrap(), first, "new content, new fingerprint");
+        assert_ne!(
+            fingerprint(&client, &StorageConfig::default(), &uri).await.unwrap(),
+            first,
+            "new content, new fingerprint"
+        );
     }
 
     #[tokio::test]
@@ -230,7 +231,7 @@ mod tests {
         let path = dir.path().join("big.bin");
         let mut bytes = vec![7u8; 3 * 1024 * 1024];
         std::fs::write(&path, &bytes).unwrap();
-        let before = fingerprint(&client, &file_uri(&path)).await.unwrap();
+        let before = fingerprint(&client, &StorageConfig::default(), &file_uri(&path)).await.unwrap();
         assert_eq!(before, format!("sha256:{}", hex::encode(Sha256::digest(&bytes))));
 
         // A change in the last byte must show.
@@ -238,7 +239,7 @@ mod tests {
             *last = 8;
         }
         std::fs::write(&path, &bytes).unwrap();
-        assert_ne!(fingerprint(&client, &file_uri(&path)).await.unwrap(), before);
+        assert_ne!(fingerprint(&client, &StorageConfig::default(), &file_uri(&path)).await.unwrap(), before);
     }
 
     #[tokio::test]
@@ -246,12 +247,12 @@ mod tests {
         let client = http_client().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let uri = file_uri(&dir.path().join("missing.csv"));
-        let err = fingerprint(&client, &uri).await.unwrap_err();
+        let err = fingerprint(&client, &StorageConfig::default(), &uri).await.unwrap_err();
         assert!(matches!(err, DataError::Read { .. }), "{err:?}");
         assert!(err.to_string().contains(&uri), "{err}");
 
         // A directory is not data either.
-        let err = fingerprint(&client, &file_uri(dir.path())).await.unwrap_err();
+        let err = fingerprint(&client, &StorageConfig::default(), &file_uri(dir.path())).await.unwrap_err();
         assert!(matches!(err, DataError::Read { .. }), "{err:?}");
     }
 
@@ -259,9 +260,18 @@ mod tests {
     async fn http_uses_the_etag_when_the_server_sends_one_else_hashes_the_body() {
         let client = http_client().unwrap();
         let server = TestServer::start().await;
-        assert_eq!(fingerprint(&client, &server.uri("/with-etag.csv")).await.unwrap(), "etag:\"v1\"");
-        assert_eq!(fingerprint(&client, &server.uri("/plain.csv")).await.unwrap(), SHA256_OF_HELLO);
-        assert_eq!(fingerprint(&client, &server.uri("/no-head.csv")).await.unwrap(), SHA256_OF_HELLO);
+        assert_eq!(
+            fingerprint(&client, &StorageConfig::default(), &server.uri("/with-etag.csv")).await.unwrap(),
+            "etag:\"v1\""
+        );
+        assert_eq!(
+            fingerprint(&client, &StorageConfig::default(), &server.uri("/plain.csv")).await.unwrap(),
+            SHA256_OF_HELLO
+        );
+        assert_eq!(
+            fingerprint(&client, &StorageConfig::default(), &server.uri("/no-head.csv")).await.unwrap(),
+            SHA256_OF_HELLO
+        );
         server.stop().await;
     }
 
@@ -271,11 +281,11 @@ mod tests {
         let server = TestServer::start().await;
 
         let uri = server.uri("/missing.csv");
-        let err = fingerprint(&client, &uri).await.unwrap_err();
+        let err = fingerprint(&client, &StorageConfig::default(), &uri).await.unwrap_err();
         assert!(matches!(err, DataError::Status { status: StatusCode::NOT_FOUND, .. }), "{err:?}");
         assert_eq!(err.to_string(), format!("data at \"{uri}\" answered HTTP 404 Not Found"));
 
-        let err = fingerprint(&client, &server.uri("/broken.csv")).await.unwrap_err();
+        let err = fingerprint(&client, &StorageConfig::default(), &server.uri("/broken.csv")).await.unwrap_err();
         assert!(matches!(err, DataError::Status { status: StatusCode::INTERNAL_SERVER_ERROR, .. }), "{err:?}");
         server.stop().await;
     }
@@ -286,7 +296,7 @@ mod tests {
         // Bind and release a port so that nothing listens on it.
         let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
         let uri = format!("http://{addr}/data.csv");
-        let err = fingerprint(&client, &uri).await.unwrap_err();
+        let err = fingerprint(&client, &StorageConfig::default(), &uri).await.unwrap_err();
         assert!(matches!(err, DataError::Fetch { .. }), "{err:?}");
         let message = err.to_string();
         assert!(message.contains(&uri), "{message}");
@@ -296,14 +306,14 @@ mod tests {
     #[tokio::test]
     async fn other_schemes_and_bare_paths_are_unsupported() {
         let client = http_client().unwrap();
-        for uri in ["s3://bucket/train.csv", "gs://bucket/train.csv", "data/train.csv", "/data/train.csv", ""] {
-            let err = fingerprint(&client, uri).await.unwrap_err();
+        for uri in ["ftp://host/train.csv", "data/train.csv", "/data/train.csv", ""] {
+            let err = fingerprint(&client, &StorageConfig::default(), uri).await.unwrap_err();
             assert!(matches!(&err, DataError::Unsupported(u) if u == uri), "{uri}: {err:?}");
         }
-        let err = fingerprint(&client, "s3://bucket/train.csv").await.unwrap_err();
-        assert!(err.to_string().contains("\"s3://bucket/train.csv\""), "{err}");
+        let err = fingerprint(&client, &StorageConfig::default(), "ftp://host/train.csv").await.unwrap_err();
+        assert!(err.to_string().contains("\"ftp://host/train.csv\""), "{err}");
 
-        let err = fingerprint(&client, "file://relative/train.csv").await.unwrap_err();
+        let err = fingerprint(&client, &StorageConfig::default(), "file://relative/train.csv").await.unwrap_err();
         assert!(matches!(err, DataError::InvalidUri { .. }), "{err:?}");
     }
 }

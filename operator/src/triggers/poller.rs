@@ -10,6 +10,8 @@ use kube::runtime::reflector::ObjectRef;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use trainloop_storage::StorageConfig;
+
 use crate::api::TrainingPipeline;
 
 use super::fingerprint;
@@ -36,15 +38,17 @@ struct Entry {
 /// Polls the data of every pipeline with `onDataChange`.
 pub struct DataPoller {
     http: reqwest::Client,
+    /// The operator's own storage credentials, for object-store data.
+    storage: StorageConfig,
     entries: Arc<Mutex<HashMap<ObjectRef<TrainingPipeline>, Entry>>>,
     wake: mpsc::UnboundedSender<ObjectRef<TrainingPipeline>>,
     wakeups: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<ObjectRef<TrainingPipeline>>>>,
 }
 
 impl DataPoller {
-    pub fn new(http: reqwest::Client) -> Self {
+    pub fn new(http: reqwest::Client, storage: StorageConfig) -> Self {
         let (wake, wakeups) = mpsc::unbounded_channel();
-        DataPoller { http, entries: Arc::default(), wake, wakeups: Arc::new(tokio::sync::Mutex::new(wakeups)) }
+        DataPoller { http, storage, entries: Arc::default(), wake, wakeups: Arc::new(tokio::sync::Mutex::new(wakeups)) }
     }
 
     /// The pipelines whose data changed (or became readable, or unreadable): for the controller's
@@ -71,6 +75,7 @@ impl DataPoller {
         }
         let task = tokio::spawn(poll(
             self.http.clone(),
+            self.storage.clone(),
             Arc::downgrade(&self.entries),
             pipeline.clone(),
             target.clone(),
@@ -93,6 +98,7 @@ impl Drop for DataPoller {
 /// Read the data every interval until nobody has asked for three intervals.
 async fn poll(
     http: reqwest::Client,
+    storage: StorageConfig,
     entries: std::sync::Weak<Mutex<HashMap<ObjectRef<TrainingPipeline>, Entry>>>,
     pipeline: ObjectRef<TrainingPipeline>,
     target: Target,
@@ -103,7 +109,7 @@ async fn poll(
     loop {
         ticks.tick().await;
         // A hung server must not hold this poller past its next reading.
-        let reading = match tokio::time::timeout(target.interval, fingerprint(&http, &target.uri)).await {
+        let reading = match tokio::time::timeout(target.interval, fingerprint(&http, &storage, &target.uri)).await {
             Ok(Ok(fingerprint)) => Ok(fingerprint),
             Ok(Err(error)) => Err(error.to_string()),
             Err(_) => Err(format!("no answer within {}s", target.interval.as_secs())),
@@ -131,7 +137,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data.csv");
         std::fs::write(&data, "a\n1\n").unwrap();
-        let poller = DataPoller::new(crate::triggers::http_client().unwrap());
+        let poller = DataPoller::new(crate::triggers::http_client().unwrap(), StorageConfig::default());
         let mut wakeups = Box::pin(poller.wakeups());
         let pipeline = ObjectRef::new("churn").within("ml");
         let target = Target { uri: format!("file://{}", data.display()), interval: Duration::from_millis(50) };

@@ -136,12 +136,13 @@ fn metrics(evaluation: &Evaluation, value: f64) -> BTreeMap<String, f64> {
 /// makes of the run.
 pub fn run(mut run: TrainingRun) -> Vec<String> {
     as_stored(&mut run.metadata);
-    let validated = match build::validate(&run, "file:///var/lib/trainloop/artifacts/") {
-        Ok(validated) => validated,
-        // The controller reports it as the run's Stalled condition.
-        Err(problem) if problem.contains("spec.") => return Vec::new(),
-        Err(problem) => return vec![format!("build::validate refuses without naming a field: {problem}")],
-    };
+    let validated =
+        match build::validate(&run, &trainloop::controllers::Settings::new("file:///var/lib/trainloop/artifacts/")) {
+            Ok(validated) => validated,
+            // The controller reports it as the run's Stalled condition.
+            Err(problem) if problem.contains("spec.") => return Vec::new(),
+            Err(problem) => return vec![format!("build::validate refuses without naming a field: {problem}")],
+        };
     let mut findings = created("its ConfigMap", &build::config_map(&validated));
     let job = build::job(&validated);
     findings.extend(created("its Job", &job));

@@ -100,7 +100,7 @@ async fn reconcile_deployment(md: Arc<ModelDeployment>, ctx: Arc<Context>) -> Re
         let api: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
         api.patch(&name, &params, &Patch::Apply(&service)).await?;
     }
-    if let Some(desired) = decision.apply.as_ref().and_then(|model| workload::deployment(&md, model)) {
+    if let Some(desired) = decision.apply.as_ref().and_then(|model| workload::deployment(&md, model, &ctx.settings)) {
         let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
         api.patch(&name, &params, &Patch::Apply(&desired)).await?;
     }

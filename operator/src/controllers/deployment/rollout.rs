@@ -344,7 +344,8 @@ mod tests {
         total: i32,
         ready: i32,
     ) -> Deployment {
-        let mut d = workload::deployment(md, &model(run, digest)).unwrap();
+        let mut d =
+            workload::deployment(md, &model(run, digest), &crate::controllers::Settings::new("file:///a")).unwrap();
         d.metadata.generation = Some(3);
         d.status = Some(
             serde_json::from_value(json!({"observedGeneration": 3, "updatedReplicas": updated,

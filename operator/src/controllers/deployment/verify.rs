@@ -80,15 +80,14 @@ async fn post(ctx: &Context, url: &str, body: &str) -> Result<String, String> {
     }
 }
 
-/// The reference profile at `uri` (`file://` or `http(s)://`).
+/// The reference profile at `uri`, read with the operator's storage credentials.
 pub async fn read_profile(ctx: &Context, uri: &str) -> Result<FeatureProfile, String> {
-    let bytes = if let Some(path) = uri.strip_prefix("file://") {
-        tokio::fs::read(path).await.map_err(|e| format!("cannot read the reference profile {uri}: {e}"))?
-    } else {
-        let answer = ctx.http.get(uri).timeout(REQUEST_TIMEOUT).send().await.and_then(|a| a.error_for_status());
-        let answer = answer.map_err(|e| format!("cannot read the reference profile {uri}: {e}"))?;
-        answer.bytes().await.map_err(|e| format!("cannot read the reference profile {uri}: {e}"))?.to_vec()
-    };
+    // A verification waits on this read: a stuck store fails it soon, like a stuck server.
+    let mut storage = ctx.settings.storage.clone();
+    storage.timeout = REQUEST_TIMEOUT;
+    let bytes = trainloop_storage::read(uri, &storage)
+        .await
+        .map_err(|e| format!("cannot read the reference profile ({}): {e}", e.reason()))?;
     serde_json::from_slice(&bytes).map_err(|e| format!("the reference profile {uri} is not a profile: {e}"))
 }
 

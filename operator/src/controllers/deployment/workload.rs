@@ -8,14 +8,15 @@ use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy,
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, Lifecycle, LifecycleHandler,
     ObjectFieldSelector, PodReadinessGate, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
-    SecurityContext, Service, ServicePort, ServiceSpec, SleepAction,
+    SecurityContext, Service, ServicePort, ServiceSpec, SleepAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 
-use crate::api::{ModelDeployment, RolloutStrategy, ServedModel};
-use crate::controllers::labels;
+use crate::api::{ModelDeployment, RolloutStrategy, ServedModel, StorageAccess};
+use crate::controllers::artifact_volume::artifact_volume;
+use crate::controllers::{Settings, labels};
 
 /// The server container's name.
 pub const CONTAINER: &str = "server";
@@ -39,8 +40,9 @@ pub fn endpoint(md: &ModelDeployment) -> String {
     format!("http://{}.{}.svc:{}", md.name_any(), md.namespace().unwrap_or_default(), md.spec.serving.port)
 }
 
-/// The Deployment serving `model`, owned by `md` (`None` when `md` has no name or uid yet).
-pub fn deployment(md: &ModelDeployment, model: &ServedModel) -> Option<Deployment> {
+/// The Deployment serving `model`, owned by `md` (`None` when `md` has no name or uid yet); the
+/// shared artifact volume of `settings`, if any, is mounted read-only.
+pub fn deployment(md: &ModelDeployment, model: &ServedModel, settings: &Settings) -> Option<Deployment> {
     let owner = md.controller_owner_ref(&())?;
     let serving = &md.spec.serving;
     let rollout = &md.spec.rollout;
@@ -82,7 +84,7 @@ pub fn deployment(md: &ModelDeployment, model: &ServedModel) -> Option<Deploymen
                     annotations: Some(annotations),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(pod_spec(md, model)),
+                spec: Some(pod_spec(md, model, artifact_volume(settings, true))),
             },
             ..DeploymentSpec::default()
         },
@@ -90,7 +92,8 @@ pub fn deployment(md: &ModelDeployment, model: &ServedModel) -> Option<Deploymen
     })
 }
 
-fn pod_spec(md: &ModelDeployment, model: &ServedModel) -> PodSpec {
+fn pod_spec(md: &ModelDeployment, model: &ServedModel, volume: Option<(Volume, VolumeMount)>) -> PodSpec {
+    let (volume, mount) = volume.unzip();
     let serving = &md.spec.serving;
     let value = |name: &str, value: &str| EnvVar { name: name.into(), value: Some(value.into()), value_from: None };
     let mut env = vec![
@@ -114,6 +117,9 @@ fn pod_spec(md: &ModelDeployment, model: &ServedModel) -> PodSpec {
         command: serving.command.clone(),
         args: serving.args.clone(),
         env: Some(env),
+        // Storage credentials by reference: `env` above wins over the Secret's keys.
+        env_from: StorageAccess::env_from(md.spec.storage.as_ref()),
+        volume_mounts: mount.map(|m| vec![m]),
         ports: Some(vec![ContainerPort {
             name: Some(PORT_NAME.into()),
             container_port: serving.port,
@@ -157,6 +163,8 @@ fn pod_spec(md: &ModelDeployment, model: &ServedModel) -> PodSpec {
     };
     PodSpec {
         containers: vec![container],
+        volumes: volume.map(|v| vec![v]),
+        service_account_name: serving.service_account_name.clone(),
         readiness_gates: Some(vec![PodReadinessGate { condition_type: labels::MODEL_VERIFIED.into() }]),
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
@@ -242,7 +250,8 @@ pub(super) mod tests {
 
     #[test]
     fn the_server_gets_the_contract_env_and_user_env_cannot_override_it() {
-        let d = deployment(&model_deployment(json!({})), &model("churn-3", "sha256:aa")).unwrap();
+        let d = deployment(&model_deployment(json!({})), &model("churn-3", "sha256:aa"), &Settings::new("file:///a"))
+            .unwrap();
         let env: Vec<(String, Option<String>)> =
             container(&d).env.unwrap().into_iter().map(|e| (e.name, e.value)).collect();
         let get = |name: &str| env.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
@@ -252,11 +261,44 @@ pub(super) mod tests {
         assert_eq!(get("PORT"), Some(Some("9000".into())));
         assert_eq!(get("LOG"), Some(Some("debug".into())));
         assert_eq!(env.iter().filter(|(n, _)| n == "MODEL_URI").count(), 1, "{env:?}");
+        assert_eq!(container(&d).env_from, None, "no storage Secret named, none used");
+        let with_secret = model_deployment(json!({"storage": {"secretRef": {"name": "s3-credentials"}}}));
+        let d = deployment(&with_secret, &model("churn-3", "sha256:aa"), &Settings::new("file:///a")).unwrap();
+        let secret = container(&d).env_from.unwrap()[0].secret_ref.clone().unwrap();
+        assert_eq!(secret.name, "s3-credentials");
+    }
+
+    #[test]
+    fn a_service_account_for_workload_identity_gets_no_api_token() {
+        let mut md = model_deployment(json!({}));
+        md.spec.serving.service_account_name = Some("model-reader".into());
+        let pod = deployment(&md, &model("churn-3", "sha256:aa"), &Settings::new("file:///a"))
+            .unwrap()
+            .spec
+            .template
+            .spec
+            .unwrap();
+        assert_eq!(pod.service_account_name.as_deref(), Some("model-reader"));
+        assert_eq!(pod.automount_service_account_token, Some(false));
+    }
+
+    #[test]
+    fn an_artifact_volume_is_mounted_read_only_at_the_root() {
+        let md = model_deployment(json!({}));
+        let without = deployment(&md, &model("churn-3", "sha256:aa"), &Settings::new("file:///a")).unwrap();
+        assert_eq!(container(&without).volume_mounts, None);
+        let settings = Settings { artifact_volume: Some("artifacts".into()), ..Settings::new("file:///a") };
+        let d = deployment(&md, &model("churn-3", "sha256:aa"), &settings).unwrap();
+        let pod = d.spec.template.spec.clone().unwrap();
+        assert_eq!(pod.volumes.unwrap()[0].persistent_volume_claim.as_ref().unwrap().claim_name, "artifacts");
+        let mount = &container(&d).volume_mounts.unwrap()[0];
+        assert_eq!((mount.mount_path.as_str(), mount.read_only), ("/a", Some(true)));
     }
 
     #[test]
     fn the_pod_is_locked_down_probed_and_gated_on_the_smoke_test() {
-        let d = deployment(&model_deployment(json!({})), &model("churn-3", "sha256:aa")).unwrap();
+        let d = deployment(&model_deployment(json!({})), &model("churn-3", "sha256:aa"), &Settings::new("file:///a"))
+            .unwrap();
         let c = container(&d);
         let security = c.security_context.clone().unwrap();
         assert_eq!(security.run_as_non_root, Some(true));
@@ -277,11 +319,11 @@ pub(super) mod tests {
     #[test]
     fn each_model_is_its_own_template_and_the_same_model_the_same_template() {
         let md = model_deployment(json!({}));
-        let a = deployment(&md, &model("churn-1", "sha256:aa")).unwrap();
-        let b = deployment(&md, &model("churn-2", "sha256:bb")).unwrap();
+        let a = deployment(&md, &model("churn-1", "sha256:aa"), &Settings::new("file:///a")).unwrap();
+        let b = deployment(&md, &model("churn-2", "sha256:bb"), &Settings::new("file:///a")).unwrap();
         let template = |d: &Deployment| d.spec.template.clone();
         assert_ne!(template(&a), template(&b));
-        assert_eq!(a, deployment(&md, &model("churn-1", "sha256:aa")).unwrap());
+        assert_eq!(a, deployment(&md, &model("churn-1", "sha256:aa"), &Settings::new("file:///a")).unwrap());
         assert_eq!(model_of(template(&b).metadata.as_ref().unwrap()), Some(("churn-2", "sha256:bb")));
         assert_eq!(a.spec.selector, b.spec.selector, "the selector never changes");
         assert_eq!(a.metadata.owner_references.unwrap()[0].uid, "md-uid");
@@ -290,10 +332,18 @@ pub(super) mod tests {
     #[test]
     fn rolling_updates_never_drop_below_the_replicas_and_recreate_is_honoured() {
         let md = model_deployment(json!({}));
-        let strategy = deployment(&md, &model("churn-1", "sha256:aa")).unwrap().spec.strategy.unwrap();
+        let strategy = deployment(&md, &model("churn-1", "sha256:aa"), &Settings::new("file:///a"))
+            .unwrap()
+            .spec
+            .strategy
+            .unwrap();
         assert_eq!(strategy.rolling_update.unwrap().max_unavailable, Some(IntOrString::Int(0)));
         let md = model_deployment(json!({"rollout": {"strategy": "Recreate"}}));
-        let strategy = deployment(&md, &model("churn-1", "sha256:aa")).unwrap().spec.strategy.unwrap();
+        let strategy = deployment(&md, &model("churn-1", "sha256:aa"), &Settings::new("file:///a"))
+            .unwrap()
+            .spec
+            .strategy
+            .unwrap();
         assert_eq!(strategy.type_.as_deref(), Some("Recreate"));
     }
 

@@ -37,6 +37,7 @@ pub fn run_spec(pipeline: &TrainingPipeline, trigger: Trigger) -> TrainingRunSpe
         config_hash: Some(sha256(&config_json(&spec.hyperparameters))),
         features: spec.features.clone(),
         data: spec.data.clone(),
+        storage: spec.storage.clone(),
         seed: spec.seed,
         evaluation: spec.evaluation.clone(),
         backoff_limit: spec.backoff_limit,

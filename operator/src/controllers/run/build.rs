@@ -9,8 +9,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sha2::{Digest, Sha256};
 
-use crate::api::{TrainingRun, TrainingRunSpec};
-use crate::controllers::labels;
+use crate::api::{StorageAccess, TrainingRun, TrainingRunSpec};
+use crate::controllers::artifact_volume::artifact_volume;
+use crate::controllers::{Settings, labels};
 
 /// Where the trainer finds its config files.
 pub const CONFIG_DIR: &str = "/etc/trainloop";
@@ -31,10 +32,12 @@ pub struct ValidatedRun {
     pub config_hash: String,
     pub features_json: String,
     pub artifact_uri: String,
+    /// The shared artifact volume and its mount (`--artifact-volume`).
+    pub artifact_volume: Option<(Volume, VolumeMount)>,
 }
 
 /// Check a run and resolve its derived inputs. Errors name what the user must fix.
-pub fn validate(run: &TrainingRun, artifact_root: &str) -> Result<ValidatedRun, String> {
+pub fn validate(run: &TrainingRun, settings: &Settings) -> Result<ValidatedRun, String> {
     let name = run.metadata.name.clone().ok_or("the run has no name")?;
     let namespace = run.metadata.namespace.clone().ok_or("the run has no namespace")?;
     let owner = owner_reference(run).ok_or("the run has no uid yet")?;
@@ -51,7 +54,7 @@ pub fn validate(run: &TrainingRun, artifact_root: &str) -> Result<ValidatedRun, 
         ));
     }
     let features_json = serde_json::to_string(&run.spec.features).map_err(|e| e.to_string())?;
-    let artifact_uri = format!("{}/{namespace}/{name}/", artifact_root.trim_end_matches('/'));
+    let artifact_uri = format!("{}/{namespace}/{name}/", settings.artifact_root.trim_end_matches('/'));
     Ok(ValidatedRun {
         name,
         namespace,
@@ -61,6 +64,7 @@ pub fn validate(run: &TrainingRun, artifact_root: &str) -> Result<ValidatedRun, 
         config_hash,
         features_json,
         artifact_uri,
+        artifact_volume: artifact_volume(settings, false),
     })
 }
 
@@ -151,13 +155,20 @@ pub fn job(run: &ValidatedRun) -> Job {
         command: spec.command.clone(),
         args: spec.args.clone(),
         env: Some(environment),
+        // Storage credentials by reference: `env` above wins over the Secret's keys.
+        env_from: StorageAccess::env_from(spec.storage.as_ref()),
         resources: spec.resources.clone(),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "trainloop-config".into(),
-            mount_path: CONFIG_DIR.into(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(
+            [VolumeMount {
+                name: "trainloop-config".into(),
+                mount_path: CONFIG_DIR.into(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            }]
+            .into_iter()
+            .chain(run.artifact_volume.clone().map(|(_, mount)| mount))
+            .collect(),
+        ),
         termination_message_path: Some(TERMINATION_LOG.into()),
         // A trainer that crashes before writing its result still leaves its last log lines.
         termination_message_policy: Some("FallbackToLogsOnError".into()),
@@ -182,14 +193,19 @@ pub fn job(run: &ValidatedRun) -> Job {
                     service_account_name: spec.service_account_name.clone(),
                     node_selector: spec.node_selector.clone(),
                     tolerations: spec.tolerations.clone(),
-                    volumes: Some(vec![Volume {
-                        name: "trainloop-config".into(),
-                        config_map: Some(ConfigMapVolumeSource {
-                            name: config_map_name(&run.name),
-                            ..ConfigMapVolumeSource::default()
-                        }),
-                        ..Volume::default()
-                    }]),
+                    volumes: Some(
+                        [Volume {
+                            name: "trainloop-config".into(),
+                            config_map: Some(ConfigMapVolumeSource {
+                                name: config_map_name(&run.name),
+                                ..ConfigMapVolumeSource::default()
+                            }),
+                            ..Volume::default()
+                        }]
+                        .into_iter()
+                        .chain(run.artifact_volume.clone().map(|(volume, _)| volume))
+                        .collect(),
+                    ),
                     ..PodSpec::default()
                 }),
             },
@@ -202,7 +218,7 @@ pub fn job(run: &ValidatedRun) -> Job {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{DataSource, Evaluation, FeatureSpec, Trigger};
+    use crate::api::{DataSource, Evaluation, FeatureSpec, LocalRef, Trigger};
 
     pub(crate) fn sample_run() -> TrainingRun {
         let mut run = TrainingRun::new(
@@ -222,6 +238,7 @@ mod tests {
                 config_hash: None,
                 features: vec![FeatureSpec { name: "age".into(), ..FeatureSpec::default() }],
                 data: DataSource { uri: "file:///data.csv".into(), version: Some("v1".into()) },
+                storage: Some(StorageAccess { secret_ref: LocalRef { name: "s3-credentials".into() } }),
                 seed: 7,
                 evaluation: Evaluation::default(),
                 backoff_limit: Some(2),
@@ -242,7 +259,7 @@ mod tests {
 
     #[test]
     fn job_follows_the_trainer_contract() {
-        let run = validate(&sample_run(), "file:///artifacts/").unwrap();
+        let run = validate(&sample_run(), &Settings::new("file:///artifacts/")).unwrap();
         let job = job(&run);
         let env = env_of(&job);
         assert_eq!(env["TRAINLOOP_RUN"], "churn-3");
@@ -261,11 +278,27 @@ mod tests {
         let pod = spec.template.spec.as_ref().unwrap();
         assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
         assert_eq!(pod.containers[0].termination_message_policy.as_deref(), Some("FallbackToLogsOnError"));
+        let env_from = pod.containers[0].env_from.clone().unwrap();
+        let secret = env_from[0].secret_ref.clone().unwrap();
+        assert_eq!((secret.name.as_str(), secret.optional), ("s3-credentials", Some(false)));
+        assert!(!serde_json::to_string(&job).unwrap().contains("AWS_"), "credentials by reference only");
+        assert_eq!(pod.volumes.as_ref().unwrap().len(), 1, "no artifact volume unless one is set");
+    }
+
+    #[test]
+    fn an_artifact_volume_is_mounted_read_write_at_the_root() {
+        let settings = Settings { artifact_volume: Some("artifacts".into()), ..Settings::new("file:///srv/artifacts") };
+        let job = job(&validate(&sample_run(), &settings).unwrap());
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        let volume = &pod.volumes.unwrap()[1];
+        assert_eq!(volume.persistent_volume_claim.as_ref().unwrap().claim_name, "artifacts");
+        let mount = &pod.containers[0].volume_mounts.as_ref().unwrap()[1];
+        assert_eq!((mount.mount_path.as_str(), mount.read_only), ("/srv/artifacts", Some(false)));
     }
 
     #[test]
     fn config_is_canonical_json_with_a_stable_hash() {
-        let run = validate(&sample_run(), "file:///a").unwrap();
+        let run = validate(&sample_run(), &Settings::new("file:///a")).unwrap();
         assert_eq!(run.config_json, r#"{"a":"b","l2":"0.1"}"#);
         assert_eq!(run.config_hash, sha256(r#"{"a":"b","l2":"0.1"}"#));
         let map = config_map(&run);
@@ -277,7 +310,7 @@ mod tests {
     fn a_wrong_declared_config_hash_is_refused() {
         let mut run = sample_run();
         run.spec.config_hash = Some(format!("sha256:{}", "0".repeat(64)));
-        let error = validate(&run, "file:///a").unwrap_err();
+        let error = validate(&run, &Settings::new("file:///a")).unwrap_err();
         assert!(error.contains("spec.configHash"), "{error}");
     }
 }

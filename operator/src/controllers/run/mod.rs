@@ -67,7 +67,7 @@ async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
     if let Some(successor) = run.annotations().get(labels::SUPERSEDED_BY) {
         return supersede(&ctx, &run, &old, successor).await;
     }
-    let validated = match build::validate(&run, &ctx.settings.artifact_root) {
+    let validated = match build::validate(&run, &ctx.settings) {
         Ok(validated) => validated,
         Err(problem) => {
             let new = status::invalid(&run, &old, &problem);
