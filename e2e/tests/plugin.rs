@@ -140,3 +140,57 @@ async fn kubectl_runs_the_plugin_to_list_compare_and_trace_trained_runs() {
     assert!(unreachable.contains("cannot reach the cluster at https://127.0.0.1:1/"), "{unreachable}");
     env.shutdown().await;
 }
+
+/// The deployment serves `run`, as its status says.
+async fn serving_now(env: &Env, run: &str) {
+    let what = format!("serving {run}");
+    env.wait_longer::<ModelDeployment>("cancer", &what, ROLLOUT_TIMEOUT, serving::serves(run)).await;
+}
+
+#[tokio::test]
+async fn kubectl_trainloop_retrains_promotes_and_rolls_back_or_prints_the_patch() {
+    let env = serving::start(SERVER).await.unwrap();
+    let plugin = Plugin::install(&env);
+    env.create::<TrainingPipeline>(serving::pipeline("cancer", TRAINER, &[]).unwrap()).await.unwrap();
+    let follow = json!({"pipelineRef": {"name": "cancer"}});
+    env.create::<ModelDeployment>(serving::model_deployment("cancer", follow)).await.unwrap();
+    serving_now(&env, "cancer-1").await;
+
+    // A dry run prints the patch and changes nothing; the real one starts a RetrainToken run.
+    let patch = plugin.ok(&["retrain", "cancer", "--reason", "labels refreshed", "--dry-run"]).await;
+    let manifest: Value = serde_saphyr::from_str(&patch).unwrap();
+    let token = manifest["spec"]["triggers"]["retrainToken"].as_str().unwrap().to_string();
+    assert!(token.ends_with(": labels refreshed"), "{patch}");
+    assert_eq!(manifest["metadata"], json!({"name": "cancer", "namespace": "default"}));
+    let pipeline = env.api::<TrainingPipeline>().get("cancer").await.unwrap();
+    assert_eq!(pipeline.spec.triggers.retrain_token, None, "a dry run applies nothing");
+    let said = plugin.ok(&["retrain", "cancer", "--reason", "labels refreshed"]).await;
+    assert!(said.starts_with("tp/cancer: retrainToken set to"), "{said}");
+    let run = env.wait_longer::<TrainingRun>("cancer-2", "finished", ROLLOUT_TIMEOUT, finished).await;
+    assert_eq!(run.spec.trigger.trigger_type.as_str(), "RetrainToken");
+    assert!(run.spec.trigger.reason.contains("labels refreshed"), "{:?}", run.spec.trigger);
+    serving_now(&env, "cancer-2").await;
+
+    // Promote pins an earlier run (a dry run only prints the pin); rollback returns to the model
+    // served before it.
+    let patch = plugin.ok(&["promote", "cancer-1", "--deployment", "cancer", "--dry-run", "-o", "json"]).await;
+    let manifest: Value = serde_json::from_str(&patch).unwrap();
+    assert_eq!(manifest["spec"]["source"], json!({"pipelineRef": null, "runRef": {"name": "cancer-1"}}));
+    let md = env.api::<ModelDeployment>().get("cancer").await.unwrap();
+    assert!(md.spec.source.run_ref.is_none(), "a dry run applies nothing");
+    plugin.ok(&["promote", "cancer-1", "--deployment", "cancer"]).await;
+    serving_now(&env, "cancer-1").await;
+    let said = plugin.ok(&["rollback", "cancer"]).await;
+    assert!(said.starts_with("md/cancer: source.runRef pinned to tr/cancer-2 (serving tr/cancer-1)"), "{said}");
+    serving_now(&env, "cancer-2").await;
+
+    // What cannot be served is refused before anything is written.
+    env.create_held_run("by-hand", "{}").await.unwrap();
+    let refused = plugin.fails(&["promote", "by-hand", "--deployment", "cancer"]).await;
+    assert!(refused.contains("tr/by-hand cannot be served: it is"), "{refused}");
+    let missing = plugin.fails(&["rollback", "nothing"]).await;
+    assert!(missing.contains("md/nothing not found in namespace default"), "{missing}");
+    let md = env.api::<ModelDeployment>().get("cancer").await.unwrap();
+    assert_eq!(md.spec.source.run_ref.map(|r| r.name).as_deref(), Some("cancer-2"));
+    env.shutdown().await;
+}

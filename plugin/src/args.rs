@@ -58,4 +58,32 @@ pub enum Command {
         /// `md/NAME` (the model a ModelDeployment serves) or `tr/NAME` (a TrainingRun).
         target: String,
     },
+    /// Start a run now: sets the pipeline's `spec.triggers.retrainToken` (time and reason).
+    Retrain {
+        pipeline: String,
+        /// Why: recorded in the token, which the run's trigger reason quotes.
+        #[arg(long, required = true)]
+        reason: String,
+        /// Print the patch for a GitOps repository instead of applying it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Serve this run: pins the deployment's `source.runRef` to it.
+    Promote {
+        run: String,
+        /// The ModelDeployment to pin.
+        #[arg(long, required = true, value_name = "MD")]
+        deployment: String,
+        /// Print the patch for a GitOps repository instead of applying it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Serve the previous model again: pins `source.runRef` to the newest earlier model in the
+    /// deployment's status.
+    Rollback {
+        deployment: String,
+        /// Print the patch for a GitOps repository instead of applying it.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }

@@ -2,12 +2,15 @@
 //! side of the loop (retrain, promote, roll back, reproduce), from the command line.
 
 mod args;
+mod change;
 mod cluster;
 mod compare;
 #[cfg(test)]
 mod fixtures;
 mod lineage;
 mod output;
+mod promote;
+mod retrain;
 mod runs;
 
 use std::process::ExitCode;
@@ -73,5 +76,44 @@ async fn execute(cli: Cli) -> anyhow::Result<String> {
             let chain = lineage::fetch(&cluster, &target.parse()?).await?;
             Ok(output::structured(format, &chain)?.unwrap_or_else(|| lineage::render(&chain)))
         }
+        Command::Retrain { pipeline, reason, dry_run } => {
+            let pipeline: TrainingPipeline = cluster.get(&pipeline).await?;
+            let token = retrain::token(&reason, Timestamp::now());
+            let change = retrain::change(&pipeline, &cluster.namespace, &token);
+            if dry_run {
+                return change.dry_run(format);
+            }
+            change.apply::<TrainingPipeline>(&cluster).await?;
+            Ok(retrain::applied(&pipeline, &token))
+        }
+        Command::Promote { run, deployment, dry_run } => pin(&cluster, format, &deployment, Some(&run), dry_run).await,
+        Command::Rollback { deployment, dry_run } => pin(&cluster, format, &deployment, None, dry_run).await,
     }
+}
+
+/// Pin `deployment` to `run`, or to its previous model when `run` is `None`.
+async fn pin(
+    cluster: &Cluster,
+    format: Output,
+    deployment: &str,
+    run: Option<&str>,
+    dry_run: bool,
+) -> anyhow::Result<String> {
+    let md: ModelDeployment = cluster.get(deployment).await?;
+    let target = match run {
+        Some(run) => run.to_string(),
+        None => promote::previous_run(&md)?,
+    };
+    let run: TrainingRun = cluster.get(&target).await?;
+    let pinned = match &md.spec.source.run_ref {
+        Some(pinned) => cluster.api::<TrainingRun>().get_opt(&pinned.name).await.map_err(|e| cluster.explain(e))?,
+        None => None,
+    };
+    promote::check(&run, &md, pinned.as_ref())?;
+    let change = promote::change(&md, &cluster.namespace, &target);
+    if dry_run {
+        return change.dry_run(format);
+    }
+    change.apply::<ModelDeployment>(cluster).await?;
+    Ok(promote::applied(&md, &target))
 }
