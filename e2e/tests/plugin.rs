@@ -194,3 +194,52 @@ async fn kubectl_trainloop_retrains_promotes_and_rolls_back_or_prints_the_patch(
     assert_eq!(md.spec.source.run_ref.map(|r| r.name).as_deref(), Some("cancer-2"));
     env.shutdown().await;
 }
+
+/// The runs reproducing `original`, oldest first.
+async fn reproductions(env: &Env, original: &str) -> Vec<TrainingRun> {
+    let mut runs: Vec<TrainingRun> = env.api::<TrainingRun>().list(&Default::default()).await.unwrap().items;
+    runs.retain(|r| {
+        r.metadata.annotations.as_ref().and_then(|a| a.get("trainloop.dev/reproduces")).map(String::as_str)
+            == Some(original)
+    });
+    runs.sort_by_key(|r| r.metadata.creation_timestamp.clone().map(|t| t.0));
+    runs
+}
+
+#[tokio::test]
+async fn kubectl_trainloop_reproduces_a_trained_run_and_names_data_that_changed() {
+    let env = serving::start(SERVER).await.unwrap();
+    let plugin = Plugin::install(&env);
+    // The pipeline trains on its own copy of the data, which the test changes later.
+    let data = env.work_dir.join("cancer.csv");
+    let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/breast_cancer_wisconsin.csv");
+    std::fs::copy(&csv, &data).unwrap();
+    let mut pipeline = serving::pipeline("cancer", TRAINER, &[]).unwrap();
+    pipeline["spec"]["data"]["uri"] = json!(format!("file://{}", data.display()));
+    env.create::<TrainingPipeline>(pipeline).await.unwrap();
+    let original = env.wait_longer::<TrainingRun>("cancer-1", "finished", ROLLOUT_TIMEOUT, finished).await;
+    let trained = original.status.unwrap();
+    assert_eq!(trained.phase, RunPhase::Succeeded);
+
+    let report = plugin.ok(&["reproduce", "cancer-1", "--timeout", "120"]).await;
+    assert!(report.ends_with("Reproducible: the same data gave the same artifact.\n"), "{report}");
+    let copy = reproductions(&env, "cancer-1").await.remove(0);
+    assert_eq!(copy.spec.trigger.trigger_type.as_str(), "Manual");
+    assert_eq!(copy.spec.trigger.reason, "reproduce cancer-1");
+    let reproduced = copy.status.unwrap();
+    let (before, after) = (trained.artifact.unwrap(), reproduced.artifact.unwrap());
+    assert_ne!(before.uri, after.uri, "trained again, into its own folder");
+    assert_eq!(before.digest, after.digest, "the same artifact");
+    assert!(report.contains(&format!("artifact digest  identical   {}", before.digest)), "{report}");
+
+    // The data at the run's URI changed since: the reproduction differs, and says it is the data.
+    let text = std::fs::read_to_string(&data).unwrap();
+    let fewer: Vec<&str> = text.lines().take(400).collect();
+    std::fs::write(&data, fewer.join("\n") + "\n").unwrap();
+    let (ok, report, stderr) = plugin.kubectl(&["reproduce", "cancer-1", "--timeout", "120"]).await;
+    assert!(!ok, "a differing reproduction exits 1: {report}{stderr}");
+    assert!(report.contains("data digest      DIFFERENT"), "{report}");
+    assert!(report.ends_with("Not reproduced: the data at the run's URI is not what it trained on.\n"), "{report}");
+    assert_eq!(reproductions(&env, "cancer-1").await.len(), 2);
+    env.shutdown().await;
+}

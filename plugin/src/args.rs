@@ -86,4 +86,12 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Train a run's frozen spec again and tell whether the artifact and data digests are
+    /// identical; exit 1 when they differ.
+    Reproduce {
+        run: String,
+        /// Seconds to wait for the new run to finish.
+        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+        timeout: u64,
+    },
 }
