@@ -94,4 +94,9 @@ pub enum Command {
         #[arg(long, default_value_t = 600, value_name = "SECONDS")]
         timeout: u64,
     },
+    /// Print the shell completion script (e.g. `source <(kubectl-trainloop completion bash)`).
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }

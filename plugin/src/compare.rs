@@ -146,9 +146,26 @@ pub fn render(comparison: &Comparison) -> String {
             .map(|row| std::iter::once(row.input.clone()).chain(row.values.iter().map(|v| short(v))).collect())
             .collect();
         text.push_str(&table(&headers, &rows));
-        text.push_str(&format!("Identical: {}\n", comparison.identical.join(", ")));
+        text.push_str(&format!("Identical: {}\n", summary(&comparison.identical).join(", ")));
     }
     text
+}
+
+/// Identical inputs with a common prefix counted rather than listed (`10 features`); the JSON
+/// output lists them all.
+fn summary(identical: &[String]) -> Vec<String> {
+    let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for input in identical {
+        let group = input.split_once('.').map_or(input.as_str(), |(prefix, _)| prefix);
+        groups.entry(group).or_default().push(input);
+    }
+    groups
+        .into_iter()
+        .map(|(group, inputs)| match inputs.as_slice() {
+            [single] => single.to_string(),
+            _ => format!("{} {group}", inputs.len()),
+        })
+        .collect()
 }
 
 /// A digest shortened to what a person compares by eye; other values whole.
@@ -185,6 +202,8 @@ mod tests {
              seed                7                     8\n\
              Identical: data, dataDigest, features.age, hyperparameters.max_iter, image\n"
         );
+        let identical = ["features.a", "features.b", "hyperparameters.C", "image"].map(String::from);
+        assert_eq!(summary(&identical), ["2 features", "hyperparameters.C", "image"]);
     }
 
     #[test]

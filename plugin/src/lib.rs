@@ -5,6 +5,7 @@ mod args;
 mod change;
 mod cluster;
 mod compare;
+mod completion;
 #[cfg(test)]
 mod fixtures;
 mod lineage;
@@ -59,8 +60,13 @@ impl From<String> for Printed {
 
 async fn execute(cli: Cli) -> anyhow::Result<Printed> {
     let format = cli.output;
+    // Completion needs no cluster.
+    if let Command::Completion { shell } = cli.command {
+        return completion::script(shell).map(Printed::from);
+    }
     let cluster = Cluster::connect(&cli.cluster).await?;
     let text = match cli.command {
+        Command::Completion { shell } => completion::script(shell)?,
         Command::Runs { pipeline } => list_runs(&cluster, format, pipeline.as_deref()).await?,
         Command::Compare { runs } => compare_runs(&cluster, format, &runs).await?,
         Command::Lineage { target } => {
