@@ -78,14 +78,27 @@ fn unreachable_kubeconfig(dir: &Path) -> PathBuf {
     path
 }
 
-#[tokio::test]
-async fn kubectl_runs_the_plugin_to_list_compare_and_trace_trained_runs() {
+/// The deployment serves `run`, as its status says.
+async fn serving_now(env: &Env, run: &str) {
+    let what = format!("serving {run}");
+    env.wait_longer::<ModelDeployment>("cancer", &what, ROLLOUT_TIMEOUT, serving::serves(run)).await;
+}
+
+/// The example pipeline trained, and its first model served by a deployment following it.
+async fn served_cancer() -> (Env, Plugin) {
     let env = serving::start(SERVER).await.unwrap();
     let plugin = Plugin::install(&env);
     env.create::<TrainingPipeline>(serving::pipeline("cancer", TRAINER, &[]).unwrap()).await.unwrap();
     let follow = json!({"pipelineRef": {"name": "cancer"}});
     env.create::<ModelDeployment>(serving::model_deployment("cancer", follow)).await.unwrap();
-    let md = env.wait_longer("cancer", "serving cancer-1", ROLLOUT_TIMEOUT, serving::serves("cancer-1")).await;
+    serving_now(&env, "cancer-1").await;
+    (env, plugin)
+}
+
+#[tokio::test]
+async fn kubectl_runs_the_plugin_to_list_compare_and_trace_trained_runs() {
+    let (env, plugin) = served_cancer().await;
+    let md = env.api::<ModelDeployment>().get("cancer").await.unwrap();
     let served = md.status.unwrap().current_model.unwrap();
     let run = env.api::<TrainingRun>().get("cancer-1").await.unwrap().status.unwrap();
 
@@ -141,20 +154,9 @@ async fn kubectl_runs_the_plugin_to_list_compare_and_trace_trained_runs() {
     env.shutdown().await;
 }
 
-/// The deployment serves `run`, as its status says.
-async fn serving_now(env: &Env, run: &str) {
-    let what = format!("serving {run}");
-    env.wait_longer::<ModelDeployment>("cancer", &what, ROLLOUT_TIMEOUT, serving::serves(run)).await;
-}
-
 #[tokio::test]
 async fn kubectl_trainloop_retrains_promotes_and_rolls_back_or_prints_the_patch() {
-    let env = serving::start(SERVER).await.unwrap();
-    let plugin = Plugin::install(&env);
-    env.create::<TrainingPipeline>(serving::pipeline("cancer", TRAINER, &[]).unwrap()).await.unwrap();
-    let follow = json!({"pipelineRef": {"name": "cancer"}});
-    env.create::<ModelDeployment>(serving::model_deployment("cancer", follow)).await.unwrap();
-    serving_now(&env, "cancer-1").await;
+    let (env, plugin) = served_cancer().await;
 
     // A dry run prints the patch and changes nothing; the real one starts a RetrainToken run.
     let patch = plugin.ok(&["retrain", "cancer", "--reason", "labels refreshed", "--dry-run"]).await;
