@@ -1,5 +1,5 @@
 //! The TrainingRun controller: gather -> validate -> build -> apply -> status.
-//! It creates a run's ConfigMap and Job, reads the trainer's result when the Job ends, judges the
+//! It creates a run's Job, reads the trainer's result when the Job ends, judges the
 //! gates against the champion, and records everything in the run's status.
 
 pub mod build;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ListParams, LogParams, Patch, PatchParams},
@@ -88,9 +88,6 @@ async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
         None if old.job_name.is_some() => return job_vanished(&ctx, &run).await,
         None => {
             let params = PatchParams::apply(labels::FIELD_MANAGER).force();
-            let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
-            let config_map = build::config_map(&validated);
-            config_maps.patch(&build::config_map_name(&validated.name), &params, &Patch::Apply(&config_map)).await?;
             let job = jobs.patch(&validated.name, &params, &Patch::Apply(&build::job(&validated))).await?;
             tracing::info!(job = %validated.name, "training Job created");
             ctx.event(
