@@ -657,6 +657,44 @@ async fn a_stale_cached_job_never_starts_a_second_pod() {
     lp.stop().await;
 }
 
+/// A pod's outcome counts however soon another client deletes the pod: an operator that deletes
+/// a trainer's pod as soon as it read its result must not make the Job start the pod again (the
+/// trainer ran twice, and an operator deleting each new pod made that a loop). The Job
+/// controller's requests are slowed so the test's deletion surely comes before its count.
+#[tokio::test]
+async fn a_pod_deleted_as_soon_as_it_succeeds_is_counted_and_never_started_again() {
+    let lp = start("job-tracking").await;
+    let observer = lp.plane.observer_client().expect("observer client");
+    faults(&observer, Some(json!({"latencyMs": 300}))).await;
+    let jobs: Api<Job> = Api::default_namespaced(observer.clone());
+    let job: Job = obj(json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "counted"},
+        "spec": {"backoffLimit": 0, "template": {"spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "x", "command": ["sh", "-c", "sleep 1"]}]
+        }}}
+    }));
+    jobs.create(&PostParams::default(), &job).await.expect("create job");
+    let first = eventually("the Job's pod", || async { job_pods(&observer, "counted").await.into_iter().next() }).await;
+    let pods: Api<Pod> = Api::default_namespaced(observer.clone());
+    let succeeded = |p: &Pod| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded");
+    wait_for(&pods, &first.name_any(), "Succeeded", succeeded).await;
+    pods.delete(&first.name_any(), &DeleteParams::default()).await.expect("delete pod");
+
+    let done = wait_for(&jobs, "counted", "Complete", |j| job_condition(j, "Complete").is_some()).await;
+    faults(&observer, Some(json!({}))).await;
+    let status = done.status.unwrap_or_default();
+    assert_eq!((status.succeeded, status.failed), (Some(1), None), "{status:#?}");
+    let again: Vec<String> =
+        job_pods(&observer, "counted").await.iter().map(|p| p.name_any()).filter(|n| *n != first.name_any()).collect();
+    assert!(again.is_empty(), "the Job started its pod again: {again:?}");
+    // Counted, the pod is let go and its deletion completes.
+    eventually("the counted pod gone", || async { job_pods(&observer, "counted").await.is_empty().then_some(()) })
+        .await;
+    lp.stop().await;
+}
+
 /// Switch localplane's fault injection (`Some`), or read it; returns its answer: the
 /// configuration and the errors injected so far.
 async fn faults(client: &Client, config: Option<serde_json::Value>) -> serde_json::Value {

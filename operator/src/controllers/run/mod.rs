@@ -59,8 +59,10 @@ async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Life>) -> Result<Action> 
     if is_terminal(old.phase) {
         // Its result is recorded: the pods can go. An operator stopped between recording the
         // result and deleting them left them behind, so every finished run looks again.
-        if let Some(job) = &old.job_name {
-            cleanup_pods(&ctx, &namespace, &ctx.caches.job_pods(&namespace, job)).await?;
+        if let Some(job) = old.job_name.as_deref().and_then(|job| ctx.caches.job(&namespace, job))
+            && job_finished(&job)
+        {
+            cleanup_pods(&ctx, &namespace, &ctx.caches.job_pods(&namespace, &job.name_any())).await?;
         }
         return Ok(Action::await_change());
     }
@@ -139,7 +141,9 @@ async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Life>) -> Result<Action> 
         if is_terminal(new.phase) {
             announce(&ctx, &run, &new).await;
             // A failed deletion is retried: the next reconcile finds the run finished.
-            cleanup_pods(&ctx, &namespace, &pods).await?;
+            if job_finished(&job) {
+                cleanup_pods(&ctx, &namespace, &pods).await?;
+            }
         }
     }
     // Job and pod changes wake this controller; only the start timeout needs a clock.
@@ -280,8 +284,10 @@ async fn announce(ctx: &Context, run: &TrainingRun, status: &TrainingRunStatus) 
 }
 
 /// Once the result is in the run's status, the pods have nothing more to say; the Job stays as
-/// the record of what ran. Each pod is deleted once: a pod cache behind the deletion does not
-/// make it delete it again.
+/// the record of what ran. Only the pods of a Job that has finished (Complete or Failed): the
+/// Job has counted them, so their deletion cannot make it start another (a Job stopped for a
+/// start timeout is deleted, its pods with it). Each pod is deleted once: a pod cache behind
+/// the deletion does not make it delete it again.
 async fn cleanup_pods(ctx: &Life, namespace: &str, pods: &[Pod]) -> Result<()> {
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
     let own_writes = &ctx.caches.own_writes;
