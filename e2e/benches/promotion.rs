@@ -2,7 +2,9 @@
 //! N times (default 20) by changing its `retrainToken`; each run passes its gates and a
 //! ModelDeployment of two example model servers follows it. Prints the median and worst time from
 //! the run passing (its `Passed` condition seen by a watch) to its model taking all traffic (the
-//! deployment's `currentModel` seen by a watch), and the operator's API requests in that window.
+//! deployment's `currentModel` seen by a watch), the operator's API requests in that window, and
+//! its writes over the following `BENCH_STEADY_SECONDS` (default 60) while the model serves (the
+//! goal is zero).
 
 use std::time::{Duration, Instant};
 
@@ -53,16 +55,23 @@ async fn main() -> anyhow::Result<()> {
         latencies.last().map(Duration::as_secs_f64).unwrap_or_default()
     );
     println!("  API requests in that window per promotion: {:.1} reads, {:.1} writes", reads / n, writes / n);
+    let steady =
+        Duration::from_secs(std::env::var("BENCH_STEADY_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(60));
+    let before = requests(&env).1;
+    tokio::time::sleep(steady).await;
+    println!("  writes over {} s of steady state, the model serving: {}", steady.as_secs(), requests(&env).1 - before);
     env.shutdown().await;
     Ok(())
 }
 
-/// The operator's reads and writes so far.
+/// The operator's reads and writes so far, summed over the resources they went to.
 fn requests(env: &trainloop_e2e::Env) -> (f64, f64) {
     let text = env.operator_metrics();
     let count = |kind: &str| {
-        let prefix = format!("kube_requests_total{{kind=\"{kind}\"}} ");
-        text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0)
+        let prefix = format!("kube_requests_total{{kind=\"{kind}\",resource=\"");
+        let values =
+            text.lines().filter_map(|l| l.strip_prefix(&prefix)?.split_once("\"} ")?.1.trim().parse::<f64>().ok());
+        values.sum::<f64>()
     };
     (count("read"), count("write"))
 }

@@ -1,7 +1,8 @@
-//! `make bench`: N pipelines (default 1,000) with one run each on localplane, the operator
-//! running as its own process. Prints the time until every run has Succeeded, API requests per
-//! run (reads, writes, watches), the operator's peak RSS, and the writes it issues in steady
-//! state afterwards (the goal is zero).
+//! `make bench`: N pipelines (`BENCH_PIPELINES`, default 1,000) with one run each on localplane,
+//! the operator running as its own process. Prints the time until every run has ended, API
+//! requests per run (reads, writes, watches, and by resource), the operator's peak RSS, the
+//! writes it issues in steady state afterwards (the goal is zero), and how its RSS grows when
+//! `BENCH_UNRELATED` (default 20,000) Jobs and pods that trainloop does not manage appear.
 //!
 //! Needs `TRAINLOOP_BIN`, the operator binary (the Makefile builds it in release mode).
 
@@ -61,15 +62,20 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let runs_api: kube::Api<TrainingRun> = kube::Api::namespaced(client.clone(), "default");
+    // Every run ends; one that fails (a trainer killed by the loaded machine) is counted, not
+    // waited for.
     let done = tokio::spawn(async move {
-        let mut succeeded = BTreeSet::new();
+        let (mut succeeded, mut failed) = (BTreeSet::new(), BTreeSet::new());
         let mut stream = watcher(runs_api, watcher::Config::default()).applied_objects().boxed();
         while let Some(run) = stream.try_next().await? {
-            if run.status.as_ref().is_some_and(|s| s.phase == RunPhase::Succeeded) {
-                succeeded.insert(run.metadata.name.unwrap_or_default());
-                if succeeded.len() as u64 == pipelines {
-                    return anyhow::Ok(Instant::now());
-                }
+            let name = run.metadata.name.unwrap_or_default();
+            match run.status.map(|s| s.phase) {
+                Some(RunPhase::Succeeded) => succeeded.insert(name),
+                Some(RunPhase::Failed) => failed.insert(name),
+                _ => false,
+            };
+            if (succeeded.len() + failed.len()) as u64 == pipelines {
+                return anyhow::Ok((Instant::now(), failed));
             }
         }
         anyhow::bail!("the watch ended early")
@@ -89,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
         }))?;
         api.create(&PostParams::default(), &pipeline).await?;
     }
-    let finished = tokio::time::timeout(Duration::from_secs(1800), done).await???;
+    let (finished, failed) = tokio::time::timeout(Duration::from_secs(1800), done).await???;
     let elapsed = finished - start;
 
     let requests = scrape(&http, &metrics_url).await?;
@@ -97,22 +103,48 @@ async fn main() -> anyhow::Result<()> {
     let after = scrape(&http, &metrics_url).await?;
     let peak_rss_kib = peak_rss_kib(pid);
 
-    let per_run = |kind: &str| requests.get(kind).copied().unwrap_or(0.0) / pipelines as f64;
+    let per_run = |kind: &str| total(&requests, kind) / pipelines as f64;
     println!("training bench: {pipelines} pipelines, one run each, operator as its own process on localplane");
     println!(
-        "  time until every run Succeeded: {:.1} s ({:.1} runs/s)",
+        "  time until every run ended: {:.1} s ({:.1} runs/s); failed: {failed:?}",
         elapsed.as_secs_f64(),
         pipelines as f64 / elapsed.as_secs_f64()
     );
     println!(
-        "  API requests per run: {:.2} reads, {:.2} writes, {:.3} watches",
+        "  API requests per run: {:.2} in total (goal: at most 12): {:.2} reads, {:.2} writes; {:.3} watches",
+        per_run("read") + per_run("write"),
         per_run("read"),
         per_run("write"),
         per_run("watch")
     );
+    let by_resource: Vec<String> = requests
+        .iter()
+        .filter(|((kind, _), _)| kind != "watch")
+        .map(|((kind, resource), count)| format!("{kind} {resource} {:.2}", count / pipelines as f64))
+        .collect();
+    println!("  per run by resource: {}", by_resource.join(", "));
     println!("  operator peak RSS: {:.1} MiB", peak_rss_kib as f64 / 1024.0);
-    let steady_writes = after.get("write").copied().unwrap_or(0.0) - requests.get("write").copied().unwrap_or(0.0);
-    println!("  writes in steady state over {} s: {steady_writes}", steady.as_secs());
+    let steady_writes = total(&after, "write") - total(&requests, "write");
+    let steady_by_resource: Vec<String> = after
+        .iter()
+        .filter(|((kind, _), _)| kind == "write")
+        .filter_map(|(key, count)| {
+            let more = count - requests.get(key).copied().unwrap_or(0.0);
+            (more > 0.0).then(|| format!("{} {more}", key.1))
+        })
+        .collect();
+    println!("  writes in steady state over {} s: {steady_writes} {steady_by_resource:?}", steady.as_secs());
+
+    let unrelated = env_number("BENCH_UNRELATED", 20_000);
+    if unrelated > 0 {
+        let (before, after) = unrelated_objects(&client, pid, unrelated).await?;
+        println!(
+            "  operator RSS with {unrelated} unrelated Jobs and pods created: {:.1} -> {:.1} MiB (+{:.1} MiB)",
+            before as f64 / 1024.0,
+            after as f64 / 1024.0,
+            (after as f64 - before as f64) / 1024.0
+        );
+    }
 
     operator.kill().await?;
     plane.shutdown().await;
@@ -120,24 +152,76 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `trainloop_kube_requests_total{kind="..."}` from the operator's metrics.
-async fn scrape(http: &reqwest::Client, url: &str) -> anyhow::Result<std::collections::BTreeMap<String, f64>> {
+/// Requests sent, by kind and resource.
+type Requests = std::collections::BTreeMap<(String, String), f64>;
+
+/// `trainloop_kube_requests_total{kind="...",resource="..."}` from the operator's metrics.
+async fn scrape(http: &reqwest::Client, url: &str) -> anyhow::Result<Requests> {
     let text = http.get(url).send().await?.text().await?;
     Ok(text
         .lines()
         .filter_map(|line| line.strip_prefix("trainloop_kube_requests_total{kind=\""))
         .filter_map(|rest| {
-            let (kind, value) = rest.split_once("\"} ")?;
-            Some((kind.to_string(), value.trim().parse().ok()?))
+            let (kind, rest) = rest.split_once("\",resource=\"")?;
+            let (resource, value) = rest.split_once("\"} ")?;
+            Some(((kind.to_string(), resource.to_string()), value.trim().parse().ok()?))
         })
         .collect())
 }
 
+fn total(requests: &Requests, kind: &str) -> f64 {
+    requests.iter().filter(|((k, _), _)| k == kind).map(|(_, count)| count).sum()
+}
+
+/// Create `count` Jobs and pods that trainloop does not manage (half each; the Jobs suspended and
+/// the pods bound to another node, so localplane runs nothing) and return the operator's RSS
+/// before and after, once they have had time to reach any watch that would see them.
+async fn unrelated_objects(client: &kube::Client, pid: u32, count: u64) -> anyhow::Result<(u64, u64)> {
+    use k8s_openapi::api::{batch::v1::Job, core::v1::Pod};
+    let before = rss_kib(pid);
+    let jobs: kube::Api<Job> = kube::Api::namespaced(client.clone(), "default");
+    let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), "default");
+    let container = json!([{"name": "main", "image": "busybox", "command": ["true"]}]);
+    let creates = (0..count).map(|i| {
+        let (jobs, pods, container) = (jobs.clone(), pods.clone(), container.clone());
+        async move {
+            let labels = json!({"app.kubernetes.io/managed-by": "someone-else", "app": "batch"});
+            if i % 2 == 0 {
+                let job: Job = serde_json::from_value(json!({
+                    "metadata": {"name": format!("other-{i}"), "labels": labels},
+                    "spec": {"suspend": true, "template": {"metadata": {"labels": labels},
+                             "spec": {"restartPolicy": "Never", "containers": container}}}
+                }))?;
+                jobs.create(&PostParams::default(), &job).await?;
+            } else {
+                let pod: Pod = serde_json::from_value(json!({
+                    "metadata": {"name": format!("other-{i}"), "labels": labels},
+                    "spec": {"nodeName": "another-node", "containers": container}
+                }))?;
+                pods.create(&PostParams::default(), &pod).await?;
+            }
+            anyhow::Ok(())
+        }
+    });
+    futures::stream::iter(creates).buffer_unordered(32).try_collect::<Vec<()>>().await?;
+    // The operator's watches would have delivered them by now; a filtered watch never does.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    Ok((before, rss_kib(pid)))
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmRSS:")
+}
+
 fn peak_rss_kib(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmHWM:")
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }

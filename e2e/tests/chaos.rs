@@ -237,10 +237,12 @@ async fn sigkill_of_the_operator_process_anywhere_in_the_loop_trains_nothing_twi
 }
 
 /// Errors on every verb (5%, or `CHAOS_ERROR_RATE`), latency, watches that end, and forced 410 Gone.
+/// Patches fail four times as often: reconciles read from caches, so nearly all their requests
+/// are patches (status and Job applies), and a short sequence would otherwise see no reconcile fail.
 fn faults() -> serde_json::Value {
     let rate: f64 = std::env::var("CHAOS_ERROR_RATE").ok().and_then(|r| r.parse().ok()).unwrap_or(0.05);
     serde_json::json!({
-        "errors": {"*": {"rate": rate, "code": 500}, "patch": {"rate": rate, "code": 409}},
+        "errors": {"*": {"rate": rate, "code": 500}, "patch": {"rate": (rate * 4.0).min(1.0), "code": 409}},
         "latencyMs": 5, "watchMaxSeconds": 3
     })
 }

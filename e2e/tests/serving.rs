@@ -101,6 +101,12 @@ async fn events(env: &Env, reason: &str) -> Vec<String> {
     events.into_iter().filter(|e| e.reason.as_deref() == Some(reason)).filter_map(|e| e.note).collect()
 }
 
+/// The sum of the operator's metric samples whose line contains `key`.
+fn metric(env: &Env, key: &str) -> f64 {
+    let text = env.operator_metrics();
+    text.lines().filter(|l| l.contains(key)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
 fn finished(run: Option<&TrainingRun>) -> bool {
     run.and_then(|r| r.status.as_ref()).is_some_and(|s| matches!(s.phase, RunPhase::Succeeded | RunPhase::Failed))
 }
@@ -128,6 +134,20 @@ async fn passing_runs_are_served_rejected_ones_never_and_a_pin_rolls_back() {
     let answer = predict(&url).await.unwrap();
     assert!(answer["predictions"][0]["label"].is_string(), "{answer}");
     assert!(events(&env, "ModelPromoted").await.iter().any(|n| n.starts_with("cancer-1")));
+
+    // Serving and asked nothing new, a reconcile writes neither the Deployment nor the Service.
+    let applies =
+        || metric(&env, r#"kind="write",resource="deployments""#) + metric(&env, r#"kind="write",resource="services""#);
+    let reconciles = || metric(&env, r#"reconciles_total{controller="modeldeployment"}"#);
+    let (applied, reconciled) = (applies(), reconciles());
+    patch::<ModelDeployment>(&env, "cancer", json!({"metadata": {"annotations": {"example.com/touched": "yes"}}}))
+        .await;
+    let deadline = tokio::time::Instant::now() + trainloop_e2e::TIMEOUT;
+    while reconciles() <= reconciled {
+        assert!(tokio::time::Instant::now() < deadline, "no reconcile after the ModelDeployment changed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(applies(), applied, "a reconcile with nothing to change applied the Deployment or Service");
 
     // A newer passing run replaces it, without one failed request through the Service.
     let traffic = Traffic::start(url.clone());

@@ -8,6 +8,7 @@ use kube::ResourceExt;
 use kube::api::ListParams;
 use serde_json::json;
 use trainloop::api::{RunPhase, TrainingRun};
+use trainloop::controllers::Life;
 use trainloop_e2e::Env;
 
 /// Found in the training benchmark as a status apply refused with 422 `status.artifact.digest:
@@ -34,7 +35,8 @@ async fn a_run_reconciled_from_a_stale_cache_keeps_its_recorded_outcome() {
     env.wait_gone::<Pod>(&pod).await;
 
     let mut registry = Default::default();
-    let outcome = trainloop::controllers::run::reconcile(Arc::new(stale), env.operator_context(&mut registry)).await;
+    let ctx = Life::uncached(env.operator_context(&mut registry));
+    let outcome = trainloop::controllers::run::reconcile(Arc::new(stale), ctx).await;
     let run = env.api::<TrainingRun>().get("recorded").await.unwrap();
     let status = run.status.unwrap_or_default();
     assert_eq!(status.phase, RunPhase::Succeeded, "the stale reconcile ({outcome:?}) rewrote the run: {status:#?}");

@@ -479,24 +479,18 @@ async fn a_reconcile_error_that_repeats_shows_on_the_pipeline_and_in_an_event() 
         return;
     }
     let env = Env::start().await.unwrap();
-    let every_list_fails = json!({"errors": {"list": {"rate": 1.0, "code": 500}}});
-    env.set_faults(Some(&every_list_fails)).await.unwrap();
-    env.create::<TrainingPipeline>(pipeline("churn", &reporting_trainer(), "0.93", json!({}))).await.unwrap();
+    // Reconciles read from caches: what fails them is a write, here the pruning of a failed run
+    // that `history.failed: 0` does not keep.
+    let every_delete_fails = json!({"errors": {"delete": {"rate": 1.0, "code": 500}}});
+    env.set_faults(Some(&every_delete_fails)).await.unwrap();
+    let history = json!({"history": {"succeeded": 1, "failed": 0}, "backoffLimit": 0});
+    env.create::<TrainingPipeline>(pipeline("churn", "exit 1", "0.93", history)).await.unwrap();
     let failing = |p: Option<&TrainingPipeline>| {
         p.and_then(|p| p.status.as_ref()).is_some_and(|s| {
             s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "False" && c.reason == "KubeApi")
         })
     };
-    // Lists fail, watches too once they relist: poll with GET.
-    let deadline = tokio::time::Instant::now() + trainloop_e2e::TIMEOUT;
-    let p = loop {
-        let p = env.api::<TrainingPipeline>().get("churn").await.unwrap();
-        if failing(Some(&p)) {
-            break p;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for Ready=False KubeApi: {p:#?}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let p = env.wait_for::<TrainingPipeline>("churn", "Ready=False KubeApi", failing).await;
     let ready = p.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
     assert!(ready.message.starts_with("reconcile keeps failing: Kubernetes API"), "{}", ready.message);
     env.set_faults(None).await.unwrap();
@@ -505,8 +499,8 @@ async fn a_reconcile_error_that_repeats_shows_on_the_pipeline_and_in_an_event() 
         events.iter().any(|e| e.reason.as_deref() == Some("KubeApi") && e.type_.as_deref() == Some("Warning")),
         "a Warning event says what keeps failing"
     );
-    // Once the fault is gone, the pipeline trains and is Ready again.
-    env.wait_for::<TrainingRun>("churn-1", "Succeeded", phase_is(RunPhase::Succeeded)).await;
+    // Once the fault is gone, the failed run is pruned and the pipeline is Ready again.
+    env.wait_gone::<TrainingRun>("churn-1").await;
     let ready = |p: Option<&TrainingPipeline>| {
         p.and_then(|p| p.status.as_ref())
             .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))

@@ -661,6 +661,18 @@ async fn native_sidecars_run_beside_the_containers_and_stop_after_them() {
     lp.stop().await;
 }
 
+/// A Job of one pod running `script`, never retried.
+fn one_pod_job(name: &str, script: &str) -> Job {
+    obj(json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {"backoffLimit": 0, "template": {"spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "x", "command": ["sh", "-c", script]}]
+        }}}
+    }))
+}
+
 /// The Job controller's cache can lag behind the pods (dropped watches, 410 Gone): a reconcile
 /// handed the Job as it was before its pod finished, after that pod was counted and deleted (an
 /// operator cleaning up once it read the result), must not start the Job's pod again.
@@ -668,15 +680,7 @@ async fn native_sidecars_run_beside_the_containers_and_stop_after_them() {
 async fn a_stale_cached_job_never_starts_a_second_pod() {
     let lp = start("job-stale").await;
     let jobs: Api<Job> = Api::default_namespaced(lp.client.clone());
-    let job: Job = obj(json!({
-        "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": "once"},
-        "spec": {"backoffLimit": 0, "template": {"spec": {
-            "restartPolicy": "Never",
-            "containers": [{"name": "c", "image": "x", "command": ["sh", "-c", "sleep 0.3"]}]
-        }}}
-    }));
-    jobs.create(&PostParams::default(), &job).await.expect("create job");
+    jobs.create(&PostParams::default(), &one_pod_job("once", "sleep 0.3")).await.expect("create job");
     let stale = wait_for(&jobs, "once", "running", |j| j.status.as_ref().and_then(|s| s.active) == Some(1)).await;
     wait_for(&jobs, "once", "Complete", |j| job_condition(j, "Complete").is_some()).await;
     let pods: Api<Pod> = Api::default_namespaced(lp.client.clone());
@@ -688,6 +692,36 @@ async fn a_stale_cached_job_never_starts_a_second_pod() {
     localplane::controllers::job::reconcile_once(&stale, &lp.client).await.expect("reconcile");
     let started: Vec<String> = job_pods(&lp.client, "once").await.iter().map(|p| p.name_any()).collect();
     assert!(started.is_empty(), "a second pod started from a stale Job: {started:?}");
+    lp.stop().await;
+}
+
+/// A pod's outcome counts however soon another client deletes the pod: an operator that deletes
+/// a trainer's pod as soon as it read its result must not make the Job start the pod again (the
+/// trainer ran twice, and an operator deleting each new pod made that a loop). The Job
+/// controller's requests are slowed so the test's deletion surely comes before its count.
+#[tokio::test]
+async fn a_pod_deleted_as_soon_as_it_succeeds_is_counted_and_never_started_again() {
+    let lp = start("job-tracking").await;
+    let observer = lp.plane.observer_client().expect("observer client");
+    faults(&observer, Some(json!({"latencyMs": 300}))).await;
+    let jobs: Api<Job> = Api::default_namespaced(observer.clone());
+    jobs.create(&PostParams::default(), &one_pod_job("counted", "sleep 1")).await.expect("create job");
+    let first = eventually("the Job's pod", || async { job_pods(&observer, "counted").await.into_iter().next() }).await;
+    let pods: Api<Pod> = Api::default_namespaced(observer.clone());
+    let succeeded = |p: &Pod| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded");
+    wait_for(&pods, &first.name_any(), "Succeeded", succeeded).await;
+    pods.delete(&first.name_any(), &DeleteParams::default()).await.expect("delete pod");
+
+    let done = wait_for(&jobs, "counted", "Complete", |j| job_condition(j, "Complete").is_some()).await;
+    faults(&observer, Some(json!({}))).await;
+    let status = done.status.unwrap_or_default();
+    assert_eq!((status.succeeded, status.failed), (Some(1), None), "{status:#?}");
+    let again: Vec<String> =
+        job_pods(&observer, "counted").await.iter().map(|p| p.name_any()).filter(|n| *n != first.name_any()).collect();
+    assert!(again.is_empty(), "the Job started its pod again: {again:?}");
+    // Counted, the pod is let go and its deletion completes.
+    eventually("the counted pod gone", || async { job_pods(&observer, "counted").await.is_empty().then_some(()) })
+        .await;
     lp.stop().await;
 }
 

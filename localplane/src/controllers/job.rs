@@ -2,19 +2,29 @@
 //! failures up to backoffLimit, enforces activeDeadlineSeconds, and reports conditions the way
 //! Kubernetes 1.31+ does: `SuccessCriteriaMet` then `Complete`, `FailureTarget` then `Failed`.
 //!
-//! Deleting a Job deletes its pods through ownerReference garbage collection (the API server).
-//! Indexed completion mode, pod failure policies and success policies are not implemented.
+//! Each pod is counted exactly once, however soon another client deletes it, as Kubernetes does
+//! (`batch.kubernetes.io/job-tracking`): the controller creates its pods with that finalizer, so
+//! a finished pod stays until the controller has recorded its uid under
+//! `status.uncountedTerminatedPods`, removed the finalizer, and moved the uid into the
+//! `succeeded`/`failed` counters. An operator that deletes a pod as soon as it read its result
+//! can no longer make the Job start it again.
+//!
+//! Deleting a Job deletes its pods through ownerReference garbage collection (the API server);
+//! the controller then releases their finalizers. Indexed completion mode, pod failure policies
+//! and success policies are not implemented.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus};
+use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus, UncountedTerminatedPods};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +33,8 @@ use super::util::{self, controlled_by, is_deleting, is_terminal, phase};
 
 pub const LABEL_JOB_NAME: &str = "batch.kubernetes.io/job-name";
 pub const LABEL_CONTROLLER_UID: &str = "batch.kubernetes.io/controller-uid";
+/// The finalizer that holds a Job's pod until the Job controller has counted it.
+pub const TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
 
 /// Delay before re-creating a pod after the n-th failure: 1s, 2s, 4s... up to 60s. Real
 /// clusters start at 10s and cap at 6 minutes; a local tool retries sooner.
@@ -44,6 +56,24 @@ pub struct Plan {
     pub requeue: Option<Duration>,
     /// ttlSecondsAfterFinished has passed: delete the Job (its pods follow by GC).
     pub delete_job: bool,
+    /// Finished pods seen for the first time: their uids are recorded as uncounted (this status
+    /// write comes first) before any finalizer is removed.
+    pub uncounted: Option<UncountedTerminatedPods>,
+    /// Pods whose finalizer goes, their uids recorded: then `status` counts them.
+    pub release: Vec<String>,
+}
+
+fn is_tracked(pod: &Pod) -> bool {
+    pod.metadata.finalizers.iter().flatten().any(|f| f == TRACKING_FINALIZER)
+}
+
+/// The uids of `pods` still held for counting whose outcome is known, and that outcome
+/// (`true`: succeeded). A pod deleted before it ended counts as failed, as in Kubernetes.
+fn finished(pods: &[Pod]) -> Vec<(String, bool)> {
+    pods.iter()
+        .filter(|p| is_tracked(p) && (is_terminal(p) || is_deleting(p)))
+        .filter_map(|p| Some((p.metadata.uid.clone()?, phase(p) == "Succeeded")))
+        .collect()
 }
 
 fn has(conds: &[JobCondition], type_: &str) -> bool {
@@ -93,7 +123,9 @@ pub fn plan(job: &Job, pods: &[Pod], now: Timestamp) -> Plan {
         } else {
             Vec::new()
         };
-        let mut out = Plan { delete, status: old.clone(), ..Default::default() };
+        // What ends now (a failed Job's stragglers, pods deleted later) is not counted any more.
+        let release = pods.iter().filter(|p| is_tracked(p) && (is_terminal(p) || is_deleting(p))).map(|p| p.name_any());
+        let mut out = Plan { delete, status: old.clone(), release: release.collect(), ..Default::default() };
         let finished_at = old
             .completion_time
             .as_ref()
@@ -118,8 +150,32 @@ pub fn plan(job: &Job, pods: &[Pod], now: Timestamp) -> Plan {
     let active: Vec<&Pod> = pods.iter().filter(|p| !is_terminal(p) && !is_deleting(p)).collect();
     let terminating = pods.iter().filter(|p| !is_terminal(p) && is_deleting(p)).count();
     let ready = active.iter().filter(|p| util::is_ready(p)).count();
-    let succeeded = (old.succeeded.unwrap_or(0) as usize).max(pods.iter().filter(|p| phase(p) == "Succeeded").count());
-    let mut failed = (old.failed.unwrap_or(0) as usize).max(pods.iter().filter(|p| phase(p) == "Failed").count());
+    // Counted: the counters, the uids recorded as uncounted, and finished pods still held.
+    let recorded = old.uncounted_terminated_pods.clone().unwrap_or_default();
+    let mut uncounted_succeeded: BTreeSet<String> = recorded.succeeded.iter().flatten().cloned().collect();
+    let mut uncounted_failed: BTreeSet<String> = recorded.failed.iter().flatten().cloned().collect();
+    let before = uncounted_succeeded.len() + uncounted_failed.len();
+    for (uid, success) in finished(pods) {
+        if !uncounted_failed.contains(&uid) && success {
+            uncounted_succeeded.insert(uid);
+        } else if !uncounted_succeeded.contains(&uid) {
+            uncounted_failed.insert(uid);
+        }
+    }
+    let uncounted = (uncounted_succeeded.len() + uncounted_failed.len() > before).then(|| UncountedTerminatedPods {
+        succeeded: Some(uncounted_succeeded.iter().cloned().collect()),
+        failed: Some(uncounted_failed.iter().cloned().collect()),
+    });
+    let release: Vec<String> = pods
+        .iter()
+        .filter(|p| is_tracked(p))
+        .filter(|p| {
+            p.metadata.uid.as_ref().is_some_and(|u| uncounted_succeeded.contains(u) || uncounted_failed.contains(u))
+        })
+        .map(|p| p.name_any())
+        .collect();
+    let succeeded = old.succeeded.unwrap_or(0) as usize + uncounted_succeeded.len();
+    let failed = old.failed.unwrap_or(0) as usize + uncounted_failed.len();
     // Under OnFailure, container restarts count against the backoff limit, as in Kubernetes.
     let restarts: i64 = if on_failure {
         pods.iter()
@@ -135,7 +191,7 @@ pub fn plan(job: &Job, pods: &[Pod], now: Timestamp) -> Plan {
         None if suspended => None,
         None => Some(now),
     };
-    let mut out = Plan::default();
+    let mut out = Plan { uncounted, release, ..Plan::default() };
 
     if !has(&conditions, "FailureTarget") && !has(&conditions, "SuccessCriteriaMet") {
         let deadline_passed = match (spec.active_deadline_seconds, start) {
@@ -174,9 +230,8 @@ pub fn plan(job: &Job, pods: &[Pod], now: Timestamp) -> Plan {
     let active_after: usize;
     let mut completion_time = old.completion_time.clone();
     if let Some(target) = find(&conditions, "FailureTarget").cloned() {
-        // Stop what runs; pods stopped this way count as failed, as in Kubernetes.
+        // Stop what runs; pods stopped this way count as failed once they show as deleted.
         out.delete = active.iter().map(|p| p.name_any()).collect();
-        failed += out.delete.len();
         active_after = 0;
         if active.is_empty() && terminating == 0 {
             conditions.push(condition(
@@ -244,6 +299,8 @@ pub fn plan(job: &Job, pods: &[Pod], now: Timestamp) -> Plan {
         failed: count(failed),
         terminating: Some(terminating as i32),
         conditions: Some(conditions).filter(|c| !c.is_empty()),
+        // Counted above, once their finalizers are gone.
+        uncounted_terminated_pods: None,
         ..old
     };
     out
@@ -264,6 +321,7 @@ pub fn job_pod(job: &Job) -> Option<Pod> {
             name: Some(format!("{name}-{}", util::random_suffix())),
             namespace: job.metadata.namespace.clone(),
             labels: Some(labels),
+            finalizers: Some(vec![TRACKING_FINALIZER.into()]),
             annotations: template.metadata.as_ref().and_then(|m| m.annotations.clone()),
             owner_references: Some(vec![util::controller_ref(job)?]),
             ..Default::default()
@@ -277,7 +335,7 @@ pub fn job_pod(job: &Job) -> Option<Pod> {
 fn status_patch(status: &JobStatus) -> serde_json::Value {
     let mut value = serde_json::to_value(status).unwrap_or_else(|_| json!({}));
     if let Some(map) = value.as_object_mut() {
-        for key in ["active", "succeeded", "failed", "completionTime", "conditions"] {
+        for key in ["active", "succeeded", "failed", "completionTime", "conditions", "uncountedTerminatedPods"] {
             map.entry(key).or_insert(serde_json::Value::Null);
         }
     }
@@ -306,17 +364,26 @@ pub async fn reconcile_once(cached: &Job, client: &Client) -> Result<Action, Err
     };
     let name = cached.name_any();
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
-    let Some(job) = jobs.get_opt(&name).await?.filter(|j| j.metadata.uid.as_deref() == Some(uid.as_str())) else {
+    let pods_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let live = jobs.get_opt(&name).await?.filter(|j| j.metadata.uid.as_deref() == Some(uid.as_str()));
+    let Some(job) = live.filter(|j| j.metadata.deletion_timestamp.is_none()) else {
+        // Nothing is counted for a Job that goes: its pods are let go.
+        for pod in job_pods(&pods_api, &uid).await?.iter().filter(|p| is_tracked(p)) {
+            release(&pods_api, pod).await?;
+        }
         return Ok(Action::await_change());
     };
-    if job.metadata.deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
-    }
-    let pods_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let listed = pods_api.list(&ListParams::default().labels(&format!("{LABEL_CONTROLLER_UID}={uid}"))).await?;
-    let pods: Vec<Pod> =
-        listed.items.into_iter().filter(|p| controlled_by(p.metadata.owner_references.as_ref(), &uid)).collect();
+    let pods = job_pods(&pods_api, &uid).await?;
     let plan = plan(&job, &pods, Timestamp::now());
+    // Record the finished pods before letting any go: a pod released first and the controller
+    // stopped before counting it would be lost, and the Job would start it again.
+    if let Some(uncounted) = &plan.uncounted {
+        let patch = json!({"status": {"uncountedTerminatedPods": uncounted}});
+        jobs.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    }
+    for pod in pods.iter().filter(|p| plan.release.contains(&p.name_any())) {
+        release(&pods_api, pod).await?;
+    }
     if plan.delete_job {
         util::tolerate(jobs.delete(&name, &DeleteParams::background()).await)?;
         return Ok(Action::await_change());
@@ -343,6 +410,54 @@ pub async fn reconcile_once(cached: &Job, client: &Client) -> Result<Action, Err
     })
 }
 
+/// The pods the Job with `uid` controls.
+async fn job_pods(api: &Api<Pod>, uid: &str) -> Result<Vec<Pod>, Error> {
+    let listed = api.list(&ListParams::default().labels(&format!("{LABEL_CONTROLLER_UID}={uid}"))).await?;
+    Ok(listed.items.into_iter().filter(|p| controlled_by(p.metadata.owner_references.as_ref(), uid)).collect())
+}
+
+/// Remove the tracking finalizer from `pod` (a deleted pod then goes), only over the version
+/// read: another client's finalizers are kept.
+async fn release(api: &Api<Pod>, pod: &Pod) -> Result<(), Error> {
+    let kept: Vec<&String> = pod.metadata.finalizers.iter().flatten().filter(|f| *f != TRACKING_FINALIZER).collect();
+    let patch = json!({"metadata": {"finalizers": kept, "resourceVersion": pod.metadata.resource_version}});
+    Ok(util::tolerate(api.patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await)?)
+}
+
+/// Pods of Jobs that are gone wake no Job reconcile (the controller reconciles only Jobs its
+/// cache holds): a pod still held for counting when its Job went (deleted with it by garbage
+/// collection) is let go here.
+async fn release_orphans(client: Client, shutdown: CancellationToken) {
+    let pods: Api<Pod> = Api::all(client.clone());
+    let held = watcher(pods, watcher::Config::default().labels(LABEL_CONTROLLER_UID))
+        .default_backoff()
+        .applied_objects()
+        .filter_map(|pod| futures::future::ready(pod.ok().filter(|p| is_tracked(p) && is_deleting(p))));
+    let release_orphan = |pod: Pod| {
+        let client = client.clone();
+        async move {
+            let (Some(ns), Some(uid)) = (pod.namespace(), pod.labels().get(LABEL_CONTROLLER_UID).cloned()) else {
+                return;
+            };
+            let Some(owner) = pod.metadata.owner_references.iter().flatten().find(|o| o.uid == uid) else { return };
+            let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+            match util::owner_is_live(&jobs, &owner.name, &uid).await {
+                Ok(false) => {
+                    if let Err(error) = release(&Api::namespaced(client, &ns), &pod).await {
+                        tracing::debug!(%error, pod = %pod.name_any(), "could not release an orphan pod");
+                    }
+                }
+                Ok(true) => {}
+                Err(error) => tracing::debug!(%error, "could not read a pod's Job"),
+            }
+        }
+    };
+    tokio::select! {
+        () = held.for_each_concurrent(8, release_orphan) => {}
+        () = shutdown.cancelled() => {}
+    }
+}
+
 fn error_policy(_job: Arc<Job>, error: &Error, _ctx: Arc<Ctx>) -> Action {
     tracing::debug!(%error, "job reconcile failed");
     Action::requeue(Duration::from_secs(1))
@@ -350,11 +465,12 @@ fn error_policy(_job: Arc<Job>, error: &Error, _ctx: Arc<Ctx>) -> Action {
 
 /// Runs the Job controller until `shutdown` is cancelled.
 pub async fn run(client: Client, shutdown: CancellationToken) {
-    util::controller_with_children::<Job, Pod>(&client)
+    let orphans = release_orphans(client.clone(), shutdown.clone());
+    let controller = util::controller_with_children::<Job, Pod>(&client)
         .graceful_shutdown_on(async move { shutdown.cancelled().await })
         .run(reconcile, error_policy, Arc::new(Ctx { client }))
-        .for_each(|_| futures::future::ready(()))
-        .await;
+        .for_each(|_| futures::future::ready(()));
+    tokio::join!(controller, orphans);
 }
 
 #[cfg(test)]
@@ -382,9 +498,15 @@ mod tests {
         }
     }
 
+    /// A pod the controller created (held for counting by its finalizer), its uid its name.
     fn pod(name: &str, phase: &str) -> Pod {
         Pod {
-            metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                uid: Some(name.into()),
+                finalizers: Some(vec![TRACKING_FINALIZER.into()]),
+                ..Default::default()
+            },
             status: Some(PodStatus { phase: Some(phase.into()), ..Default::default() }),
             ..Default::default()
         }
@@ -447,11 +569,42 @@ mod tests {
         let late = plan(&j, &[pod("a", "Running")], Timestamp::from_second(1006).unwrap());
         assert_eq!(late.delete, vec!["a".to_string()]);
         assert_eq!(types(&late.status), vec!["FailureTarget"]);
-        assert_eq!(late.status.failed, Some(1));
         j.status = Some(late.status);
+        // The stopped pod counts as failed once it shows as deleted; then it is let go.
+        let mut stopping = pod("a", "Running");
+        stopping.metadata.deletion_timestamp = Some(Time(Timestamp::from_second(1006).unwrap()));
+        let counted = plan(&j, &[stopping], Timestamp::from_second(1006).unwrap());
+        assert_eq!((counted.status.failed, counted.release.clone()), (Some(1), vec!["a".to_string()]));
+        j.status = Some(counted.status);
         let done = plan(&j, &[], Timestamp::from_second(1007).unwrap());
         assert_eq!(types(&done.status), vec!["FailureTarget", "Failed"]);
         assert_eq!(done.status.conditions.unwrap()[1].reason.as_deref(), Some("DeadlineExceeded"));
+    }
+
+    #[test]
+    fn a_finished_pod_is_recorded_before_it_is_let_go_and_counted_once() {
+        let now = Timestamp::from_second(1000).unwrap();
+        let mut j = job(JobSpec::default());
+        let first = plan(&j, &[pod("a", "Succeeded")], now);
+        let recorded = first.uncounted.clone().expect("the pod's uid is recorded first");
+        assert_eq!(recorded.succeeded, Some(vec!["a".to_string()]));
+        assert_eq!(first.release, vec!["a".to_string()]);
+        assert_eq!((first.status.succeeded, first.status.uncounted_terminated_pods.clone()), (Some(1), None));
+        // Stopped after recording, before the status counted it: the uid still counts once,
+        // whether the pod is still held, let go, or gone.
+        j.status = Some(JobStatus { uncounted_terminated_pods: Some(recorded), ..Default::default() });
+        let mut released = pod("a", "Succeeded");
+        released.metadata.finalizers = None;
+        for pods in [vec![pod("a", "Succeeded")], vec![released], vec![]] {
+            let again = plan(&j, &pods, now);
+            assert_eq!((again.create, again.status.succeeded), (0, Some(1)), "{pods:?}");
+            assert!(again.uncounted.is_none(), "nothing new to record");
+        }
+        // A pod let go and counted is not counted again.
+        j.status = Some(JobStatus { succeeded: Some(1), ..Default::default() });
+        let mut counted = pod("a", "Succeeded");
+        counted.metadata.finalizers = None;
+        assert_eq!(plan(&j, &[counted], now).status.succeeded, Some(1));
     }
 
     #[test]
@@ -465,5 +618,6 @@ mod tests {
         }
         let owner = &p.metadata.owner_references.unwrap()[0];
         assert_eq!((owner.kind.as_str(), owner.controller), ("Job", Some(true)));
+        assert_eq!(p.metadata.finalizers, Some(vec![TRACKING_FINALIZER.to_string()]));
     }
 }

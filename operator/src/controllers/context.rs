@@ -1,4 +1,7 @@
-//! What every reconcile shares: the client, the event recorder, metrics and settings.
+//! What every reconcile shares: the client, the event recorder, metrics and settings, and the
+//! caches of the current controller life.
+
+use std::sync::Arc;
 
 use crate::monitors::webhook::Firings;
 use crate::server::alertmanager::LatestPolicies;
@@ -10,6 +13,7 @@ use kube::{
 
 use trainloop_storage::StorageConfig;
 
+use super::caches::Caches;
 use super::failures::Failures;
 use super::metrics::Metrics;
 use crate::triggers::DataPoller;
@@ -96,5 +100,28 @@ impl Context {
         if let Err(error) = self.recorder.publish(&event, reference).await {
             tracing::warn!(%error, reason, "could not publish event");
         }
+    }
+}
+
+/// What a reconcile gets: the operator-wide context, and the caches of its scope in the current
+/// controller life (a restart of the controllers relists into new ones). Derefs to [`Context`].
+pub struct Life {
+    pub ctx: Arc<Context>,
+    pub caches: Caches,
+}
+
+impl Life {
+    /// A life whose caches hold nothing, for a reconcile called by hand (a test's): it reads
+    /// what it needs fresh, as a reconcile does when its cache is behind.
+    pub fn uncached(ctx: Arc<Context>) -> Arc<Self> {
+        Arc::new(Life { ctx, caches: Caches::empty() })
+    }
+}
+
+impl std::ops::Deref for Life {
+    type Target = Context;
+
+    fn deref(&self) -> &Context {
+        &self.ctx
     }
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
-use super::Context;
 use super::error::{Error, Result};
+use super::{Context, Life};
 
 /// Count the `result` of reconciling `object`; when an error repeats, `report` says so on the
 /// object, given the error's category and a message (`announce`: with a Warning event, the first
@@ -47,7 +47,7 @@ pub fn key(controller: &str, object: &impl ResourceExt) -> String {
 /// Requeue after a failure, the same for every kind: a lost optimistic-concurrency race (a cache
 /// behind a write) looks again soon; the rest backs off per object, 0.5 s doubling to 60 s, so a
 /// passing fault costs half a second and a lasting one does not hammer the API server.
-pub fn error_policy<K: ResourceExt>(controller: &'static str) -> impl Fn(Arc<K>, &Error, Arc<Context>) -> Action {
+pub fn error_policy<K: ResourceExt>(controller: &'static str) -> impl Fn(Arc<K>, &Error, Arc<Life>) -> Action {
     move |object, error, ctx| {
         tracing::warn!(controller, object = %object.name_any(), %error, category = error.category(), "reconcile failed");
         ctx.metrics.failed(controller, error.category());

@@ -1,7 +1,9 @@
 //! The controllers and what they share. Each controller is one folder with the same steps:
 //! gather -> validate -> build -> apply -> status.
 
+pub mod applied;
 pub mod artifact_volume;
+pub mod caches;
 pub mod client;
 pub mod conditions;
 mod context;
@@ -24,8 +26,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
 use kube::{
-    Api, ResourceExt,
-    core::{DeserializeGuard, PartialObjectMeta},
+    Api, Resource, ResourceExt,
     runtime::{
         Controller, WatchStreamExt,
         controller::{self, Action},
@@ -37,8 +38,9 @@ use kube::{
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{DriftPolicy, ModelDeployment, TrainingPipeline, TrainingRun};
+use caches::{Caches, Guarded, JOB_NAME_LABEL, Stores};
 
-pub use context::{Context, Settings};
+pub use context::{Context, Life, Settings};
 pub use health::WatchHealth;
 pub use metrics::Metrics;
 
@@ -136,51 +138,151 @@ impl Scope {
     }
 }
 
-/// The watches (owned ones filtered to what trainloop manages), caches and the reconcile loops
-/// of one scope.
+/// The watches of one scope (owned ones filtered to what trainloop manages), the caches they
+/// fill, and the four reconcile loops reading them.
 async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: WatchHealth, scope: Scope) {
     let client = ctx.client.clone();
     let managed = watcher::Config::default().labels(&format!("{}=trainloop", labels::MANAGED_BY));
-    let (runs, run_store) = watch(
-        scope.api::<Guarded<TrainingRun>>(&client),
-        watcher::Config::default(),
-        &health,
-        scope.name("trainingruns"),
-    );
+    let serving =
+        watcher::Config::default().labels(&format!("{}=trainloop,{}", labels::MANAGED_BY, labels::DEPLOYMENT));
     let (pipelines, pipeline_store) = watch(
         scope.api::<Guarded<TrainingPipeline>>(&client),
         watcher::Config::default(),
         &health,
         scope.name("trainingpipelines"),
     );
-    let jobs = watch_owned(scope.api::<PartialObjectMeta<Job>>(&client), managed.clone(), &health, scope.name("jobs"));
-    let owned_runs = watch_owned(
-        scope.api::<PartialObjectMeta<TrainingRun>>(&client),
-        managed.clone(),
+    let (runs, run_writer) = reflector::store();
+    let (deployments, deployment_writer) = reflector::store();
+    let (jobs, job_writer) = reflector::store();
+    let (pods, pod_writer) = reflector::store();
+    let (workloads, workload_writer) = reflector::store();
+    let (services, service_writer) = reflector::store();
+    let stores = Stores { runs, deployments, jobs, pods, workloads, services };
+    let ctx = Arc::new(Life { ctx, caches: Caches::new(stores) });
+    let stores = &ctx.caches.stores;
+
+    // One watch of runs feeds the run controller and hands each change (deletions too) on to the
+    // pipeline and deployment controllers, whose runs they are or serve. Each hears of a change
+    // only once the store and the index hold it.
+    let (to_pipelines, runs_for_pipelines) = futures::channel::mpsc::unbounded();
+    let (to_deployments, runs_for_deployments) = futures::channel::mpsc::unbounded();
+    let index = ctx.clone();
+    let runs = cached(
+        scope.api::<Guarded<TrainingRun>>(&client),
+        watcher::Config::default(),
+        run_writer,
         &health,
-        scope.name("trainingruns (owned)"),
+        scope.name("trainingruns"),
+        move |event| index.caches.runs_by_pipeline.observe(event),
+        |_| {},
+    )
+    .inspect(move |event| {
+        if let Ok(watcher::Event::Apply(run) | watcher::Event::InitApply(run) | watcher::Event::Delete(run)) = event {
+            // A send fails only once its controller has stopped, when nobody needs it.
+            let _ = to_pipelines.unbounded_send(Ok::<_, watcher::Error>(run.clone()));
+            let _ = to_deployments.unbounded_send(Ok::<_, watcher::Error>(run.clone()));
+        }
+    });
+    let jobs = cached(
+        scope.api::<Job>(&client),
+        managed.clone(),
+        job_writer,
+        &health,
+        scope.name("jobs"),
+        |_| {},
+        |job| {
+            // The run controller reads a Job's state, never its pod template (which carries the
+            // trainer's config): a Job kept for every run is kept small.
+            if let Some(spec) = job.spec.as_mut() {
+                spec.template = Default::default();
+            }
+        },
     );
     // A trainer pod's state (an image that cannot be pulled, a crash) does not always change its
-    // Job: the run controller watches the pods too, by the run label they carry.
-    let pods = watch_owned(scope.api::<PartialObjectMeta<Pod>>(&client), managed, &health, scope.name("pods"));
+    // Job: the run controller watches its pods too, and the deployment controller its servers.
+    let (to_deployments_pods, server_pods) = futures::channel::mpsc::unbounded();
+    let index = ctx.clone();
+    let pods = cached(
+        scope.api::<Pod>(&client),
+        managed,
+        pod_writer,
+        &health,
+        scope.name("pods"),
+        move |event| {
+            index.caches.pods_by_job.observe(event);
+            index.caches.pods_by_deployment.observe(event);
+            if let watcher::Event::Delete(pod) = event {
+                index.caches.own_writes.gone(&pod.metadata);
+            }
+        },
+        |_| {},
+    )
+    .touched_objects()
+    .inspect(move |pod| {
+        if let Ok(pod) = pod
+            && pod.labels().contains_key(labels::DEPLOYMENT)
+        {
+            let _ = to_deployments_pods.unbounded_send(Ok::<_, watcher::Error>(pod.clone()));
+        }
+    });
+    let deployment_watches = DeploymentWatches {
+        deployments: cached(
+            scope.api::<Guarded<ModelDeployment>>(&client),
+            watcher::Config::default(),
+            deployment_writer,
+            &health,
+            scope.name("modeldeployments"),
+            |_| {},
+            |_| {},
+        )
+        .applied_objects()
+        .boxed(),
+        workloads: cached(
+            scope.api::<Deployment>(&client),
+            serving.clone(),
+            workload_writer,
+            &health,
+            scope.name("deployments"),
+            |_| {},
+            |_| {},
+        )
+        .touched_objects()
+        .boxed(),
+        services: cached(
+            scope.api::<Service>(&client),
+            serving,
+            service_writer,
+            &health,
+            scope.name("services"),
+            |_| {},
+            |_| {},
+        )
+        .touched_objects()
+        .boxed(),
+        pods: server_pods.boxed(),
+        runs: runs_for_deployments.boxed(),
+    };
+
     // Bounded: a burst of ten thousand objects must not become ten thousand requests at once.
     let bounded = controller::Config::default().concurrency(RECONCILE_CONCURRENCY);
-    let run_controller = Controller::for_stream(runs, run_store.clone())
+    let run_controller = Controller::for_stream(runs.applied_objects(), stores.runs.clone())
         .with_config(bounded.clone())
         .trigger_backoff(NoBackoff)
-        .owns_stream(jobs)
+        .owns_stream(jobs.touched_objects())
         .watches_stream(pods, |pod| {
             let namespace = pod.namespace().unwrap_or_default();
-            pod.labels().get(labels::RUN).map(|run| ObjectRef::<Guarded<TrainingRun>>::new(run).within(&namespace))
+            let job = pod.labels().get(JOB_NAME_LABEL)?;
+            let run = pod.labels().get(labels::RUN).filter(|run| *run == job)?;
+            Some(ObjectRef::<Guarded<TrainingRun>>::new(run).within(&namespace))
         });
-    let (deployment_controller, deployment_store) = deployment_controller(&client, &health, &scope);
+    let deployment_controller = deployment_controller(deployment_watches, &stores.deployments);
     let (policies, policy_store) = watch(
         scope.api::<Guarded<DriftPolicy>>(&client),
         watcher::Config::default(),
         &health,
         scope.name("driftpolicies"),
     );
-    ctx.policies.set(policy_store.clone());
+    ctx.policies.set(&scope.name("driftpolicies"), policy_store.clone());
     // An alert for a webhook monitor is judged at once, not at the policy's next interval.
     let alerted = ctx.firings.wakeups().map(|policy| policy.object_ref::<Guarded<DriftPolicy>>());
     let drift_controller =
@@ -197,9 +299,9 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
         ObjectRef::<Guarded<TrainingPipeline>>::new(&pipeline.name).within(&namespace)
     });
     let pipeline_controller = Controller::for_stream(pipelines, pipeline_store.clone())
-        .with_config(bounded.clone())
+        .with_config(bounded)
         .trigger_backoff(NoBackoff)
-        .owns_stream(owned_runs)
+        .owns_stream(runs_for_pipelines)
         .watches_stream(requests, |guard| {
             let policy = guard.0.ok()?;
             let namespace = policy.namespace().unwrap_or_default();
@@ -209,14 +311,22 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
         .reconcile_on(data_changed);
     let synced_health = health.clone();
     let unsynced = scope.unsynced;
+    let synced_ctx = ctx.clone();
     tokio::spawn(async move {
-        if synced(&run_store).await
-            && synced(&pipeline_store).await
-            && synced(&deployment_store).await
+        let stores = &synced_ctx.caches.stores;
+        if synced(&pipeline_store).await
             && synced(&policy_store).await
-            && unsynced.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1
+            && synced(&stores.runs).await
+            && synced(&stores.deployments).await
+            && synced(&stores.jobs).await
+            && synced(&stores.pods).await
+            && synced(&stores.workloads).await
+            && synced(&stores.services).await
         {
-            synced_health.set_synced();
+            synced_ctx.caches.mark_synced();
+            if unsynced.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                synced_health.set_synced();
+            }
         }
     });
     let runs = run_controller
@@ -238,49 +348,37 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
     futures::join!(runs, pipelines, deployments, policies);
 }
 
-/// The ModelDeployment controller and its cache. It is woken by its Deployments, Services and
-/// server pods (metadata-only, by the deployment label they carry), and by every run of a
-/// pipeline it follows or the run it pins, so a run that passes is rolled out at once.
+type Watched<K> = futures::stream::BoxStream<'static, Result<K, watcher::Error>>;
+
+/// What wakes the ModelDeployment controller, each from a watch that fills a cache.
+struct DeploymentWatches {
+    deployments: Watched<Guarded<ModelDeployment>>,
+    /// Its Deployments, Services and server pods, by the deployment label they carry.
+    workloads: Watched<Deployment>,
+    services: Watched<Service>,
+    pods: Watched<Pod>,
+    /// Every run: one of a pipeline it follows or the run it pins is rolled out at once.
+    runs: Watched<Guarded<TrainingRun>>,
+}
+
+/// The ModelDeployment controller, woken by `watches`.
 fn deployment_controller(
-    client: &kube::Client,
-    health: &WatchHealth,
-    scope: &Scope,
-) -> (Controller<Guarded<ModelDeployment>>, Store<Guarded<ModelDeployment>>) {
-    let serving =
-        watcher::Config::default().labels(&format!("{}=trainloop,{}", labels::MANAGED_BY, labels::DEPLOYMENT));
-    let (deployments, store) = watch(
-        scope.api::<Guarded<ModelDeployment>>(client),
-        watcher::Config::default(),
-        health,
-        scope.name("modeldeployments"),
-    );
-    let workloads = watch_owned(
-        scope.api::<PartialObjectMeta<Deployment>>(client),
-        serving.clone(),
-        health,
-        scope.name("deployments"),
-    );
-    let services =
-        watch_owned(scope.api::<PartialObjectMeta<Service>>(client), serving.clone(), health, scope.name("services"));
-    let pods = watch_owned(scope.api::<PartialObjectMeta<Pod>>(client), serving, health, scope.name("server pods"));
-    let runs = watch_owned(
-        scope.api::<PartialObjectMeta<TrainingRun>>(client),
-        watcher::Config::default(),
-        health,
-        scope.name("trainingruns (served)"),
-    );
+    watches: DeploymentWatches,
+    store: &Store<Guarded<ModelDeployment>>,
+) -> Controller<Guarded<ModelDeployment>> {
     let owner = |meta: &kube::api::ObjectMeta| {
         let namespace = meta.namespace.clone().unwrap_or_default();
         let name = meta.labels.as_ref()?.get(labels::DEPLOYMENT)?;
         Some(ObjectRef::<Guarded<ModelDeployment>>::new(name).within(&namespace))
     };
     let followers = store.clone();
-    let controller = Controller::for_stream(deployments, store.clone())
+    Controller::for_stream(watches.deployments, store.clone())
         .with_config(controller::Config::default().concurrency(RECONCILE_CONCURRENCY))
-        .watches_stream(workloads, move |d| owner(&d.metadata))
-        .watches_stream(services, move |s| owner(&s.metadata))
-        .watches_stream(pods, move |p| owner(&p.metadata))
-        .watches_stream(runs, move |run| {
+        .trigger_backoff(NoBackoff)
+        .watches_stream(watches.workloads, move |d| owner(&d.metadata))
+        .watches_stream(watches.services, move |s| owner(&s.metadata))
+        .watches_stream(watches.pods, move |p| owner(&p.metadata))
+        .watches_stream(watches.runs, move |run| {
             let namespace = run.namespace().unwrap_or_default();
             let pipeline = run.labels().get(labels::PIPELINE).cloned();
             let name = run.name_any();
@@ -296,8 +394,7 @@ fn deployment_controller(
                 })
                 .map(|md| ObjectRef::<Guarded<ModelDeployment>>::new(&md.name_any()).within(&namespace))
                 .collect::<Vec<_>>()
-        });
-    (controller, store)
+        })
 }
 
 /// No pause on a controller's merged trigger stream: each watch backs off on its own (`watch`,
@@ -318,19 +415,35 @@ impl kube::runtime::utils::Backoff for NoBackoff {
     fn reset(&mut self) {}
 }
 
-/// A metadata-only watch of the children that `api` and `config` select, reporting its health:
-/// enough to wake their owners.
-fn watch_owned<K>(
-    api: Api<PartialObjectMeta<K>>,
+/// A cached watch of the `K` that `api` and `config` select, reporting its health: `index` and
+/// then the store see each change before the stream passes it on. Managed fields are dropped
+/// (nothing reads them, and they are a good part of an object's size), and what `trim` removes.
+fn cached<K>(
+    api: Api<K>,
     config: watcher::Config,
+    writer: reflector::store::Writer<K>,
     health: &WatchHealth,
     name: String,
-) -> impl futures::Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+    index: impl Fn(&watcher::Event<K>) + Send + 'static,
+    mut trim: impl FnMut(&mut K) + Send + 'static,
+) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
 where
-    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
     let observe = health.observe(name);
-    watcher(api, config).default_backoff().inspect(move |event| observe(event)).touched_objects()
+    watcher(api, config)
+        .default_backoff()
+        .modify(move |object| {
+            object.meta_mut().managed_fields = None;
+            trim(object);
+        })
+        .inspect(move |event| {
+            observe(event);
+            if let Ok(event) = event {
+                index(event);
+            }
+        })
+        .reflect(writer)
 }
 
 /// A cached watch of every `K` that `api` reaches, reporting its health.
@@ -344,10 +457,7 @@ where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
     let (store, writer) = reflector::store();
-    let observe = health.observe(name);
-    let stream =
-        watcher(api, config).default_backoff().reflect(writer).inspect(move |event| observe(event)).applied_objects();
-    (stream, store)
+    (cached(api, config, writer, health, name, |_| {}, |_| {}).applied_objects(), store)
 }
 
 /// Whether the cache behind `store` finished its first list.
@@ -366,23 +476,25 @@ where
     }
 }
 
-/// An object as the watches deliver it: the resource, or why it could not be read (written under
-/// another schema, or edited past it), so that one such object never stops a controller.
-type Guarded<K> = DeserializeGuard<K>;
-
 /// Wrap a reconciler to count it, time it, and answer an object it cannot read with a Warning
-/// event that says why, instead of a reconcile.
+/// event that says why, instead of a reconcile. Nothing is reconciled before every cache has
+/// synced, nor from a cache that has not yet seen the operator's own last write to the object
+/// (its watch brings that write, and another reconcile).
 fn guarded<K, F, Fut>(
     controller: &'static str,
     reconcile: F,
-) -> impl FnMut(Arc<Guarded<K>>, Arc<Context>) -> futures::future::BoxFuture<'static, error::Result<Action>>
+) -> impl FnMut(Arc<Guarded<K>>, Arc<Life>) -> futures::future::BoxFuture<'static, error::Result<Action>>
 where
-    F: Fn(Arc<K>, Arc<Context>) -> Fut + Copy + Send + 'static,
+    F: Fn(Arc<K>, Arc<Life>) -> Fut + Copy + Send + 'static,
     Fut: Future<Output = error::Result<Action>> + Send + 'static,
     K: kube::Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
     move |guard, ctx| {
         Box::pin(async move {
+            ctx.caches.wait_synced().await;
+            if ctx.caches.own_writes.is_behind(guard.meta()) {
+                return Ok(Action::await_change());
+            }
             let start = std::time::Instant::now();
             let result = match &guard.0 {
                 Ok(object) => reconcile(Arc::new(object.clone()), ctx.clone()).await,

@@ -6,13 +6,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use super::{Context, error::Result, labels};
+use super::{Life, error::Result, labels};
 
 /// Apply `status` to `object` and return the object as written; only over the version of
 /// `object` (its resourceVersion): a status computed from a cache that is behind fails with 409
 /// and is computed again on fresh data, so it can never roll a recorded state back (a
-/// pipeline's run numbers and handled triggers, a run's outcome).
-pub async fn apply<K>(ctx: &Context, object: &K, status: &impl Serialize) -> Result<K>
+/// pipeline's run numbers and handled triggers, a run's outcome). Until the cache shows the
+/// write, reconciles of `object` wait for it.
+pub async fn apply<K>(ctx: &Life, object: &K, status: &impl Serialize) -> Result<K>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
@@ -26,5 +27,7 @@ where
         "status": status,
     });
     let params = PatchParams::apply(labels::FIELD_MANAGER).force();
-    Ok(api.patch_status(&object.name_any(), &params, &Patch::Apply(patch)).await?)
+    let written = api.patch_status(&object.name_any(), &params, &Patch::Apply(patch)).await?;
+    ctx.caches.own_writes.wrote(object.meta(), written.meta());
+    Ok(written)
 }

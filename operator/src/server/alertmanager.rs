@@ -50,21 +50,25 @@ impl Policies for Store<DeserializeGuard<DriftPolicy>> {
     }
 }
 
-/// The controllers' current cache of policies: each life of the controllers makes a new one and
-/// puts it here, so the receiver, which outlives them, always reads the live one.
+/// The controllers' current caches of policies, one per watched scope (all namespaces, or each
+/// listed one): each life of the controllers makes new ones and puts them here, so the receiver,
+/// which outlives them, always reads the live ones.
 #[derive(Clone, Default)]
-pub struct LatestPolicies(Arc<std::sync::RwLock<Option<Store<DeserializeGuard<DriftPolicy>>>>>);
+pub struct LatestPolicies(Arc<std::sync::RwLock<std::collections::BTreeMap<String, PolicyStore>>>);
+
+type PolicyStore = Store<DeserializeGuard<DriftPolicy>>;
 
 impl LatestPolicies {
-    pub fn set(&self, store: Store<DeserializeGuard<DriftPolicy>>) {
-        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(store);
+    /// The cache of `scope`, replacing that scope's previous one.
+    pub fn set(&self, scope: &str, store: PolicyStore) {
+        self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(scope.to_string(), store);
     }
 }
 
 impl Policies for LatestPolicies {
     fn policies(&self) -> Vec<Arc<DriftPolicy>> {
-        let store = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        store.map(|store| store.policies()).unwrap_or_default()
+        let stores = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        stores.values().flat_map(|store| store.policies()).collect()
     }
 }
 

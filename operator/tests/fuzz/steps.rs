@@ -132,7 +132,7 @@ fn metrics(evaluation: &Evaluation, value: f64) -> BTreeMap<String, f64> {
     evaluation.gates.iter().map(|gate| (gate.metric.clone(), value)).collect()
 }
 
-/// The run controller's pure steps: validate, the ConfigMap and Job, and what the Job's outcome
+/// The run controller's pure steps: validate, the Job, and what the Job's outcome
 /// makes of the run.
 pub fn run(mut run: TrainingRun) -> Vec<String> {
     as_stored(&mut run.metadata);
@@ -143,9 +143,8 @@ pub fn run(mut run: TrainingRun) -> Vec<String> {
             Err(problem) if problem.contains("spec.") => return Vec::new(),
             Err(problem) => return vec![format!("build::validate refuses without naming a field: {problem}")],
         };
-    let mut findings = created("its ConfigMap", &build::config_map(&validated));
     let job = build::job(&validated);
-    findings.extend(created("its Job", &job));
+    let mut findings = created("its Job", &job);
     let result = trainloop::artifact::TrainerResult {
         metrics: metrics(&run.spec.evaluation, 0.5),
         artifact: trainloop::artifact::ArtifactRef { uri: validated.artifact_uri.clone(), digest: DIGEST.into() },

@@ -11,21 +11,16 @@ pub mod workload;
 
 use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
-use kube::{
-    Api, Resource, ResourceExt,
-    api::{ListParams, Patch, PatchParams},
-    runtime::controller::Action,
-};
+use kube::{Resource, ResourceExt, runtime::controller::Action};
 
-use crate::api::{ModelDeployment, ModelDeploymentStatus, ServedModel, TrainingRun};
+use crate::api::{ModelDeployment, ModelDeploymentStatus, ServedModel};
 use crate::controllers::{
-    Context,
+    Context, Life, applied,
     conditions::{failing, merge},
     error::Result,
-    failures, labels,
+    failures,
     metrics::RollbackLabels,
     status::apply as apply_status,
 };
@@ -34,7 +29,7 @@ use source::Selection;
 
 /// Reconcile one ModelDeployment; an error that repeats is reported on it.
 #[tracing::instrument(skip_all, fields(deployment = %md.name_any(), namespace = md.namespace().unwrap_or_default()))]
-pub async fn reconcile(md: Arc<ModelDeployment>, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile(md: Arc<ModelDeployment>, ctx: Arc<Life>) -> Result<Action> {
     let result = reconcile_deployment(md.clone(), ctx.clone()).await;
     let object = failures::key("modeldeployment", &*md);
     failures::track(&ctx, object, &result, |category, message, announce| {
@@ -45,7 +40,7 @@ pub async fn reconcile(md: Arc<ModelDeployment>, ctx: Arc<Context>) -> Result<Ac
 }
 
 /// Say on the deployment what keeps failing.
-async fn report_failure(ctx: &Context, md: &ModelDeployment, category: &str, message: String, announce: bool) {
+async fn report_failure(ctx: &Life, md: &ModelDeployment, category: &str, message: String, announce: bool) {
     if announce {
         ctx.event(&md.object_ref(&()), true, category, "Reconcile", message.clone()).await;
     }
@@ -61,20 +56,21 @@ async fn report_failure(ctx: &Context, md: &ModelDeployment, category: &str, mes
     }
 }
 
-async fn reconcile_deployment(md: Arc<ModelDeployment>, ctx: Arc<Context>) -> Result<Action> {
+async fn reconcile_deployment(md: Arc<ModelDeployment>, ctx: Arc<Life>) -> Result<Action> {
     let now = Timestamp::now();
     let namespace = md.namespace().unwrap_or_default();
     let name = md.name_any();
 
-    // Gather.
+    // Gather, from the caches: a change to any of these wakes this reconcile again.
+    let caches = &ctx.caches;
     let runs = match (&md.spec.source.pipeline_ref, &md.spec.source.run_ref) {
-        (_, Some(pinned)) => run_named(&ctx, &namespace, &pinned.name).await?.into_iter().collect(),
-        (Some(pipeline), None) => runs_of(&ctx, &namespace, &pipeline.name).await?,
+        (_, Some(pinned)) => caches.run(&namespace, &pinned.name).into_iter().collect(),
+        (Some(pipeline), None) => caches.pipeline_runs(&namespace, &pipeline.name),
         (None, None) => Vec::new(),
     };
     let selection = source::select(&md.spec.source, &runs);
-    let deployment = deployment_named(&ctx, &namespace, &name).await?;
-    let pods = server_pods(&ctx, &namespace, &name).await?;
+    let deployment = caches.workload(&namespace, &name);
+    let pods = caches.server_pods(&namespace, &name);
 
     // Decide.
     let asked = match &selection {
@@ -94,15 +90,13 @@ async fn reconcile_deployment(md: Arc<ModelDeployment>, ctx: Arc<Context>) -> Re
     announce(&ctx, &md, &old, &decision, &selection).await;
 
     // Apply: the Service always, the Deployment once there is a model; server-side and forced,
-    // so hand edits of the fields the operator manages are put back.
-    let params = PatchParams::apply(labels::FIELD_MANAGER).force();
+    // so hand edits of the fields the operator manages are put back; neither when the cache
+    // shows it as it would be applied.
     if let Some(service) = workload::service(&md) {
-        let api: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
-        api.patch(&name, &params, &Patch::Apply(&service)).await?;
+        applied::apply(&ctx, &service, caches.service(&namespace, &name).as_ref()).await?;
     }
     if let Some(desired) = decision.apply.as_ref().and_then(|model| workload::deployment(&md, model, &ctx.settings)) {
-        let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &namespace);
-        api.patch(&name, &params, &Patch::Apply(&desired)).await?;
+        applied::apply(&ctx, &desired, deployment.as_ref()).await?;
     }
 
     // Verify the server pods that wait for their smoke test; each verdict wakes this reconcile
@@ -159,32 +153,4 @@ async fn announce(
             }
         }
     }
-}
-
-// Reads, one function each, so that moving them to shared caches is one line per read.
-
-/// The runs of `pipeline` (by their pipeline label).
-async fn runs_of(ctx: &Context, namespace: &str, pipeline: &str) -> Result<Vec<TrainingRun>> {
-    let api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), namespace);
-    let selector = format!("{}={pipeline}", labels::PIPELINE);
-    Ok(api.list(&ListParams::default().labels(&selector)).await?.items)
-}
-
-/// The run called `name`, if it exists.
-async fn run_named(ctx: &Context, namespace: &str, name: &str) -> Result<Option<TrainingRun>> {
-    let api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), namespace);
-    Ok(api.get_opt(name).await?)
-}
-
-/// The Deployment called `name`, if it exists.
-async fn deployment_named(ctx: &Context, namespace: &str, name: &str) -> Result<Option<Deployment>> {
-    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
-    Ok(api.get_opt(name).await?)
-}
-
-/// The server pods of the ModelDeployment `name`.
-async fn server_pods(ctx: &Context, namespace: &str, name: &str) -> Result<Vec<Pod>> {
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-    let selector = format!("{}={name},{}=trainloop", labels::DEPLOYMENT, labels::MANAGED_BY);
-    Ok(api.list(&ListParams::default().labels(&selector)).await?.items)
 }

@@ -23,7 +23,7 @@ use crate::api::{
     DriftPolicy, DriftPolicyStatus, ModelDeployment, Monitor, MonitorStatus, TrainingPipeline, TrainingRun,
 };
 use crate::controllers::{
-    Context,
+    Life,
     conditions::{Desired, failing, merge},
     deployment::verify::read_profile,
     error::Result,
@@ -38,7 +38,7 @@ use status::{Blocked, MANAGED};
 
 /// Reconcile one DriftPolicy; an error that repeats is reported on it.
 #[tracing::instrument(skip_all, fields(policy = %policy.name_any(), namespace = policy.namespace().unwrap_or_default()))]
-pub async fn reconcile(policy: Arc<DriftPolicy>, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Action> {
     let result = reconcile_policy(policy.clone(), ctx.clone()).await;
     let object = failures::key("driftpolicy", &*policy);
     failures::track(&ctx, object, &result, |category, message, announce| {
@@ -49,7 +49,7 @@ pub async fn reconcile(policy: Arc<DriftPolicy>, ctx: Arc<Context>) -> Result<Ac
 }
 
 /// Say on the policy what keeps failing.
-async fn report_failure(ctx: &Context, policy: &DriftPolicy, category: &str, message: String, announce: bool) {
+async fn report_failure(ctx: &Life, policy: &DriftPolicy, category: &str, message: String, announce: bool) {
     if announce {
         ctx.event(&policy.object_ref(&()), true, category, "Reconcile", message.clone()).await;
     }
@@ -71,7 +71,7 @@ struct Gathered {
     runs: Vec<TrainingRun>,
 }
 
-async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Context>) -> Result<Action> {
+async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Action> {
     let now = Timestamp::now();
     let name = policy.name_any();
     let spec = &policy.spec;
@@ -220,7 +220,7 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Context>) -> Result
 }
 
 /// The deployment, and the pipeline it follows with that pipeline's runs.
-async fn gather(ctx: &Context, policy: &DriftPolicy) -> Result<Gathered> {
+async fn gather(ctx: &Life, policy: &DriftPolicy) -> Result<Gathered> {
     let namespace = policy.namespace().unwrap_or_default();
     let deployments: Api<ModelDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
     let deployment = deployments.get_opt(&policy.spec.deployment_ref.name).await?;
@@ -238,7 +238,7 @@ async fn gather(ctx: &Context, policy: &DriftPolicy) -> Result<Gathered> {
 }
 
 /// The server pods of the deployment.
-async fn server_pods(ctx: &Context, md: &ModelDeployment) -> Result<Vec<Pod>> {
+async fn server_pods(ctx: &Life, md: &ModelDeployment) -> Result<Vec<Pod>> {
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &md.namespace().unwrap_or_default());
     let selector = format!("{}={},{}=trainloop", labels::DEPLOYMENT, md.name_any(), labels::MANAGED_BY);
     Ok(api.list(&ListParams::default().labels(&selector)).await?.items)
@@ -260,7 +260,7 @@ fn reason_of(monitor: &Monitor, fired: &MonitorStatus, reading: &Reading, policy
 
 /// Events and metrics for one evaluation.
 async fn announce(
-    ctx: &Context,
+    ctx: &Life,
     policy: &DriftPolicy,
     old: &DriftPolicyStatus,
     new: &DriftPolicyStatus,
@@ -324,7 +324,7 @@ async fn announce(
 }
 
 /// A policy that cannot work as written: say what to fix, and wait for a change.
-async fn stalled(ctx: &Context, policy: &DriftPolicy, old: &DriftPolicyStatus, problem: String) -> Result<Action> {
+async fn stalled(ctx: &Life, policy: &DriftPolicy, old: &DriftPolicyStatus, problem: String) -> Result<Action> {
     let desired =
         [Desired::new("Ready", false, "InvalidSpec", &problem), Desired::new("Stalled", true, "InvalidSpec", &problem)];
     let generation = policy.metadata.generation;

@@ -21,9 +21,9 @@ use kube::{
 };
 use serde_json::json;
 
-use crate::api::{DriftPolicy, GateOutcome, ModelDeployment, TrainingPipeline, TrainingPipelineStatus, TrainingRun};
+use crate::api::{DriftPolicy, GateOutcome, TrainingPipeline, TrainingPipelineStatus, TrainingRun};
 use crate::controllers::{
-    Context,
+    Context, Life,
     conditions::{Desired, failing, merge},
     error::Result,
     failures, labels,
@@ -37,7 +37,7 @@ const MANAGED: &[&str] = &["Ready", "Reconciling", "Stalled"];
 
 /// Reconcile one pipeline; an error that repeats is reported on it.
 #[tracing::instrument(skip_all, fields(pipeline = %pipeline.name_any(), namespace = pipeline.namespace().unwrap_or_default()))]
-pub async fn reconcile(pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile(pipeline: Arc<TrainingPipeline>, ctx: Arc<Life>) -> Result<Action> {
     let result = reconcile_pipeline(pipeline.clone(), ctx.clone()).await;
     let object = failures::key("trainingpipeline", &*pipeline);
     failures::track(&ctx, object, &result, |category, message, announce| {
@@ -48,7 +48,7 @@ pub async fn reconcile(pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -> Re
 }
 
 /// Say on the pipeline what keeps failing.
-async fn report_failure(ctx: &Context, pipeline: &TrainingPipeline, category: &str, message: String, announce: bool) {
+async fn report_failure(ctx: &Life, pipeline: &TrainingPipeline, category: &str, message: String, announce: bool) {
     if announce {
         ctx.event(&pipeline.object_ref(&()), true, category, "Reconcile", message.clone()).await;
     }
@@ -64,7 +64,7 @@ async fn report_failure(ctx: &Context, pipeline: &TrainingPipeline, category: &s
     }
 }
 
-async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Context>) -> Result<Action> {
+async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Life>) -> Result<Action> {
     let now = Timestamp::now();
     let namespace = pipeline.namespace().unwrap_or_default();
     let name = pipeline.name_any();
@@ -82,15 +82,14 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Contex
         None => None,
     };
 
-    // Gather: the runs labelled with this pipeline's name, read from the API server (not a
-    // cache) so that a stale cache can never make us create a run twice. Those it does not own
-    // (orphans of an earlier pipeline of this name) are not its history, but hold their names.
+    // Gather: the runs labelled with this pipeline's name. Those it does not own (orphans of an
+    // earlier pipeline of this name, or made by hand) are not its history, but hold their names.
+    // A stale cache cannot make it create a run twice: the run number is reserved by a status
+    // write over the version read, and run names are deterministic.
     let runs_api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), &namespace);
     let uid = pipeline.uid();
-    let (runs, foreign): (Vec<TrainingRun>, Vec<TrainingRun>) = runs_api
-        .list(&ListParams::default().labels(&format!("{}={name}", labels::PIPELINE)))
+    let (runs, foreign): (Vec<TrainingRun>, Vec<TrainingRun>) = gather_runs(&ctx, &runs_api, &pipeline)
         .await?
-        .items
         .into_iter()
         .partition(|run| run.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref()));
     let taken = foreign.iter().filter_map(resolve::run_index).max().unwrap_or(0);
@@ -163,7 +162,7 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Contex
     }
     let mut runs = runs;
     runs.extend(created);
-    let doomed = doomed(&ctx, &pipeline, &runs).await?;
+    let doomed = doomed(&ctx, &pipeline, &runs);
     runs.retain(|run| !doomed.contains(&run.name_any()));
     let queued = matches!(plan.action, plan::Action::Wait { .. }) as i64;
     let labels = PipelineLabels { namespace: namespace.clone(), pipeline: name.clone() };
@@ -198,6 +197,22 @@ async fn drift_requests(ctx: &Context, namespace: &str, name: &str) -> Result<Ve
             (request.pipeline == name).then_some(DriftRequest { policy, id: request.id, reason: request.reason })
         })
         .collect())
+}
+
+/// The runs labelled with the pipeline's name, from the cache. The status records the newest
+/// run number, and the run of that number may be too new for the cache: then it is read fresh,
+/// since a view without it could start a second run beside it (Forbid) or report it missing.
+async fn gather_runs(ctx: &Life, api: &Api<TrainingRun>, pipeline: &TrainingPipeline) -> Result<Vec<TrainingRun>> {
+    let (namespace, name) = (pipeline.namespace().unwrap_or_default(), pipeline.name_any());
+    let mut runs = ctx.caches.pipeline_runs(&namespace, &name);
+    let newest = pipeline.status.as_ref().and_then(|s| s.last_run_index).map(|index| resolve::run_name(&name, index));
+    if let Some(newest) = newest
+        && runs.iter().all(|run| run.name_any() != newest)
+    {
+        let labelled = |run: &TrainingRun| run.labels().get(labels::PIPELINE) == Some(&name);
+        runs.extend(api.get_opt(&newest).await?.filter(labelled));
+    }
+    Ok(runs)
 }
 
 /// What the data poller reads for this pipeline, if it polls its data.
@@ -280,7 +295,7 @@ fn stuck(run: &TrainingRun) -> Option<(String, String)> {
 
 /// A pipeline that cannot work as written: say what to fix, and wait for a change.
 async fn stalled(
-    ctx: &Context,
+    ctx: &Life,
     pipeline: &TrainingPipeline,
     old: &TrainingPipelineStatus,
     problem: String,
@@ -311,14 +326,13 @@ async fn supersede_run(ctx: &Context, run: &TrainingRun, successor: &str) -> Res
 
 /// The finished runs beyond the pipeline's history, sparing its champion and what deployments
 /// serve, roll out, pin or may roll back to.
-async fn doomed(ctx: &Context, pipeline: &TrainingPipeline, runs: &[TrainingRun]) -> Result<BTreeSet<String>> {
+fn doomed(ctx: &Life, pipeline: &TrainingPipeline, runs: &[TrainingRun]) -> BTreeSet<String> {
     let mut protected = history::champions(runs, &pipeline.spec.evaluation);
     if history::prune(runs, &pipeline.spec.history, &protected).is_empty() {
-        return Ok(BTreeSet::new());
+        return BTreeSet::new();
     }
     let namespace = pipeline.namespace().unwrap_or_default();
-    let deployments: Api<ModelDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
-    protected.extend(deployments.list(&ListParams::default()).await?.items.into_iter().flat_map(|md| {
+    protected.extend(ctx.caches.deployments(&namespace).into_iter().flat_map(|md| {
         let mut names: Vec<String> = md.spec.source.run_ref.map(|r| r.name).into_iter().collect();
         if let Some(status) = md.status {
             names.extend(status.current_model.map(|m| m.run));
@@ -327,7 +341,7 @@ async fn doomed(ctx: &Context, pipeline: &TrainingPipeline, runs: &[TrainingRun]
         }
         names
     }));
-    Ok(history::prune(runs, &pipeline.spec.history, &protected).into_iter().collect())
+    history::prune(runs, &pipeline.spec.history, &protected).into_iter().collect()
 }
 
 /// Delete the runs history no longer keeps.

@@ -1,10 +1,11 @@
-//! Pure: the ConfigMap and Job of a run, built from its frozen spec per the trainer contract.
+//! Pure: the Job of a run, built from its frozen spec per the trainer contract.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, EnvVar, PodSpec, PodTemplateSpec, Volume, VolumeMount,
+    Container, DownwardAPIVolumeFile, DownwardAPIVolumeSource, EnvVar, ObjectFieldSelector, PodSpec, PodTemplateSpec,
+    Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sha2::{Digest, Sha256};
@@ -84,11 +85,6 @@ fn owner_reference(run: &TrainingRun) -> Option<OwnerReference> {
     run.controller_owner_ref(&())
 }
 
-/// The name of the run's ConfigMap.
-pub fn config_map_name(run: &str) -> String {
-    format!("{run}-config")
-}
-
 fn labels_of(run: &ValidatedRun) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([
         (labels::MANAGED_BY.to_string(), "trainloop".to_string()),
@@ -110,15 +106,33 @@ fn metadata(run: &ValidatedRun, name: String) -> ObjectMeta {
     }
 }
 
-/// The ConfigMap mounted at [`CONFIG_DIR`]: `config.json` and `features.json`.
-pub fn config_map(run: &ValidatedRun) -> ConfigMap {
-    ConfigMap {
-        metadata: metadata(run, config_map_name(&run.name)),
-        data: Some(BTreeMap::from([
-            ("config.json".to_string(), run.config_json.clone()),
-            ("features.json".to_string(), run.features_json.clone()),
-        ])),
-        ..ConfigMap::default()
+/// The files the trainer reads from [`CONFIG_DIR`], each carried by a pod annotation (file name,
+/// annotation, content). The Job's pod template holds them and a downward-API volume writes them
+/// out: no ConfigMap to create per run (one write less, one object less).
+pub fn config_files(run: &ValidatedRun) -> [(&'static str, &'static str, String); 2] {
+    [
+        ("config.json", "trainloop.dev/config.json", run.config_json.clone()),
+        ("features.json", "trainloop.dev/features.json", run.features_json.clone()),
+    ]
+}
+
+/// The volume that writes [`config_files`] into the trainer's [`CONFIG_DIR`].
+fn config_volume(run: &ValidatedRun) -> Volume {
+    let items = config_files(run)
+        .into_iter()
+        .map(|(file, annotation, _)| DownwardAPIVolumeFile {
+            path: file.into(),
+            field_ref: Some(ObjectFieldSelector {
+                field_path: format!("metadata.annotations['{annotation}']"),
+                ..ObjectFieldSelector::default()
+            }),
+            ..DownwardAPIVolumeFile::default()
+        })
+        .collect();
+    Volume {
+        name: "trainloop-config".into(),
+        downward_api: Some(DownwardAPIVolumeSource { items: Some(items), ..DownwardAPIVolumeSource::default() }),
+        ..Volume::default()
     }
 }
 
@@ -186,7 +200,13 @@ pub fn job(run: &ValidatedRun) -> Job {
             // Kueue admits suspended Jobs; without a queue the Job starts at once.
             suspend: spec.queue_name.as_ref().map(|_| true),
             template: PodTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(labels_of(run)), ..ObjectMeta::default() }),
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels_of(run)),
+                    annotations: Some(
+                        config_files(run).into_iter().map(|(_, annotation, text)| (annotation.into(), text)).collect(),
+                    ),
+                    ..ObjectMeta::default()
+                }),
                 spec: Some(PodSpec {
                     restart_policy: Some("Never".into()),
                     containers: vec![container],
@@ -194,17 +214,9 @@ pub fn job(run: &ValidatedRun) -> Job {
                     node_selector: spec.node_selector.clone(),
                     tolerations: spec.tolerations.clone(),
                     volumes: Some(
-                        [Volume {
-                            name: "trainloop-config".into(),
-                            config_map: Some(ConfigMapVolumeSource {
-                                name: config_map_name(&run.name),
-                                ..ConfigMapVolumeSource::default()
-                            }),
-                            ..Volume::default()
-                        }]
-                        .into_iter()
-                        .chain(run.artifact_volume.clone().map(|(volume, _)| volume))
-                        .collect(),
+                        std::iter::once(config_volume(run))
+                            .chain(run.artifact_volume.clone().map(|(volume, _)| volume))
+                            .collect(),
                     ),
                     ..PodSpec::default()
                 }),
@@ -301,9 +313,28 @@ mod tests {
         let run = validate(&sample_run(), &Settings::new("file:///a")).unwrap();
         assert_eq!(run.config_json, r#"{"a":"b","l2":"0.1"}"#);
         assert_eq!(run.config_hash, sha256(r#"{"a":"b","l2":"0.1"}"#));
-        let map = config_map(&run);
-        assert_eq!(map.data.as_ref().unwrap()["config.json"], run.config_json);
-        assert!(map.data.as_ref().unwrap()["features.json"].contains(r#""name":"age""#));
+        let [(_, _, config), (_, _, features)] = config_files(&run);
+        assert_eq!(config, run.config_json);
+        assert!(features.contains(r#""name":"age""#));
+    }
+
+    #[test]
+    fn the_config_files_reach_the_trainer_through_its_pod_annotations() {
+        let run = validate(&sample_run(), &Settings::new("file:///a")).unwrap();
+        let template = job(&run).spec.unwrap().template;
+        let annotations = template.metadata.unwrap().annotations.unwrap();
+        let volume = &template.spec.unwrap().volumes.unwrap()[0];
+        let items = volume.downward_api.as_ref().unwrap().items.as_ref().unwrap();
+        let files: BTreeMap<&str, &str> = items
+            .iter()
+            .map(|item| {
+                let path = &item.field_ref.as_ref().unwrap().field_path;
+                let key = path.strip_prefix("metadata.annotations['").unwrap().strip_suffix("']").unwrap();
+                (item.path.as_str(), annotations[key].as_str())
+            })
+            .collect();
+        assert_eq!(files["config.json"], run.config_json);
+        assert_eq!(files["features.json"], run.features_json);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The TrainingRun controller: gather -> validate -> build -> apply -> status.
-//! It creates a run's ConfigMap and Job, reads the trainer's result when the Job ends, judges the
+//! It creates a run's Job, reads the trainer's result when the Job ends, judges the
 //! gates against the champion, and records everything in the run's status.
 
 pub mod build;
@@ -11,21 +11,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, ListParams, LogParams, Patch, PatchParams},
     runtime::controller::Action,
 };
 
-use crate::api::{GateOutcome, ModelDeployment, RunPhase, TrainingRun, TrainingRunStatus};
-use crate::controllers::{Context, error::Result, failures, labels};
+use crate::api::{GateOutcome, RunPhase, TrainingRun, TrainingRunStatus};
+use crate::controllers::{Context, Life, caches::JOB_NAME_LABEL, error::Result, failures, labels};
 use gates::Champion;
 use outcome::Outcome;
 
 /// Reconcile one run; an error that repeats is reported on it.
 #[tracing::instrument(skip_all, fields(run = %run.name_any(), namespace = run.namespace().unwrap_or_default()))]
-pub async fn reconcile(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile(run: Arc<TrainingRun>, ctx: Arc<Life>) -> Result<Action> {
     let result = reconcile_run(run.clone(), ctx.clone()).await;
     let object = failures::key("trainingrun", &*run);
     failures::track(&ctx, object, &result, |category, message, announce| {
@@ -37,7 +37,7 @@ pub async fn reconcile(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
 
 /// Say on the run what keeps failing. A finished run's conditions are its outcome: a failing
 /// cleanup of its pods is only announced, never written over them.
-async fn report_failure(ctx: &Context, run: &TrainingRun, category: &str, message: String, announce: bool) {
+async fn report_failure(ctx: &Life, run: &TrainingRun, category: &str, message: String, announce: bool) {
     if announce {
         ctx.event(&run.object_ref(&()), true, category, "Reconcile", message.clone()).await;
     }
@@ -53,14 +53,16 @@ async fn report_failure(ctx: &Context, run: &TrainingRun, category: &str, messag
     }
 }
 
-async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Action> {
+async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Life>) -> Result<Action> {
     let old = run.status.clone().unwrap_or_default();
     let namespace = run.namespace().unwrap_or_default();
     if is_terminal(old.phase) {
         // Its result is recorded: the pods can go. An operator stopped between recording the
         // result and deleting them left them behind, so every finished run looks again.
-        if let Some(job) = &old.job_name {
-            cleanup_pods(&ctx, &namespace, &job_pods(&ctx, &namespace, job).await?).await?;
+        if let Some(job) = old.job_name.as_deref().and_then(|job| ctx.caches.job(&namespace, job))
+            && job_finished(&job)
+        {
+            cleanup_pods(&ctx, &namespace, &ctx.caches.job_pods(&namespace, &job.name_any())).await?;
         }
         return Ok(Action::await_change());
     }
@@ -79,35 +81,29 @@ async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
         }
     };
 
-    // Gather (and, the first time, apply): the Job is the only child whose state matters.
+    // Gather (and, the first time, apply): the Job is the only child whose state matters. One the
+    // run recorded but the cache lacks is read fresh before it is called deleted.
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
-    let job = match jobs.get_opt(&validated.name).await? {
+    let job = match ctx.caches.job(&namespace, &validated.name) {
+        Some(job) => Some(Job::clone(&job)),
+        None if old.job_name.is_some() => jobs.get_opt(&validated.name).await?,
+        None => None,
+    };
+    let job = match job {
         Some(job) => job,
         // The run started once: its Job was deleted behind its back (or by a Replace, which
         // marks the run first). Never start a run twice; read it fresh to know which.
         None if old.job_name.is_some() => return job_vanished(&ctx, &run).await,
         None => {
             let params = PatchParams::apply(labels::FIELD_MANAGER).force();
-            let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
-            let config_map = build::config_map(&validated);
-            config_maps.patch(&build::config_map_name(&validated.name), &params, &Patch::Apply(&config_map)).await?;
             let job = jobs.patch(&validated.name, &params, &Patch::Apply(&build::job(&validated))).await?;
             tracing::info!(job = %validated.name, "training Job created");
-            ctx.event(
-                &run.object_ref(&()),
-                false,
-                "RunStarted",
-                "CreateJob",
-                format!("created Job {}", validated.name),
-            )
-            .await;
             job
         }
     };
     // Pods tell what the Job does not: the trainer's result, or why it cannot start.
     let unready = job.status.as_ref().is_some_and(|s| s.active.unwrap_or(0) > s.ready.unwrap_or(0));
-    let pods =
-        if job_finished(&job) || unready { job_pods(&ctx, &namespace, &validated.name).await? } else { Vec::new() };
+    let pods = if job_finished(&job) || unready { job_pods(&ctx, &namespace, &job).await? } else { Vec::new() };
     let mut observed = outcome::observe(Some(&job), &pods, None);
     if matches!(observed, Outcome::Failed { reason: "NoResult", .. }) {
         let logs = last_logs(&ctx, &namespace, &pods).await;
@@ -131,7 +127,7 @@ async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
     }
 
     let champion = match &observed {
-        Outcome::Succeeded { .. } => find_champion(&ctx, &run).await?,
+        Outcome::Succeeded { .. } => find_champion(&ctx, &run),
         _ => None,
     };
     let new = status::observed(&run, &old, &validated, &observed, champion.as_ref());
@@ -145,7 +141,9 @@ async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
         if is_terminal(new.phase) {
             announce(&ctx, &run, &new).await;
             // A failed deletion is retried: the next reconcile finds the run finished.
-            cleanup_pods(&ctx, &namespace, &pods).await?;
+            if job_finished(&job) {
+                cleanup_pods(&ctx, &namespace, &pods).await?;
+            }
         }
     }
     // Job and pod changes wake this controller; only the start timeout needs a clock.
@@ -160,7 +158,7 @@ async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Context>) -> Result<Actio
 
 /// A newer run replaces this one: record it, then stop the Job. In that order, so that the Job's
 /// deletion finds the run already ended.
-async fn supersede(ctx: &Context, run: &TrainingRun, old: &TrainingRunStatus, successor: &str) -> Result<Action> {
+async fn supersede(ctx: &Life, run: &TrainingRun, old: &TrainingRunStatus, successor: &str) -> Result<Action> {
     let message = format!("replaced by {successor}");
     let new = status::superseded(run, old, &message);
     write_status(ctx, run, &new).await?;
@@ -175,7 +173,7 @@ async fn supersede(ctx: &Context, run: &TrainingRun, old: &TrainingRunStatus, su
 }
 
 /// The Job of a started run is gone: unless the run already ended, it failed.
-async fn job_vanished(ctx: &Context, run: &TrainingRun) -> Result<Action> {
+async fn job_vanished(ctx: &Life, run: &TrainingRun) -> Result<Action> {
     let api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
     let Some(fresh) = api.get_opt(&run.name_any()).await? else { return Ok(Action::await_change()) };
     let old = fresh.status.clone().unwrap_or_default();
@@ -204,9 +202,15 @@ fn job_finished(job: &Job) -> bool {
         .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
 }
 
-async fn job_pods(ctx: &Context, namespace: &str, job: &str) -> Result<Vec<Pod>> {
+/// The Job's pods, from the cache; read fresh when the Job has finished but no cached pod shows
+/// how (the pod cache behind the Job's, or the pods gone): the result is read from them.
+async fn job_pods(ctx: &Life, namespace: &str, job: &Job) -> Result<Vec<Pod>> {
+    let cached = ctx.caches.job_pods(namespace, &job.name_any());
+    if !job_finished(job) || outcome::pods_show_end(job, &cached) {
+        return Ok(cached);
+    }
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-    let selector = format!("batch.kubernetes.io/job-name={job}");
+    let selector = format!("{JOB_NAME_LABEL}={}", job.name_any());
     Ok(pods.list(&ListParams::default().labels(&selector)).await?.items)
 }
 
@@ -219,23 +223,20 @@ async fn last_logs(ctx: &Context, namespace: &str, pods: &[Pod]) -> Option<Strin
 
 /// The run currently served by a ModelDeployment that follows this pipeline, else the best
 /// earlier passing run of the pipeline.
-async fn find_champion(ctx: &Context, run: &TrainingRun) -> Result<Option<Champion>> {
-    let Some(pipeline) = run.spec.pipeline.as_deref() else { return Ok(None) };
+fn find_champion(ctx: &Life, run: &TrainingRun) -> Option<Champion> {
+    let pipeline = run.spec.pipeline.as_deref()?;
     let namespace = run.namespace().unwrap_or_default();
-    let runs: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), &namespace);
-    let deployments: Api<ModelDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
-    let served = deployments.list(&ListParams::default()).await?.items.into_iter().find_map(|md| {
+    let served = ctx.caches.deployments(&namespace).into_iter().find_map(|md| {
         let follows = md.spec.source.pipeline_ref.as_ref().is_some_and(|p| p.name == pipeline);
         follows.then(|| md.status.and_then(|s| s.current_model)).flatten()
     });
     if let Some(served) = served
         && Some(served.run.as_str()) != run.metadata.name.as_deref()
     {
-        return Ok(Some(Champion { name: served.run, metrics: served.metrics }));
+        return Some(Champion { name: served.run, metrics: served.metrics });
     }
-    let selector = format!("{}={pipeline}", labels::PIPELINE);
-    let siblings = runs.list(&ListParams::default().labels(&selector)).await?.items;
-    Ok(gates::best_passing(&siblings, &run.spec.evaluation, &run.name_any()))
+    let siblings = ctx.caches.pipeline_runs(&namespace, pipeline);
+    gates::best_passing(&siblings, &run.spec.evaluation, &run.name_any())
 }
 
 /// Apply the run's whole status: this controller is its only writer. Only over the version it
@@ -243,7 +244,7 @@ async fn find_champion(ctx: &Context, run: &TrainingRun) -> Result<Option<Champi
 /// would write an old phase over a recorded outcome, or judge a run by pods its own cleanup
 /// already removed (`ResultLost` over a success). Such a write fails with 409 and the reconcile
 /// runs again on fresh data.
-async fn write_status(ctx: &Context, run: &TrainingRun, status: &TrainingRunStatus) -> Result<()> {
+async fn write_status(ctx: &Life, run: &TrainingRun, status: &TrainingRunStatus) -> Result<()> {
     super::status::apply(ctx, run, status).await.map(drop)
 }
 
@@ -262,9 +263,8 @@ async fn announce(ctx: &Context, run: &TrainingRun, status: &TrainingRunStatus) 
         status.conditions.iter().find(|c| c.type_ == type_).map(|c| c.message.clone()).unwrap_or_default()
     };
     match status.phase {
+        // One event says both that the run succeeded and how its gates judged it.
         RunPhase::Succeeded => {
-            ctx.event(&reference, false, "RunSucceeded", "ReadResult", status.headline.clone().unwrap_or_default())
-                .await;
             let result = status.evaluation.as_ref().map(|e| e.result).unwrap_or(GateOutcome::Rejected);
             let (reason, type_) = match result {
                 GateOutcome::Passed => ("RunPassed", "Passed"),
@@ -274,7 +274,9 @@ async fn announce(ctx: &Context, run: &TrainingRun, status: &TrainingRunStatus) 
                 .gate_outcomes
                 .get_or_create(&crate::controllers::metrics::GateLabels { result: type_.into() })
                 .inc();
-            ctx.event(&reference, result == GateOutcome::Rejected, reason, "JudgeGates", message(type_)).await;
+            let headline = status.headline.as_deref().map(|h| format!("{h}: ")).unwrap_or_default();
+            let note = format!("{headline}{}", message(type_));
+            ctx.event(&reference, result == GateOutcome::Rejected, reason, "JudgeGates", note).await;
         }
         RunPhase::Superseded => ctx.event(&reference, false, "RunSuperseded", "Supersede", message("Ready")).await,
         _ => ctx.event(&reference, true, "RunFailed", "ReadResult", message("Ready")).await,
@@ -282,13 +284,18 @@ async fn announce(ctx: &Context, run: &TrainingRun, status: &TrainingRunStatus) 
 }
 
 /// Once the result is in the run's status, the pods have nothing more to say; the Job stays as
-/// the record of what ran.
-async fn cleanup_pods(ctx: &Context, namespace: &str, pods: &[Pod]) -> Result<()> {
+/// the record of what ran. Only the pods of a Job that has finished (Complete or Failed): the
+/// Job has counted them, so their deletion cannot make it start another (a Job stopped for a
+/// start timeout is deleted, its pods with it). Each pod is deleted once: a pod cache behind
+/// the deletion does not make it delete it again.
+async fn cleanup_pods(ctx: &Life, namespace: &str, pods: &[Pod]) -> Result<()> {
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-    for pod in pods.iter().filter(|pod| pod.metadata.deletion_timestamp.is_none()) {
+    let own_writes = &ctx.caches.own_writes;
+    let live = |pod: &&Pod| pod.metadata.deletion_timestamp.is_none() && !own_writes.is_deleted(&pod.metadata);
+    for pod in pods.iter().filter(live) {
         match api.delete(&pod.name_any(), &DeleteParams::background()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.is_not_found() => {}
+            Ok(_) => own_writes.deleted(&pod.metadata),
+            Err(kube::Error::Api(status)) if status.is_not_found() => own_writes.deleted(&pod.metadata),
             Err(error) => return Err(error.into()),
         }
     }

@@ -172,6 +172,17 @@ fn is_sha256(digest: &str) -> bool {
         .is_some_and(|hex| hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()))
 }
 
+/// Whether `pods` show how the finished `job` ended: a trainer that exited 0 for a complete Job,
+/// one that failed for a failed Job. Pods read from a cache may not yet.
+pub fn pods_show_end(job: &Job, pods: &[Pod]) -> bool {
+    let complete = job
+        .status
+        .iter()
+        .flat_map(|s| s.conditions.iter().flatten())
+        .any(|c| c.type_ == "Complete" && c.status == "True");
+    newest_terminated(pods, complete).is_some()
+}
+
 /// The termination message of the trainer container in the newest pod that exited
 /// successfully (`succeeded`) or not.
 fn newest_terminated(pods: &[Pod], succeeded: bool) -> Option<String> {
@@ -347,6 +358,15 @@ mod tests {
         assert!(message.contains("within 60s") && message.contains("nope:1"), "{message}");
         let running = Outcome::Running { started: Some(created) };
         assert_eq!(start_timed_out(&running, created, later(9999), 60), None, "a started trainer has no start limit");
+    }
+
+    #[test]
+    fn pods_show_how_a_job_ended_only_with_a_trainer_that_ended_that_way() {
+        let (complete, failed) = (job_with("Complete", ""), job_with("Failed", "BackoffLimitExceeded"));
+        assert!(pods_show_end(&complete, &[pod(1, "crash"), pod(0, GOOD)]));
+        assert!(!pods_show_end(&complete, &[pod(1, "an earlier attempt")]), "the pod that succeeded is not cached yet");
+        assert!(pods_show_end(&failed, &[pod(1, "crash")]));
+        assert!(!pods_show_end(&complete, &[]));
     }
 
     #[test]

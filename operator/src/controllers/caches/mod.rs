@@ -1,0 +1,141 @@
+//! What reconciles read instead of the API server: the stores of one scope's watches, indexed
+//! where a reconcile looks things up, and what the operator's own writes replaced.
+//!
+//! A cache may be behind the API server; what keeps that safe is said where it is read: a
+//! pipeline reads its newest run fresh when the cache does not show it yet, a run reads its Job
+//! fresh before calling it deleted and its pods fresh before calling its result lost, every
+//! status write carries the version it was computed from, and a reconcile of an object whose
+//! cache has not yet seen the operator's last write waits for it.
+
+mod label_index;
+mod own_writes;
+
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::core::DeserializeGuard;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+
+use crate::api::{ModelDeployment, TrainingRun};
+use crate::controllers::labels;
+pub use label_index::LabelIndex;
+pub use own_writes::OwnWrites;
+
+/// An object as the watches deliver it: the resource, or why it could not be read (written under
+/// another schema, or edited past it), so that one such object never stops a controller.
+pub type Guarded<K> = DeserializeGuard<K>;
+
+/// The label Kubernetes puts on every pod of a Job.
+pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
+
+/// The stores of one scope. Runs and ModelDeployments are all of the scope's (a run made by hand
+/// holds a name too); Jobs, pods, Deployments and Services only those trainloop manages.
+pub struct Stores {
+    pub runs: Store<Guarded<TrainingRun>>,
+    pub deployments: Store<Guarded<ModelDeployment>>,
+    pub jobs: Store<Job>,
+    pub pods: Store<Pod>,
+    pub workloads: Store<Deployment>,
+    pub services: Store<Service>,
+}
+
+/// The stores of one scope with their indexes and the operator's own writes.
+pub struct Caches {
+    pub stores: Stores,
+    pub runs_by_pipeline: LabelIndex,
+    pub pods_by_job: LabelIndex,
+    pub pods_by_deployment: LabelIndex,
+    pub own_writes: OwnWrites,
+    synced: tokio::sync::watch::Sender<bool>,
+}
+
+impl Caches {
+    pub fn new(stores: Stores) -> Self {
+        Caches {
+            stores,
+            runs_by_pipeline: LabelIndex::new(labels::PIPELINE),
+            pods_by_job: LabelIndex::new(JOB_NAME_LABEL),
+            pods_by_deployment: LabelIndex::new(labels::DEPLOYMENT),
+            own_writes: OwnWrites::default(),
+            synced: tokio::sync::watch::Sender::new(false),
+        }
+    }
+
+    /// Caches that hold nothing and never will, as a life's are before its watches deliver: for
+    /// a reconcile called by hand, which then reads what it needs fresh.
+    pub fn empty() -> Self {
+        let stores = Stores {
+            runs: reflector::store().0,
+            deployments: reflector::store().0,
+            jobs: reflector::store().0,
+            pods: reflector::store().0,
+            workloads: reflector::store().0,
+            services: reflector::store().0,
+        };
+        Caches::new(stores)
+    }
+
+    /// Every store has finished its first list.
+    pub fn mark_synced(&self) {
+        self.synced.send_replace(true);
+    }
+
+    /// Wait until every store has finished its first list: before that, a missing Job or pod
+    /// says nothing.
+    pub async fn wait_synced(&self) {
+        // The sender lives as long as `self`, so the wait cannot fail.
+        let _ = self.synced.subscribe().wait_for(|synced| *synced).await;
+    }
+
+    /// The runs labelled with `pipeline` in `namespace` (its own and any that hold its names).
+    pub fn pipeline_runs(&self, namespace: &str, pipeline: &str) -> Vec<TrainingRun> {
+        self.runs_by_pipeline
+            .lookup(&self.stores.runs, namespace, pipeline)
+            .iter()
+            .filter_map(|run| run.0.clone().ok())
+            .collect()
+    }
+
+    /// The run called `name`, if the cache holds it readable.
+    pub fn run(&self, namespace: &str, name: &str) -> Option<TrainingRun> {
+        self.stores.runs.get(&ObjectRef::new(name).within(namespace)).and_then(|run| run.0.clone().ok())
+    }
+
+    pub fn job(&self, namespace: &str, name: &str) -> Option<Arc<Job>> {
+        self.stores.jobs.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// The pods of Job `job`.
+    pub fn job_pods(&self, namespace: &str, job: &str) -> Vec<Pod> {
+        self.pods_by_job.lookup(&self.stores.pods, namespace, job).iter().map(|pod| Pod::clone(pod)).collect()
+    }
+
+    /// The server pods of the ModelDeployment `name`.
+    pub fn server_pods(&self, namespace: &str, name: &str) -> Vec<Pod> {
+        self.pods_by_deployment.lookup(&self.stores.pods, namespace, name).iter().map(|pod| Pod::clone(pod)).collect()
+    }
+
+    /// The Deployment (apps/v1) serving the ModelDeployment `name`.
+    pub fn workload(&self, namespace: &str, name: &str) -> Option<Deployment> {
+        self.stores.workloads.get(&ObjectRef::new(name).within(namespace)).map(|d| Deployment::clone(&d))
+    }
+
+    /// The Service of the ModelDeployment `name`.
+    pub fn service(&self, namespace: &str, name: &str) -> Option<Service> {
+        self.stores.services.get(&ObjectRef::new(name).within(namespace)).map(|s| Service::clone(&s))
+    }
+
+    /// The readable ModelDeployments of `namespace`.
+    pub fn deployments(&self, namespace: &str) -> Vec<ModelDeployment> {
+        self.stores
+            .deployments
+            .state()
+            .iter()
+            .filter_map(|md| md.0.as_ref().ok())
+            .filter(|md| md.metadata.namespace.as_deref() == Some(namespace))
+            .cloned()
+            .collect()
+    }
+}
