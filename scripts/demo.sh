@@ -54,9 +54,12 @@ await() {
 }
 
 pids=()
+# Stop localplane (which stops its pods' processes) and the operator, however the demo ends.
 cleanup() {
+  local status=$?
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  ((status == 0)) || echo "make demo failed (exit status $status); logs: $work/localplane.log $work/operator.log" >&2
 }
 trap cleanup EXIT
 
