@@ -40,7 +40,7 @@ lint:
 crds:
 	$(CARGO) run --quiet -p trainloop -- crds --dir crds --chart-dir charts/trainloop/files/crds
 
-## demo: the training loop on the embedded local control plane
+## demo: the whole loop (train, serve, drift, retrain, promote, lineage) on the embedded local control plane
 demo:
 	bash scripts/demo.sh
 
