@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 # The end-to-end suites that run again on the real control plane (TRAINLOOP_PLANE=kubernetes),
 # four tests at a time: each starts its own etcd, API server, controller-manager and scheduler.
-ON_KUBERNETES := --test training --test serving -- --test-threads=4
+ON_KUBERNETES := --test training --test serving --test drift --test object_storage --test plugin -- --test-threads=4
 
 ## test: formatting, lints, and every test in the workspace (sets up what the tests need); then
 ## the end-to-end suites once more on the real Kubernetes control plane
