@@ -299,12 +299,15 @@ async fn announce(
             let note = if let Reading::Value { measured: Some(measured), .. } = reading {
                 format!("monitor {}: {measured}", status.name)
             } else {
+                let times = match status.consecutive_breaches {
+                    1 => "at one evaluation".to_string(),
+                    n => format!("at {n} evaluations in a row"),
+                };
                 format!(
-                    "monitor {}{what}: {:.4} > {} for {} evaluations",
+                    "monitor {}{what}: {:.4} > {} {times}",
                     status.name,
                     status.value.unwrap_or_default(),
                     status.threshold.unwrap_or_default(),
-                    status.consecutive_breaches
                 )
             };
             ctx.event(&reference, true, "DriftDetected", "Evaluate", note).await;
