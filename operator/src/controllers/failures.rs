@@ -49,11 +49,13 @@ pub fn key(controller: &str, object: &impl ResourceExt) -> String {
 /// passing fault costs half a second and a lasting one does not hammer the API server.
 pub fn error_policy<K: ResourceExt>(controller: &'static str) -> impl Fn(Arc<K>, &Error, Arc<Life>) -> Action {
     move |object, error, ctx| {
-        tracing::warn!(controller, object = %object.name_any(), %error, category = error.category(), "reconcile failed");
         ctx.metrics.failed(controller, error.category());
         if error.is_conflict() {
+            // Expected with caches, and retried at once: worth a trace, not a warning.
+            tracing::debug!(controller, object = %object.name_any(), %error, "lost a write race; retrying");
             Action::requeue(RETRY_FIRST)
         } else {
+            tracing::warn!(controller, object = %object.name_any(), %error, category = error.category(), "reconcile failed");
             Action::requeue(retry_delay(ctx.failures.in_a_row(&key(controller, &*object))))
         }
     }
