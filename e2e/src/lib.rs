@@ -61,8 +61,8 @@ pub struct Env {
     /// Always present; taken only while [`Env::reset_plane`] replaces it.
     plane: Option<Plane>,
     pub client: Client,
-    /// The administrator's client configuration, which the operator's client is made from.
-    config: kube::Config,
+    /// What the operator's client is made from ([`Plane::operator_config`]).
+    operator_config: kube::Config,
     /// A client that localplane's fault injection spares: what a test observes with.
     pub observer: Client,
     pub work_dir: PathBuf,
@@ -114,13 +114,13 @@ impl Env {
         let lines: Vec<String> = images.iter().map(|(image, path)| format!("{image:?}: {path:?}")).collect();
         std::fs::write(&images_file, lines.join("\n"))?;
         let plane = Plane::for_workloads(work_dir.join("plane"), images_file).await?;
-        let config = plane.client_config().await?;
-        let client = Client::try_from(config.clone())?;
+        let client = plane.client().await?;
+        let operator_config = plane.operator_config().await?;
         let observer = plane.observer_client().await?;
         let artifact_root = format!("file://{}/artifacts", work_dir.display());
         Ok(Env {
             plane: Some(plane),
-            config,
+            operator_config,
             client,
             observer,
             work_dir,
@@ -210,7 +210,8 @@ impl Env {
         let http = trainloop::triggers::http_client().expect("an HTTP client");
         let metrics = Metrics::register(registry);
         let client = client.unwrap_or_else(|| {
-            controllers::client::counting_client(self.config.clone(), metrics.api_requests.clone()).expect("a client")
+            controllers::client::counting_client(self.operator_config.clone(), metrics.api_requests.clone())
+                .expect("a client")
         });
         Arc::new(Context::new(client, metrics, settings, http))
     }

@@ -165,6 +165,18 @@ impl Plane {
         }
     }
 
+    /// What the operator's client is made from: an administrator's on localplane (which does not
+    /// authorize); on kubernetes, the chart's ServiceAccount with exactly the chart's rules, so
+    /// every suite there also proves them by real RBAC.
+    pub async fn operator_config(&self) -> anyhow::Result<kube::Config> {
+        match self.kind() {
+            Kind::Local(plane) => plane.client_config(),
+            Kind::Real(plane, _) => {
+                crate::rbac::as_chart_service_account(&plane.client().await?, plane.client_config().await?).await
+            }
+        }
+    }
+
     /// A client that localplane's fault injection spares; on kubernetes, which injects none, an
     /// administrator's.
     pub async fn observer_client(&self) -> anyhow::Result<Client> {

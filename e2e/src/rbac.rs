@@ -88,6 +88,51 @@ pub fn chart_rules(file: &str) -> Vec<Rule> {
     serde_saphyr::from_str(&std::fs::read_to_string(path).expect("rules")).expect("rules are YAML")
 }
 
+/// The namespace and ServiceAccount the chart installs the operator as (by default).
+pub const OPERATOR_NAMESPACE: &str = "trainloop-system";
+pub const SERVICE_ACCOUNT: &str = "trainloop";
+
+/// `admin_config`, impersonating the chart's ServiceAccount, which `admin` first binds to a
+/// ClusterRole of the chart's rules: on a real API server, every request of a client made from
+/// it passes real RBAC with exactly the chart's rights.
+pub async fn as_chart_service_account(admin: &Client, mut admin_config: Config) -> anyhow::Result<Config> {
+    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    use kube::api::{Api, Patch, PatchParams};
+    use serde_json::json;
+
+    let rules: Vec<serde_json::Value> = chart_rules("rules.yaml")
+        .into_iter()
+        .map(|r| json!({"apiGroups": r.api_groups, "resources": r.resources, "verbs": r.verbs}))
+        .collect();
+    let apply = PatchParams::apply("trainloop-e2e");
+    let role = "trainloop-e2e-chart-rules";
+    Api::<Namespace>::all(admin.clone())
+        .patch(
+            OPERATOR_NAMESPACE,
+            &apply,
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}})),
+        )
+        .await?;
+    Api::<ServiceAccount>::namespaced(admin.clone(), OPERATOR_NAMESPACE)
+        .patch(
+            SERVICE_ACCOUNT,
+            &apply,
+            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SERVICE_ACCOUNT}})),
+        )
+        .await?;
+    let cluster_role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                              "metadata": {"name": role}, "rules": rules});
+    Api::<ClusterRole>::all(admin.clone()).patch(role, &apply, &Patch::Apply(cluster_role)).await?;
+    let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": role},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": OPERATOR_NAMESPACE}]});
+    Api::<ClusterRoleBinding>::all(admin.clone()).patch(role, &apply, &Patch::Apply(binding)).await?;
+    admin_config.auth_info.impersonate = Some(format!("system:serviceaccount:{OPERATOR_NAMESPACE}:{SERVICE_ACCOUNT}"));
+    Ok(admin_config)
+}
+
 /// One RBAC policy rule, as the chart writes it.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, PostParams};
 use kube::runtime::wait::await_condition;
 use kube::{Api, Client};
 use prometheus_client::registry::Registry;
@@ -19,13 +18,11 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use trainloop::api::{GateOutcome, RunPhase, TrainingPipeline, TrainingRun};
 use trainloop::controllers::{self, Context, Metrics, Settings};
-use trainloop_e2e::rbac::chart_rules;
+use trainloop_e2e::rbac::as_chart_service_account;
 use trainloop_e2e::realplane::{self, RealPlane};
 use trainloop_e2e::{TIMEOUT, install_crds};
 
 const NODE: &str = "trainloop-node-1";
-const OPERATOR_NAMESPACE: &str = "trainloop-system";
-const SERVICE_ACCOUNT: &str = "trainloop";
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 /// The real plane, or `None` when it is not built and nobody asked for it (`make test` asks).
@@ -38,50 +35,6 @@ async fn real_plane() -> Option<RealPlane> {
         }
         Err(why) => panic!("{why}"),
     }
-}
-
-/// The chart's ClusterRole rules, bound to the operator's ServiceAccount.
-async fn grant_chart_rules(admin: &Client) {
-    let rules: Vec<Value> = chart_rules("rules.yaml")
-        .into_iter()
-        .map(|r| json!({"apiGroups": r.api_groups, "resources": r.resources, "verbs": r.verbs}))
-        .collect();
-    let apply = PatchParams::apply("trainloop-e2e");
-    async fn put<K>(api: Api<K>, params: &PatchParams, object: Value)
-    where
-        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    {
-        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
-        api.patch(&name, params, &Patch::Apply(&object)).await.unwrap_or_else(|e| panic!("applying {name}: {e}"));
-    }
-    put(
-        Api::<Namespace>::all(admin.clone()),
-        &apply,
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}),
-    )
-    .await;
-    put(
-        Api::<ServiceAccount>::namespaced(admin.clone(), OPERATOR_NAMESPACE),
-        &apply,
-        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SERVICE_ACCOUNT}}),
-    )
-    .await;
-    put(
-        Api::<ClusterRole>::all(admin.clone()),
-        &apply,
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-               "metadata": {"name": "trainloop"}, "rules": rules}),
-    )
-    .await;
-    put(
-        Api::<ClusterRoleBinding>::all(admin.clone()),
-        &apply,
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-               "metadata": {"name": "trainloop"},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "trainloop"},
-               "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": OPERATOR_NAMESPACE}]}),
-    )
-    .await;
 }
 
 /// A pipeline whose trainer reports an auc of 0.95 and an artifact in its run's folder.
@@ -133,9 +86,7 @@ async fn a_pipeline_trains_on_the_real_control_plane_under_the_charts_rbac() {
 
     // The operator, authorized as the chart's ServiceAccount.
     install_crds(&admin).await.unwrap();
-    grant_chart_rules(&admin).await;
-    let mut config = plane.client_config().await.unwrap();
-    config.auth_info.impersonate = Some(format!("system:serviceaccount:{OPERATOR_NAMESPACE}:{SERVICE_ACCOUNT}"));
+    let config = as_chart_service_account(&admin, plane.client_config().await.unwrap()).await.unwrap();
     let mut registry = Registry::default();
     let settings = Settings {
         watch_restart_after: Duration::from_secs(3),
