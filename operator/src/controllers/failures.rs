@@ -7,31 +7,53 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use kube::ResourceExt;
 use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
 
+use super::Life;
 use super::error::{Error, Result};
-use super::{Context, Life};
 
-/// Count the `result` of reconciling `object`; when an error repeats, `report` says so on the
-/// object, given the error's category and a message (`announce`: with a Warning event, the first
-/// time this error repeats).
-pub async fn track<F>(
-    ctx: &Context,
-    object: String,
-    result: &Result<Action>,
-    report: impl FnOnce(&'static str, String, bool) -> F,
-) where
-    F: Future<Output = ()>,
+/// A kind whose reconcile failures, once they repeat, are reported on the object itself.
+pub trait ReportsFailures:
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
 {
-    match result {
-        Ok(_) => ctx.failures.succeeded(&object),
+    type Status: serde::Serialize;
+    /// Its controller's name, under which failures are counted.
+    const CONTROLLER: &'static str;
+
+    /// The status saying that reconciles keep failing (`category`, `message`), or `None` when
+    /// there is nothing to write (it already says so, or a finished run's outcome stands).
+    fn failing_status(&self, category: &str, message: &str) -> Option<Self::Status>;
+}
+
+/// Count the `result` of reconciling `object` and hand it back; when an error repeats, the
+/// object's status says what keeps failing (reason: the error's category), with a Warning event
+/// the first time this error repeats.
+pub async fn reported<K: ReportsFailures>(ctx: &Life, object: &K, result: Result<Action>) -> Result<Action> {
+    let key = key(K::CONTROLLER, object);
+    match &result {
+        Ok(_) => ctx.failures.succeeded(&key),
         Err(error) if !error.is_conflict() => {
-            if let Report::Repeated { announce } = ctx.failures.failed(&object, &error.to_string()) {
-                report(error.category(), format!("reconcile keeps failing: {error}"), announce).await;
+            if let Report::Repeated { announce } = ctx.failures.failed(&key, &error.to_string()) {
+                report(ctx, object, error.category(), format!("reconcile keeps failing: {error}"), announce).await;
             }
         }
         Err(_) => {}
+    }
+    result
+}
+
+async fn report<K: ReportsFailures>(ctx: &Life, object: &K, category: &str, message: String, announce: bool) {
+    if announce {
+        ctx.event(&object.object_ref(&()), true, category, "Reconcile", message.clone()).await;
+    }
+    if let Some(status) = object.failing_status(category, &message)
+        && let Err(error) = super::status::apply(ctx, object, &status).await
+    {
+        tracing::warn!(%error, kind = %K::kind(&()), "could not report the failure on the object");
     }
 }
 

@@ -30,29 +30,19 @@ use source::Selection;
 /// Reconcile one ModelDeployment; an error that repeats is reported on it.
 #[tracing::instrument(skip_all, fields(deployment = %md.name_any(), namespace = md.namespace().unwrap_or_default()))]
 pub async fn reconcile(md: Arc<ModelDeployment>, ctx: Arc<Life>) -> Result<Action> {
-    let result = reconcile_deployment(md.clone(), ctx.clone()).await;
-    let object = failures::key("modeldeployment", &*md);
-    failures::track(&ctx, object, &result, |category, message, announce| {
-        report_failure(&ctx, &md, category, message, announce)
-    })
-    .await;
-    result
+    failures::reported(&ctx, &*md, reconcile_deployment(md.clone(), ctx.clone()).await).await
 }
 
-/// Say on the deployment what keeps failing.
-async fn report_failure(ctx: &Life, md: &ModelDeployment, category: &str, message: String, announce: bool) {
-    if announce {
-        ctx.event(&md.object_ref(&()), true, category, "Reconcile", message.clone()).await;
-    }
-    let old = md.status.clone().unwrap_or_default();
-    let desired = failing(category, &message);
-    let generation = md.metadata.generation;
-    let conditions = merge(&old.conditions, &desired, status::MANAGED, generation, Timestamp::now());
-    let new = ModelDeploymentStatus { conditions, ..old.clone() };
-    if new != old
-        && let Err(error) = apply_status(ctx, md, &new).await
-    {
-        tracing::warn!(%error, "could not report the failure on the deployment");
+impl failures::ReportsFailures for ModelDeployment {
+    type Status = ModelDeploymentStatus;
+    const CONTROLLER: &'static str = "modeldeployment";
+
+    fn failing_status(&self, category: &str, message: &str) -> Option<ModelDeploymentStatus> {
+        let old = self.status.clone().unwrap_or_default();
+        let desired = failing(category, message);
+        let conditions = merge(&old.conditions, &desired, status::MANAGED, self.metadata.generation, Timestamp::now());
+        let new = ModelDeploymentStatus { conditions, ..old.clone() };
+        (new != old).then_some(new)
     }
 }
 

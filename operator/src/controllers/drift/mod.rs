@@ -39,28 +39,19 @@ use status::{Blocked, MANAGED};
 /// Reconcile one DriftPolicy; an error that repeats is reported on it.
 #[tracing::instrument(skip_all, fields(policy = %policy.name_any(), namespace = policy.namespace().unwrap_or_default()))]
 pub async fn reconcile(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Action> {
-    let result = reconcile_policy(policy.clone(), ctx.clone()).await;
-    let object = failures::key("driftpolicy", &*policy);
-    failures::track(&ctx, object, &result, |category, message, announce| {
-        report_failure(&ctx, &policy, category, message, announce)
-    })
-    .await;
-    result
+    failures::reported(&ctx, &*policy, reconcile_policy(policy.clone(), ctx.clone()).await).await
 }
 
-/// Say on the policy what keeps failing.
-async fn report_failure(ctx: &Life, policy: &DriftPolicy, category: &str, message: String, announce: bool) {
-    if announce {
-        ctx.event(&policy.object_ref(&()), true, category, "Reconcile", message.clone()).await;
-    }
-    let old = policy.status.clone().unwrap_or_default();
-    let conditions =
-        merge(&old.conditions, &failing(category, &message), MANAGED, policy.metadata.generation, Timestamp::now());
-    let new = DriftPolicyStatus { conditions, ..old.clone() };
-    if new != old
-        && let Err(error) = apply_status(ctx, policy, &new).await
-    {
-        tracing::warn!(%error, "could not report the failure on the policy");
+impl failures::ReportsFailures for DriftPolicy {
+    type Status = DriftPolicyStatus;
+    const CONTROLLER: &'static str = "driftpolicy";
+
+    fn failing_status(&self, category: &str, message: &str) -> Option<DriftPolicyStatus> {
+        let old = self.status.clone().unwrap_or_default();
+        let conditions =
+            merge(&old.conditions, &failing(category, message), MANAGED, self.metadata.generation, Timestamp::now());
+        let new = DriftPolicyStatus { conditions, ..old.clone() };
+        (new != old).then_some(new)
     }
 }
 

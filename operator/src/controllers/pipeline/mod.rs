@@ -38,29 +38,19 @@ const MANAGED: &[&str] = &["Ready", "Reconciling", "Stalled"];
 /// Reconcile one pipeline; an error that repeats is reported on it.
 #[tracing::instrument(skip_all, fields(pipeline = %pipeline.name_any(), namespace = pipeline.namespace().unwrap_or_default()))]
 pub async fn reconcile(pipeline: Arc<TrainingPipeline>, ctx: Arc<Life>) -> Result<Action> {
-    let result = reconcile_pipeline(pipeline.clone(), ctx.clone()).await;
-    let object = failures::key("trainingpipeline", &*pipeline);
-    failures::track(&ctx, object, &result, |category, message, announce| {
-        report_failure(&ctx, &pipeline, category, message, announce)
-    })
-    .await;
-    result
+    failures::reported(&ctx, &*pipeline, reconcile_pipeline(pipeline.clone(), ctx.clone()).await).await
 }
 
-/// Say on the pipeline what keeps failing.
-async fn report_failure(ctx: &Life, pipeline: &TrainingPipeline, category: &str, message: String, announce: bool) {
-    if announce {
-        ctx.event(&pipeline.object_ref(&()), true, category, "Reconcile", message.clone()).await;
-    }
-    let old = pipeline.status.clone().unwrap_or_default();
-    let desired = failing(category, &message);
-    let generation = pipeline.metadata.generation;
-    let conditions = merge(&old.conditions, &desired, MANAGED, generation, Timestamp::now());
-    let new = TrainingPipelineStatus { conditions, ..old.clone() };
-    if new != old
-        && let Err(error) = apply_status(ctx, pipeline, &new).await
-    {
-        tracing::warn!(%error, "could not report the failure on the pipeline");
+impl failures::ReportsFailures for TrainingPipeline {
+    type Status = TrainingPipelineStatus;
+    const CONTROLLER: &'static str = "trainingpipeline";
+
+    fn failing_status(&self, category: &str, message: &str) -> Option<TrainingPipelineStatus> {
+        let old = self.status.clone().unwrap_or_default();
+        let conditions =
+            merge(&old.conditions, &failing(category, message), MANAGED, self.metadata.generation, Timestamp::now());
+        let new = TrainingPipelineStatus { conditions, ..old.clone() };
+        (new != old).then_some(new)
     }
 }
 

@@ -26,30 +26,22 @@ use outcome::Outcome;
 /// Reconcile one run; an error that repeats is reported on it.
 #[tracing::instrument(skip_all, fields(run = %run.name_any(), namespace = run.namespace().unwrap_or_default()))]
 pub async fn reconcile(run: Arc<TrainingRun>, ctx: Arc<Life>) -> Result<Action> {
-    let result = reconcile_run(run.clone(), ctx.clone()).await;
-    let object = failures::key("trainingrun", &*run);
-    failures::track(&ctx, object, &result, |category, message, announce| {
-        report_failure(&ctx, &run, category, message, announce)
-    })
-    .await;
-    result
+    failures::reported(&ctx, &*run, reconcile_run(run.clone(), ctx.clone()).await).await
 }
 
-/// Say on the run what keeps failing. A finished run's conditions are its outcome: a failing
-/// cleanup of its pods is only announced, never written over them.
-async fn report_failure(ctx: &Life, run: &TrainingRun, category: &str, message: String, announce: bool) {
-    if announce {
-        ctx.event(&run.object_ref(&()), true, category, "Reconcile", message.clone()).await;
-    }
-    let old = run.status.clone().unwrap_or_default();
-    if is_terminal(old.phase) {
-        return;
-    }
-    let new = status::failing(run, &old, category, &message);
-    if new != old
-        && let Err(error) = write_status(ctx, run, &new).await
-    {
-        tracing::warn!(%error, "could not report the failure on the run");
+/// A finished run's conditions are its outcome: a failing cleanup of its pods is only announced,
+/// never written over them.
+impl failures::ReportsFailures for TrainingRun {
+    type Status = TrainingRunStatus;
+    const CONTROLLER: &'static str = "trainingrun";
+
+    fn failing_status(&self, category: &str, message: &str) -> Option<TrainingRunStatus> {
+        let old = self.status.clone().unwrap_or_default();
+        if is_terminal(old.phase) {
+            return None;
+        }
+        let new = status::failing(self, &old, category, message);
+        (new != old).then_some(new)
     }
 }
 
