@@ -364,8 +364,10 @@ printf '{{"metrics":{{"auc":0.95}},"artifact":{{"uri":"%smodel.json","digest":"{
     pub async fn shutdown(mut self) {
         self.stop_operator().await;
         self.kill_operator_process().await;
-        if let Some(plane) = self.plane.take() {
-            plane.shutdown().await;
+        if let Some(plane) = self.plane.take()
+            && let Err(error) = plane.shutdown().await
+        {
+            eprintln!("the plane's node ended with an error: {error}");
         }
         let _ = std::fs::remove_dir_all(&self.work_dir);
     }

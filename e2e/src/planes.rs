@@ -17,7 +17,7 @@ use crate::realplane::{self, RealPlane};
 pub const SWITCH: &str = "TRAINLOOP_PLANE";
 
 /// The name of the node localplane's kubelet registers on the real plane.
-const NODE: &str = "trainloop-e2e-node";
+pub const NODE: &str = "trainloop-e2e-node";
 
 pub struct Plane {
     /// Always present; taken only by [`Plane::shutdown`] and [`Plane::into_local`].
@@ -43,39 +43,38 @@ impl Plane {
         Ok(Plane::new(Kind::Local(LocalPlane::start(Config::default()).await?)))
     }
 
-    /// The real control plane, or `None` (saying why on stderr) when its binaries are not built
-    /// and nobody asked for them. `make test` builds them and sets `TRAINLOOP_KUBE_BIN`, so there
-    /// a missing build is an error, not a skip.
+    /// The real control plane, or `None` when its binaries are not built and nobody asked for
+    /// them ([`built`]).
     pub async fn real() -> anyhow::Result<Option<Plane>> {
-        match realplane::binaries() {
-            Ok(bin) => Ok(Some(Plane::new(Kind::Real(RealPlane::start(&bin).await?, None)))),
-            Err(why) if std::env::var_os("TRAINLOOP_KUBE_BIN").is_none() => {
-                eprintln!("skipped: the real control plane is not built ({why})");
-                Ok(None)
-            }
-            Err(why) => anyhow::bail!(why),
+        match built()? {
+            Some(bin) => Ok(Some(Plane::new(Kind::Real(RealPlane::start(&bin).await?, None)))),
+            None => Ok(None),
         }
     }
 
-    /// The plane [`SWITCH`] selects, ready to run pods: its kubelet keeps pod directories under
-    /// `work_dir` and runs `images` (a localplane images file) as their executables.
+    /// The real control plane with localplane's kubelet joined as its node [`NODE`], ready to
+    /// run pods: the kubelet keeps pod directories under `work_dir` and runs `images` (a
+    /// localplane images file) as their executables. `None` as for [`Plane::real`].
+    pub async fn real_with_node(work_dir: PathBuf, images: Option<PathBuf>) -> anyhow::Result<Option<Plane>> {
+        let Some(bin) = built()? else { return Ok(None) };
+        let real = RealPlane::start(&bin).await?;
+        let stop = CancellationToken::new();
+        let settings = localplane::controllers::Settings { images, work_dir, api_server: real.api_server().cloned() };
+        let joining = localplane::controllers::join(real.client().await?, NODE, settings, stop.clone());
+        let node = Node { stop, task: tokio::spawn(joining) };
+        let plane = Plane::new(Kind::Real(real, Some(node)));
+        plane.await_node_ready().await?;
+        Ok(Some(plane))
+    }
+
+    /// The plane [`SWITCH`] selects, ready to run pods (see [`Plane::real_with_node`]).
     pub async fn for_workloads(work_dir: PathBuf, images: PathBuf) -> anyhow::Result<Plane> {
         if !Plane::kubernetes_selected()? {
             let config = Config { work_dir: Some(work_dir), images: Some(images), ..Config::default() };
             return Ok(Plane::new(Kind::Local(LocalPlane::start(config).await?)));
         }
-        let real = RealPlane::start(&realplane::binaries().map_err(anyhow::Error::msg)?).await?;
-        let stop = CancellationToken::new();
-        let settings = localplane::controllers::Settings {
-            images: Some(images),
-            work_dir,
-            api_server: real.api_server().cloned(),
-        };
-        let joining = localplane::controllers::join(real.client().await?, NODE, settings, stop.clone());
-        let node = Node { stop, task: tokio::spawn(joining) };
-        let plane = Plane::new(Kind::Real(real, Some(node)));
-        plane.await_node_ready().await?;
-        Ok(plane)
+        let plane = Plane::real_with_node(work_dir, Some(images)).await?;
+        plane.ok_or_else(|| anyhow::anyhow!("{SWITCH}=kubernetes, but the real control plane is not built"))
     }
 
     /// Whether [`SWITCH`] selects the real control plane.
@@ -124,14 +123,6 @@ impl Plane {
         match self.kind() {
             Kind::Local(_) => "localplane",
             Kind::Real(..) => "kubernetes",
-        }
-    }
-
-    /// localplane, for what only it can do (inject faults, lose its state); `None` on kubernetes.
-    pub fn as_local(&self) -> Option<&LocalPlane> {
-        match self.kind() {
-            Kind::Local(plane) => Some(plane),
-            Kind::Real(..) => None,
         }
     }
 
@@ -186,19 +177,20 @@ impl Plane {
         }
     }
 
-    /// Stops the kubelet's processes (on kubernetes) and the plane.
-    pub async fn shutdown(mut self) {
+    /// Stops the kubelet's processes (on kubernetes) and the plane; how the kubelet ended.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
         match self.kind.take() {
             Some(Kind::Local(plane)) => plane.shutdown().await,
             Some(Kind::Real(plane, node)) => {
                 if let Some(node) = node {
                     node.stop.cancel();
-                    let _ = node.task.await;
+                    node.task.await??;
                 }
                 drop(plane);
             }
             None => {}
         }
+        Ok(())
     }
 
     /// Run the real kubectl against this plane from the workspace root: whether it succeeded,
@@ -228,6 +220,20 @@ impl Plane {
             Ok((false, text)) => panic!("on {}: kubectl {args:?} failed: {text}", self.name()),
             Err(e) => panic!("on {}: kubectl {args:?}: {e}", self.name()),
         }
+    }
+}
+
+/// The folder of the real control plane's binaries, or `None` (saying why on stderr) when they
+/// are not built and nobody asked for them: `make test` sets `TRAINLOOP_KUBE_BIN`, so there a
+/// missing build is an error, not a skip.
+fn built() -> anyhow::Result<Option<PathBuf>> {
+    match realplane::binaries() {
+        Ok(bin) => Ok(Some(bin)),
+        Err(why) if std::env::var_os("TRAINLOOP_KUBE_BIN").is_none() => {
+            eprintln!("skipped: the real control plane is not built ({why})");
+            Ok(None)
+        }
+        Err(why) => anyhow::bail!(why),
     }
 }
 

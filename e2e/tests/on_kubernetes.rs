@@ -1,14 +1,14 @@
 //! Training on the real Kubernetes control plane: localplane's kubelet joins it as a node, the
 //! real scheduler places the trainer's pod there, the real Job controller counts it, and the
-//! operator runs as the chart's ServiceAccount, so every call it makes passes real RBAC with the
-//! chart's rules. Pod logs reach clients through the API server from the kubelet's endpoint.
+//! operator runs as the chart's ServiceAccount (`Plane::operator_config`), so every call it makes
+//! passes real RBAC with the chart's rules. Pod logs reach clients through the API server from the kubelet's endpoint.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, PostParams};
 use kube::runtime::wait::await_condition;
@@ -18,24 +18,10 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use trainloop::api::{GateOutcome, RunPhase, TrainingPipeline, TrainingRun};
 use trainloop::controllers::{self, Context, Metrics, Settings};
-use trainloop_e2e::rbac::as_chart_service_account;
-use trainloop_e2e::realplane::{self, RealPlane};
+use trainloop_e2e::planes::{NODE, Plane};
 use trainloop_e2e::{TIMEOUT, install_crds};
 
-const NODE: &str = "trainloop-node-1";
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-/// The real plane, or `None` when it is not built and nobody asked for it (`make test` asks).
-async fn real_plane() -> Option<RealPlane> {
-    match realplane::binaries() {
-        Ok(bin) => Some(RealPlane::start(&bin).await.expect("the real control plane starts")),
-        Err(why) if std::env::var_os("TRAINLOOP_KUBE_BIN").is_none() => {
-            eprintln!("skipped: {why}");
-            None
-        }
-        Err(why) => panic!("{why}"),
-    }
-}
 
 /// A pipeline whose trainer reports an auc of 0.95 and an artifact in its run's folder.
 fn pipeline() -> TrainingPipeline {
@@ -57,25 +43,11 @@ fn pipeline() -> TrainingPipeline {
 
 #[tokio::test]
 async fn a_pipeline_trains_on_the_real_control_plane_under_the_charts_rbac() {
-    let Some(plane) = real_plane().await else { return };
+    // localplane's kubelet joins as a node: registered Ready and schedulable, its Lease renewed.
+    let work_dir = tempfile::tempdir().unwrap();
+    let Some(plane) = Plane::real_with_node(work_dir.path().join("node"), None).await.unwrap() else { return };
     let admin = plane.client().await.unwrap();
     let stop = CancellationToken::new();
-
-    // localplane's kubelet joins as a node: registered Ready, its Lease renewed.
-    let node_settings = localplane::controllers::Settings {
-        images: None,
-        work_dir: plane.work_dir().join("node"),
-        api_server: plane.api_server().cloned(),
-    };
-    let kubelet = tokio::spawn(localplane::controllers::join(admin.clone(), NODE, node_settings, stop.clone()));
-    let ready = |node: Option<&Node>| {
-        let conditions = node.and_then(|n| n.status.as_ref()).and_then(|s| s.conditions.as_ref());
-        conditions.is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-    };
-    tokio::time::timeout(TIMEOUT, await_condition(Api::<Node>::all(admin.clone()), NODE, ready))
-        .await
-        .expect("the node registers in time")
-        .unwrap();
     let leases: Api<Lease> = Api::namespaced(admin.clone(), "kube-node-lease");
     let lease = tokio::time::timeout(TIMEOUT, await_condition(leases, NODE, |l: Option<&Lease>| l.is_some()))
         .await
@@ -86,11 +58,11 @@ async fn a_pipeline_trains_on_the_real_control_plane_under_the_charts_rbac() {
 
     // The operator, authorized as the chart's ServiceAccount.
     install_crds(&admin).await.unwrap();
-    let config = as_chart_service_account(&admin, plane.client_config().await.unwrap()).await.unwrap();
+    let config = plane.operator_config().await.unwrap();
     let mut registry = Registry::default();
     let settings = Settings {
         watch_restart_after: Duration::from_secs(3),
-        ..Settings::new(format!("file://{}/artifacts", plane.work_dir().display()))
+        ..Settings::new(format!("file://{}/artifacts", work_dir.path().display()))
     };
     let http = trainloop::triggers::http_client().unwrap();
     let ctx =
@@ -146,7 +118,7 @@ async fn a_pipeline_trains_on_the_real_control_plane_under_the_charts_rbac() {
 
     stop.cancel();
     let _ = operator.await;
-    kubelet.await.unwrap().unwrap();
+    plane.shutdown().await.unwrap();
 }
 
 /// The runs, Jobs and pods as they are: what a test that timed out shows.
