@@ -103,7 +103,11 @@ serves() {
 }
 
 step "1. The example pipeline (Breast Cancer Wisconsin, logistic regression, two gates): its first run"
-sed "s|file:///var/lib/trainloop/data/|file://$root/examples/data/|" examples/manifests/pipeline.yaml \
+# The pipeline's data URI is a folder of the demo's own, which holds the first 420 rows of the
+# example data now; the rest lands there later, as new data does (step 5).
+mkdir -p "$work/data"
+head -n 421 examples/data/breast_cancer_wisconsin.csv > "$work/data/breast_cancer_wisconsin.csv"
+sed "s|file:///var/lib/trainloop/data/|file://$root/$work/data/|" examples/manifests/pipeline.yaml \
   > "$work/pipeline.yaml"
 show kubectl apply -f "$work/pipeline.yaml"
 await 60 "the first run cancer-1" "$operator_log" kubectl get tr cancer-1
@@ -157,7 +161,10 @@ normal=$(printf '%.3f' "$(kubectl get dp cancer -o jsonpath='{.status.monitors[0
 [ "$(kubectl get dp cancer -o jsonpath='{.status.state}')" = Watching ] ||
   fail "normal traffic did not leave the DriftPolicy Watching" "$operator_log"
 
-step "5. Traffic with a shifted feature: mean_radius 1.5 times larger"
+step "5. New rows land at the pipeline's data URI; then traffic with a shifted feature: mean_radius 1.5 times larger"
+show wc -l "$work/data/breast_cancer_wisconsin.csv"
+cp examples/data/breast_cancer_wisconsin.csv "$work/data/"
+show wc -l "$work/data/breast_cancer_wisconsin.csv"
 traffic --count 500 --shift 'mean_radius*1.5'
 
 step "6. The DriftPolicy fires and starts a retrain"
@@ -186,15 +193,19 @@ show curl -sS --fail-with-body "$url/v1/models/cancer:predict" -H 'content-type:
   -d "@$work/request.json"
 echo
 
-step "9. The lineage of the model now served"
+step "9. The lineage of the model now served: cancer-2, trained on the newer data"
 show kubectl trainloop lineage md/cancer
+digest() { kubectl get tr "$1" -o jsonpath='{.status.dataDigest}'; }
+[ "$(digest cancer-2)" != "$(digest cancer-1)" ] || fail "cancer-2 trained on the same data as cancer-1" "$operator_log"
 
 step "Summary"
 cat <<SUMMARY
-  cancer-1   trained on the Breast Cancer data, passed its gates, served by ModelDeployment cancer
+  cancer-1   trained on 420 rows of the Breast Cancer data, passed its gates, served by ModelDeployment cancer
+             data $(digest cancer-1)
   traffic    500 normal rows: largest drift $normal (threshold 0.2)
              500 rows with mean_radius*1.5: DriftPolicy cancer fired
   cancer-2   trigger $trigger: $reason
+             trained on the 569 rows the data URI holds now: data $(digest cancer-2)
              passed against the champion cancer-1, promoted; served now
   took       $((SECONDS - build_done))s after the build ($((SECONDS - demo_start))s in all)
   logs       $work/{localplane,operator}.log

@@ -6,6 +6,7 @@
 pub mod alerting;
 pub mod chaos;
 pub mod helm;
+pub mod kubectl;
 pub mod planes;
 pub mod rbac;
 pub mod realplane;

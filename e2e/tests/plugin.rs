@@ -7,54 +7,16 @@ use std::time::Duration;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 use trainloop::api::{ModelDeployment, RunPhase, TrainingPipeline, TrainingRun};
+use trainloop_e2e::kubectl::{Kubectl, Outcome};
 use trainloop_e2e::{Env, serving};
 
 const TRAINER: &str = env!("CARGO_BIN_EXE_example-trainer");
 const SERVER: &str = env!("CARGO_BIN_EXE_example-model-server");
 const ROLLOUT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The plugin installed as a user installs it: alone in a directory put first on kubectl's PATH.
-struct Plugin {
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
-impl Plugin {
-    fn install(env: &Env) -> Plugin {
-        let dir = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kubectl-trainloop"), dir.path().join("kubectl-trainloop"))
-            .unwrap();
-        Plugin { dir, kubeconfig: env.kubeconfig_path() }
-    }
-
-    /// `kubectl trainloop ARGS`: whether it succeeded, its stdout, its stderr.
-    async fn kubectl(&self, args: &[&str]) -> (bool, String, String) {
-        let path = format!("{}:{}", self.dir.path().display(), std::env::var("PATH").unwrap_or_default());
-        let run = tokio::process::Command::new("kubectl")
-            .arg("trainloop")
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env("PATH", path)
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        let output = tokio::time::timeout(trainloop_e2e::TIMEOUT, run).await.expect("kubectl finished").unwrap();
-        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).to_string();
-        (output.status.success(), text(&output.stdout), text(&output.stderr))
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let (ok, stdout, stderr) = self.kubectl(args).await;
-        assert!(ok, "kubectl trainloop {args:?} failed: {stdout}{stderr}");
-        stdout
-    }
-
-    /// A command that must fail: its stderr.
-    async fn fails(&self, args: &[&str]) -> String {
-        let (ok, stdout, stderr) = self.kubectl(args).await;
-        assert!(!ok, "kubectl trainloop {args:?} succeeded: {stdout}");
-        stderr
-    }
+/// kubectl with `kubectl-trainloop` first on its PATH.
+fn install_plugin(env: &Env) -> Kubectl {
+    Kubectl::with_plugins(env, &[("kubectl-trainloop", Path::new(env!("CARGO_BIN_EXE_kubectl-trainloop")))]).unwrap()
 }
 
 /// The cells of the line of `table` that starts with `first`.
@@ -85,9 +47,9 @@ async fn serving_now(env: &Env, run: &str) {
 }
 
 /// The example pipeline trained, and its first model served by a deployment following it.
-async fn served_cancer() -> (Env, Plugin) {
+async fn served_cancer() -> (Env, Kubectl) {
     let env = serving::start(SERVER).await.unwrap();
-    let plugin = Plugin::install(&env);
+    let plugin = install_plugin(&env);
     env.create::<TrainingPipeline>(serving::pipeline("cancer", TRAINER, &[]).unwrap()).await.unwrap();
     let follow = json!({"pipelineRef": {"name": "cancer"}});
     env.create::<ModelDeployment>(serving::model_deployment("cancer", follow)).await.unwrap();
@@ -102,13 +64,13 @@ async fn kubectl_runs_the_plugin_to_list_compare_and_trace_trained_runs() {
     let served = md.status.unwrap().current_model.unwrap();
     let run = env.api::<TrainingRun>().get("cancer-1").await.unwrap().status.unwrap();
 
-    let runs = plugin.ok(&["runs", "cancer"]).await;
+    let runs = plugin.ok(&["trainloop", "runs", "cancer"]).await;
     let cells = row(&runs, "cancer-1");
     assert_eq!(cells[..3], ["cancer-1", "SpecChange", "Succeeded"], "{runs}");
     assert_eq!(cells[3], run.headline.as_deref().unwrap());
     assert_eq!(cells[4..6], ["Passed", "*"], "{runs}");
 
-    let lineage = plugin.ok(&["lineage", "md/cancer"]).await;
+    let lineage = plugin.ok(&["trainloop", "lineage", "md/cancer"]).await;
     let data_digest = run.data_digest.clone().unwrap();
     for link in [
         "<- run        tr/cancer-1 Succeeded".to_string(),
@@ -120,7 +82,8 @@ async fn kubectl_runs_the_plugin_to_list_compare_and_trace_trained_runs() {
         assert!(lineage.contains(&link), "no {link:?} in:\n{lineage}");
     }
     assert!(lineage.contains(&data_digest), "{lineage}");
-    let chain: Value = serde_json::from_str(&plugin.ok(&["-o", "json", "lineage", "md/cancer"]).await).unwrap();
+    let chain: Value =
+        serde_json::from_str(&plugin.ok(&["trainloop", "-o", "json", "lineage", "md/cancer"]).await).unwrap();
     assert_eq!(
         (chain["artifactDigest"].as_str(), chain["dataDigest"].as_str()),
         (Some(&*served.artifact_digest), Some(&*data_digest))
@@ -130,7 +93,7 @@ async fn kubectl_runs_the_plugin_to_list_compare_and_trace_trained_runs() {
     let patch = json!({"spec": {"hyperparameters": {"l2": "0.5"}}});
     env.api::<TrainingPipeline>().patch("cancer", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
     env.wait_longer::<TrainingRun>("cancer-2", "finished", ROLLOUT_TIMEOUT, finished).await;
-    let comparison = plugin.ok(&["compare", "cancer-1", "cancer-2"]).await;
+    let comparison = plugin.ok(&["trainloop", "compare", "cancer-1", "cancer-2"]).await;
     assert_eq!(row(&comparison, "hyperparameters.l2")[1..], ["0.1", "0.5"], "{comparison}");
     assert_ne!(row(&comparison, "configHash")[1], row(&comparison, "configHash")[2], "{comparison}");
     let identical = row(&comparison, "Identical:").join(" ");
@@ -141,15 +104,15 @@ async fn kubectl_runs_the_plugin_to_list_compare_and_trace_trained_runs() {
     );
 
     // Clear errors: a missing run, a run of another pipeline, an empty namespace, no cluster.
-    let missing = plugin.fails(&["lineage", "tr/cancer-9"]).await;
+    let missing = plugin.fails(&["trainloop", "lineage", "tr/cancer-9"]).await;
     assert!(missing.contains("tr/cancer-9 not found in namespace default"), "{missing}");
     env.create_held_run("by-hand", "{}").await.unwrap();
-    let other = plugin.fails(&["compare", "cancer-1", "by-hand"]).await;
+    let other = plugin.fails(&["trainloop", "compare", "cancer-1", "by-hand"]).await;
     assert!(other.contains("tr/by-hand is a run of no pipeline, not of pipeline cancer"), "{other}");
-    let empty = plugin.ok(&["runs", "-n", "elsewhere"]).await;
+    let empty = plugin.ok(&["trainloop", "runs", "-n", "elsewhere"]).await;
     assert_eq!(empty, "No runs in namespace elsewhere.\n");
     let gone = unreachable_kubeconfig(plugin.dir.path());
-    let unreachable = plugin.fails(&["runs", "--kubeconfig", gone.to_str().unwrap()]).await;
+    let unreachable = plugin.fails(&["trainloop", "runs", "--kubeconfig", gone.to_str().unwrap()]).await;
     assert!(unreachable.contains("cannot reach the cluster at https://127.0.0.1:1/"), "{unreachable}");
     env.shutdown().await;
 }
@@ -159,14 +122,14 @@ async fn kubectl_trainloop_retrains_promotes_and_rolls_back_or_prints_the_patch(
     let (env, plugin) = served_cancer().await;
 
     // A dry run prints the patch and changes nothing; the real one starts a RetrainToken run.
-    let patch = plugin.ok(&["retrain", "cancer", "--reason", "labels refreshed", "--dry-run"]).await;
+    let patch = plugin.ok(&["trainloop", "retrain", "cancer", "--reason", "labels refreshed", "--dry-run"]).await;
     let manifest: Value = serde_saphyr::from_str(&patch).unwrap();
     let token = manifest["spec"]["triggers"]["retrainToken"].as_str().unwrap().to_string();
     assert!(token.ends_with(": labels refreshed"), "{patch}");
     assert_eq!(manifest["metadata"], json!({"name": "cancer", "namespace": "default"}));
     let pipeline = env.api::<TrainingPipeline>().get("cancer").await.unwrap();
     assert_eq!(pipeline.spec.triggers.retrain_token, None, "a dry run applies nothing");
-    let said = plugin.ok(&["retrain", "cancer", "--reason", "labels refreshed"]).await;
+    let said = plugin.ok(&["trainloop", "retrain", "cancer", "--reason", "labels refreshed"]).await;
     assert!(said.starts_with("tp/cancer: retrainToken set to"), "{said}");
     let run = env.wait_longer::<TrainingRun>("cancer-2", "finished", ROLLOUT_TIMEOUT, finished).await;
     assert_eq!(run.spec.trigger.trigger_type.as_str(), "RetrainToken");
@@ -175,22 +138,23 @@ async fn kubectl_trainloop_retrains_promotes_and_rolls_back_or_prints_the_patch(
 
     // Promote pins an earlier run (a dry run only prints the pin); rollback returns to the model
     // served before it.
-    let patch = plugin.ok(&["promote", "cancer-1", "--deployment", "cancer", "--dry-run", "-o", "json"]).await;
+    let patch =
+        plugin.ok(&["trainloop", "promote", "cancer-1", "--deployment", "cancer", "--dry-run", "-o", "json"]).await;
     let manifest: Value = serde_json::from_str(&patch).unwrap();
     assert_eq!(manifest["spec"]["source"], json!({"pipelineRef": null, "runRef": {"name": "cancer-1"}}));
     let md = env.api::<ModelDeployment>().get("cancer").await.unwrap();
     assert!(md.spec.source.run_ref.is_none(), "a dry run applies nothing");
-    plugin.ok(&["promote", "cancer-1", "--deployment", "cancer"]).await;
+    plugin.ok(&["trainloop", "promote", "cancer-1", "--deployment", "cancer"]).await;
     serving_now(&env, "cancer-1").await;
-    let said = plugin.ok(&["rollback", "cancer"]).await;
+    let said = plugin.ok(&["trainloop", "rollback", "cancer"]).await;
     assert!(said.starts_with("md/cancer: source.runRef pinned to tr/cancer-2 (serving tr/cancer-1)"), "{said}");
     serving_now(&env, "cancer-2").await;
 
     // What cannot be served is refused before anything is written.
     env.create_held_run("by-hand", "{}").await.unwrap();
-    let refused = plugin.fails(&["promote", "by-hand", "--deployment", "cancer"]).await;
+    let refused = plugin.fails(&["trainloop", "promote", "by-hand", "--deployment", "cancer"]).await;
     assert!(refused.contains("tr/by-hand cannot be served: it is"), "{refused}");
-    let missing = plugin.fails(&["rollback", "nothing"]).await;
+    let missing = plugin.fails(&["trainloop", "rollback", "nothing"]).await;
     assert!(missing.contains("md/nothing not found in namespace default"), "{missing}");
     let md = env.api::<ModelDeployment>().get("cancer").await.unwrap();
     assert_eq!(md.spec.source.run_ref.map(|r| r.name).as_deref(), Some("cancer-2"));
@@ -211,7 +175,7 @@ async fn reproductions(env: &Env, original: &str) -> Vec<TrainingRun> {
 #[tokio::test]
 async fn kubectl_trainloop_reproduces_a_trained_run_and_names_data_that_changed() {
     let env = serving::start(SERVER).await.unwrap();
-    let plugin = Plugin::install(&env);
+    let plugin = install_plugin(&env);
     // The pipeline trains on its own copy of the data, which the test changes later.
     let data = env.work_dir.join("cancer.csv");
     let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/breast_cancer_wisconsin.csv");
@@ -223,7 +187,7 @@ async fn kubectl_trainloop_reproduces_a_trained_run_and_names_data_that_changed(
     let trained = original.status.unwrap();
     assert_eq!(trained.phase, RunPhase::Succeeded);
 
-    let report = plugin.ok(&["reproduce", "cancer-1", "--timeout", "120"]).await;
+    let report = plugin.ok(&["trainloop", "reproduce", "cancer-1", "--timeout", "120"]).await;
     assert!(report.ends_with("Reproducible: the same data gave the same artifact.\n"), "{report}");
     let copy = reproductions(&env, "cancer-1").await.remove(0);
     assert_eq!(copy.spec.trigger.trigger_type.as_str(), "Manual");
@@ -238,7 +202,8 @@ async fn kubectl_trainloop_reproduces_a_trained_run_and_names_data_that_changed(
     let text = std::fs::read_to_string(&data).unwrap();
     let fewer: Vec<&str> = text.lines().take(400).collect();
     std::fs::write(&data, fewer.join("\n") + "\n").unwrap();
-    let (ok, report, stderr) = plugin.kubectl(&["reproduce", "cancer-1", "--timeout", "120"]).await;
+    let Outcome { ok, stdout: report, stderr } =
+        plugin.run(&["trainloop", "reproduce", "cancer-1", "--timeout", "120"]).await;
     assert!(!ok, "a differing reproduction exits 1: {report}{stderr}");
     assert!(report.contains("data digest      DIFFERENT"), "{report}");
     assert!(report.ends_with("Not reproduced: the data at the run's URI is not what it trained on.\n"), "{report}");
