@@ -3,7 +3,7 @@ CARGO ?= cargo
 # The tests drive the real Helm library (and more) from a pinned virtual environment.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: test lint crds demo bench python-env kube alerting
+.PHONY: test lint crds demo bench python-env kube alerting gitops
 
 # The end-to-end suites that run again on the real control plane (TRAINLOOP_PLANE=kubernetes),
 # four tests at a time: each starts its own etcd, API server, controller-manager and scheduler.
@@ -11,7 +11,7 @@ ON_KUBERNETES := --test training --test serving --test drift --test object_stora
 
 ## test: formatting, lints, and every test in the workspace (sets up what the tests need); then
 ## the end-to-end suites once more on the real Kubernetes control plane
-test: python-env lint kube alerting
+test: python-env lint kube alerting gitops
 	TRAINLOOP_KUBE_BIN="$$(bash scripts/build-kube.sh --dir)" $(CARGO) test --workspace --all-targets
 	TRAINLOOP_KUBE_BIN="$$(bash scripts/build-kube.sh --dir)" TRAINLOOP_PLANE=kubernetes \
 		$(CARGO) test -p trainloop-e2e $(ON_KUBERNETES)
@@ -25,6 +25,13 @@ alerting:
 	command -v prometheus >/dev/null && command -v prometheus-alertmanager >/dev/null || \
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 			prometheus prometheus-alertmanager; }
+
+## gitops: the real kustomize (built once into a cache) and a Lua 5.1 interpreter (Debian) that
+## the GitOps example's test runs
+gitops:
+	bash scripts/build-kustomize.sh >/dev/null
+	command -v lua5.1 >/dev/null || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends lua5.1; }
 
 ## python-env: the pinned Python packages the tests use, in .venv
 python-env:
