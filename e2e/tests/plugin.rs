@@ -14,9 +14,20 @@ const TRAINER: &str = env!("CARGO_BIN_EXE_example-trainer");
 const SERVER: &str = env!("CARGO_BIN_EXE_example-model-server");
 const ROLLOUT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// kubectl with `kubectl-trainloop` first on its PATH.
+/// kubectl with `kubectl-trainloop` and its completion, `kubectl_complete-trainloop`, first on
+/// its PATH.
 fn install_plugin(env: &Env) -> Kubectl {
-    Kubectl::with_plugins(env, &[("kubectl-trainloop", Path::new(env!("CARGO_BIN_EXE_kubectl-trainloop")))]).unwrap()
+    let plugin = Path::new(env!("CARGO_BIN_EXE_kubectl-trainloop"));
+    let completion = Path::new(env!("CARGO_BIN_EXE_kubectl_complete-trainloop"));
+    Kubectl::with_plugins(env, &[("kubectl-trainloop", plugin), ("kubectl_complete-trainloop", completion)]).unwrap()
+}
+
+/// What kubectl offers to complete `kubectl trainloop WORDS` (the last word under completion),
+/// as its shell completion asks it (`kubectl __complete`): the values without their descriptions,
+/// and Cobra's directive last (`:4`: no file names).
+async fn completions(kubectl: &Kubectl, words: &[&str]) -> Vec<String> {
+    let output = kubectl.ok(&[&["__complete", "trainloop"], words].concat()).await;
+    output.lines().map(|line| line.split('\t').next().unwrap_or_default().to_string()).collect()
 }
 
 /// The cells of the line of `table` that starts with `first`.
@@ -102,6 +113,18 @@ async fn kubectl_runs_the_plugin_to_list_compare_and_trace_trained_runs() {
         row(&comparison, "auc")[3].starts_with("(+") || row(&comparison, "auc")[3].starts_with("(-"),
         "{comparison}"
     );
+
+    // kubectl completes the plugin's commands and the names in the cluster by running
+    // kubectl_complete-trainloop.
+    let commands = completions(&plugin, &[""]).await;
+    let expected = ["runs", "compare", "lineage", "retrain", "promote", "rollback", "reproduce", "completion", ":4"];
+    assert_eq!(commands, expected);
+    assert_eq!(completions(&plugin, &["runs", ""]).await, ["cancer", ":4"]);
+    assert_eq!(completions(&plugin, &["compare", "cancer-1", "cancer-"]).await, ["cancer-1", "cancer-2", ":4"]);
+    assert_eq!(completions(&plugin, &["lineage", ""]).await, ["md/", "tr/", ":6"]);
+    assert_eq!(completions(&plugin, &["lineage", "md/"]).await, ["md/cancer", ":4"]);
+    assert_eq!(completions(&plugin, &["promote", "cancer-2", "--deployment", "c"]).await, ["cancer", ":4"]);
+    assert_eq!(completions(&plugin, &["-n", "elsewhere", "reproduce", ""]).await, [":4"]);
 
     // Clear errors: a missing run, a run of another pipeline, an empty namespace, no cluster.
     let missing = plugin.fails(&["trainloop", "lineage", "tr/cancer-9"]).await;

@@ -5,6 +5,7 @@ mod args;
 mod change;
 mod cluster;
 mod compare;
+mod complete;
 mod completion;
 #[cfg(test)]
 mod fixtures;
@@ -39,6 +40,17 @@ pub fn main() -> ExitCode {
         }
         Err(error) => fail(&error),
     }
+}
+
+/// Complete the words kubectl passes (those after `trainloop`, the last one under completion):
+/// the candidates and Cobra's directive on stdout. Never fails: no candidates is an answer.
+pub fn complete_main() -> ExitCode {
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return ExitCode::FAILURE;
+    };
+    print!("{}", runtime.block_on(complete::complete(&words)));
+    ExitCode::SUCCESS
 }
 
 fn fail(error: &anyhow::Error) -> ExitCode {
