@@ -3,7 +3,7 @@ CARGO ?= cargo
 # The tests drive the real Helm library (and more) from a pinned virtual environment.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: test lint crds demo bench python-env kube alerting gitops
+.PHONY: test lint crds demo bench python-env kube alerting gitops zsh
 
 # The end-to-end suites that run again on the real control plane (TRAINLOOP_PLANE=kubernetes),
 # four tests at a time: each starts its own etcd, API server, controller-manager and scheduler.
@@ -11,7 +11,7 @@ ON_KUBERNETES := --test training --test serving --test drift --test object_stora
 
 ## test: formatting, lints, and every test in the workspace (sets up what the tests need); then
 ## the end-to-end suites once more on the real Kubernetes control plane
-test: python-env lint kube alerting gitops
+test: python-env lint kube alerting gitops zsh
 	TRAINLOOP_KUBE_BIN="$$(bash scripts/build-kube.sh --dir)" $(CARGO) test --workspace --all-targets
 	TRAINLOOP_KUBE_BIN="$$(bash scripts/build-kube.sh --dir)" TRAINLOOP_PLANE=kubernetes \
 		$(CARGO) test -p trainloop-e2e $(ON_KUBERNETES)
@@ -32,6 +32,11 @@ gitops:
 	bash scripts/build-kustomize.sh >/dev/null
 	command -v lua5.1 >/dev/null || \
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends lua5.1; }
+
+## zsh: the shell whose completion of `kubectl trainloop` the plugin's tests drive (Debian)
+zsh:
+	command -v zsh >/dev/null || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends zsh; }
 
 ## python-env: the pinned Python packages the tests use, in .venv
 python-env:
