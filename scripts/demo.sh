@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make demo`: the whole loop on the embedded local control plane, with the real kubectl.
 # Starts localplane and the operator, applies the example pipeline and deployment, and shows: the
-# first run trained and passing its gates, its model served through the Service, normal traffic,
-# traffic with a shifted feature, the DriftPolicy firing, the Drift run it started judged against
-# the served champion and promoted, and the lineage of the model now served.
+# first run trained on the rows its data URI holds and passing its gates, its model served through
+# the Service, normal traffic, new rows landing at the data URI, traffic with a shifted feature, the
+# DriftPolicy firing, the Drift run it started trained on the newer data, judged against the
+# served champion and promoted, and the lineage of the model now served.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # Paths are shown relative to the work tree, as a user there would type them.
@@ -163,7 +164,7 @@ normal=$(printf '%.3f' "$(kubectl get dp cancer -o jsonpath='{.status.monitors[0
 
 step "5. New rows land at the pipeline's data URI; then traffic with a shifted feature: mean_radius 1.5 times larger"
 show wc -l "$work/data/breast_cancer_wisconsin.csv"
-cp examples/data/breast_cancer_wisconsin.csv "$work/data/"
+show cp examples/data/breast_cancer_wisconsin.csv "$work/data/"
 show wc -l "$work/data/breast_cancer_wisconsin.csv"
 traffic --count 500 --shift 'mean_radius*1.5'
 

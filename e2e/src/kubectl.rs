@@ -30,7 +30,7 @@ impl Kubectl {
     }
 
     /// The PATH kubectl runs with: the plugin directory first.
-    pub fn path(&self) -> String {
+    fn path(&self) -> String {
         format!("{}:{}", self.dir.path().display(), std::env::var("PATH").unwrap_or_default())
     }
 

@@ -48,6 +48,7 @@ fn drift_policy() -> Value {
 
 /// Requests of 20 rows with `mean_radius*1.5`, one after the other through the Service, until
 /// stopped: every request counted, every failure (a refusal, an error status, no answer) too.
+/// (tests/serving.rs has its own, of one unshifted row: no drift there.)
 struct Traffic {
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicUsize>,
@@ -74,7 +75,10 @@ impl Traffic {
         let (flag, counter, failed): (_, Arc<AtomicUsize>, Arc<std::sync::Mutex<Vec<String>>>) =
             (stop.clone(), Arc::clone(&sent), Arc::clone(&failures));
         let task = tokio::spawn(async move {
-            let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+            // A new connection per request: each one goes through the Service to a Ready pod, as
+            // a fresh client's would (a kept-alive connection stays with the pod it first reached).
+            let client =
+                reqwest::Client::builder().pool_max_idle_per_host(0).timeout(Duration::from_secs(10)).build().unwrap();
             let endpoint = format!("{url}/v1/models/cancer:predict");
             for (n, batch) in rows.chunks(20).cycle().enumerate() {
                 // Bounded: a test that hangs stops sending after this many requests.
@@ -153,6 +157,8 @@ async fn the_loop_retrains_on_drift_with_newer_data_and_rolls_out_without_a_fail
     // Run 2: started by the DriftPolicy, naming the feature, trained on the newer data.
     let drift = |r: Option<&TrainingRun>| r.is_some_and(|r| r.spec.trigger.trigger_type == TriggerType::Drift);
     let run2 = env.wait_longer::<TrainingRun>("cancer-2", "a Drift run", ROLLOUT_TIMEOUT, drift).await;
+    // From here the traffic covers run 2's training and its whole rollout.
+    let before_rollout = traffic.sent();
     let reason = &run2.spec.trigger.reason;
     assert!(reason.starts_with("psi(mean_radius)=") && reason.contains("DriftPolicy cancer"), "{reason}");
     let run2 = env.wait_longer::<TrainingRun>("cancer-2", "trained", ROLLOUT_TIMEOUT, succeeded).await;
@@ -160,11 +166,13 @@ async fn the_loop_retrains_on_drift_with_newer_data_and_rolls_out_without_a_fail
     assert_ne!(run2.status.as_ref().unwrap().artifact.as_ref().unwrap().digest, artifact1, "a new model");
 
     // Its rollout: the Service answers every request while the servers change models.
-    let before_rollout = traffic.sent();
     env.wait_longer::<ModelDeployment>("cancer", "serving cancer-2", ROLLOUT_TIMEOUT, serves("cancer-2")).await;
     let during_rollout = traffic.sent() - before_rollout;
     let (sent, failures) = traffic.stop().await;
-    eprintln!("{sent} requests of 20 rows, {during_rollout} during the rollout of cancer-2, {} failed", failures.len());
+    eprintln!(
+        "{sent} requests of 20 rows, {during_rollout} from cancer-2's start to its rollout's end, {} failed",
+        failures.len()
+    );
     assert!(during_rollout >= 10, "traffic flowed during the rollout: {during_rollout} requests");
     assert!(
         failures.is_empty(),
