@@ -147,6 +147,16 @@ fn counter(env: &Env, name: &str, labels: &str) -> f64 {
     text.lines().find_map(|line| line.strip_prefix(&series)?.trim().parse().ok()).unwrap_or(0.0)
 }
 
+/// The reads (get, list) the operator sent of what a policy gathers and of policies themselves.
+fn gathered_reads(env: &Env) -> Vec<(&'static str, f64)> {
+    ["driftpolicies", "modeldeployments", "trainingpipelines", "trainingruns", "pods"]
+        .into_iter()
+        .map(|resource| {
+            (resource, counter(env, "kube_requests_total", &format!("{{kind=\"read\",resource=\"{resource}\"}}")))
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn shifted_traffic_retrains_once_naming_the_feature_and_the_policy_watches_the_new_model() {
     let env = start().await;
@@ -173,6 +183,15 @@ async fn shifted_traffic_retrains_once_naming_the_feature_and_the_policy_watches
     assert_eq!(inputs.feature_values.len(), 10, "every feature is judged");
     assert!(status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True" && c.reason == "Watching"));
     assert!(drift_runs(&runs(&env).await).is_empty());
+
+    // Evaluations read the caches: one more sends no read of what the policy gathers.
+    let before = gathered_reads(&env);
+    let evaluated = inputs.last_evaluation_time.clone().unwrap().0;
+    let again = |p: Option<&DriftPolicy>| {
+        p.and_then(monitor).and_then(|m| m.last_evaluation_time.as_ref()).is_some_and(|t| t.0 > evaluated)
+    };
+    env.wait_longer::<DriftPolicy>("cancer", "another evaluation", EVALUATION_TIMEOUT, again).await;
+    assert_eq!(gathered_reads(&env), before, "reads (get, list) sent during an evaluation");
 
     // One feature shifted: one Drift run, whose reason names it, trains, passes and is promoted.
     traffic(&env, 600, Some("mean_radius*1.5")).await;

@@ -14,10 +14,9 @@ pub mod status;
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::{Api, Resource, ResourceExt, api::ListParams, runtime::controller::Action};
+use kube::{Resource, ResourceExt, runtime::controller::Action};
 
 use crate::api::{
     DriftPolicy, DriftPolicyStatus, ModelDeployment, Monitor, MonitorStatus, TrainingPipeline, TrainingRun,
@@ -27,7 +26,7 @@ use crate::controllers::{
     conditions::{Desired, failing, merge},
     deployment::verify::read_profile,
     error::Result,
-    failures, labels,
+    failures,
     metrics::{DriftValueLabels, EvaluationLabels, SuppressionLabels},
     status::apply as apply_status,
 };
@@ -104,7 +103,7 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
                 Some(uri) => read_profile(&ctx, uri).await,
                 None => Err(format!("run {} recorded no reference profile", model.run)),
             };
-            let pods = server_pods(&ctx, md).await?;
+            let pods = ctx.caches.server_pods(&md.namespace().unwrap_or_default(), &md.name_any());
             let servers = live::ready_servers(&pods, md.spec.serving.port);
             let served =
                 Served { http: &ctx.http, digest: &model.artifact_digest, reference: &reference, servers: &servers };
@@ -210,29 +209,23 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
     Ok(Action::requeue(interval))
 }
 
-/// The deployment, and the pipeline it follows with that pipeline's runs.
+/// The deployment, and the pipeline it follows with that pipeline's runs, from the caches. A
+/// stale cache cannot start a second run: request ids are numbered from the policy's status,
+/// whose write is conditional on the version read, and the pipeline consumes each id once. The
+/// newest run the pipeline recorded is read fresh when the cache does not hold it yet, so a drift
+/// run just created is not missed and the pending guard holds.
 async fn gather(ctx: &Life, policy: &DriftPolicy) -> Result<Gathered> {
     let namespace = policy.namespace().unwrap_or_default();
-    let deployments: Api<ModelDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
-    let deployment = deployments.get_opt(&policy.spec.deployment_ref.name).await?;
-    let Some(pipeline) = deployment.as_ref().and_then(|md| md.spec.source.pipeline_ref.clone()) else {
+    let deployment = ctx.caches.deployment(&namespace, &policy.spec.deployment_ref.name);
+    let Some(pipeline) = deployment.as_ref().and_then(|md| md.spec.source.pipeline_ref.as_ref()) else {
         return Ok(Gathered { deployment, pipeline: None, runs: Vec::new() });
     };
-    let pipelines: Api<TrainingPipeline> = Api::namespaced(ctx.client.clone(), &namespace);
-    let runs: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), &namespace);
-    let selector = format!("{}={}", labels::PIPELINE, pipeline.name);
-    Ok(Gathered {
-        deployment,
-        pipeline: pipelines.get_opt(&pipeline.name).await?,
-        runs: runs.list(&ListParams::default().labels(&selector)).await?.items,
-    })
-}
-
-/// The server pods of the deployment.
-async fn server_pods(ctx: &Life, md: &ModelDeployment) -> Result<Vec<Pod>> {
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &md.namespace().unwrap_or_default());
-    let selector = format!("{}={},{}=trainloop", labels::DEPLOYMENT, md.name_any(), labels::MANAGED_BY);
-    Ok(api.list(&ListParams::default().labels(&selector)).await?.items)
+    let pipeline = ctx.caches.pipeline(&namespace, &pipeline.name);
+    let runs = match &pipeline {
+        Some(pipeline) => crate::controllers::pipeline::gather_runs(ctx, pipeline).await?,
+        None => Vec::new(),
+    };
+    Ok(Gathered { deployment, pipeline, runs })
 }
 
 /// Why `monitor` asks for a retrain, for people.
