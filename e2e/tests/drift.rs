@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::ListParams;
 use serde_json::{Value, json};
-use trainloop::api::{DriftPolicy, ModelDeployment, TrainingPipeline, TrainingRun, TriggerType};
+use trainloop::api::{DriftPolicy, ModelDeployment, RunPhase, TrainingPipeline, TrainingRun, TriggerType};
 use trainloop::artifact::FeatureSchema;
-use trainloop_e2e::Env;
+use trainloop_e2e::{Env, alerting};
 use trainloop_e2e::serving::{model_deployment, pipeline, serves};
 use trainloop_example_traffic::{Shift, TrafficOptions, send_traffic};
 
@@ -229,14 +229,36 @@ async fn shifted_traffic_retrains_once_naming_the_feature_and_the_policy_watches
 }
 
 #[tokio::test]
-async fn drift_at_every_evaluation_starts_one_run_and_cooldown_holds_across_an_operator_restart() {
+async fn a_thousand_alerts_and_drift_at_every_evaluation_start_one_run_and_cooldown_holds_across_a_restart() {
     let mut env = start().await;
     serving_cancer(&env).await;
-    env.create::<DriftPolicy>(policy(100)).await.unwrap();
+    env.create::<Secret>(token_secret()).await.unwrap();
+    let feature_drift = policy(100)["spec"]["monitors"][0].clone();
+    let guards = json!({"consecutive": 1, "cooldown": "1h", "maxRetrainsPerDay": 3});
+    env.create::<DriftPolicy>(policy_with(json!([feature_drift, webhook_monitor()]), "5s", guards)).await.unwrap();
+    let receiver = env.serve_alerts().unwrap();
+    let mut alertmanager = alerting::alertmanager(&receiver, TOKEN).await.unwrap();
+    wait_until_receiving(&receiver).await;
     let storm = Storm::start(&env).await;
+    // A thousand distinct alerts: Alertmanager sends each in a notification of its own.
+    let alerts: Vec<Value> =
+        (0..1000).map(|n| json!({"alertname": "ModelDrift", "model": "cancer", "n": n.to_string()})).collect();
+    fire(&alertmanager, &alerts, "inputs shifted").await;
 
     let drift_run = |r: Option<&TrainingRun>| r.is_some_and(|r| r.spec.trigger.trigger_type == TriggerType::Drift);
     env.wait_longer::<TrainingRun>("cancer-2", "a drift run", EVALUATION_TIMEOUT, drift_run).await;
+    // Every notification reached the receiver and was accepted, within a minute.
+    let url = format!("{}/metrics", alertmanager.url);
+    let http = trainloop::triggers::data::http_client().unwrap();
+    alertmanager
+        .wait_until("a thousand notifications sent", async || {
+            let text = http.get(&url).send().await?.text().await?;
+            Ok(notifications(&text, "alertmanager_notifications_total") >= 1000.0)
+        })
+        .await
+        .unwrap();
+    let text = http.get(&url).send().await.unwrap().text().await.unwrap();
+    assert_eq!(notifications(&text, "alertmanager_notifications_failed_total"), 0.0, "{text}");
     env.wait_longer::<ModelDeployment>("cancer", "serving cancer-2", ROLLOUT_TIMEOUT, serves("cancer-2")).await;
     // Every evaluation since breached: each was held, first by the pending run, then by cooldown.
     let cooling = |p: Option<&DriftPolicy>| {
@@ -266,5 +288,121 @@ async fn drift_at_every_evaluation_starts_one_run_and_cooldown_holds_across_an_o
     assert_eq!(drift_runs(&runs(&env).await).len(), 1);
     assert_eq!(events(&env, "RetrainRequested").await.len(), 1);
     assert!(events(&env, "RetrainSuppressed").await.iter().any(|n| n.starts_with("cooldown")));
+    drop(alertmanager);
+    env.shutdown().await;
+}
+
+/// The sum of the webhook series of the counter `name` in Alertmanager's metrics `text`.
+fn notifications(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")) && line.contains(r#"integration="webhook""#))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The bearer token Alertmanager presents to the operator's receiver.
+const TOKEN: &str = "drift-hook-token";
+
+/// The Secret holding [`TOKEN`], which webhook monitors name.
+fn token_secret() -> Value {
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "drift-hook", "namespace": "default"},
+           "stringData": {"token": TOKEN}})
+}
+
+/// A webhook monitor fired by alerts labelled `model=cancer`.
+fn webhook_monitor() -> Value {
+    json!({"name": "alerts", "webhook": {"matchLabels": {"model": "cancer"},
+                                          "tokenSecretRef": {"name": "drift-hook", "key": "token"}}})
+}
+
+/// A policy of the deployment `cancer` with `monitors`, evaluated every `interval`, under `guards`.
+fn policy_with(monitors: Value, interval: &str, guards: Value) -> Value {
+    json!({
+        "apiVersion": "trainloop.dev/v1alpha1", "kind": "DriftPolicy",
+        "metadata": {"name": "cancer", "namespace": "default"},
+        "spec": {"deploymentRef": {"name": "cancer"}, "interval": interval, "monitors": monitors, "guards": guards}
+    })
+}
+
+/// Post `alerts` (label sets, each with the summary `summary`) to Alertmanager's API, as
+/// Prometheus does when its rules fire.
+async fn fire(alertmanager: &alerting::Component, alerts: &[Value], summary: &str) {
+    let body: Vec<Value> =
+        alerts.iter().map(|labels| json!({"labels": labels, "annotations": {"summary": summary}})).collect();
+    let http = trainloop::triggers::data::http_client().unwrap();
+    let posted = http.post(format!("{}/api/v2/alerts", alertmanager.url)).json(&body).send().await.unwrap();
+    assert!(posted.status().is_success(), "Alertmanager refused the alerts: {}", posted.status());
+}
+
+/// Wait until the receiver at `url` knows the policy's webhook monitor (its cache of policies
+/// holds it): it then answers a resolved alert of the monitor with 200, not 401.
+async fn wait_until_receiving(url: &str) {
+    let body = json!({"version": "4", "status": "resolved",
+                      "alerts": [{"status": "resolved", "labels": {"alertname": "Probe", "model": "cancer"}}]});
+    let http = trainloop::triggers::data::http_client().unwrap();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let known = async {
+        loop {
+            tick.tick().await;
+            let answer = http.post(url).bearer_auth(TOKEN).json(&body).send().await;
+            if answer.is_ok_and(|a| a.status().is_success()) {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(trainloop_e2e::TIMEOUT, known).await.expect("the receiver never knew the policy");
+}
+
+fn phase_is(phase: RunPhase) -> impl Fn(Option<&TrainingRun>) -> bool {
+    move |run| run.and_then(|r| r.status.as_ref()).is_some_and(|s| s.phase == phase)
+}
+
+#[tokio::test]
+async fn an_alert_through_a_real_alertmanager_retrains_once_and_the_daily_budget_holds_across_a_restart() {
+    let mut env = start().await;
+    serving_cancer(&env).await;
+    env.create::<Secret>(token_secret()).await.unwrap();
+    // Evaluated only when an alert comes; no cooldown, one retrain a day.
+    let guards = json!({"consecutive": 1, "cooldown": "0s", "maxRetrainsPerDay": 1});
+    env.create::<DriftPolicy>(policy_with(json!([webhook_monitor()]), "1h", guards)).await.unwrap();
+    let receiver = env.serve_alerts().unwrap();
+    let alertmanager = alerting::alertmanager(&receiver, TOKEN).await.unwrap();
+    wait_until_receiving(&receiver).await;
+
+    let labels = json!({"alertname": "ModelDrift", "model": "cancer", "wave": "1"});
+    fire(&alertmanager, &[labels], "mean_radius shifted").await;
+    let drift_run = |r: Option<&TrainingRun>| r.is_some_and(|r| r.spec.trigger.trigger_type == TriggerType::Drift);
+    let run = env.wait_longer::<TrainingRun>("cancer-2", "a drift run", EVALUATION_TIMEOUT, drift_run).await;
+    let reason = &run.spec.trigger.reason;
+    assert!(
+        reason.starts_with(r#"alert ModelDrift{model="cancer",wave="1"}: mean_radius shifted"#)
+            && reason.ends_with("(monitor alerts, DriftPolicy cancer)"),
+        "{reason}"
+    );
+    env.wait_longer::<TrainingRun>("cancer-2", "Succeeded", ROLLOUT_TIMEOUT, phase_is(RunPhase::Succeeded)).await;
+    assert_eq!(counter(&env, "retrains_total", ""), 1.0);
+
+    // A new operator (its metrics start from zero, its receiver on the same port) knows from the
+    // policy's status that today's one retrain was spent.
+    env.stop_operator().await;
+    env.start_operator();
+    wait_until_receiving(&receiver).await;
+    let labels = json!({"alertname": "ModelDrift", "model": "cancer", "wave": "2"});
+    fire(&alertmanager, &[labels], "mean_radius shifted again").await;
+    let budget_spent = |p: Option<&DriftPolicy>| {
+        p.and_then(|p| p.status.as_ref())
+            .is_some_and(|s| s.suppression_reason.as_deref().is_some_and(|r| r.starts_with("maxRetrainsPerDay")))
+    };
+    let policy =
+        env.wait_longer::<DriftPolicy>("cancer", "held by the daily budget", EVALUATION_TIMEOUT, budget_spent).await;
+    let status = policy.status.unwrap();
+    assert_eq!(status.state.as_deref(), Some("Suppressed"));
+    assert_eq!(status.recent_retrains.len(), 1);
+    assert_eq!(counter(&env, "retrains_total", ""), 0.0);
+    assert_eq!(counter(&env, "retrains_suppressed_total", "{reason=\"daily-limit\"}"), 1.0);
+    assert_eq!(drift_runs(&runs(&env).await).len(), 1);
+    assert_eq!(events(&env, "RetrainRequested").await.len(), 1);
+    assert!(events(&env, "RetrainSuppressed").await.iter().any(|n| n.starts_with("maxRetrainsPerDay: 1")));
+    drop(alertmanager);
     env.shutdown().await;
 }
