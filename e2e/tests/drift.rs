@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::ListParams;
 use serde_json::{Value, json};
 use trainloop::api::{DriftPolicy, ModelDeployment, RunPhase, TrainingPipeline, TrainingRun, TriggerType};
 use trainloop::artifact::FeatureSchema;
-use trainloop_e2e::{Env, alerting};
 use trainloop_e2e::serving::{model_deployment, pipeline, serves};
+use trainloop_e2e::{Env, alerting};
 use trainloop_example_traffic::{Shift, TrafficOptions, send_traffic};
 
 /// How long a rollout (a training run, then server pods starting and verified) may take.
@@ -65,7 +65,7 @@ async fn service_url(env: &Env) -> String {
 }
 
 /// Send `count` rows of the Breast Cancer data to `url`, with `shift` applied (e.g.
-/// `mean_radius*1.5`), 20 rows a request: how many were accepted.
+/// `mean_radius*1.5`; several separated by commas), 20 rows a request: how many were accepted.
 async fn send(url: &str, count: usize, shift: Option<&str>) -> usize {
     let options = TrafficOptions {
         url: url.to_string(),
@@ -76,7 +76,7 @@ async fn send(url: &str, count: usize, shift: Option<&str>) -> usize {
         count,
         batch: 20,
         rate: 0.0,
-        shifts: shift.map(|s| s.parse::<Shift>().unwrap()).into_iter().collect(),
+        shifts: shift.into_iter().flat_map(|s| s.split(',')).map(|s| s.parse::<Shift>().unwrap()).collect(),
         seed: count as u64,
     };
     let report = tokio::task::spawn_blocking(move || send_traffic(&options)).await.unwrap();
@@ -404,5 +404,79 @@ async fn an_alert_through_a_real_alertmanager_retrains_once_and_the_daily_budget
     assert_eq!(events(&env, "RetrainRequested").await.len(), 1);
     assert!(events(&env, "RetrainSuppressed").await.iter().any(|n| n.starts_with("maxRetrainsPerDay: 1")));
     drop(alertmanager);
+    env.shutdown().await;
+}
+
+/// A prometheus monitor of the share of rows the served model predicts malignant, over all the
+/// server pods' counters: shifted inputs make the model predict malignant more often.
+fn malignant_share(prometheus: &str, name: &str, threshold: f64) -> Value {
+    json!({"name": name, "prometheus": {"url": prometheus, "threshold": threshold, "comparison": "GreaterThan",
+        "query": "sum(trainloop_model_predicted_class_total{class=\"malignant\"}) / sum(trainloop_model_predictions_total)"}})
+}
+
+/// The address of each ready server pod of the deployment `cancer`.
+async fn server_addresses(env: &Env) -> Vec<std::net::SocketAddr> {
+    let selector = "trainloop.dev/deployment=cancer";
+    let pods = env.api::<Pod>().list(&ListParams::default().labels(selector)).await.unwrap().items;
+    pods.iter()
+        .filter_map(|pod| pod.status.as_ref()?.pod_ip.as_deref()?.parse().ok())
+        .map(|ip| std::net::SocketAddr::new(ip, 8080))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_real_prometheus_query_crossing_its_threshold_retrains_once_and_an_unreachable_one_is_an_error() {
+    let env = start().await;
+    serving_cancer(&env).await;
+    let servers = server_addresses(&env).await;
+    assert_eq!(servers.len(), 2, "{servers:?}");
+    let prometheus = alerting::prometheus(&servers).await.unwrap();
+
+    // A Prometheus that is down: an error on the monitor, an event, and never a retrain.
+    let closed = format!("http://127.0.0.1:{}", trainloop_e2e::realplane::free_port().unwrap());
+    let mut unreachable = policy_with(json!([malignant_share(&closed, "down", 0.5)]), "5s", json!({}));
+    unreachable["metadata"]["name"] = json!("unreachable");
+    env.create::<DriftPolicy>(unreachable).await.unwrap();
+    let monitor_error = |p: Option<&DriftPolicy>| {
+        p.and_then(|p| p.status.as_ref()).is_some_and(|s| {
+            s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "False" && c.reason == "MonitorError")
+        })
+    };
+    let down = env.wait_for::<DriftPolicy>("unreachable", "MonitorError", monitor_error).await;
+    let status = down.status.unwrap();
+    assert_eq!((status.state.as_deref(), &status.retrain_request), (Some("Watching"), &None));
+    let message = status.monitors[0].message.clone().unwrap_or_default();
+    assert!(message.contains(&closed), "{message}");
+    assert!(events(&env, "MonitorError").await.iter().any(|n| n.starts_with("monitor down:")));
+
+    // Normal traffic: about a third of the rows are malignant, under the threshold.
+    let policy = policy_with(json!([malignant_share(&prometheus.url, "malignant", 0.5)]), "5s", json!({}));
+    env.create::<DriftPolicy>(policy).await.unwrap();
+    traffic(&env, 600, None).await;
+    let below = |p: Option<&DriftPolicy>| {
+        p.and_then(monitor).is_some_and(|m| m.value.is_some_and(|v| v > 0.0 && v < 0.5) && m.message.is_none())
+    };
+    let watched = env.wait_longer::<DriftPolicy>("cancer", "a share under 0.5", EVALUATION_TIMEOUT, below).await;
+    assert_eq!(watched.status.unwrap().state.as_deref(), Some("Watching"));
+    assert!(drift_runs(&runs(&env).await).is_empty());
+
+    // Larger, more concave cells make most rows malignant: one Drift run, whose reason quotes the
+    // query.
+    let larger = "mean_radius*1.5,mean_perimeter*1.5,mean_area*2,mean_concavity*2,mean_concave_points*2";
+    traffic(&env, 2000, Some(larger)).await;
+    let drift_run = |r: Option<&TrainingRun>| r.is_some_and(|r| r.spec.trigger.trigger_type == TriggerType::Drift);
+    let run = env.wait_longer::<TrainingRun>("cancer-2", "a drift run", EVALUATION_TIMEOUT, drift_run).await;
+    let reason = &run.spec.trigger.reason;
+    assert!(
+        reason.starts_with("sum(trainloop_model_predicted_class_total{class=\"malignant\"}) / sum(")
+            && reason.ends_with("> 0.5 (monitor malignant, DriftPolicy cancer)"),
+        "{reason}"
+    );
+    env.wait_longer::<TrainingRun>("cancer-2", "Succeeded", ROLLOUT_TIMEOUT, phase_is(RunPhase::Succeeded)).await;
+    let all = runs(&env).await;
+    assert_eq!(drift_runs(&all).len(), 1);
+    let down = env.api::<DriftPolicy>().get("unreachable").await.unwrap().status.unwrap();
+    assert_eq!(down.retrain_request, None, "the unreachable monitor never asked for a run");
+    drop(prometheus);
     env.shutdown().await;
 }
