@@ -379,6 +379,14 @@ async fn an_alert_through_a_real_alertmanager_retrains_once_and_the_daily_budget
             && reason.ends_with("(monitor alerts, DriftPolicy cancer)"),
         "{reason}"
     );
+    // The run shows on the policy at once, not at its next evaluation an hour later.
+    let recorded = |p: Option<&DriftPolicy>| {
+        p.and_then(|p| p.status.as_ref()).is_some_and(|s| {
+            s.last_triggered_run.as_deref() == Some("cancer-2")
+                && s.last_triggered_time == run.metadata.creation_timestamp
+        })
+    };
+    env.wait_for::<DriftPolicy>("cancer", "lastTriggeredRun cancer-2", recorded).await;
     env.wait_longer::<TrainingRun>("cancer-2", "Succeeded", ROLLOUT_TIMEOUT, phase_is(RunPhase::Succeeded)).await;
     assert_eq!(counter(&env, "retrains_total", ""), 1.0);
 

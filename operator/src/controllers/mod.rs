@@ -172,6 +172,7 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
     // only once the store and the index hold it.
     let (to_pipelines, runs_for_pipelines) = futures::channel::mpsc::unbounded();
     let (to_deployments, runs_for_deployments) = futures::channel::mpsc::unbounded();
+    let (to_policies, runs_for_policies) = futures::channel::mpsc::unbounded();
     let index = ctx.clone();
     let runs = cached(
         scope.api::<Guarded<TrainingRun>>(&client),
@@ -187,6 +188,9 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
             // A send fails only once its controller has stopped, when nobody needs it.
             let _ = to_pipelines.unbounded_send(Ok::<_, watcher::Error>(run.clone()));
             let _ = to_deployments.unbounded_send(Ok::<_, watcher::Error>(run.clone()));
+        }
+        if let Ok(watcher::Event::Apply(run) | watcher::Event::InitApply(run)) = event {
+            let _ = to_policies.unbounded_send(Ok::<_, watcher::Error>(run.clone()));
         }
     });
     let jobs = cached(
@@ -303,8 +307,16 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
     ctx.policies.set(&scope.name("driftpolicies"), stores.policies.clone());
     // An alert for a webhook monitor is judged at once, not at the policy's next interval.
     let alerted = ctx.firings.wakeups().map(|policy| policy.object_ref::<Guarded<DriftPolicy>>());
+    // A run that consumed a policy's retrain request shows as its `lastTriggeredRun` at once.
     let drift_controller = Controller::for_stream(policies.applied_objects(), stores.policies.clone())
         .with_config(bounded.clone())
+        .watches_stream(runs_for_policies, |guard| {
+            let run = guard.0.as_ref().ok();
+            let namespace = run.and_then(|run| run.namespace()).unwrap_or_default();
+            let handled = run.and_then(pipeline::resolve::handled_of).unwrap_or_default();
+            let policies = handled.drift_requests.into_keys();
+            policies.map(move |policy| ObjectRef::<Guarded<DriftPolicy>>::new(&policy).within(&namespace))
+        })
         .reconcile_on(alerted);
     let data_changed = scope.data_changed.map(|pipeline| {
         let namespace = pipeline.namespace.clone().unwrap_or_default();

@@ -77,6 +77,7 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
     let webhooks = spec.monitors.iter().filter(|m| m.webhook.is_some()).map(|m| m.name.as_str());
     let alerted = ctx.firings.any_pending(&key, webhooks);
     if !alerted && let Some(wait) = status::due_in(&policy, interval, now) {
+        record_triggered(&ctx, &policy, &old).await?;
         return Ok(Action::requeue(wait));
     }
 
@@ -226,6 +227,25 @@ async fn gather(ctx: &Life, policy: &DriftPolicy) -> Result<Gathered> {
         None => Vec::new(),
     };
     Ok(Gathered { deployment, pipeline, runs })
+}
+
+/// Between evaluations: record the run that consumed the policy's request as soon as the cache
+/// shows it (a run's change wakes the policies whose requests it consumed).
+async fn record_triggered(ctx: &Life, policy: &DriftPolicy, old: &DriftPolicyStatus) -> Result<()> {
+    let Some(request) = &old.retrain_request else { return Ok(()) };
+    let namespace = policy.namespace().unwrap_or_default();
+    let runs = ctx.caches.pipeline_runs(&namespace, &request.pipeline);
+    let Some(run) = retrain::run_of(&policy.name_any(), request, &runs) else { return Ok(()) };
+    if old.last_triggered_run == run.metadata.name {
+        return Ok(());
+    }
+    let new = DriftPolicyStatus {
+        last_triggered_run: run.metadata.name.clone(),
+        last_triggered_time: run.metadata.creation_timestamp.clone(),
+        ..old.clone()
+    };
+    apply_status(ctx, policy, &new).await?;
+    Ok(())
 }
 
 /// Why `monitor` asks for a retrain, for people.
