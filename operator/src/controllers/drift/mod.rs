@@ -146,9 +146,11 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
     let mut request = old.retrain_request.clone();
     let mut count = old.retrain_requests.unwrap_or(0);
     let pending = retrain::pending(&name, request.as_ref(), gathered.pipeline.as_ref(), &gathered.runs);
+    let pinned = gathered.deployment.as_ref().and_then(|md| md.spec.source.run_ref.as_ref()).map(|r| r.name.as_str());
     let situation = Situation {
         suspend: spec.suspend,
         pipeline: pipeline_name,
+        pinned,
         pending,
         cooldown,
         max_per_day: spec.guards.max_retrains_per_day,
@@ -168,7 +170,7 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
                 requested = true;
             }
             (Err(held), _) => suppression = Some(held),
-            (Ok(()), None) => suppression = Some(Suppression::NoPipeline),
+            (Ok(()), None) => suppression = Some(Suppression::PinnedByRunRef(pinned.unwrap_or_default().into())),
         }
     }
     let triggered = request.as_ref().and_then(|r| retrain::run_of(&name, r, &gathered.runs));
