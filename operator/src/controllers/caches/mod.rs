@@ -142,28 +142,14 @@ impl Caches {
         readable(&self.stores.deployments, namespace, name)
     }
 
-    /// The readable DriftPolicies of `namespace` (a scope holds few: a scan is cheap).
+    /// The readable DriftPolicies of `namespace` (a scan: they are few beside runs and pods).
     pub fn policies(&self, namespace: &str) -> Vec<DriftPolicy> {
-        self.stores
-            .policies
-            .state()
-            .iter()
-            .filter_map(|policy| policy.0.as_ref().ok())
-            .filter(|policy| policy.metadata.namespace.as_deref() == Some(namespace))
-            .cloned()
-            .collect()
+        readable_in(&self.stores.policies, namespace)
     }
 
     /// The readable ModelDeployments of `namespace`.
     pub fn deployments(&self, namespace: &str) -> Vec<ModelDeployment> {
-        self.stores
-            .deployments
-            .state()
-            .iter()
-            .filter_map(|md| md.0.as_ref().ok())
-            .filter(|md| md.metadata.namespace.as_deref() == Some(namespace))
-            .cloned()
-            .collect()
+        readable_in(&self.stores.deployments, namespace)
     }
 }
 
@@ -173,4 +159,18 @@ where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + 'static,
 {
     store.get(&ObjectRef::new(name).within(namespace)).and_then(|guard| guard.0.clone().ok())
+}
+
+/// The readable objects of `store` in `namespace`.
+fn readable_in<K>(store: &Store<Guarded<K>>, namespace: &str) -> Vec<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + 'static,
+{
+    store
+        .state()
+        .iter()
+        .filter_map(|guard| guard.0.as_ref().ok())
+        .filter(|object| object.meta().namespace.as_deref() == Some(namespace))
+        .cloned()
+        .collect()
 }
