@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{feature, live};
+use super::{feature, live, taken::TakenRows};
 use crate::api::{FeatureDriftMonitor, Monitor, PrometheusMonitor};
 use crate::artifact::FeatureProfile;
 use crate::monitors::prometheus;
@@ -50,12 +50,15 @@ pub struct Served<'a> {
     /// The reference profile of the served model, or why it could not be read.
     pub reference: &'a Result<FeatureProfile, String>,
     pub servers: &'a [live::Server],
+    /// Rows taken before whose judgement was never recorded, by the policy evaluated.
+    pub taken: &'a TakenRows,
+    pub policy: &'a PolicyKey,
 }
 
 /// Evaluate `monitor` once.
 pub async fn evaluate(monitor: &Monitor, served: &Served<'_>, alerts: &Alerts<'_>) -> Reading {
     match (&monitor.feature_drift, &monitor.prometheus, &monitor.webhook) {
-        (Some(drift), _, _) => feature_drift(drift, served).await,
+        (Some(drift), _, _) => feature_drift(&monitor.name, drift, served).await,
         (None, Some(query), _) => prometheus_query(query, served.http).await,
         (None, None, Some(_)) => alerted(alerts.firings, alerts.policy, &monitor.name),
         (None, None, None) => Reading::Error { threshold: None, message: "the monitor has no kind".into() },
@@ -104,7 +107,8 @@ fn alerted(firings: &Firings, policy: &PolicyKey, monitor: &str) -> Reading {
 
 /// Look at the live profiles first and read-and-reset them only once `minSamples` rows were
 /// seen: rows below the minimum keep counting towards the next evaluation rather than being lost.
-async fn feature_drift(monitor: &FeatureDriftMonitor, served: &Served<'_>) -> Reading {
+/// Rows taken are held until the status records their judgement ([`TakenRows`]).
+async fn feature_drift(name: &str, monitor: &FeatureDriftMonitor, served: &Served<'_>) -> Reading {
     let threshold = monitor.threshold;
     let error = |message: String| Reading::Error { threshold: Some(threshold), message };
     let reference = match served.reference.clone().and_then(|r| feature::watched(&r, monitor)) {
@@ -132,6 +136,10 @@ async fn feature_drift(monitor: &FeatureDriftMonitor, served: &Served<'_>) -> Re
     };
     let Some(live) = taken.profile else {
         return error(format!("no server pod serves the model {} any more", served.digest));
+    };
+    let live = match served.taken.hold(served.policy, name, served.digest, live) {
+        Ok(live) => live,
+        Err(message) => return error(message),
     };
     match feature::judge(&reference, &live, monitor.method) {
         Ok(judged) => Reading::Value {
@@ -229,16 +237,25 @@ mod tests {
         let servers: Vec<live::Server> = fakes.iter().map(|f| f.server.clone()).collect();
         let http = crate::triggers::data::http_client().unwrap();
         let reference = reference();
-        let served = Served { http: &http, digest: "sha256:new", reference: &reference, servers: &servers };
+        let (taken, policy) = (TakenRows::default(), PolicyKey { namespace: "ml".into(), name: "cancer".into() });
+        let served = Served {
+            http: &http,
+            digest: "sha256:new",
+            reference: &reference,
+            servers: &servers,
+            taken: &taken,
+            policy: &policy,
+        };
 
-        let waiting = feature_drift(&monitor(81), &served).await;
+        let waiting = feature_drift("inputs", &monitor(81), &served).await;
         assert_eq!(
             waiting,
             Reading::Waiting { threshold: 0.2, message: "80 of 81 rows seen since the last evaluation".into() }
         );
         assert!(fakes.iter().all(|f| f.resets.load(Ordering::SeqCst) == 0), "rows below minSamples keep counting");
 
-        let Reading::Value { value, feature, samples, .. } = feature_drift(&monitor(80), &served).await else {
+        let Reading::Value { value, feature, samples, .. } = feature_drift("inputs", &monitor(80), &served).await
+        else {
             panic!("no value")
         };
         // 10 of 80 below the edge where the reference has half: psi(0.125 vs 0.5, 0.875 vs 0.5).
@@ -259,15 +276,27 @@ mod tests {
         let http = crate::triggers::data::http_client().unwrap();
         let reference = reference();
         let servers = [gone];
-        let served = Served { http: &http, digest: "sha256:new", reference: &reference, servers: &servers };
-        let Reading::Error { message, .. } = feature_drift(&monitor(1), &served).await else { panic!("no error") };
+        let (taken, policy) = (TakenRows::default(), PolicyKey { namespace: "ml".into(), name: "cancer".into() });
+        let served = Served {
+            http: &http,
+            digest: "sha256:new",
+            reference: &reference,
+            servers: &servers,
+            taken: &taken,
+            policy: &policy,
+        };
+        let Reading::Error { message, .. } = feature_drift("inputs", &monitor(1), &served).await else {
+            panic!("no error")
+        };
         assert!(message.starts_with("pod gone:"), "{message}");
         let servers = [old.server.clone()];
         let served = Served { servers: &servers, ..served };
-        let Reading::Error { message, .. } = feature_drift(&monitor(1), &served).await else { panic!("no error") };
+        let Reading::Error { message, .. } = feature_drift("inputs", &monitor(1), &served).await else {
+            panic!("no error")
+        };
         assert!(message.contains("serves the model sha256:new yet"), "{message}");
         let none = Served { servers: &[], ..served };
-        assert!(matches!(feature_drift(&monitor(1), &none).await, Reading::Error { .. }));
+        assert!(matches!(feature_drift("inputs", &monitor(1), &none).await, Reading::Error { .. }));
         old.task.abort();
     }
 }

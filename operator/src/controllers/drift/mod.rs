@@ -11,6 +11,7 @@ pub mod judgement;
 pub mod live;
 pub mod retrain;
 pub mod status;
+pub mod taken;
 
 use std::sync::Arc;
 
@@ -106,8 +107,14 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
             };
             let pods = ctx.caches.server_pods(&md.namespace().unwrap_or_default(), &md.name_any());
             let servers = live::ready_servers(&pods, md.spec.serving.port);
-            let served =
-                Served { http: &ctx.http, digest: &model.artifact_digest, reference: &reference, servers: &servers };
+            let served = Served {
+                http: &ctx.http,
+                digest: &model.artifact_digest,
+                reference: &reference,
+                servers: &servers,
+                taken: &ctx.taken_rows,
+                policy: &key,
+            };
             let alerts = Alerts { firings: &ctx.firings, policy: &key };
             let mut readings = Vec::with_capacity(spec.monitors.len());
             for monitor in &spec.monitors {
@@ -206,6 +213,7 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
     if new != old {
         apply_status(&ctx, &*policy, &new).await?;
     }
+    ctx.taken_rows.recorded(&key);
 
     // Events and metrics, once the status holds what they announce.
     announce(&ctx, &policy, &old, &new, &readings, requested.then_some(request).flatten(), suppression.as_ref()).await;
