@@ -488,3 +488,62 @@ async fn a_real_prometheus_query_crossing_its_threshold_retrains_once_and_an_unr
     drop(prometheus);
     env.shutdown().await;
 }
+
+/// The rows the server pods of `cancer` counted since their last reset.
+async fn rows_counted(env: &Env) -> u64 {
+    let http = trainloop::triggers::data::http_client().unwrap();
+    let mut rows = 0;
+    for server in server_addresses(env).await {
+        let profile: Value =
+            http.get(format!("http://{server}/trainloop/profile")).send().await.unwrap().json().await.unwrap();
+        rows += profile["samples"].as_u64().unwrap();
+    }
+    rows
+}
+
+/// Poll `done` until it holds, failing after [`EVALUATION_TIMEOUT`].
+async fn poll_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let until = async {
+        while !done().await {
+            tick.tick().await;
+        }
+    };
+    tokio::time::timeout(EVALUATION_TIMEOUT, until).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
+#[tokio::test]
+async fn rows_taken_by_an_evaluation_whose_status_write_failed_are_judged_by_the_next() {
+    if trainloop_e2e::skip_on_kubernetes("failing the operator's writes needs localplane's fault injection") {
+        return;
+    }
+    let env = start().await;
+    serving_cancer(&env).await;
+    env.create::<DriftPolicy>(policy(500)).await.unwrap();
+    let judged = |p: Option<&DriftPolicy>| p.and_then(monitor).is_some_and(|m| m.samples.is_some_and(|s| s >= 500));
+    traffic(&env, 600, None).await;
+    env.wait_longer::<DriftPolicy>("cancer", "a judged evaluation", EVALUATION_TIMEOUT, judged).await;
+
+    // Every write fails while 600 rows are taken from the servers, and after.
+    env.set_faults(Some(&json!({"errors": {"patch": {"rate": 1.0, "code": 500}}}))).await.unwrap();
+    traffic(&env, 600, None).await;
+    poll_until("the rows taken", async || rows_counted(&env).await == 0).await;
+    let failures = || counter(&env, "reconcile_errors_total", "{controller=\"driftpolicy\",category=\"KubeApi\"}");
+    let failed_before = failures();
+    poll_until("a failed status write", async || failures() > failed_before).await;
+    env.set_faults(None).await.unwrap();
+    let healed = k8s_openapi::jiff::Timestamp::now();
+
+    // No row came since; the next evaluation judges the 600 rows the failed ones took.
+    let judged_again = |p: Option<&DriftPolicy>| {
+        p.and_then(monitor).is_some_and(|m| {
+            m.last_evaluation_time.as_ref().is_some_and(|t| t.0 > healed)
+                && m.message.is_none()
+                && m.samples.is_some_and(|s| s >= 600)
+        })
+    };
+    let policy =
+        env.wait_longer::<DriftPolicy>("cancer", "the taken rows judged", EVALUATION_TIMEOUT, judged_again).await;
+    assert_eq!(policy.status.unwrap().state.as_deref(), Some("Watching"));
+    env.shutdown().await;
+}

@@ -126,8 +126,9 @@ async fn feature_drift(name: &str, monitor: &FeatureDriftMonitor, served: &Serve
         Ok(sum) => sum,
         Err(message) => return error(message),
     };
-    if seen.samples() < needed {
-        let message = format!("{} of {needed} rows seen since the last evaluation", seen.samples());
+    let held = served.taken.samples(served.policy, name, served.digest);
+    if seen.samples() + held < needed {
+        let message = format!("{} of {needed} rows seen since the last evaluation", seen.samples() + held);
         return Reading::Waiting { threshold, message };
     }
     let taken = match live::read(served.http, &seen.counted, served.digest, true).await {

@@ -39,6 +39,14 @@ impl TakenRows {
         Ok(sum)
     }
 
+    /// How many rows of the model `digest` are held for `monitor` of `policy`: they count towards
+    /// `minSamples`.
+    pub fn samples(&self, policy: &PolicyKey, monitor: &str, digest: &str) -> u64 {
+        let held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let held = held.get(&(policy.clone(), monitor.to_string())).filter(|held| held.digest == digest);
+        held.map_or(0, |held| held.profile.samples)
+    }
+
     /// The policy's status now records the judgement of every row held for it.
     pub fn recorded(&self, policy: &PolicyKey) {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).retain(|(held_for, _), _| held_for != policy);
@@ -65,6 +73,8 @@ mod tests {
         let policy = PolicyKey { namespace: "ml".into(), name: "cancer".into() };
         assert_eq!(samples(&taken.hold(&policy, "inputs", "sha256:a", rows([10, 30])).unwrap()), 40);
         // The status write failed: the next evaluation judges these rows with its own.
+        assert_eq!(taken.samples(&policy, "inputs", "sha256:a"), 40, "they count towards minSamples");
+        assert_eq!(taken.samples(&policy, "inputs", "sha256:b"), 0);
         let sum = taken.hold(&policy, "inputs", "sha256:a", rows([5, 5])).unwrap();
         assert_eq!((samples(&sum), sum.features[0].counts.clone()), (50, vec![15, 35]));
         assert_eq!(samples(&taken.hold(&policy, "other", "sha256:a", rows([1, 1])).unwrap()), 2, "per monitor");
