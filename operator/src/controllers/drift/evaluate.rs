@@ -206,6 +206,34 @@ mod tests {
         .unwrap())
     }
 
+    /// What a feature-drift evaluation of the policy ml/cancer serving `sha256:new` reads, but
+    /// its servers.
+    struct Setting {
+        http: reqwest::Client,
+        reference: Result<FeatureProfile, String>,
+        taken: TakenRows,
+        policy: PolicyKey,
+    }
+
+    impl Setting {
+        fn new() -> Self {
+            let http = crate::triggers::data::http_client().unwrap();
+            let policy = PolicyKey { namespace: "ml".into(), name: "cancer".into() };
+            Setting { http, reference: reference(), taken: TakenRows::default(), policy }
+        }
+
+        fn served<'a>(&'a self, servers: &'a [live::Server]) -> Served<'a> {
+            Served {
+                http: &self.http,
+                digest: "sha256:new",
+                reference: &self.reference,
+                servers,
+                taken: &self.taken,
+                policy: &self.policy,
+            }
+        }
+    }
+
     #[test]
     fn an_alert_breaches_once_and_is_consumed() {
         let firings = Firings::default();
@@ -236,17 +264,8 @@ mod tests {
             fake_server("old", "sha256:old", [500, 0]).await,
         ];
         let servers: Vec<live::Server> = fakes.iter().map(|f| f.server.clone()).collect();
-        let http = crate::triggers::data::http_client().unwrap();
-        let reference = reference();
-        let (taken, policy) = (TakenRows::default(), PolicyKey { namespace: "ml".into(), name: "cancer".into() });
-        let served = Served {
-            http: &http,
-            digest: "sha256:new",
-            reference: &reference,
-            servers: &servers,
-            taken: &taken,
-            policy: &policy,
-        };
+        let setting = Setting::new();
+        let served = setting.served(&servers);
 
         let waiting = feature_drift("inputs", &monitor(81), &served).await;
         assert_eq!(
@@ -274,29 +293,20 @@ mod tests {
         task.abort();
         let _ = task.await;
         let old = fake_server("old", "sha256:old", [500, 0]).await;
-        let http = crate::triggers::data::http_client().unwrap();
-        let reference = reference();
+        let setting = Setting::new();
         let servers = [gone];
-        let (taken, policy) = (TakenRows::default(), PolicyKey { namespace: "ml".into(), name: "cancer".into() });
-        let served = Served {
-            http: &http,
-            digest: "sha256:new",
-            reference: &reference,
-            servers: &servers,
-            taken: &taken,
-            policy: &policy,
-        };
+        let served = setting.served(&servers);
         let Reading::Error { message, .. } = feature_drift("inputs", &monitor(1), &served).await else {
             panic!("no error")
         };
         assert!(message.starts_with("pod gone:"), "{message}");
         let servers = [old.server.clone()];
-        let served = Served { servers: &servers, ..served };
+        let served = setting.served(&servers);
         let Reading::Error { message, .. } = feature_drift("inputs", &monitor(1), &served).await else {
             panic!("no error")
         };
         assert!(message.contains("serves the model sha256:new yet"), "{message}");
-        let none = Served { servers: &[], ..served };
+        let none = setting.served(&[]);
         assert!(matches!(feature_drift("inputs", &monitor(1), &none).await, Reading::Error { .. }));
         old.task.abort();
     }
