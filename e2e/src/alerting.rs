@@ -25,11 +25,13 @@ pub struct Component {
 /// A component's directory: removed on drop, kept when the test failed.
 struct WorkDir(PathBuf);
 
-/// Prometheus scraping `target`'s `/metrics` every 200 ms.
-pub async fn prometheus(target: SocketAddr) -> anyhow::Result<Component> {
+/// Prometheus scraping the `/metrics` of each of `targets` every 200 ms.
+pub async fn prometheus(targets: &[SocketAddr]) -> anyhow::Result<Component> {
+    let targets: Vec<String> = targets.iter().map(|target| format!("'{target}'")).collect();
     let config = format!(
         "global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\n\
-         scrape_configs:\n  - job_name: fixture\n    static_configs:\n      - targets: ['{target}']\n"
+         scrape_configs:\n  - job_name: fixture\n    static_configs:\n      - targets: [{}]\n",
+        targets.join(", ")
     );
     Component::start("prometheus", "prometheus", &config, |dir, config, address| {
         vec![

@@ -67,7 +67,10 @@ pub struct Env {
     /// A client that localplane's fault injection spares: what a test observes with.
     pub observer: Client,
     pub work_dir: PathBuf,
-    operator: Option<(CancellationToken, JoinHandle<()>)>,
+    operator: Option<Operator>,
+    /// The loopback port of the running operator's Alertmanager receiver, once a test asked for
+    /// it ([`Env::serve_alerts`]): each operator started later serves it there too.
+    alerts_port: Option<u16>,
     /// The operator as its own process (`start_operator_process`), when it runs as one.
     process: Option<tokio::process::Child>,
     /// The running operator's metrics (reset at each start, like a new process's).
@@ -126,6 +129,7 @@ impl Env {
             observer,
             work_dir,
             operator: None,
+            alerts_port: None,
             process: None,
             registry: Default::default(),
             artifact_root,
@@ -182,9 +186,30 @@ impl Env {
         let mut registry = Registry::default();
         let ctx = context(self, &mut registry);
         let stop = CancellationToken::new();
-        let task = tokio::spawn(controllers::run(ctx, stop.clone(), controllers::WatchHealth::default()));
-        self.operator = Some((stop, task));
+        let alerts = self.alerts_port.map(|port| {
+            let (_, task) = serve_receiver(&ctx, port, stop.clone()).expect("the receiver's port, free again");
+            task
+        });
+        let task = tokio::spawn(controllers::run(ctx.clone(), stop.clone(), controllers::WatchHealth::default()));
+        self.operator = Some(Operator { stop, task, ctx, alerts });
         self.registry = registry;
+    }
+
+    /// Serve the running operator's Alertmanager receiver on a loopback port, as `--alerts-addr`
+    /// does, and the receiver of every operator started after it on the same port (until it
+    /// stops): the URL Alertmanager's webhook points at.
+    pub fn serve_alerts(&mut self) -> anyhow::Result<String> {
+        let operator = self.operator.as_mut().ok_or_else(|| anyhow::anyhow!("no operator runs"))?;
+        let port = match self.alerts_port {
+            Some(port) => port,
+            None => {
+                let (port, task) = serve_receiver(&operator.ctx, 0, operator.stop.clone())?;
+                operator.alerts = Some(task);
+                self.alerts_port = Some(port);
+                port
+            }
+        };
+        Ok(format!("http://127.0.0.1:{port}{}", trainloop::server::alertmanager::PATH))
     }
 
     /// What the operator's controllers run with, their metrics registered in `registry`: for a
@@ -226,10 +251,14 @@ impl Env {
 
     /// Stop the operator as a crash would leave things: nothing it created is cleaned up.
     pub async fn stop_operator(&mut self) {
-        if let Some((stop, task)) = self.operator.take() {
+        if let Some(Operator { stop, task, alerts, .. }) = self.operator.take() {
             stop.cancel();
             task.abort();
             let _ = task.await;
+            // Stopped gracefully, so that its port is free for the next operator's receiver.
+            if let Some(alerts) = alerts {
+                let _ = alerts.await;
+            }
         }
     }
 
@@ -372,6 +401,31 @@ printf '{{"metrics":{{"auc":0.95}},"artifact":{{"uri":"%smodel.json","digest":"{
         }
         let _ = std::fs::remove_dir_all(&self.work_dir);
     }
+}
+
+/// An operator running in-process.
+struct Operator {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+    ctx: Arc<Context>,
+    /// Its Alertmanager receiver's server, when it serves one.
+    alerts: Option<JoinHandle<()>>,
+}
+
+/// Serve the receiver of the operator of `ctx` on the loopback `port` until `stop`; listening
+/// once this returns (port 0: any free one). The port and the server.
+fn serve_receiver(ctx: &Context, port: u16, stop: CancellationToken) -> anyhow::Result<(u16, JoinHandle<()>)> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let port = listener.local_addr()?.port();
+    let receiver = trainloop::server::alertmanager::Receiver::of(ctx);
+    let task = tokio::spawn(async move {
+        if let Err(error) = receiver.serve(listener, stop).await {
+            eprintln!("the Alertmanager receiver on port {port} stopped: {error}");
+        }
+    });
+    Ok((port, task))
 }
 
 /// Whether a test needing what only localplane can do (`why`) must be skipped because the suite

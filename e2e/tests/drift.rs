@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::ListParams;
 use serde_json::{Value, json};
-use trainloop::api::{DriftPolicy, ModelDeployment, TrainingPipeline, TrainingRun, TriggerType};
+use trainloop::api::{DriftPolicy, ModelDeployment, RunPhase, TrainingPipeline, TrainingRun, TriggerType};
 use trainloop::artifact::FeatureSchema;
-use trainloop_e2e::Env;
 use trainloop_e2e::serving::{model_deployment, pipeline, serves};
+use trainloop_e2e::{Env, alerting};
 use trainloop_example_traffic::{Shift, TrafficOptions, send_traffic};
 
 /// How long a rollout (a training run, then server pods starting and verified) may take.
@@ -65,7 +65,7 @@ async fn service_url(env: &Env) -> String {
 }
 
 /// Send `count` rows of the Breast Cancer data to `url`, with `shift` applied (e.g.
-/// `mean_radius*1.5`), 20 rows a request: how many were accepted.
+/// `mean_radius*1.5`; several separated by commas), 20 rows a request: how many were accepted.
 async fn send(url: &str, count: usize, shift: Option<&str>) -> usize {
     let options = TrafficOptions {
         url: url.to_string(),
@@ -76,7 +76,7 @@ async fn send(url: &str, count: usize, shift: Option<&str>) -> usize {
         count,
         batch: 20,
         rate: 0.0,
-        shifts: shift.map(|s| s.parse::<Shift>().unwrap()).into_iter().collect(),
+        shifts: shift.into_iter().flat_map(|s| s.split(',')).map(|s| s.parse::<Shift>().unwrap()).collect(),
         seed: count as u64,
     };
     let report = tokio::task::spawn_blocking(move || send_traffic(&options)).await.unwrap();
@@ -147,6 +147,16 @@ fn counter(env: &Env, name: &str, labels: &str) -> f64 {
     text.lines().find_map(|line| line.strip_prefix(&series)?.trim().parse().ok()).unwrap_or(0.0)
 }
 
+/// The reads (get, list) the operator sent of what a policy gathers and of policies themselves.
+fn gathered_reads(env: &Env) -> Vec<(&'static str, f64)> {
+    ["driftpolicies", "modeldeployments", "trainingpipelines", "trainingruns", "pods"]
+        .into_iter()
+        .map(|resource| {
+            (resource, counter(env, "kube_requests_total", &format!("{{kind=\"read\",resource=\"{resource}\"}}")))
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn shifted_traffic_retrains_once_naming_the_feature_and_the_policy_watches_the_new_model() {
     let env = start().await;
@@ -173,6 +183,15 @@ async fn shifted_traffic_retrains_once_naming_the_feature_and_the_policy_watches
     assert_eq!(inputs.feature_values.len(), 10, "every feature is judged");
     assert!(status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True" && c.reason == "Watching"));
     assert!(drift_runs(&runs(&env).await).is_empty());
+
+    // Evaluations read the caches: one more sends no read of what the policy gathers.
+    let before = gathered_reads(&env);
+    let evaluated = inputs.last_evaluation_time.clone().unwrap().0;
+    let again = |p: Option<&DriftPolicy>| {
+        p.and_then(monitor).and_then(|m| m.last_evaluation_time.as_ref()).is_some_and(|t| t.0 > evaluated)
+    };
+    env.wait_longer::<DriftPolicy>("cancer", "another evaluation", EVALUATION_TIMEOUT, again).await;
+    assert_eq!(gathered_reads(&env), before, "reads (get, list) sent during an evaluation");
 
     // One feature shifted: one Drift run, whose reason names it, trains, passes and is promoted.
     traffic(&env, 600, Some("mean_radius*1.5")).await;
@@ -210,14 +229,36 @@ async fn shifted_traffic_retrains_once_naming_the_feature_and_the_policy_watches
 }
 
 #[tokio::test]
-async fn drift_at_every_evaluation_starts_one_run_and_cooldown_holds_across_an_operator_restart() {
+async fn a_thousand_alerts_and_drift_at_every_evaluation_start_one_run_and_cooldown_holds_across_a_restart() {
     let mut env = start().await;
     serving_cancer(&env).await;
-    env.create::<DriftPolicy>(policy(100)).await.unwrap();
+    env.create::<Secret>(token_secret()).await.unwrap();
+    let feature_drift = policy(100)["spec"]["monitors"][0].clone();
+    let guards = json!({"consecutive": 1, "cooldown": "1h", "maxRetrainsPerDay": 3});
+    env.create::<DriftPolicy>(policy_with(json!([feature_drift, webhook_monitor()]), "5s", guards)).await.unwrap();
+    let receiver = env.serve_alerts().unwrap();
+    let mut alertmanager = alerting::alertmanager(&receiver, TOKEN).await.unwrap();
+    wait_until_receiving(&receiver).await;
     let storm = Storm::start(&env).await;
+    // A thousand distinct alerts: Alertmanager sends each in a notification of its own.
+    let alerts: Vec<Value> =
+        (0..1000).map(|n| json!({"alertname": "ModelDrift", "model": "cancer", "n": n.to_string()})).collect();
+    fire(&alertmanager, &alerts, "inputs shifted").await;
 
     let drift_run = |r: Option<&TrainingRun>| r.is_some_and(|r| r.spec.trigger.trigger_type == TriggerType::Drift);
     env.wait_longer::<TrainingRun>("cancer-2", "a drift run", EVALUATION_TIMEOUT, drift_run).await;
+    // Every notification reached the receiver and was accepted, within a minute.
+    let url = format!("{}/metrics", alertmanager.url);
+    let http = trainloop::triggers::data::http_client().unwrap();
+    alertmanager
+        .wait_until("a thousand notifications sent", async || {
+            let text = http.get(&url).send().await?.text().await?;
+            Ok(notifications(&text, "alertmanager_notifications_total") >= 1000.0)
+        })
+        .await
+        .unwrap();
+    let text = http.get(&url).send().await.unwrap().text().await.unwrap();
+    assert_eq!(notifications(&text, "alertmanager_notifications_failed_total"), 0.0, "{text}");
     env.wait_longer::<ModelDeployment>("cancer", "serving cancer-2", ROLLOUT_TIMEOUT, serves("cancer-2")).await;
     // Every evaluation since breached: each was held, first by the pending run, then by cooldown.
     let cooling = |p: Option<&DriftPolicy>| {
@@ -247,5 +288,262 @@ async fn drift_at_every_evaluation_starts_one_run_and_cooldown_holds_across_an_o
     assert_eq!(drift_runs(&runs(&env).await).len(), 1);
     assert_eq!(events(&env, "RetrainRequested").await.len(), 1);
     assert!(events(&env, "RetrainSuppressed").await.iter().any(|n| n.starts_with("cooldown")));
+    drop(alertmanager);
+    env.shutdown().await;
+}
+
+/// The sum of the webhook series of the counter `name` in Alertmanager's metrics `text`.
+fn notifications(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")) && line.contains(r#"integration="webhook""#))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The bearer token Alertmanager presents to the operator's receiver.
+const TOKEN: &str = "drift-hook-token";
+
+/// The Secret holding [`TOKEN`], which webhook monitors name.
+fn token_secret() -> Value {
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "drift-hook", "namespace": "default"},
+           "stringData": {"token": TOKEN}})
+}
+
+/// A webhook monitor fired by alerts labelled `model=cancer`.
+fn webhook_monitor() -> Value {
+    json!({"name": "alerts", "webhook": {"matchLabels": {"model": "cancer"},
+                                          "tokenSecretRef": {"name": "drift-hook", "key": "token"}}})
+}
+
+/// A policy of the deployment `cancer` with `monitors`, evaluated every `interval`, under `guards`.
+fn policy_with(monitors: Value, interval: &str, guards: Value) -> Value {
+    json!({
+        "apiVersion": "trainloop.dev/v1alpha1", "kind": "DriftPolicy",
+        "metadata": {"name": "cancer", "namespace": "default"},
+        "spec": {"deploymentRef": {"name": "cancer"}, "interval": interval, "monitors": monitors, "guards": guards}
+    })
+}
+
+/// Post `alerts` (label sets, each with the summary `summary`) to Alertmanager's API, as
+/// Prometheus does when its rules fire.
+async fn fire(alertmanager: &alerting::Component, alerts: &[Value], summary: &str) {
+    let body: Vec<Value> =
+        alerts.iter().map(|labels| json!({"labels": labels, "annotations": {"summary": summary}})).collect();
+    let http = trainloop::triggers::data::http_client().unwrap();
+    let posted = http.post(format!("{}/api/v2/alerts", alertmanager.url)).json(&body).send().await.unwrap();
+    assert!(posted.status().is_success(), "Alertmanager refused the alerts: {}", posted.status());
+}
+
+/// Wait until the receiver at `url` knows the policy's webhook monitor (its cache of policies
+/// holds it): it then answers a resolved alert of the monitor with 200, not 401.
+async fn wait_until_receiving(url: &str) {
+    let body = json!({"version": "4", "status": "resolved",
+                      "alerts": [{"status": "resolved", "labels": {"alertname": "Probe", "model": "cancer"}}]});
+    let http = trainloop::triggers::data::http_client().unwrap();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let known = async {
+        loop {
+            tick.tick().await;
+            let answer = http.post(url).bearer_auth(TOKEN).json(&body).send().await;
+            if answer.is_ok_and(|a| a.status().is_success()) {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(trainloop_e2e::TIMEOUT, known).await.expect("the receiver never knew the policy");
+}
+
+fn phase_is(phase: RunPhase) -> impl Fn(Option<&TrainingRun>) -> bool {
+    move |run| run.and_then(|r| r.status.as_ref()).is_some_and(|s| s.phase == phase)
+}
+
+#[tokio::test]
+async fn an_alert_through_a_real_alertmanager_retrains_once_and_the_daily_budget_holds_across_a_restart() {
+    let mut env = start().await;
+    serving_cancer(&env).await;
+    env.create::<Secret>(token_secret()).await.unwrap();
+    // Evaluated only when an alert comes; no cooldown, one retrain a day.
+    let guards = json!({"consecutive": 1, "cooldown": "0s", "maxRetrainsPerDay": 1});
+    env.create::<DriftPolicy>(policy_with(json!([webhook_monitor()]), "1h", guards)).await.unwrap();
+    let receiver = env.serve_alerts().unwrap();
+    let alertmanager = alerting::alertmanager(&receiver, TOKEN).await.unwrap();
+    wait_until_receiving(&receiver).await;
+
+    let labels = json!({"alertname": "ModelDrift", "model": "cancer", "wave": "1"});
+    fire(&alertmanager, &[labels], "mean_radius shifted").await;
+    let drift_run = |r: Option<&TrainingRun>| r.is_some_and(|r| r.spec.trigger.trigger_type == TriggerType::Drift);
+    let run = env.wait_longer::<TrainingRun>("cancer-2", "a drift run", EVALUATION_TIMEOUT, drift_run).await;
+    let reason = &run.spec.trigger.reason;
+    assert!(
+        reason.starts_with(r#"alert ModelDrift{model="cancer",wave="1"}: mean_radius shifted"#)
+            && reason.ends_with("(monitor alerts, DriftPolicy cancer)"),
+        "{reason}"
+    );
+    // The run shows on the policy at once, not at its next evaluation an hour later.
+    let recorded = |p: Option<&DriftPolicy>| {
+        p.and_then(|p| p.status.as_ref()).is_some_and(|s| {
+            s.last_triggered_run.as_deref() == Some("cancer-2")
+                && s.last_triggered_time == run.metadata.creation_timestamp
+        })
+    };
+    env.wait_for::<DriftPolicy>("cancer", "lastTriggeredRun cancer-2", recorded).await;
+    env.wait_longer::<TrainingRun>("cancer-2", "Succeeded", ROLLOUT_TIMEOUT, phase_is(RunPhase::Succeeded)).await;
+    assert_eq!(counter(&env, "retrains_total", ""), 1.0);
+
+    // A new operator (its metrics start from zero, its receiver on the same port) knows from the
+    // policy's status that today's one retrain was spent.
+    env.stop_operator().await;
+    env.start_operator();
+    wait_until_receiving(&receiver).await;
+    let labels = json!({"alertname": "ModelDrift", "model": "cancer", "wave": "2"});
+    fire(&alertmanager, &[labels], "mean_radius shifted again").await;
+    let budget_spent = |p: Option<&DriftPolicy>| {
+        p.and_then(|p| p.status.as_ref())
+            .is_some_and(|s| s.suppression_reason.as_deref().is_some_and(|r| r.starts_with("maxRetrainsPerDay")))
+    };
+    let policy =
+        env.wait_longer::<DriftPolicy>("cancer", "held by the daily budget", EVALUATION_TIMEOUT, budget_spent).await;
+    let status = policy.status.unwrap();
+    assert_eq!(status.state.as_deref(), Some("Suppressed"));
+    assert_eq!(status.recent_retrains.len(), 1);
+    assert_eq!(counter(&env, "retrains_total", ""), 0.0);
+    assert_eq!(counter(&env, "retrains_suppressed_total", "{reason=\"daily-limit\"}"), 1.0);
+    assert_eq!(drift_runs(&runs(&env).await).len(), 1);
+    assert_eq!(events(&env, "RetrainRequested").await.len(), 1);
+    assert!(events(&env, "RetrainSuppressed").await.iter().any(|n| n.starts_with("maxRetrainsPerDay: 1")));
+    drop(alertmanager);
+    env.shutdown().await;
+}
+
+/// A prometheus monitor of the share of rows the served model predicts malignant, over all the
+/// server pods' counters: shifted inputs make the model predict malignant more often.
+fn malignant_share(prometheus: &str, name: &str, threshold: f64) -> Value {
+    json!({"name": name, "prometheus": {"url": prometheus, "threshold": threshold, "comparison": "GreaterThan",
+        "query": "sum(trainloop_model_predicted_class_total{class=\"malignant\"}) / sum(trainloop_model_predictions_total)"}})
+}
+
+/// The address of each ready server pod of the deployment `cancer`.
+async fn server_addresses(env: &Env) -> Vec<std::net::SocketAddr> {
+    let selector = "trainloop.dev/deployment=cancer";
+    let pods = env.api::<Pod>().list(&ListParams::default().labels(selector)).await.unwrap().items;
+    pods.iter()
+        .filter_map(|pod| pod.status.as_ref()?.pod_ip.as_deref()?.parse().ok())
+        .map(|ip| std::net::SocketAddr::new(ip, 8080))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_real_prometheus_query_crossing_its_threshold_retrains_once_and_an_unreachable_one_is_an_error() {
+    let env = start().await;
+    serving_cancer(&env).await;
+    let servers = server_addresses(&env).await;
+    assert_eq!(servers.len(), 2, "{servers:?}");
+    let prometheus = alerting::prometheus(&servers).await.unwrap();
+
+    // A Prometheus that is down: an error on the monitor, an event, and never a retrain.
+    let closed = format!("http://127.0.0.1:{}", trainloop_e2e::realplane::free_port().unwrap());
+    let mut unreachable = policy_with(json!([malignant_share(&closed, "down", 0.5)]), "5s", json!({}));
+    unreachable["metadata"]["name"] = json!("unreachable");
+    env.create::<DriftPolicy>(unreachable).await.unwrap();
+    let monitor_error = |p: Option<&DriftPolicy>| {
+        p.and_then(|p| p.status.as_ref()).is_some_and(|s| {
+            s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "False" && c.reason == "MonitorError")
+        })
+    };
+    let down = env.wait_for::<DriftPolicy>("unreachable", "MonitorError", monitor_error).await;
+    let status = down.status.unwrap();
+    assert_eq!((status.state.as_deref(), &status.retrain_request), (Some("Watching"), &None));
+    let message = status.monitors[0].message.clone().unwrap_or_default();
+    assert!(message.contains(&closed), "{message}");
+    assert!(events(&env, "MonitorError").await.iter().any(|n| n.starts_with("monitor down:")));
+
+    // Normal traffic: about a third of the rows are malignant, under the threshold.
+    let policy = policy_with(json!([malignant_share(&prometheus.url, "malignant", 0.5)]), "5s", json!({}));
+    env.create::<DriftPolicy>(policy).await.unwrap();
+    traffic(&env, 600, None).await;
+    let below = |p: Option<&DriftPolicy>| {
+        p.and_then(monitor).is_some_and(|m| m.value.is_some_and(|v| v > 0.0 && v < 0.5) && m.message.is_none())
+    };
+    let watched = env.wait_longer::<DriftPolicy>("cancer", "a share under 0.5", EVALUATION_TIMEOUT, below).await;
+    assert_eq!(watched.status.unwrap().state.as_deref(), Some("Watching"));
+    assert!(drift_runs(&runs(&env).await).is_empty());
+
+    // Larger, more concave cells make most rows malignant: one Drift run, whose reason quotes the
+    // query.
+    let larger = "mean_radius*1.5,mean_perimeter*1.5,mean_area*2,mean_concavity*2,mean_concave_points*2";
+    traffic(&env, 2000, Some(larger)).await;
+    let drift_run = |r: Option<&TrainingRun>| r.is_some_and(|r| r.spec.trigger.trigger_type == TriggerType::Drift);
+    let run = env.wait_longer::<TrainingRun>("cancer-2", "a drift run", EVALUATION_TIMEOUT, drift_run).await;
+    let reason = &run.spec.trigger.reason;
+    assert!(
+        reason.starts_with("sum(trainloop_model_predicted_class_total{class=\"malignant\"}) / sum(")
+            && reason.ends_with("> 0.5 (monitor malignant, DriftPolicy cancer)"),
+        "{reason}"
+    );
+    env.wait_longer::<TrainingRun>("cancer-2", "Succeeded", ROLLOUT_TIMEOUT, phase_is(RunPhase::Succeeded)).await;
+    let all = runs(&env).await;
+    assert_eq!(drift_runs(&all).len(), 1);
+    let down = env.api::<DriftPolicy>().get("unreachable").await.unwrap().status.unwrap();
+    assert_eq!(down.retrain_request, None, "the unreachable monitor never asked for a run");
+    drop(prometheus);
+    env.shutdown().await;
+}
+
+/// The rows the server pods of `cancer` counted since their last reset.
+async fn rows_counted(env: &Env) -> u64 {
+    let http = trainloop::triggers::data::http_client().unwrap();
+    let mut rows = 0;
+    for server in server_addresses(env).await {
+        let profile: Value =
+            http.get(format!("http://{server}/trainloop/profile")).send().await.unwrap().json().await.unwrap();
+        rows += profile["samples"].as_u64().unwrap();
+    }
+    rows
+}
+
+/// Poll `done` until it holds, failing after [`EVALUATION_TIMEOUT`].
+async fn poll_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let until = async {
+        while !done().await {
+            tick.tick().await;
+        }
+    };
+    tokio::time::timeout(EVALUATION_TIMEOUT, until).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
+#[tokio::test]
+async fn rows_taken_by_an_evaluation_whose_status_write_failed_are_judged_by_the_next() {
+    if trainloop_e2e::skip_on_kubernetes("failing the operator's writes needs localplane's fault injection") {
+        return;
+    }
+    let env = start().await;
+    serving_cancer(&env).await;
+    env.create::<DriftPolicy>(policy(500)).await.unwrap();
+    let judged = |p: Option<&DriftPolicy>| p.and_then(monitor).is_some_and(|m| m.samples.is_some_and(|s| s >= 500));
+    traffic(&env, 600, None).await;
+    env.wait_longer::<DriftPolicy>("cancer", "a judged evaluation", EVALUATION_TIMEOUT, judged).await;
+
+    // Every write fails while 600 rows are taken from the servers, and after.
+    env.set_faults(Some(&json!({"errors": {"patch": {"rate": 1.0, "code": 500}}}))).await.unwrap();
+    traffic(&env, 600, None).await;
+    poll_until("the rows taken", async || rows_counted(&env).await == 0).await;
+    let failures = || counter(&env, "reconcile_errors_total", "{controller=\"driftpolicy\",category=\"KubeApi\"}");
+    let failed_before = failures();
+    poll_until("a failed status write", async || failures() > failed_before).await;
+    env.set_faults(None).await.unwrap();
+    let healed = k8s_openapi::jiff::Timestamp::now();
+
+    // No row came since; the next evaluation judges the 600 rows the failed ones took.
+    let judged_again = |p: Option<&DriftPolicy>| {
+        p.and_then(monitor).is_some_and(|m| {
+            m.last_evaluation_time.as_ref().is_some_and(|t| t.0 > healed)
+                && m.message.is_none()
+                && m.samples.is_some_and(|s| s >= 600)
+        })
+    };
+    let policy =
+        env.wait_longer::<DriftPolicy>("cancer", "the taken rows judged", EVALUATION_TIMEOUT, judged_again).await;
+    assert_eq!(policy.status.unwrap().state.as_deref(), Some("Watching"));
     env.shutdown().await;
 }

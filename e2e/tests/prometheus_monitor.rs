@@ -27,7 +27,7 @@ async fn serve(router: Router) -> (SocketAddr, DropGuard) {
 #[tokio::test]
 async fn a_real_prometheus_gives_one_sample_or_says_why_not() {
     let (target, _metrics) = serve(Router::new().route("/metrics", get(|| async { METRICS }))).await;
-    let mut prometheus = alerting::prometheus(target).await.unwrap();
+    let mut prometheus = alerting::prometheus(&[target]).await.unwrap();
     let http = trainloop::triggers::data::http_client().unwrap();
     let url = prometheus.url.clone();
     // The target is scraped once its gauge can be queried.

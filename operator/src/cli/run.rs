@@ -1,6 +1,6 @@
 //! `trainloop run`: connect to the cluster, check that the CRDs are installed, start the operator.
 
-use crate::server::alertmanager::{Receiver, SecretTokens};
+use crate::server::alertmanager::Receiver;
 use anyhow::{Context as _, bail};
 use kube::{Client, CustomResourceExt};
 
@@ -116,8 +116,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     settings.storage = StorageConfig::from_env();
     tracing::info!(storage = ?settings.storage, "storage settings (names only)");
     let ctx = Arc::new(Context::new(client, metrics, settings, http_client()?));
-    let alerts = Receiver::new(ctx.policies.clone(), SecretTokens::new(ctx.client.clone()), ctx.firings.clone())
-        .with_role(role.clone());
+    let alerts = Receiver::of(&ctx).with_role(role.clone());
     let health = Health::new(registry, watches.clone()).with_role(role.clone());
     let (health, alerts_listener) = match args.alerts_addr {
         Some(addr) => {
@@ -133,9 +132,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let server = crate::server::serve(listener, health, stop.clone());
     let alerts_server = async {
         match alerts_listener {
-            Some((listener, alerts)) => {
-                axum::serve(listener, alerts.router()).with_graceful_shutdown(stop.clone().cancelled_owned()).await
-            }
+            Some((listener, alerts)) => alerts.serve(listener, stop.clone()).await,
             None => Ok(()),
         }
     };

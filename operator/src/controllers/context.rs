@@ -14,6 +14,7 @@ use kube::{
 use trainloop_storage::StorageConfig;
 
 use super::caches::Caches;
+use super::drift::taken::TakenRows;
 use super::failures::Failures;
 use super::metrics::Metrics;
 use crate::triggers::DataPoller;
@@ -67,6 +68,9 @@ pub struct Context {
     pub firings: Firings,
     /// The DriftPolicy cache of the controllers' current life, for the receiver.
     pub policies: LatestPolicies,
+    /// Rows the DriftPolicy controller took from model servers and has not yet recorded a
+    /// judgement of (kept across lives of the controllers).
+    pub taken_rows: TakenRows,
 }
 
 impl Context {
@@ -84,6 +88,7 @@ impl Context {
             failures: Failures::default(),
             firings: Firings::default(),
             policies: LatestPolicies::default(),
+            taken_rows: TakenRows::default(),
         }
     }
 

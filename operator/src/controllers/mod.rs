@@ -145,27 +145,34 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
     let managed = watcher::Config::default().labels(&format!("{}=trainloop", labels::MANAGED_BY));
     let serving =
         watcher::Config::default().labels(&format!("{}=trainloop,{}", labels::MANAGED_BY, labels::DEPLOYMENT));
-    let (pipelines, pipeline_store) = watch(
-        scope.api::<Guarded<TrainingPipeline>>(&client),
-        watcher::Config::default(),
-        &health,
-        scope.name("trainingpipelines"),
-    );
+    let (pipelines, pipeline_writer) = reflector::store();
     let (runs, run_writer) = reflector::store();
     let (deployments, deployment_writer) = reflector::store();
     let (jobs, job_writer) = reflector::store();
     let (pods, pod_writer) = reflector::store();
     let (workloads, workload_writer) = reflector::store();
     let (services, service_writer) = reflector::store();
-    let stores = Stores { runs, deployments, jobs, pods, workloads, services };
+    let (policies, policy_writer) = reflector::store();
+    let stores = Stores { pipelines, runs, deployments, jobs, pods, workloads, services, policies };
     let ctx = Arc::new(Life { ctx, caches: Caches::new(stores) });
     let stores = &ctx.caches.stores;
+    let pipelines = cached(
+        scope.api::<Guarded<TrainingPipeline>>(&client),
+        watcher::Config::default(),
+        pipeline_writer,
+        &health,
+        scope.name("trainingpipelines"),
+        |_| {},
+        |_| {},
+    )
+    .applied_objects();
 
     // One watch of runs feeds the run controller and hands each change (deletions too) on to the
     // pipeline and deployment controllers, whose runs they are or serve. Each hears of a change
     // only once the store and the index hold it.
     let (to_pipelines, runs_for_pipelines) = futures::channel::mpsc::unbounded();
     let (to_deployments, runs_for_deployments) = futures::channel::mpsc::unbounded();
+    let (to_policies, runs_for_policies) = futures::channel::mpsc::unbounded();
     let index = ctx.clone();
     let runs = cached(
         scope.api::<Guarded<TrainingRun>>(&client),
@@ -181,6 +188,9 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
             // A send fails only once its controller has stopped, when nobody needs it.
             let _ = to_pipelines.unbounded_send(Ok::<_, watcher::Error>(run.clone()));
             let _ = to_deployments.unbounded_send(Ok::<_, watcher::Error>(run.clone()));
+        }
+        if let Ok(watcher::Event::Apply(run) | watcher::Event::InitApply(run)) = event {
+            let _ = to_policies.unbounded_send(Ok::<_, watcher::Error>(run.clone()));
         }
     });
     let jobs = cached(
@@ -276,29 +286,43 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
             Some(ObjectRef::<Guarded<TrainingRun>>::new(run).within(&namespace))
         });
     let deployment_controller = deployment_controller(deployment_watches, &stores.deployments);
-    let (policies, policy_store) = watch(
+    // One watch of DriftPolicies feeds their controller and the receiver, and hands each change
+    // on to the pipeline its retrain request names, once the store holds it: the pipeline
+    // controller reads the request from there.
+    let (requests_to_pipelines, requests) = futures::channel::mpsc::unbounded();
+    let policies = cached(
         scope.api::<Guarded<DriftPolicy>>(&client),
         watcher::Config::default(),
+        policy_writer,
         &health,
         scope.name("driftpolicies"),
-    );
-    ctx.policies.set(&scope.name("driftpolicies"), policy_store.clone());
+        |_| {},
+        |_| {},
+    )
+    .inspect(move |event| {
+        if let Ok(watcher::Event::Apply(policy) | watcher::Event::InitApply(policy)) = event {
+            let _ = requests_to_pipelines.unbounded_send(Ok::<_, watcher::Error>(policy.clone()));
+        }
+    });
+    ctx.policies.set(&scope.name("driftpolicies"), stores.policies.clone());
     // An alert for a webhook monitor is judged at once, not at the policy's next interval.
     let alerted = ctx.firings.wakeups().map(|policy| policy.object_ref::<Guarded<DriftPolicy>>());
-    let drift_controller =
-        Controller::for_stream(policies, policy_store.clone()).with_config(bounded.clone()).reconcile_on(alerted);
-    // A DriftPolicy's retrain request wakes the pipeline it names (a watch of its own: a
-    // controller's stream has one consumer).
-    let observe = health.observe(scope.name("driftpolicies (retrain requests)"));
-    let requests = watcher(scope.api::<Guarded<DriftPolicy>>(&client), watcher::Config::default())
-        .default_backoff()
-        .inspect(move |event| observe(event))
-        .touched_objects();
+    // A run that consumed a policy's retrain request shows as its `lastTriggeredRun` at once.
+    let drift_controller = Controller::for_stream(policies.applied_objects(), stores.policies.clone())
+        .with_config(bounded.clone())
+        .watches_stream(runs_for_policies, |guard| {
+            let run = guard.0.as_ref().ok();
+            let namespace = run.and_then(|run| run.namespace()).unwrap_or_default();
+            let handled = run.and_then(pipeline::resolve::handled_of).unwrap_or_default();
+            let policies = handled.drift_requests.into_keys();
+            policies.map(move |policy| ObjectRef::<Guarded<DriftPolicy>>::new(&policy).within(&namespace))
+        })
+        .reconcile_on(alerted);
     let data_changed = scope.data_changed.map(|pipeline| {
         let namespace = pipeline.namespace.clone().unwrap_or_default();
         ObjectRef::<Guarded<TrainingPipeline>>::new(&pipeline.name).within(&namespace)
     });
-    let pipeline_controller = Controller::for_stream(pipelines, pipeline_store.clone())
+    let pipeline_controller = Controller::for_stream(pipelines, stores.pipelines.clone())
         .with_config(bounded)
         .trigger_backoff(NoBackoff)
         .owns_stream(runs_for_pipelines)
@@ -314,8 +338,8 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
     let synced_ctx = ctx.clone();
     tokio::spawn(async move {
         let stores = &synced_ctx.caches.stores;
-        if synced(&pipeline_store).await
-            && synced(&policy_store).await
+        if synced(&stores.pipelines).await
+            && synced(&stores.policies).await
             && synced(&stores.runs).await
             && synced(&stores.deployments).await
             && synced(&stores.jobs).await
@@ -444,20 +468,6 @@ where
             }
         })
         .reflect(writer)
-}
-
-/// A cached watch of every `K` that `api` reaches, reporting its health.
-fn watch<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    health: &WatchHealth,
-    name: String,
-) -> (impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static, Store<K>)
-where
-    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-{
-    let (store, writer) = reflector::store();
-    (cached(api, config, writer, health, name, |_| {}, |_| {}).applied_objects(), store)
 }
 
 /// Whether the cache behind `store` finished its first list.

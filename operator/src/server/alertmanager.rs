@@ -91,9 +91,24 @@ impl Receiver {
         Receiver { role, ..self }
     }
 
+    /// The receiver of the operator whose context is `ctx`: the controllers' policies, its
+    /// firings, tokens read from Secrets with its client.
+    pub fn of(ctx: &crate::controllers::Context) -> Self {
+        Receiver::new(ctx.policies.clone(), SecretTokens::new(ctx.client.clone()), ctx.firings.clone())
+    }
+
     /// The route, for the operator's server.
     pub fn router(&self) -> Router {
         Router::new().route(PATH, post(receive)).layer(DefaultBodyLimit::max(BODY_LIMIT)).with_state(self.clone())
+    }
+
+    /// Serve the route alone on `listener` until `stop` (`--alerts-addr`).
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router()).with_graceful_shutdown(stop.cancelled_owned()).await
     }
 }
 

@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 
-use crate::api::{ModelDeployment, TrainingRun};
+use crate::api::{DriftPolicy, ModelDeployment, TrainingPipeline, TrainingRun};
 use crate::controllers::labels;
 pub use label_index::LabelIndex;
 pub use own_writes::OwnWrites;
@@ -30,15 +30,18 @@ pub type Guarded<K> = DeserializeGuard<K>;
 /// The label Kubernetes puts on every pod of a Job.
 pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
 
-/// The stores of one scope. Runs and ModelDeployments are all of the scope's (a run made by hand
-/// holds a name too); Jobs, pods, Deployments and Services only those trainloop manages.
+/// The stores of one scope. Pipelines, runs, ModelDeployments and DriftPolicies are all of the
+/// scope's (a run made by hand holds a name too); Jobs, pods, Deployments and Services only those
+/// trainloop manages.
 pub struct Stores {
+    pub pipelines: Store<Guarded<TrainingPipeline>>,
     pub runs: Store<Guarded<TrainingRun>>,
     pub deployments: Store<Guarded<ModelDeployment>>,
     pub jobs: Store<Job>,
     pub pods: Store<Pod>,
     pub workloads: Store<Deployment>,
     pub services: Store<Service>,
+    pub policies: Store<Guarded<DriftPolicy>>,
 }
 
 /// The stores of one scope with their indexes and the operator's own writes.
@@ -67,12 +70,14 @@ impl Caches {
     /// a reconcile called by hand, which then reads what it needs fresh.
     pub fn empty() -> Self {
         let stores = Stores {
+            pipelines: reflector::store().0,
             runs: reflector::store().0,
             deployments: reflector::store().0,
             jobs: reflector::store().0,
             pods: reflector::store().0,
             workloads: reflector::store().0,
             services: reflector::store().0,
+            policies: reflector::store().0,
         };
         Caches::new(stores)
     }
@@ -100,7 +105,7 @@ impl Caches {
 
     /// The run called `name`, if the cache holds it readable.
     pub fn run(&self, namespace: &str, name: &str) -> Option<TrainingRun> {
-        self.stores.runs.get(&ObjectRef::new(name).within(namespace)).and_then(|run| run.0.clone().ok())
+        readable(&self.stores.runs, namespace, name)
     }
 
     pub fn job(&self, namespace: &str, name: &str) -> Option<Arc<Job>> {
@@ -127,15 +132,45 @@ impl Caches {
         self.stores.services.get(&ObjectRef::new(name).within(namespace)).map(|s| Service::clone(&s))
     }
 
+    /// The pipeline called `name`, if the cache holds it readable.
+    pub fn pipeline(&self, namespace: &str, name: &str) -> Option<TrainingPipeline> {
+        readable(&self.stores.pipelines, namespace, name)
+    }
+
+    /// The ModelDeployment called `name`, if the cache holds it readable.
+    pub fn deployment(&self, namespace: &str, name: &str) -> Option<ModelDeployment> {
+        readable(&self.stores.deployments, namespace, name)
+    }
+
+    /// The readable DriftPolicies of `namespace` (a scan: they are few beside runs and pods).
+    pub fn policies(&self, namespace: &str) -> Vec<DriftPolicy> {
+        readable_in(&self.stores.policies, namespace)
+    }
+
     /// The readable ModelDeployments of `namespace`.
     pub fn deployments(&self, namespace: &str) -> Vec<ModelDeployment> {
-        self.stores
-            .deployments
-            .state()
-            .iter()
-            .filter_map(|md| md.0.as_ref().ok())
-            .filter(|md| md.metadata.namespace.as_deref() == Some(namespace))
-            .cloned()
-            .collect()
+        readable_in(&self.stores.deployments, namespace)
     }
+}
+
+/// The object called `name` in `namespace` of `store`, if it is there and readable.
+fn readable<K>(store: &Store<Guarded<K>>, namespace: &str, name: &str) -> Option<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + 'static,
+{
+    store.get(&ObjectRef::new(name).within(namespace)).and_then(|guard| guard.0.clone().ok())
+}
+
+/// The readable objects of `store` in `namespace`.
+fn readable_in<K>(store: &Store<Guarded<K>>, namespace: &str) -> Vec<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + 'static,
+{
+    store
+        .state()
+        .iter()
+        .filter_map(|guard| guard.0.as_ref().ok())
+        .filter(|object| object.meta().namespace.as_deref() == Some(namespace))
+        .cloned()
+        .collect()
 }

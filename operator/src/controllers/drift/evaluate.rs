@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{feature, live};
+use super::{feature, live, taken::TakenRows};
 use crate::api::{FeatureDriftMonitor, Monitor, PrometheusMonitor};
 use crate::artifact::FeatureProfile;
 use crate::monitors::prometheus;
@@ -50,12 +50,15 @@ pub struct Served<'a> {
     /// The reference profile of the served model, or why it could not be read.
     pub reference: &'a Result<FeatureProfile, String>,
     pub servers: &'a [live::Server],
+    /// Rows taken before whose judgement was never recorded, by the policy evaluated.
+    pub taken: &'a TakenRows,
+    pub policy: &'a PolicyKey,
 }
 
 /// Evaluate `monitor` once.
 pub async fn evaluate(monitor: &Monitor, served: &Served<'_>, alerts: &Alerts<'_>) -> Reading {
     match (&monitor.feature_drift, &monitor.prometheus, &monitor.webhook) {
-        (Some(drift), _, _) => feature_drift(drift, served).await,
+        (Some(drift), _, _) => feature_drift(&monitor.name, drift, served).await,
         (None, Some(query), _) => prometheus_query(query, served.http).await,
         (None, None, Some(_)) => alerted(alerts.firings, alerts.policy, &monitor.name),
         (None, None, None) => Reading::Error { threshold: None, message: "the monitor has no kind".into() },
@@ -104,7 +107,8 @@ fn alerted(firings: &Firings, policy: &PolicyKey, monitor: &str) -> Reading {
 
 /// Look at the live profiles first and read-and-reset them only once `minSamples` rows were
 /// seen: rows below the minimum keep counting towards the next evaluation rather than being lost.
-async fn feature_drift(monitor: &FeatureDriftMonitor, served: &Served<'_>) -> Reading {
+/// Rows taken are held until the status records their judgement ([`TakenRows`]).
+async fn feature_drift(name: &str, monitor: &FeatureDriftMonitor, served: &Served<'_>) -> Reading {
     let threshold = monitor.threshold;
     let error = |message: String| Reading::Error { threshold: Some(threshold), message };
     let reference = match served.reference.clone().and_then(|r| feature::watched(&r, monitor)) {
@@ -122,8 +126,9 @@ async fn feature_drift(monitor: &FeatureDriftMonitor, served: &Served<'_>) -> Re
         Ok(sum) => sum,
         Err(message) => return error(message),
     };
-    if seen.samples() < needed {
-        let message = format!("{} of {needed} rows seen since the last evaluation", seen.samples());
+    let held = served.taken.samples(served.policy, name, served.digest);
+    if seen.samples() + held < needed {
+        let message = format!("{} of {needed} rows seen since the last evaluation", seen.samples() + held);
         return Reading::Waiting { threshold, message };
     }
     let taken = match live::read(served.http, &seen.counted, served.digest, true).await {
@@ -132,6 +137,10 @@ async fn feature_drift(monitor: &FeatureDriftMonitor, served: &Served<'_>) -> Re
     };
     let Some(live) = taken.profile else {
         return error(format!("no server pod serves the model {} any more", served.digest));
+    };
+    let live = match served.taken.hold(served.policy, name, served.digest, live) {
+        Ok(live) => live,
+        Err(message) => return error(message),
     };
     match feature::judge(&reference, &live, monitor.method) {
         Ok(judged) => Reading::Value {
@@ -197,6 +206,34 @@ mod tests {
         .unwrap())
     }
 
+    /// What a feature-drift evaluation of the policy ml/cancer serving `sha256:new` reads, but
+    /// its servers.
+    struct Setting {
+        http: reqwest::Client,
+        reference: Result<FeatureProfile, String>,
+        taken: TakenRows,
+        policy: PolicyKey,
+    }
+
+    impl Setting {
+        fn new() -> Self {
+            let http = crate::triggers::data::http_client().unwrap();
+            let policy = PolicyKey { namespace: "ml".into(), name: "cancer".into() };
+            Setting { http, reference: reference(), taken: TakenRows::default(), policy }
+        }
+
+        fn served<'a>(&'a self, servers: &'a [live::Server]) -> Served<'a> {
+            Served {
+                http: &self.http,
+                digest: "sha256:new",
+                reference: &self.reference,
+                servers,
+                taken: &self.taken,
+                policy: &self.policy,
+            }
+        }
+    }
+
     #[test]
     fn an_alert_breaches_once_and_is_consumed() {
         let firings = Firings::default();
@@ -227,18 +264,18 @@ mod tests {
             fake_server("old", "sha256:old", [500, 0]).await,
         ];
         let servers: Vec<live::Server> = fakes.iter().map(|f| f.server.clone()).collect();
-        let http = crate::triggers::data::http_client().unwrap();
-        let reference = reference();
-        let served = Served { http: &http, digest: "sha256:new", reference: &reference, servers: &servers };
+        let setting = Setting::new();
+        let served = setting.served(&servers);
 
-        let waiting = feature_drift(&monitor(81), &served).await;
+        let waiting = feature_drift("inputs", &monitor(81), &served).await;
         assert_eq!(
             waiting,
             Reading::Waiting { threshold: 0.2, message: "80 of 81 rows seen since the last evaluation".into() }
         );
         assert!(fakes.iter().all(|f| f.resets.load(Ordering::SeqCst) == 0), "rows below minSamples keep counting");
 
-        let Reading::Value { value, feature, samples, .. } = feature_drift(&monitor(80), &served).await else {
+        let Reading::Value { value, feature, samples, .. } = feature_drift("inputs", &monitor(80), &served).await
+        else {
             panic!("no value")
         };
         // 10 of 80 below the edge where the reference has half: psi(0.125 vs 0.5, 0.875 vs 0.5).
@@ -256,18 +293,21 @@ mod tests {
         task.abort();
         let _ = task.await;
         let old = fake_server("old", "sha256:old", [500, 0]).await;
-        let http = crate::triggers::data::http_client().unwrap();
-        let reference = reference();
+        let setting = Setting::new();
         let servers = [gone];
-        let served = Served { http: &http, digest: "sha256:new", reference: &reference, servers: &servers };
-        let Reading::Error { message, .. } = feature_drift(&monitor(1), &served).await else { panic!("no error") };
+        let served = setting.served(&servers);
+        let Reading::Error { message, .. } = feature_drift("inputs", &monitor(1), &served).await else {
+            panic!("no error")
+        };
         assert!(message.starts_with("pod gone:"), "{message}");
         let servers = [old.server.clone()];
-        let served = Served { servers: &servers, ..served };
-        let Reading::Error { message, .. } = feature_drift(&monitor(1), &served).await else { panic!("no error") };
+        let served = setting.served(&servers);
+        let Reading::Error { message, .. } = feature_drift("inputs", &monitor(1), &served).await else {
+            panic!("no error")
+        };
         assert!(message.contains("serves the model sha256:new yet"), "{message}");
-        let none = Served { servers: &[], ..served };
-        assert!(matches!(feature_drift(&monitor(1), &none).await, Reading::Error { .. }));
+        let none = setting.served(&[]);
+        assert!(matches!(feature_drift("inputs", &monitor(1), &none).await, Reading::Error { .. }));
         old.task.abort();
     }
 }

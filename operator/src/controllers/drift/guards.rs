@@ -16,6 +16,8 @@ pub struct Situation<'a> {
     pub suspend: bool,
     /// The pipeline to retrain; `None` when the deployment pins a run.
     pub pipeline: Option<&'a str>,
+    /// The run the deployment pins (`spec.source.runRef`), if it does.
+    pub pinned: Option<&'a str>,
     /// A drift run of the pipeline that is pending or running, or this policy's request that the
     /// pipeline has not consumed yet.
     pub pending: Option<String>,
@@ -30,7 +32,9 @@ pub struct Situation<'a> {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Suppression {
     Suspended,
-    NoPipeline,
+    /// The deployment serves the run it names, never its pipeline's newer ones: a retrain would
+    /// change nothing it serves.
+    PinnedByRunRef(String),
     /// Coalesced into the drift run already on its way.
     Pending(String),
     Cooldown {
@@ -46,7 +50,7 @@ impl Suppression {
     pub fn label(&self) -> &'static str {
         match self {
             Suppression::Suspended => "suspended",
-            Suppression::NoPipeline => "no-pipeline",
+            Suppression::PinnedByRunRef(_) => "pinned-by-run-ref",
             Suppression::Pending(_) => "pending",
             Suppression::Cooldown { .. } => "cooldown",
             Suppression::DailyLimit { .. } => "daily-limit",
@@ -57,7 +61,10 @@ impl Suppression {
     pub fn message(&self) -> String {
         match self {
             Suppression::Suspended => "suspend: the policy evaluates but starts no run".into(),
-            Suppression::NoPipeline => "the deployment pins a run: there is no pipeline to retrain".into(),
+            Suppression::PinnedByRunRef(run) => format!(
+                "PinnedByRunRef: the deployment serves run {run} (spec.source.runRef), never a retrained model; \
+                 follow a pipeline (spec.source.pipelineRef) to retrain on drift"
+            ),
             Suppression::Pending(what) => format!("a drift retrain is already on its way: {what}"),
             Suppression::Cooldown { until } => format!("cooldown: no retrain before {until}"),
             Suppression::DailyLimit { limit } => format!("maxRetrainsPerDay: {limit} retrains in the last 24 hours"),
@@ -71,7 +78,7 @@ pub fn check(situation: &Situation) -> Result<(), Suppression> {
         return Err(Suppression::Suspended);
     }
     if situation.pipeline.is_none() {
-        return Err(Suppression::NoPipeline);
+        return Err(Suppression::PinnedByRunRef(situation.pinned.unwrap_or_default().to_string()));
     }
     if let Some(pending) = &situation.pending {
         return Err(Suppression::Pending(pending.clone()));
@@ -111,6 +118,7 @@ mod tests {
         Situation {
             suspend: false,
             pipeline: Some("cancer"),
+            pinned: None,
             pending: None,
             cooldown: Duration::from_secs(3600),
             max_per_day: 2,
@@ -123,7 +131,10 @@ mod tests {
     fn each_guard_holds_in_its_turn() {
         assert_eq!(check(&situation(&[], 0)), Ok(()));
         assert_eq!(check(&Situation { suspend: true, ..situation(&[], 0) }), Err(Suppression::Suspended));
-        assert_eq!(check(&Situation { pipeline: None, ..situation(&[], 0) }), Err(Suppression::NoPipeline));
+        let pinned = Situation { pipeline: None, pinned: Some("cancer-1"), ..situation(&[], 0) };
+        let held = check(&pinned).unwrap_err();
+        assert_eq!(held, Suppression::PinnedByRunRef("cancer-1".into()));
+        assert!(held.message().starts_with("PinnedByRunRef: the deployment serves run cancer-1"), "{}", held.message());
         let pending = Situation { pending: Some("cancer-4 is Running".into()), ..situation(&[], 0) };
         assert_eq!(check(&pending).map_err(|s| s.label()), Err("pending"));
         let one = [Time(at(0))];

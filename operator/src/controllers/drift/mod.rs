@@ -11,13 +11,13 @@ pub mod judgement;
 pub mod live;
 pub mod retrain;
 pub mod status;
+pub mod taken;
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::{Api, Resource, ResourceExt, api::ListParams, runtime::controller::Action};
+use kube::{Resource, ResourceExt, runtime::controller::Action};
 
 use crate::api::{
     DriftPolicy, DriftPolicyStatus, ModelDeployment, Monitor, MonitorStatus, TrainingPipeline, TrainingRun,
@@ -27,7 +27,7 @@ use crate::controllers::{
     conditions::{Desired, failing, merge},
     deployment::verify::read_profile,
     error::Result,
-    failures, labels,
+    failures,
     metrics::{DriftValueLabels, EvaluationLabels, SuppressionLabels},
     status::apply as apply_status,
 };
@@ -78,6 +78,7 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
     let webhooks = spec.monitors.iter().filter(|m| m.webhook.is_some()).map(|m| m.name.as_str());
     let alerted = ctx.firings.any_pending(&key, webhooks);
     if !alerted && let Some(wait) = status::due_in(&policy, interval, now) {
+        record_triggered(&ctx, &policy, &old).await?;
         return Ok(Action::requeue(wait));
     }
 
@@ -104,10 +105,16 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
                 Some(uri) => read_profile(&ctx, uri).await,
                 None => Err(format!("run {} recorded no reference profile", model.run)),
             };
-            let pods = server_pods(&ctx, md).await?;
+            let pods = ctx.caches.server_pods(&md.namespace().unwrap_or_default(), &md.name_any());
             let servers = live::ready_servers(&pods, md.spec.serving.port);
-            let served =
-                Served { http: &ctx.http, digest: &model.artifact_digest, reference: &reference, servers: &servers };
+            let served = Served {
+                http: &ctx.http,
+                digest: &model.artifact_digest,
+                reference: &reference,
+                servers: &servers,
+                taken: &ctx.taken_rows,
+                policy: &key,
+            };
             let alerts = Alerts { firings: &ctx.firings, policy: &key };
             let mut readings = Vec::with_capacity(spec.monitors.len());
             for monitor in &spec.monitors {
@@ -146,9 +153,11 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
     let mut request = old.retrain_request.clone();
     let mut count = old.retrain_requests.unwrap_or(0);
     let pending = retrain::pending(&name, request.as_ref(), gathered.pipeline.as_ref(), &gathered.runs);
+    let pinned = gathered.deployment.as_ref().and_then(|md| md.spec.source.run_ref.as_ref()).map(|r| r.name.as_str());
     let situation = Situation {
         suspend: spec.suspend,
         pipeline: pipeline_name,
+        pinned,
         pending,
         cooldown,
         max_per_day: spec.guards.max_retrains_per_day,
@@ -168,7 +177,7 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
                 requested = true;
             }
             (Err(held), _) => suppression = Some(held),
-            (Ok(()), None) => suppression = Some(Suppression::NoPipeline),
+            (Ok(()), None) => suppression = Some(Suppression::PinnedByRunRef(pinned.unwrap_or_default().into())),
         }
     }
     let triggered = request.as_ref().and_then(|r| retrain::run_of(&name, r, &gathered.runs));
@@ -204,35 +213,49 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
     if new != old {
         apply_status(&ctx, &*policy, &new).await?;
     }
+    ctx.taken_rows.recorded(&key);
 
     // Events and metrics, once the status holds what they announce.
     announce(&ctx, &policy, &old, &new, &readings, requested.then_some(request).flatten(), suppression.as_ref()).await;
     Ok(Action::requeue(interval))
 }
 
-/// The deployment, and the pipeline it follows with that pipeline's runs.
+/// The deployment, and the pipeline it follows with that pipeline's runs, from the caches. A
+/// stale cache cannot start a second run: request ids are numbered from the policy's status,
+/// whose write is conditional on the version read, and the pipeline consumes each id once. The
+/// newest run the pipeline recorded is read fresh when the cache does not hold it yet, so a drift
+/// run just created is not missed and the pending guard holds.
 async fn gather(ctx: &Life, policy: &DriftPolicy) -> Result<Gathered> {
     let namespace = policy.namespace().unwrap_or_default();
-    let deployments: Api<ModelDeployment> = Api::namespaced(ctx.client.clone(), &namespace);
-    let deployment = deployments.get_opt(&policy.spec.deployment_ref.name).await?;
-    let Some(pipeline) = deployment.as_ref().and_then(|md| md.spec.source.pipeline_ref.clone()) else {
+    let deployment = ctx.caches.deployment(&namespace, &policy.spec.deployment_ref.name);
+    let Some(pipeline) = deployment.as_ref().and_then(|md| md.spec.source.pipeline_ref.as_ref()) else {
         return Ok(Gathered { deployment, pipeline: None, runs: Vec::new() });
     };
-    let pipelines: Api<TrainingPipeline> = Api::namespaced(ctx.client.clone(), &namespace);
-    let runs: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), &namespace);
-    let selector = format!("{}={}", labels::PIPELINE, pipeline.name);
-    Ok(Gathered {
-        deployment,
-        pipeline: pipelines.get_opt(&pipeline.name).await?,
-        runs: runs.list(&ListParams::default().labels(&selector)).await?.items,
-    })
+    let pipeline = ctx.caches.pipeline(&namespace, &pipeline.name);
+    let runs = match &pipeline {
+        Some(pipeline) => crate::controllers::pipeline::gather_runs(ctx, pipeline).await?,
+        None => Vec::new(),
+    };
+    Ok(Gathered { deployment, pipeline, runs })
 }
 
-/// The server pods of the deployment.
-async fn server_pods(ctx: &Life, md: &ModelDeployment) -> Result<Vec<Pod>> {
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &md.namespace().unwrap_or_default());
-    let selector = format!("{}={},{}=trainloop", labels::DEPLOYMENT, md.name_any(), labels::MANAGED_BY);
-    Ok(api.list(&ListParams::default().labels(&selector)).await?.items)
+/// Between evaluations: record the run that consumed the policy's request as soon as the cache
+/// shows it (a run's change wakes the policies whose requests it consumed).
+async fn record_triggered(ctx: &Life, policy: &DriftPolicy, old: &DriftPolicyStatus) -> Result<()> {
+    let Some(request) = &old.retrain_request else { return Ok(()) };
+    let namespace = policy.namespace().unwrap_or_default();
+    let runs = ctx.caches.pipeline_runs(&namespace, &request.pipeline);
+    let Some(run) = retrain::run_of(&policy.name_any(), request, &runs) else { return Ok(()) };
+    if old.last_triggered_run == run.metadata.name {
+        return Ok(());
+    }
+    let new = DriftPolicyStatus {
+        last_triggered_run: run.metadata.name.clone(),
+        last_triggered_time: run.metadata.creation_timestamp.clone(),
+        ..old.clone()
+    };
+    apply_status(ctx, policy, &new).await?;
+    Ok(())
 }
 
 /// Why `monitor` asks for a retrain, for people.

@@ -15,13 +15,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::{
     Api, Resource, ResourceExt,
-    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
-    core::DeserializeGuard,
+    api::{DeleteParams, Patch, PatchParams, PostParams},
     runtime::{controller::Action, reflector::ObjectRef},
 };
 use serde_json::json;
 
-use crate::api::{DriftPolicy, GateOutcome, TrainingPipeline, TrainingPipelineStatus, TrainingRun};
+use crate::api::{GateOutcome, TrainingPipeline, TrainingPipelineStatus, TrainingRun};
 use crate::controllers::{
     Context, Life,
     conditions::{Desired, failing, merge},
@@ -78,7 +77,7 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Life>)
     // write over the version read, and run names are deterministic.
     let runs_api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), &namespace);
     let uid = pipeline.uid();
-    let (runs, foreign): (Vec<TrainingRun>, Vec<TrainingRun>) = gather_runs(&ctx, &runs_api, &pipeline)
+    let (runs, foreign): (Vec<TrainingRun>, Vec<TrainingRun>) = gather_runs(&ctx, &pipeline)
         .await?
         .into_iter()
         .partition(|run| run.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref()));
@@ -99,7 +98,7 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Life>)
         },
         None => None,
     };
-    let drift_requests = drift_requests(&ctx, &namespace, &name).await?;
+    let drift_requests = drift_requests(&ctx, &namespace, &name);
     let sources = Sources { schedule_tick: due.as_ref().and_then(|d| d.tick), data_fingerprint, drift_requests };
     let plan = plan::plan(&pipeline, &runs, &sources, taken);
 
@@ -173,32 +172,32 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Life>)
     Ok(requeue_after(&pipeline, due.as_ref().and_then(|d| d.next), now))
 }
 
-/// The retrain requests that the namespace's DriftPolicies hold for the pipeline `name`. A policy
-/// the operator cannot read holds none (its own controller reports it).
-async fn drift_requests(ctx: &Context, namespace: &str, name: &str) -> Result<Vec<DriftRequest>> {
-    let api: Api<DeserializeGuard<DriftPolicy>> = Api::namespaced(ctx.client.clone(), namespace);
-    let policies = api.list(&ListParams::default()).await?.items;
-    Ok(policies
+/// The retrain requests that the namespace's DriftPolicies hold for the pipeline `name`, from the
+/// cache: a request the cache does not show yet wakes the pipeline once it does. A policy the
+/// operator cannot read holds none (its own controller reports it).
+fn drift_requests(ctx: &Life, namespace: &str, name: &str) -> Vec<DriftRequest> {
+    ctx.caches
+        .policies(namespace)
         .into_iter()
-        .filter_map(|guard| {
-            let policy = guard.0.ok()?;
+        .filter_map(|policy| {
             let request = policy.status?.retrain_request?;
             let policy = policy.metadata.name?;
             (request.pipeline == name).then_some(DriftRequest { policy, id: request.id, reason: request.reason })
         })
-        .collect())
+        .collect()
 }
 
 /// The runs labelled with the pipeline's name, from the cache. The status records the newest
 /// run number, and the run of that number may be too new for the cache: then it is read fresh,
 /// since a view without it could start a second run beside it (Forbid) or report it missing.
-async fn gather_runs(ctx: &Life, api: &Api<TrainingRun>, pipeline: &TrainingPipeline) -> Result<Vec<TrainingRun>> {
+pub async fn gather_runs(ctx: &Life, pipeline: &TrainingPipeline) -> Result<Vec<TrainingRun>> {
     let (namespace, name) = (pipeline.namespace().unwrap_or_default(), pipeline.name_any());
     let mut runs = ctx.caches.pipeline_runs(&namespace, &name);
     let newest = pipeline.status.as_ref().and_then(|s| s.last_run_index).map(|index| resolve::run_name(&name, index));
     if let Some(newest) = newest
         && runs.iter().all(|run| run.name_any() != newest)
     {
+        let api: Api<TrainingRun> = Api::namespaced(ctx.client.clone(), &namespace);
         let labelled = |run: &TrainingRun| run.labels().get(labels::PIPELINE) == Some(&name);
         runs.extend(api.get_opt(&newest).await?.filter(labelled));
     }
