@@ -3,18 +3,31 @@ CARGO ?= cargo
 # The tests drive the real Helm library (and more) from a pinned virtual environment.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: test lint crds demo bench python-env kube alerting gitops zsh
+.PHONY: test fuzz lint crds demo bench python-env kube alerting gitops zsh
 
 # The end-to-end suites that run again on the real control plane (TRAINLOOP_PLANE=kubernetes),
 # four tests at a time: each starts its own etcd, API server, controller-manager and scheduler.
 ON_KUBERNETES := --test training --test serving --test drift --test object_storage --test plugin -- --test-threads=4
 
+# The randomised tests (property tests, input fuzzing, the chaos suite) replay one fixed sequence
+# in `make test`, so that a red run always reproduces; `make fuzz` explores new ones.
+TEST_SEED := 20261201
+
 ## test: formatting, lints, and every test in the workspace (sets up what the tests need); then
 ## the end-to-end suites once more on the real Kubernetes control plane
+test: export PROPTEST_RNG_SEED = $(TEST_SEED)
+test: export CHAOS_SEED = $(TEST_SEED)
 test: python-env lint kube alerting gitops zsh
 	TRAINLOOP_KUBE_BIN="$$(bash scripts/build-kube.sh --dir)" $(CARGO) test --workspace --all-targets
 	TRAINLOOP_KUBE_BIN="$$(bash scripts/build-kube.sh --dir)" TRAINLOOP_PLANE=kubernetes \
 		$(CARGO) test -p trainloop-e2e $(ON_KUBERNETES)
+
+## fuzz: the randomised tests with new random seeds and ten times the cases; a failure prints its case
+fuzz: python-env kube
+	PROPTEST_CASES=30000 $(CARGO) test -p trainloop --test manifest_fuzz
+	PROPTEST_CASES=10000 $(CARGO) test -p trainloop --test result_fuzz --test drift_properties
+	$(CARGO) test -p trainloop --lib properties
+	TRAINLOOP_KUBE_BIN="$$(bash scripts/build-kube.sh --dir)" $(CARGO) test -p trainloop-e2e --test chaos -- --include-ignored
 
 ## kube: the real Kubernetes control plane the tests also run on, built once into a cache
 kube:

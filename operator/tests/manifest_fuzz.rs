@@ -17,9 +17,9 @@ use trainloop::api::{DriftPolicy, ModelDeployment, TrainingPipeline, TrainingRun
 
 use fuzz::mutate::{Mutation, apply, mutations, weird_string};
 use fuzz::steps;
-use support::{documents, server_problems, workspace_root, yaml_files};
+use support::{cases, documents, server_problems, workspace_root, yaml_files};
 
-/// Generated manifests per run: about 20 s in a debug build on a shared 2-core machine.
+/// Generated manifests per run of `make test`: about 20 s in a debug build on a shared 2-core machine.
 const CASES: u32 = 3000;
 
 /// The top-level fields a problem may be about.
@@ -88,7 +88,8 @@ fn every_generated_manifest_is_refused_naming_its_field_or_handled_without_panic
     assert_eq!(examples.len(), 4, "one example of each kind");
     let (accepted, refused) = (Cell::new(0u32), Cell::new(0u32));
     let strategy = (0..examples.len(), mutations(4), prop::option::weighted(0.2, name()));
-    let mut runner = TestRunner::new(Config { cases: CASES, ..Config::default() });
+    let cases = cases(CASES);
+    let mut runner = TestRunner::new(Config { cases, ..Config::default() });
     let result = runner.run(&strategy, |(example, edits, name): (usize, Vec<Mutation>, Option<String>)| {
         let mut doc = apply(&examples[example], &edits, &["apiVersion", "kind", "metadata"]);
         if let Some(name) = name {
@@ -118,7 +119,7 @@ fn every_generated_manifest_is_refused_naming_its_field_or_handled_without_panic
     if let Err(error) = result {
         panic!("{error}");
     }
-    eprintln!("{CASES} generated manifests: {} refused, {} accepted and reconciled", refused.get(), accepted.get());
+    eprintln!("{cases} generated manifests: {} refused, {} accepted and reconciled", refused.get(), accepted.get());
     // Both sides must be exercised, or the test proves nothing about one of them.
-    assert!(accepted.get() >= CASES / 20 && refused.get() >= CASES / 20, "{accepted:?} accepted, {refused:?} refused");
+    assert!(accepted.get() >= cases / 20 && refused.get() >= cases / 20, "{accepted:?} accepted, {refused:?} refused");
 }

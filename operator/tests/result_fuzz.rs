@@ -14,7 +14,7 @@ use trainloop::controllers::run::outcome::{Outcome, TERMINATION_MESSAGE_LIMIT, o
 use fuzz::mutate::{apply, mutations};
 use fuzz::steps::terminated_pod;
 
-/// Generated results per property and run: a few seconds in a debug build.
+/// Generated results per property and run of `make test`: a few seconds in a debug build.
 const CASES: u32 = 1000;
 
 fn good_result() -> Value {
@@ -58,7 +58,7 @@ fn check_observe(message: &str) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(Config { cases: CASES, ..Config::default() })]
+    #![proptest_config(Config { cases: support::cases(CASES), ..Config::default() })]
 
     #[test]
     fn generated_result_json_is_accepted_whole_or_refused_with_a_message(edits in mutations(4)) {

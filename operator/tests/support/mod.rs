@@ -11,6 +11,12 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use serde_json::Value;
 use trainloop::api::{self, DriftPolicy, ModelDeployment, TrainingPipeline, TrainingRun};
 
+/// Generated cases per run: `default`, or proptest's own `PROPTEST_CASES` when set (`make fuzz`
+/// explores with many more than `make test` runs).
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(default)
+}
+
 /// Every YAML document in `text`, as JSON values.
 pub fn documents(text: &str) -> Vec<Value> {
     serde_saphyr::from_multiple::<Value>(text).expect("valid YAML").into_iter().filter(|doc| !doc.is_null()).collect()
