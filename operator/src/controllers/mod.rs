@@ -15,6 +15,7 @@ pub mod health;
 pub mod labels;
 pub mod metrics;
 pub mod pipeline;
+pub mod pod_options;
 pub mod run;
 pub mod status;
 

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::api::{StorageAccess, TrainingRun, TrainingRunSpec};
 use crate::controllers::artifact_volume::artifact_volume;
+use crate::controllers::pod_options::{add_to, mount_clash};
 use crate::controllers::{Settings, labels};
 
 /// Where the trainer finds its config files.
@@ -56,6 +57,12 @@ pub fn validate(run: &TrainingRun, settings: &Settings) -> Result<ValidatedRun, 
     }
     let features_json = serde_json::to_string(&run.spec.features).map_err(|e| e.to_string())?;
     let artifact_uri = format!("{}/{namespace}/{name}/", settings.artifact_root.trim_end_matches('/'));
+    let artifact_volume = artifact_volume(settings, false);
+    let own_mounts: Vec<VolumeMount> =
+        std::iter::once(config_mount()).chain(artifact_volume.clone().map(|(_, mount)| mount)).collect();
+    if let Some(clash) = mount_clash(&run.spec.pod, &own_mounts) {
+        return Err(format!("spec.{clash}"));
+    }
     Ok(ValidatedRun {
         name,
         namespace,
@@ -65,7 +72,7 @@ pub fn validate(run: &TrainingRun, settings: &Settings) -> Result<ValidatedRun, 
         config_hash,
         features_json,
         artifact_uri,
-        artifact_volume: artifact_volume(settings, false),
+        artifact_volume,
     })
 }
 
@@ -136,6 +143,16 @@ fn config_volume(run: &ValidatedRun) -> Volume {
     }
 }
 
+/// Where [`config_volume`] is mounted.
+fn config_mount() -> VolumeMount {
+    VolumeMount {
+        name: "trainloop-config".into(),
+        mount_path: CONFIG_DIR.into(),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    }
+}
+
 fn env(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar { name: name.into(), value: Some(value.into()), value_from: None }
 }
@@ -163,7 +180,7 @@ pub fn job(run: &ValidatedRun) -> Job {
             environment.push(var.clone());
         }
     }
-    let container = Container {
+    let mut container = Container {
         name: CONTAINER.into(),
         image: Some(spec.image.clone()),
         command: spec.command.clone(),
@@ -171,23 +188,23 @@ pub fn job(run: &ValidatedRun) -> Job {
         env: Some(environment),
         // Storage credentials by reference: `env` above wins over the Secret's keys.
         env_from: StorageAccess::env_from(spec.storage.as_ref()),
-        resources: spec.resources.clone(),
         volume_mounts: Some(
-            [VolumeMount {
-                name: "trainloop-config".into(),
-                mount_path: CONFIG_DIR.into(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            }]
-            .into_iter()
-            .chain(run.artifact_volume.clone().map(|(_, mount)| mount))
-            .collect(),
+            std::iter::once(config_mount()).chain(run.artifact_volume.clone().map(|(_, mount)| mount)).collect(),
         ),
         termination_message_path: Some(TERMINATION_LOG.into()),
         // A trainer that crashes before writing its result still leaves its last log lines.
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Container::default()
     };
+    let mut pod = PodSpec {
+        restart_policy: Some("Never".into()),
+        volumes: Some(
+            std::iter::once(config_volume(run)).chain(run.artifact_volume.clone().map(|(volume, _)| volume)).collect(),
+        ),
+        ..PodSpec::default()
+    };
+    add_to(&spec.pod, &mut pod, &mut container);
+    pod.containers = vec![container];
     let mut meta = metadata(run, run.name.clone());
     if let Some(queue) = &spec.queue_name {
         meta.labels.get_or_insert_with(BTreeMap::new).insert(labels::KUEUE_QUEUE.into(), queue.clone());
@@ -207,19 +224,7 @@ pub fn job(run: &ValidatedRun) -> Job {
                     ),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(PodSpec {
-                    restart_policy: Some("Never".into()),
-                    containers: vec![container],
-                    service_account_name: spec.service_account_name.clone(),
-                    node_selector: spec.node_selector.clone(),
-                    tolerations: spec.tolerations.clone(),
-                    volumes: Some(
-                        std::iter::once(config_volume(run))
-                            .chain(run.artifact_volume.clone().map(|(volume, _)| volume))
-                            .collect(),
-                    ),
-                    ..PodSpec::default()
-                }),
+                spec: Some(pod),
             },
             ..JobSpec::default()
         }),
@@ -230,7 +235,7 @@ pub fn job(run: &ValidatedRun) -> Job {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{DataSource, Evaluation, FeatureSpec, LocalRef, Trigger};
+    use crate::api::{DataSource, Evaluation, FeatureSpec, LocalRef, PodOptions, Trigger};
 
     pub(crate) fn sample_run() -> TrainingRun {
         let mut run = TrainingRun::new(
@@ -242,10 +247,7 @@ mod tests {
                 command: None,
                 args: None,
                 env: Some(vec![env("EXTRA", "1"), env("TRAINLOOP_SEED", "999")]),
-                resources: None,
-                service_account_name: None,
-                node_selector: None,
-                tolerations: None,
+                pod: PodOptions::default(),
                 hyperparameters: BTreeMap::from([("l2".into(), "0.1".into()), ("a".into(), "b".into())]),
                 config_hash: None,
                 features: vec![FeatureSpec { name: "age".into(), ..FeatureSpec::default() }],
@@ -306,6 +308,51 @@ mod tests {
         assert_eq!(volume.persistent_volume_claim.as_ref().unwrap().claim_name, "artifacts");
         let mount = &pod.containers[0].volume_mounts.as_ref().unwrap()[1];
         assert_eq!((mount.mount_path.as_str(), mount.read_only), ("/srv/artifacts", Some(false)));
+    }
+
+    #[test]
+    fn the_pod_options_reach_the_trainer_pod_beside_the_operators_volumes() {
+        let mut run = sample_run();
+        run.spec.pod = serde_json::from_value(serde_json::json!({
+            "resources": {"limits": {"nvidia.com/gpu": "1"}},
+            "envFrom": [{"configMapRef": {"name": "settings"}}],
+            "volumes": [{"name": "data", "configMap": {"name": "data"}}],
+            "volumeMounts": [{"name": "data", "mountPath": "/mnt/data", "readOnly": true}],
+            "affinity": {"nodeAffinity": {}},
+            "imagePullSecrets": [{"name": "registry"}],
+            "priorityClassName": "training"
+        }))
+        .unwrap();
+        let settings = Settings { artifact_volume: Some("artifacts".into()), ..Settings::new("file:///srv/artifacts") };
+        let pod = job(&validate(&run, &settings).unwrap()).spec.unwrap().template.spec.unwrap();
+        let volumes: Vec<&str> = pod.volumes.iter().flatten().map(|v| v.name.as_str()).collect();
+        assert_eq!(volumes, ["trainloop-config", "trainloop-artifacts", "data"]);
+        let container = &pod.containers[0];
+        let mounts: Vec<&str> = container.volume_mounts.iter().flatten().map(|m| m.mount_path.as_str()).collect();
+        assert_eq!(mounts, [CONFIG_DIR, "/srv/artifacts", "/mnt/data"]);
+        let env_from = container.env_from.as_ref().unwrap();
+        assert_eq!(env_from[0].secret_ref.as_ref().unwrap().name, "s3-credentials", "storage first");
+        assert_eq!(env_from[1].config_map_ref.as_ref().unwrap().name, "settings");
+        assert_eq!(container.resources.as_ref().unwrap().limits.as_ref().unwrap()["nvidia.com/gpu"].0, "1");
+        assert_eq!(pod.priority_class_name.as_deref(), Some("training"));
+        assert_eq!(pod.image_pull_secrets.unwrap()[0].name, "registry");
+        assert!(pod.affinity.is_some());
+        assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+    }
+
+    #[test]
+    fn a_mount_over_the_artifact_volume_is_refused_naming_it() {
+        let mut run = sample_run();
+        run.spec.pod.volume_mounts = Some(vec![VolumeMount {
+            name: "scratch".into(),
+            mount_path: "/srv/artifacts/tmp".into(),
+            ..VolumeMount::default()
+        }]);
+        let settings = Settings { artifact_volume: Some("artifacts".into()), ..Settings::new("file:///srv/artifacts") };
+        let error = validate(&run, &settings).unwrap_err();
+        assert!(error.starts_with("spec.volumeMounts[0].mountPath \"/srv/artifacts/tmp\""), "{error}");
+        assert!(error.contains("trainloop-artifacts"), "{error}");
+        assert!(validate(&run, &Settings::new("file:///srv/artifacts")).is_ok(), "no volume there, nothing covered");
     }
 
     #[test]
