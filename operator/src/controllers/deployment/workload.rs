@@ -15,8 +15,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 
 use crate::api::{ModelDeployment, RolloutStrategy, ServedModel, StorageAccess};
-use crate::controllers::artifact_volume::artifact_volume;
 use crate::controllers::pod_options::add_to;
+use crate::controllers::shared_volumes::artifact_volume;
 use crate::controllers::{Settings, labels};
 
 /// The server container's name.

@@ -11,8 +11,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use sha2::{Digest, Sha256};
 
 use crate::api::{StorageAccess, TrainingRun, TrainingRunSpec};
-use crate::controllers::artifact_volume::artifact_volume;
 use crate::controllers::pod_options::{add_to, mount_clash};
+use crate::controllers::shared_volumes::{artifact_volume, data_volume};
 use crate::controllers::{Settings, labels};
 
 /// Where the trainer finds its config files.
@@ -34,8 +34,9 @@ pub struct ValidatedRun {
     pub config_hash: String,
     pub features_json: String,
     pub artifact_uri: String,
-    /// The shared artifact volume and its mount (`--artifact-volume`).
-    pub artifact_volume: Option<(Volume, VolumeMount)>,
+    /// The shared volumes and their mounts: artifacts (`--artifact-volume`), then data
+    /// (`--data-volume`).
+    pub shared_volumes: Vec<(Volume, VolumeMount)>,
 }
 
 /// Check a run and resolve its derived inputs. Errors name what the user must fix.
@@ -57,10 +58,8 @@ pub fn validate(run: &TrainingRun, settings: &Settings) -> Result<ValidatedRun, 
     }
     let features_json = serde_json::to_string(&run.spec.features).map_err(|e| e.to_string())?;
     let artifact_uri = format!("{}/{namespace}/{name}/", settings.artifact_root.trim_end_matches('/'));
-    let artifact_volume = artifact_volume(settings, false);
-    let own_mounts: Vec<VolumeMount> =
-        std::iter::once(config_mount()).chain(artifact_volume.clone().map(|(_, mount)| mount)).collect();
-    if let Some(clash) = mount_clash(&run.spec.pod, &own_mounts) {
+    let shared_volumes: Vec<_> = artifact_volume(settings, false).into_iter().chain(data_volume(settings)).collect();
+    if let Some(clash) = mount_clash(&run.spec.pod, &own_mounts(&shared_volumes)) {
         return Err(format!("spec.{clash}"));
     }
     Ok(ValidatedRun {
@@ -72,7 +71,7 @@ pub fn validate(run: &TrainingRun, settings: &Settings) -> Result<ValidatedRun, 
         config_hash,
         features_json,
         artifact_uri,
-        artifact_volume,
+        shared_volumes,
     })
 }
 
@@ -153,6 +152,11 @@ fn config_mount() -> VolumeMount {
     }
 }
 
+/// The trainer's mounts of the operator's volumes: its config, then the shared volumes.
+fn own_mounts(shared_volumes: &[(Volume, VolumeMount)]) -> Vec<VolumeMount> {
+    std::iter::once(config_mount()).chain(shared_volumes.iter().map(|(_, mount)| mount.clone())).collect()
+}
+
 fn env(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar { name: name.into(), value: Some(value.into()), value_from: None }
 }
@@ -188,9 +192,7 @@ pub fn job(run: &ValidatedRun) -> Job {
         env: Some(environment),
         // Storage credentials by reference: `env` above wins over the Secret's keys.
         env_from: StorageAccess::env_from(spec.storage.as_ref()),
-        volume_mounts: Some(
-            std::iter::once(config_mount()).chain(run.artifact_volume.clone().map(|(_, mount)| mount)).collect(),
-        ),
+        volume_mounts: Some(own_mounts(&run.shared_volumes)),
         termination_message_path: Some(TERMINATION_LOG.into()),
         // A trainer that crashes before writing its result still leaves its last log lines.
         termination_message_policy: Some("FallbackToLogsOnError".into()),
@@ -199,7 +201,9 @@ pub fn job(run: &ValidatedRun) -> Job {
     let mut pod = PodSpec {
         restart_policy: Some("Never".into()),
         volumes: Some(
-            std::iter::once(config_volume(run)).chain(run.artifact_volume.clone().map(|(volume, _)| volume)).collect(),
+            std::iter::once(config_volume(run))
+                .chain(run.shared_volumes.iter().map(|(volume, _)| volume.clone()))
+                .collect(),
         ),
         ..PodSpec::default()
     };
@@ -353,6 +357,16 @@ mod tests {
         assert!(error.starts_with("spec.volumeMounts[0].mountPath \"/srv/artifacts/tmp\""), "{error}");
         assert!(error.contains("trainloop-artifacts"), "{error}");
         assert!(validate(&run, &Settings::new("file:///srv/artifacts")).is_ok(), "no volume there, nothing covered");
+    }
+
+    #[test]
+    fn a_data_volume_is_mounted_read_only_at_the_data_dir() {
+        let settings = Settings { data_volume: Some("datasets".into()), ..Settings::new("s3://models") };
+        let pod = job(&validate(&sample_run(), &settings).unwrap()).spec.unwrap().template.spec.unwrap();
+        let volume = &pod.volumes.unwrap()[1];
+        assert_eq!(volume.persistent_volume_claim.as_ref().unwrap().claim_name, "datasets");
+        let mount = &pod.containers[0].volume_mounts.as_ref().unwrap()[1];
+        assert_eq!((mount.mount_path.as_str(), mount.read_only), (crate::controllers::DEFAULT_DATA_DIR, Some(true)));
     }
 
     #[test]
