@@ -7,6 +7,7 @@ use kube::{Client, CustomResourceExt};
 use crate::api::{DriftPolicy, GROUP, ModelDeployment, TrainingPipeline, TrainingRun};
 use std::sync::Arc;
 
+use crate::controllers::shared_volumes::path_within;
 use crate::controllers::{self, Context, DEFAULT_DATA_DIR, Metrics, Settings, client::counting_client};
 use crate::leader::{Election, LeaseConfig, Role};
 use crate::server::Health;
@@ -39,6 +40,11 @@ pub struct RunArgs {
     /// Where `--data-volume` is mounted: data URIs `file://<dir>/...` read from it.
     #[arg(long, env = "TRAINLOOP_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: String,
+    /// Pods share this host's files (localplane, whose kubelet runs them as processes), so
+    /// `file://` artifact roots and data URIs need no volume. Without it, a run whose `file://`
+    /// paths no volume covers is stalled, saying which flag to use.
+    #[arg(long, env = "TRAINLOOP_LOCAL_FILES")]
+    pub local_files: bool,
     /// Reconcile only these namespaces (comma-separated), with no cluster-wide rights needed;
     /// empty: every namespace.
     #[arg(long, env = "TRAINLOOP_WATCH_NAMESPACES", value_delimiter = ',')]
@@ -72,6 +78,7 @@ impl RunArgs {
             artifact_volume: None,
             data_volume: None,
             data_dir: DEFAULT_DATA_DIR.into(),
+            local_files: false,
             watch_namespaces: Vec::new(),
             leader_election: false,
             lease_name: "trainloop".into(),
@@ -112,8 +119,7 @@ fn volume_settings(args: &RunArgs) -> Result<Settings, String> {
         return Err(format!("--data-dir {:?}: expected an absolute path other than /", args.data_dir));
     }
     let artifact_dir = root.strip_prefix("file://").unwrap_or_default();
-    let nested =
-        |inner: &str, outer: &str| !outer.is_empty() && (inner == outer || inner.starts_with(&format!("{outer}/")));
+    let nested = |inner: &str, outer: &str| !outer.is_empty() && path_within(inner, outer);
     if args.data_volume.is_some() && (nested(data_dir, artifact_dir) || nested(artifact_dir, data_dir)) {
         return Err(format!("--data-dir {data_dir:?} and the artifact root {root:?} must not contain each other"));
     }
@@ -121,6 +127,7 @@ fn volume_settings(args: &RunArgs) -> Result<Settings, String> {
         artifact_volume: args.artifact_volume.clone(),
         data_volume: args.data_volume.clone(),
         data_dir: data_dir.into(),
+        local_files: args.local_files,
         ..Settings::new(root.clone())
     })
 }

@@ -36,6 +36,10 @@ pub struct Settings {
     pub data_volume: Option<String>,
     /// Where `data_volume` is mounted: `file://<data_dir>/...` data URIs read from it.
     pub data_dir: String,
+    /// Pods see the operator's host filesystem (localplane's process kubelet), so `file://`
+    /// URIs need no shared volume. Off on a real cluster: there a run whose `file://` artifact
+    /// root or data URI no volume covers is stalled rather than losing its model.
+    pub local_files: bool,
     /// How long a watch may fail without a break before the controllers restart and relist.
     pub watch_restart_after: std::time::Duration,
     /// The namespaces to reconcile; empty: every namespace.
@@ -54,6 +58,7 @@ impl Settings {
             artifact_volume: None,
             data_volume: None,
             data_dir: DEFAULT_DATA_DIR.into(),
+            local_files: false,
             watch_restart_after: std::time::Duration::from_secs(60),
             namespaces: Vec::new(),
             storage: StorageConfig::default(),

@@ -5,6 +5,7 @@
 use k8s_openapi::api::core::v1::{Container, PodSpec, VolumeMount};
 
 use crate::api::PodOptions;
+use crate::controllers::shared_volumes::path_within;
 
 /// Add `options` to `pod` and its only `container`: the user's volumes, mounts and `envFrom`
 /// after the operator's, the rest as the pod's fields.
@@ -48,11 +49,7 @@ fn extend<T>(list: &mut Option<Vec<T>>, more: Option<Vec<T>>) {
 pub fn mount_clash(options: &PodOptions, reserved: &[VolumeMount]) -> Option<String> {
     let mounts = options.volume_mounts.iter().flatten().enumerate();
     mounts.into_iter().find_map(|(index, mount)| {
-        let path = mount.mount_path.trim_end_matches('/');
-        let taken = reserved.iter().find(|own| {
-            let own = own.mount_path.trim_end_matches('/');
-            path == own || path.strip_prefix(own).is_some_and(|rest| rest.starts_with('/'))
-        })?;
+        let taken = reserved.iter().find(|own| path_within(&mount.mount_path, &own.mount_path))?;
         Some(format!(
             "volumeMounts[{index}].mountPath {:?} is inside {:?}, where the operator mounts its volume {}: choose another path",
             mount.mount_path, taken.mount_path, taken.name

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::api::{StorageAccess, TrainingRun, TrainingRunSpec};
 use crate::controllers::pod_options::{add_to, mount_clash};
-use crate::controllers::shared_volumes::{artifact_volume, data_volume};
+use crate::controllers::shared_volumes::{artifact_volume, data_volume, unshared_file};
 use crate::controllers::{Settings, labels};
 
 /// Where the trainer finds its config files.
@@ -59,8 +59,14 @@ pub fn validate(run: &TrainingRun, settings: &Settings) -> Result<ValidatedRun, 
     let features_json = serde_json::to_string(&run.spec.features).map_err(|e| e.to_string())?;
     let artifact_uri = format!("{}/{namespace}/{name}/", settings.artifact_root.trim_end_matches('/'));
     let shared_volumes: Vec<_> = artifact_volume(settings, false).into_iter().chain(data_volume(settings)).collect();
-    if let Some(clash) = mount_clash(&run.spec.pod, &own_mounts(&shared_volumes)) {
+    let own_mounts = own_mounts(&shared_volumes);
+    if let Some(clash) = mount_clash(&run.spec.pod, &own_mounts) {
         return Err(format!("spec.{clash}"));
+    }
+    let mounts: Vec<VolumeMount> =
+        own_mounts.into_iter().chain(run.spec.pod.volume_mounts.iter().flatten().cloned()).collect();
+    if let Some(problem) = unshared_file(settings, &run.spec.data.uri, &mounts) {
+        return Err(problem);
     }
     Ok(ValidatedRun {
         name,
@@ -270,6 +276,26 @@ mod tests {
         run
     }
 
+    /// Settings where pods share the operator's files, as on localplane.
+    fn local(artifact_root: &str) -> Settings {
+        Settings { local_files: true, ..Settings::new(artifact_root) }
+    }
+
+    #[test]
+    fn on_a_cluster_file_data_on_no_volume_stalls_the_run_and_a_data_volume_covers_it() {
+        let cluster = Settings { data_dir: "/data".into(), ..Settings::new("s3://models") };
+        let mut run = sample_run();
+        run.spec.data.uri = "file:///data/d.csv".into();
+        let error = validate(&run, &cluster).unwrap_err();
+        assert!(error.starts_with("spec.data.uri file:///data/d.csv is on no volume"), "{error}");
+        let shared = Settings { data_volume: Some("datasets".into()), ..cluster.clone() };
+        assert!(validate(&run, &shared).is_ok());
+        run.spec.pod.volume_mounts = Some(vec![VolumeMount { mount_path: "/data".into(), ..VolumeMount::default() }]);
+        assert!(validate(&run, &cluster).is_ok(), "the pipeline's own volume covers it");
+        let error = validate(&sample_run(), &Settings::new("file:///srv/artifacts")).unwrap_err();
+        assert!(error.contains("--artifact-volume CLAIM"), "{error}");
+    }
+
     fn env_of(job: &Job) -> BTreeMap<String, String> {
         let container = &job.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0];
         container.env.iter().flatten().map(|e| (e.name.clone(), e.value.clone().unwrap_or_default())).collect()
@@ -277,7 +303,7 @@ mod tests {
 
     #[test]
     fn job_follows_the_trainer_contract() {
-        let run = validate(&sample_run(), &Settings::new("file:///artifacts/")).unwrap();
+        let run = validate(&sample_run(), &local("file:///artifacts/")).unwrap();
         let job = job(&run);
         let env = env_of(&job);
         assert_eq!(env["TRAINLOOP_RUN"], "churn-3");
@@ -305,7 +331,7 @@ mod tests {
 
     #[test]
     fn an_artifact_volume_is_mounted_read_write_at_the_root() {
-        let settings = Settings { artifact_volume: Some("artifacts".into()), ..Settings::new("file:///srv/artifacts") };
+        let settings = Settings { artifact_volume: Some("artifacts".into()), ..local("file:///srv/artifacts") };
         let job = job(&validate(&sample_run(), &settings).unwrap());
         let pod = job.spec.unwrap().template.spec.unwrap();
         let volume = &pod.volumes.unwrap()[1];
@@ -327,7 +353,7 @@ mod tests {
             "priorityClassName": "training"
         }))
         .unwrap();
-        let settings = Settings { artifact_volume: Some("artifacts".into()), ..Settings::new("file:///srv/artifacts") };
+        let settings = Settings { artifact_volume: Some("artifacts".into()), ..local("file:///srv/artifacts") };
         let pod = job(&validate(&run, &settings).unwrap()).spec.unwrap().template.spec.unwrap();
         let volumes: Vec<&str> = pod.volumes.iter().flatten().map(|v| v.name.as_str()).collect();
         assert_eq!(volumes, ["trainloop-config", "trainloop-artifacts", "data"]);
@@ -352,16 +378,16 @@ mod tests {
             mount_path: "/srv/artifacts/tmp".into(),
             ..VolumeMount::default()
         }]);
-        let settings = Settings { artifact_volume: Some("artifacts".into()), ..Settings::new("file:///srv/artifacts") };
+        let settings = Settings { artifact_volume: Some("artifacts".into()), ..local("file:///srv/artifacts") };
         let error = validate(&run, &settings).unwrap_err();
         assert!(error.starts_with("spec.volumeMounts[0].mountPath \"/srv/artifacts/tmp\""), "{error}");
         assert!(error.contains("trainloop-artifacts"), "{error}");
-        assert!(validate(&run, &Settings::new("file:///srv/artifacts")).is_ok(), "no volume there, nothing covered");
+        assert!(validate(&run, &local("file:///srv/artifacts")).is_ok(), "no volume there, nothing covered");
     }
 
     #[test]
     fn a_data_volume_is_mounted_read_only_at_the_data_dir() {
-        let settings = Settings { data_volume: Some("datasets".into()), ..Settings::new("s3://models") };
+        let settings = Settings { data_volume: Some("datasets".into()), ..local("s3://models") };
         let pod = job(&validate(&sample_run(), &settings).unwrap()).spec.unwrap().template.spec.unwrap();
         let volume = &pod.volumes.unwrap()[1];
         assert_eq!(volume.persistent_volume_claim.as_ref().unwrap().claim_name, "datasets");
@@ -371,7 +397,7 @@ mod tests {
 
     #[test]
     fn config_is_canonical_json_with_a_stable_hash() {
-        let run = validate(&sample_run(), &Settings::new("file:///a")).unwrap();
+        let run = validate(&sample_run(), &local("file:///a")).unwrap();
         assert_eq!(run.config_json, r#"{"a":"b","l2":"0.1"}"#);
         assert_eq!(run.config_hash, sha256(r#"{"a":"b","l2":"0.1"}"#));
         let [(_, _, config), (_, _, features)] = config_files(&run);
@@ -381,7 +407,7 @@ mod tests {
 
     #[test]
     fn the_config_files_reach_the_trainer_through_its_pod_annotations() {
-        let run = validate(&sample_run(), &Settings::new("file:///a")).unwrap();
+        let run = validate(&sample_run(), &local("file:///a")).unwrap();
         let template = job(&run).spec.unwrap().template;
         let annotations = template.metadata.unwrap().annotations.unwrap();
         let volume = &template.spec.unwrap().volumes.unwrap()[0];
@@ -402,7 +428,7 @@ mod tests {
     fn a_wrong_declared_config_hash_is_refused() {
         let mut run = sample_run();
         run.spec.config_hash = Some(format!("sha256:{}", "0".repeat(64)));
-        let error = validate(&run, &Settings::new("file:///a")).unwrap_err();
+        let error = validate(&run, &local("file:///a")).unwrap_err();
         assert!(error.contains("spec.configHash"), "{error}");
     }
 }
