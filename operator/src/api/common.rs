@@ -168,10 +168,6 @@ pub struct TrainerTemplate {
     pub pod: PodOptions,
 }
 
-/// The prefix of the pod volumes the operator adds (`trainloop-config`, `trainloop-artifacts`,
-/// `trainloop-data`): refused in a user's volumes and mounts, so no user volume replaces them.
-pub const RESERVED_VOLUME_PREFIX: &str = "trainloop-";
-
 /// What a real workload needs beyond its image, for trainer and server pods alike: mounted
 /// volumes, environment from ConfigMaps and Secrets, resources (GPUs too), and where the pod may
 /// run. Each field is the Kubernetes field of the same name, passed to the pod unchanged.
@@ -186,7 +182,7 @@ pub struct PodOptions {
     #[schemars(length(max = 64))]
     pub env_from: Option<Vec<EnvFromSource>>,
     /// Volumes of the pod, mounted by `volumeMounts`. Names starting with `trainloop-` are the
-    /// operator's.
+    /// operator's (`trainloop-config`, `trainloop-artifacts`, `trainloop-data`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
     #[x_kube(

@@ -19,6 +19,8 @@ use crate::controllers::{Settings, labels};
 pub const CONFIG_DIR: &str = "/etc/trainloop";
 /// Where the trainer writes its result (the Kubernetes default termination message path).
 pub const TERMINATION_LOG: &str = "/dev/termination-log";
+/// The pod volume of the config files.
+const CONFIG_VOLUME: &str = "trainloop-config";
 /// The container's name in the Job's pod.
 pub const CONTAINER: &str = "trainer";
 
@@ -142,7 +144,7 @@ fn config_volume(run: &ValidatedRun) -> Volume {
         })
         .collect();
     Volume {
-        name: "trainloop-config".into(),
+        name: CONFIG_VOLUME.into(),
         downward_api: Some(DownwardAPIVolumeSource { items: Some(items), ..DownwardAPIVolumeSource::default() }),
         ..Volume::default()
     }
@@ -151,7 +153,7 @@ fn config_volume(run: &ValidatedRun) -> Volume {
 /// Where [`config_volume`] is mounted.
 fn config_mount() -> VolumeMount {
     VolumeMount {
-        name: "trainloop-config".into(),
+        name: CONFIG_VOLUME.into(),
         mount_path: CONFIG_DIR.into(),
         read_only: Some(true),
         ..VolumeMount::default()
