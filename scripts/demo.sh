@@ -88,7 +88,7 @@ kubectl wait --for=condition=Established crd --all --timeout=60s
 
 step "Starting the operator"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$bin/trainloop" run --metrics-addr "127.0.0.1:$port" --artifact-root "file://$root/$work/artifacts" \
+"$bin/trainloop" run --metrics-addr "127.0.0.1:$port" --artifact-root "file://$root/$work/artifacts" --local-files \
   > "$work/operator.log" 2>&1 &
 pids+=($!)
 operator_log="$work/operator.log"

@@ -47,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
         .args(["run", "--metrics-addr", &format!("127.0.0.1:{port}")])
         .arg("--artifact-root")
         .arg(format!("file://{}/artifacts", work.display()))
+        .arg("--local-files")
         .env("KUBECONFIG", plane.kubeconfig_path())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

@@ -78,6 +78,10 @@ pub struct Env {
     /// Where the operator has trainers write artifacts, and its own storage credentials.
     artifact_root: String,
     storage: StorageConfig,
+    /// Whether the operator knows that pods share its files (`--local-files`): true, as they do
+    /// on both planes (localplane's kubelet runs them as processes); false to see the operator
+    /// as it runs on a real cluster.
+    pub local_files: bool,
 }
 
 impl Env {
@@ -134,6 +138,7 @@ impl Env {
             registry: Default::default(),
             artifact_root,
             storage: StorageConfig::default(),
+            local_files: true,
         })
     }
 
@@ -231,6 +236,7 @@ impl Env {
             watch_restart_after: Duration::from_secs(3),
             namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
             storage: self.storage.clone(),
+            local_files: self.local_files,
             ..Settings::new(self.artifact_root.clone())
         };
         let http = trainloop::triggers::http_client().expect("an HTTP client");

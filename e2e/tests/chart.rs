@@ -144,13 +144,17 @@ async fn the_chart_lints_renders_every_variant_and_refuses_bad_values() {
             "egress": {"cidrs": ["10.0.0.1/32"]}},
         "crds": {"install": false}
     });
-    let refused: [(&str, Value, &str); 9] = [
+    let shared_volumes =
+        json!({"artifacts": {"volume": "artifacts"}, "data": {"volume": "datasets", "dir": "/srv/data"}});
+    let local_files = json!({"localFiles": true});
+    let refused: [(&str, Value, &str); 10] = [
         ("unknown key", json!({"replica": 1}), "additional properties 'replica' not allowed"),
         ("unknown nested key", json!({"image": {"registry": "x"}}), "additional properties 'registry' not allowed"),
         ("string for a number", json!({"replicas": "1"}), "got string, want integer"),
         ("wrong type of map", json!({"nodeSelector": ["linux"]}), "got array, want object"),
         ("log format", json!({"logFormat": "xml"}), "'/logFormat'"),
         ("artifact root", json!({"artifacts": {"root": "/var/lib/trainloop"}}), "'/artifacts/root'"),
+        ("data dir", json!({"data": {"volume": "datasets", "dir": "data"}}), "'/data/dir'"),
         ("namespace name", json!({"watchNamespaces": ["Team_A"]}), "'/watchNamespaces/0'"),
         ("bind address with a port", json!({"metrics": {"bindAddress": "0.0.0.0:8080"}}), "'/metrics/bindAddress'"),
         (
@@ -165,6 +169,8 @@ async fn the_chart_lints_renders_every_variant_and_refuses_bad_values() {
         ("high availability", "trainloop-system", json!({"replicas": 2, "podDisruptionBudget": {"enabled": true}})),
         ("no election", "trainloop-system", json!({"leaderElection": {"enabled": false}})),
         ("every optional object", "trainloop-system", every_optional_object),
+        ("shared volumes", "trainloop-system", shared_volumes),
+        ("local files", "trainloop-system", local_files),
     ];
     cases.extend(refused.iter().map(|(case, values, _)| (*case, "trainloop-system", values.clone())));
     let (lint, answers) = helm(&plane, &cases).await;
@@ -206,6 +212,15 @@ async fn the_chart_lints_renders_every_variant_and_refuses_bad_values() {
     assert_eq!(args, &json!(["run", "--service-account-dir", "/var/run/secrets/kubernetes.io/serviceaccount"]));
     assert_eq!(defaults_env["TRAINLOOP_ARTIFACT_ROOT"], "file:///var/lib/trainloop/artifacts");
     assert!(!defaults_env.contains_key("TRAINLOOP_WATCH_NAMESPACES"));
+    for unset in ["TRAINLOOP_ARTIFACT_VOLUME", "TRAINLOOP_DATA_VOLUME", "TRAINLOOP_DATA_DIR", "TRAINLOOP_LOCAL_FILES"] {
+        assert!(!defaults_env.contains_key(unset), "{unset}");
+    }
+    let shared = env(one(answers["shared volumes"].as_ref().expect("shared volumes install"), "Deployment"));
+    assert_eq!(shared["TRAINLOOP_ARTIFACT_VOLUME"], "artifacts");
+    assert_eq!(shared["TRAINLOOP_DATA_VOLUME"], "datasets");
+    assert_eq!(shared["TRAINLOOP_DATA_DIR"], "/srv/data");
+    let local = env(one(answers["local files"].as_ref().expect("local files install"), "Deployment"));
+    assert_eq!(local["TRAINLOOP_LOCAL_FILES"], "true");
     assert_eq!(defaults_env["TRAINLOOP_LEADER_ELECTION"], "true");
     assert_eq!(defaults_env["TRAINLOOP_LEASE_NAME"], "trainloop");
 

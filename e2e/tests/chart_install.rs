@@ -137,6 +137,8 @@ async fn the_chart_installs_the_operator_as_a_pod_that_trains_survives_an_upgrad
     let home = tempfile::tempdir().expect("Helm's home");
     let mut values = json!({
         "artifacts": {"root": format!("file://{}/artifacts", env.work_dir.display())},
+        // localplane's kubelet runs pods as processes on this host: file:// needs no volume.
+        "localFiles": true,
         // Pods share the host's network here: each operator listens on its own address.
         "metrics": {"bindAddress": "$(POD_IP)"},
         "leaderElection": {"leaseDurationSeconds": 5}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{ObjectMeta, PostParams};
 use serde_json::json;
 use trainloop::api::{ModelDeployment, RunPhase, TrainingPipeline, TrainingRun, TriggerType};
@@ -115,6 +115,65 @@ async fn the_example_pipeline_trains_from_s3_is_served_from_s3_and_retrains_when
     let run = env.wait_longer::<TrainingRun>("cancer-2", "finished", ROLLOUT_TIMEOUT, finished).await;
     assert_eq!(run.spec.trigger.trigger_type, TriggerType::DataChange);
     env.wait_longer::<ModelDeployment>("cancer", "serving cancer-2", ROLLOUT_TIMEOUT, serves("cancer-2")).await;
+    env.shutdown().await;
+    s3.stop().await;
+}
+
+/// A ConfigMap of `data`, as a team would create it.
+async fn create_config_map(env: &Env, name: &str, data: Vec<(&str, String)>) {
+    let config_map = ConfigMap {
+        metadata: ObjectMeta { name: Some(name.into()), ..ObjectMeta::default() },
+        data: Some(data.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
+        ..ConfigMap::default()
+    };
+    env.api::<ConfigMap>().create(&PostParams::default(), &config_map).await.unwrap();
+}
+
+/// The pipeline's pod template reaches the trainer: its storage settings through `envFrom` a
+/// ConfigMap (no storage Secret named), and its data through a ConfigMap volume mounted where the
+/// data URI points. The run succeeds only if both arrived. The operator runs as on a real
+/// cluster (no `--local-files`), so a pipeline whose `file://` data no volume covers is stalled.
+#[tokio::test]
+async fn the_pod_template_brings_the_trainer_its_settings_and_its_data() {
+    let s3 = S3Server::start(&["models"]).await.unwrap();
+    let mut env = Env::start_with_storage(&[], Some(("s3://models".to_string(), s3.config()))).await.unwrap();
+    env.stop_operator().await;
+    env.local_files = false;
+    env.start_operator();
+    create_config_map(&env, "s3-settings", s3.variables()).await;
+    let csv = String::from_utf8(cancer_csv()).unwrap();
+    create_config_map(&env, "cancer-data", vec![("cancer.csv", csv)]).await;
+    let mut p = pipeline("mounted", TRAINER, &[]).unwrap();
+    p["spec"]["data"] = json!({"uri": "file:///mnt/data/cancer.csv"});
+    let template = &mut p["spec"]["template"];
+    template["envFrom"] = json!([{"configMapRef": {"name": "s3-settings"}}]);
+    template["volumes"] = json!([{"name": "data", "configMap": {"name": "cancer-data"}}]);
+    template["volumeMounts"] = json!([{"name": "data", "mountPath": "/mnt/data", "readOnly": true}]);
+    env.create::<TrainingPipeline>(p).await.unwrap();
+
+    let run = env.wait_longer::<TrainingRun>("mounted-1", "finished", ROLLOUT_TIMEOUT, finished).await;
+    let status = run.status.unwrap();
+    assert_eq!(status.phase, RunPhase::Succeeded, "{:?}", status.conditions);
+    assert_eq!(run.spec.pod.volume_mounts.unwrap()[0].mount_path, "/mnt/data", "frozen into the run");
+    let artifact = status.artifact.unwrap();
+    assert_eq!(artifact.uri, "s3://models/default/mounted-1/model.json");
+    let model = read(&artifact.uri, &s3.config()).await.unwrap();
+    assert_eq!(artifact.digest, trainloop::artifact::sha256_digest(&model));
+
+    // The same pipeline reading a file of the operator's host: on a cluster no pod would see it.
+    let unmounted = pipeline("unmounted", TRAINER, &[]).unwrap();
+    let uri = unmounted["spec"]["data"]["uri"].as_str().unwrap().to_string();
+    env.create::<TrainingPipeline>(unmounted).await.unwrap();
+    let stalled = |run: Option<&TrainingRun>| {
+        run.and_then(|r| r.status.as_ref()).is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Stalled"))
+    };
+    let run = env.wait_for::<TrainingRun>("unmounted-1", "Stalled", stalled).await;
+    let status = run.status.unwrap();
+    let condition = status.conditions.iter().find(|c| c.type_ == "Stalled").unwrap();
+    assert_eq!((condition.status.as_str(), status.phase), ("True", RunPhase::Failed), "fails as an invalid spec does");
+    assert!(condition.message.starts_with(&format!("spec.data.uri {uri} is on no volume")), "{}", condition.message);
+    assert!(condition.message.contains("--data-volume CLAIM"), "{}", condition.message);
+    assert!(status.job_name.is_none(), "no Job for a run that cannot read its data");
     env.shutdown().await;
     s3.stop().await;
 }

@@ -62,6 +62,8 @@ async fn a_pipeline_trains_on_the_real_control_plane_under_the_charts_rbac() {
     let mut registry = Registry::default();
     let settings = Settings {
         watch_restart_after: Duration::from_secs(3),
+        // The joined kubelet runs pods as processes on this host.
+        local_files: true,
         ..Settings::new(format!("file://{}/artifacts", work_dir.path().display()))
     };
     let http = trainloop::triggers::http_client().unwrap();

@@ -661,6 +661,30 @@ async fn native_sidecars_run_beside_the_containers_and_stop_after_them() {
     lp.stop().await;
 }
 
+/// A `file://` URI naming a file in a mounted volume reaches the container as a URI of that
+/// file, as a trainer's data URI does: a process sees the pod's volume where a container would
+/// see its mount.
+#[tokio::test]
+async fn a_file_uri_in_a_mounted_volume_names_the_volumes_file() {
+    let lp = start("file-uri").await;
+    let config_maps: Api<ConfigMap> = Api::default_namespaced(lp.client.clone());
+    let data = obj(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "rows"},
+                          "data": {"rows.csv": "x,y\n1,2\n"}}));
+    config_maps.create(&PostParams::default(), &data).await.expect("create configmap");
+    let jobs: Api<Job> = Api::default_namespaced(lp.client.clone());
+    let mut job = one_pod_job("read-uri", "cat \"${DATA_URI#file://}\" > /dev/termination-log");
+    let pod = job.spec.as_mut().and_then(|s| s.template.spec.as_mut()).expect("pod spec");
+    pod.volumes = Some(vec![obj(json!({"name": "data", "configMap": {"name": "rows"}}))]);
+    let container = &mut pod.containers[0];
+    container.volume_mounts = Some(vec![obj(json!({"name": "data", "mountPath": "/mnt/data", "readOnly": true}))]);
+    container.env = Some(vec![obj(json!({"name": "DATA_URI", "value": "file:///mnt/data/rows.csv"}))]);
+    jobs.create(&PostParams::default(), &job).await.expect("create job");
+    wait_for(&jobs, "read-uri", "Complete", |j| job_condition(j, "Complete").is_some()).await;
+    let pods = job_pods(&lp.client, "read-uri").await;
+    assert_eq!(terminated(&pods[0]).message.as_deref(), Some("x,y\n1,2\n"));
+    lp.stop().await;
+}
+
 /// A Job of one pod running `script`, never retried.
 fn one_pod_job(name: &str, script: &str) -> Job {
     obj(json!({

@@ -17,6 +17,8 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let mut run_args = RunArgs::new(metrics_addr, artifact_root);
+    // Its pods are processes on this host, on both planes: file:// roots need no volume.
+    run_args.local_files = true;
     if let Some(dir) = args.next() {
         run_args.service_account_dir = dir.into();
     }

@@ -6,7 +6,8 @@
 //! `/dev/termination-log`), so its command, args, env values and workingDir are rewritten: a
 //! volume mountPath matches as a path prefix, the termination message path only as a whole path.
 //! Matches must start and end on a path boundary, so substrings inside `sh -c` scripts
-//! (`echo x > /dev/termination-log`) are rewritten and `/etc/configs` is not taken for `/etc/config`.
+//! (`echo x > /dev/termination-log`) are rewritten and `/etc/configs` is not taken for `/etc/config`;
+//! the path of a `file://` URI is rewritten too (`file:///etc/trainloop/x` names a mounted file).
 
 use std::path::{Path, PathBuf};
 
@@ -114,7 +115,8 @@ impl PathMap {
         let mut prev: Option<char> = None;
         let mut i = 0;
         'scan: while i < s.len() {
-            let at_boundary = prev.is_none_or(|p| !is_path_char(p));
+            // A `file://` URI names a container path too (`file:///mnt/data/x.csv`).
+            let at_boundary = prev.is_none_or(|p| !is_path_char(p)) || s[..i].ends_with("file://");
             if at_boundary && s[i..].starts_with('/') {
                 for m in &self.mappings {
                     if !s[i..].starts_with(&m.container) {
@@ -207,6 +209,9 @@ mod tests {
         assert_eq!(m.rewrite("/opt/etc/trainloop/a"), "/opt/etc/trainloop/a");
         assert_eq!(m.rewrite("a:/etc/trainloop:b"), "a:/w/p/volumes/config:b");
         assert_eq!(m.rewrite("plain text"), "plain text");
+        assert_eq!(m.rewrite("file:///etc/trainloop/d.csv"), "file:///w/p/volumes/config/d.csv");
+        assert_eq!(m.rewrite("DATA=file:///etc/trainloop"), "DATA=file:///w/p/volumes/config");
+        assert_eq!(m.rewrite("http://etc/trainloop/x"), "http://etc/trainloop/x", "a host, not a path");
     }
 
     #[test]

@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{EnvFromSource, EnvVar, ResourceRequirements, SecretEnvSource, Toleration};
+use k8s_openapi::api::core::v1::{
+    Affinity, EnvFromSource, EnvVar, LocalObjectReference, ResourceRequirements, SecretEnvSource, Toleration, Volume,
+    VolumeMount,
+};
 use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -160,17 +163,65 @@ pub struct TrainerTemplate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub env: Option<Vec<EnvVar>>,
-    /// CPU, memory and accelerator requests and limits.
+    /// Where the trainer pod runs and what it gets beyond the image.
+    #[serde(flatten)]
+    pub pod: PodOptions,
+}
+
+/// What a real workload needs beyond its image, for trainer and server pods alike: mounted
+/// volumes, environment from ConfigMaps and Secrets, resources (GPUs too), and where the pod may
+/// run. Each field is the Kubernetes field of the same name, passed to the pod unchanged.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PodOptions {
+    /// CPU, memory and accelerator requests and limits, e.g. `limits: {nvidia.com/gpu: 1}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
-    /// Service account the trainer pod runs as.
+    /// Variables from whole ConfigMaps and Secrets. Variables the operator sets win over them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub env_from: Option<Vec<EnvFromSource>>,
+    /// Volumes of the pod, mounted by `volumeMounts`. Names starting with `trainloop-` are the
+    /// operator's (`trainloop-config`, `trainloop-artifacts`, `trainloop-data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(
+        merge_strategy = ListMerge::Map(vec!["name".into()]),
+        validation = Rule::new("self.all(v, !v.name.startsWith('trainloop-'))")
+            .message("volume names starting with trainloop- are reserved for the operator's own volumes")
+    )]
+    pub volumes: Option<Vec<Volume>>,
+    /// Where the container mounts `volumes`. The operator's own mounts (its config directory
+    /// `/etc/trainloop`, the artifact and data volumes) cannot be replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(
+        validation = Rule::new("self.all(m, !m.name.startsWith('trainloop-'))")
+            .message("volume names starting with trainloop- are reserved for the operator's own volumes"),
+        validation = Rule::new("self.all(m, m.mountPath != '/etc/trainloop' && !m.mountPath.startsWith('/etc/trainloop/'))")
+            .message("/etc/trainloop is reserved for the files the operator mounts (the trainer's config)")
+    )]
+    pub volume_mounts: Option<Vec<VolumeMount>>,
+    /// Service account the pod runs as: with workload identity (EKS, GKE, AKS), what grants it
+    /// access to a bucket without a credentials Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = NAME_PATTERN))]
     pub service_account_name: Option<String>,
-    /// Node labels the trainer pod must match.
+    /// Node labels the pod must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_selector: Option<BTreeMap<String, String>>,
-    /// Tolerations of the trainer pod, e.g. for GPU nodes.
+    /// Tolerations of the pod, e.g. of GPU nodes' taints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerations: Option<Vec<Toleration>>,
+    /// Node and pod affinity and anti-affinity of the pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// Secrets to pull a private image with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    pub image_pull_secrets: Option<Vec<LocalObjectReference>>,
+    /// PriorityClass of the pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253), regex(pattern = NAME_PATTERN))]
+    pub priority_class_name: Option<String>,
 }

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
+use k8s_openapi::api::core::v1::EnvVar;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Condition, LocalRef, NAME_PATTERN, StorageAccess, Time};
+use super::common::{Condition, LocalRef, PodOptions, StorageAccess, Time};
 
 /// Serves one model behind a Service, and rolls it out safely.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -74,19 +74,14 @@ pub struct Serving {
     #[serde(default = "one")]
     #[schemars(range(min = 0, max = 1000))]
     pub replicas: i32,
-    /// Resource requests and limits of each server pod.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<ResourceRequirements>,
     /// Extra environment variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub env: Option<Vec<EnvVar>>,
-    /// Service account the server pods run as: with workload identity (EKS, GKE, AKS), what
-    /// grants them read access to the model's bucket without a credentials Secret. Its API
-    /// token is still not mounted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = NAME_PATTERN))]
-    pub service_account_name: Option<String>,
+    /// Where the server pods run and what they get beyond the image. Their service account's
+    /// API token is never mounted.
+    #[serde(flatten)]
+    pub pod: PodOptions,
 }
 
 fn http_port() -> i32 {

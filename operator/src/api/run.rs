@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements, Toleration};
+use k8s_openapi::api::core::v1::EnvVar;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Condition, DataSource, Evaluation, FeatureSpec, NAME_PATTERN, StorageAccess, Time};
+use super::common::{Condition, DataSource, Evaluation, FeatureSpec, NAME_PATTERN, PodOptions, StorageAccess, Time};
 
 /// One execution of a pipeline. Its spec is the resolved input and never changes, so the run can
 /// be reproduced from it alone.
@@ -53,19 +53,9 @@ pub struct TrainingRunSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub env: Option<Vec<EnvVar>>,
-    /// Resource requests and limits of the trainer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<ResourceRequirements>,
-    /// Service account of the trainer pod.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = NAME_PATTERN))]
-    pub service_account_name: Option<String>,
-    /// Node labels the trainer pod must match.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node_selector: Option<BTreeMap<String, String>>,
-    /// Tolerations of the trainer pod.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tolerations: Option<Vec<Toleration>>,
+    /// Where the trainer pod runs and what it gets beyond the image.
+    #[serde(flatten)]
+    pub pod: PodOptions,
     /// Hyperparameters handed to the trainer as its config file.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hyperparameters: BTreeMap<String, String>,

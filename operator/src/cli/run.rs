@@ -7,7 +7,8 @@ use kube::{Client, CustomResourceExt};
 use crate::api::{DriftPolicy, GROUP, ModelDeployment, TrainingPipeline, TrainingRun};
 use std::sync::Arc;
 
-use crate::controllers::{self, Context, Metrics, Settings, client::counting_client};
+use crate::controllers::shared_volumes::path_within;
+use crate::controllers::{self, Context, DEFAULT_DATA_DIR, Metrics, Settings, client::counting_client};
 use crate::leader::{Election, LeaseConfig, Role};
 use crate::server::Health;
 use crate::triggers::http_client;
@@ -32,6 +33,18 @@ pub struct RunArgs {
     /// `file://` root work on a real cluster, where every pod has a filesystem of its own.
     #[arg(long, env = "TRAINLOOP_ARTIFACT_VOLUME")]
     pub artifact_volume: Option<String>,
+    /// A PersistentVolumeClaim, of this name in each namespace with runs, mounted read-only at
+    /// `--data-dir` in trainer pods: what makes `file://` data URIs work on a real cluster.
+    #[arg(long, env = "TRAINLOOP_DATA_VOLUME")]
+    pub data_volume: Option<String>,
+    /// Where `--data-volume` is mounted: data URIs `file://<dir>/...` read from it.
+    #[arg(long, env = "TRAINLOOP_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: String,
+    /// Pods share this host's files (localplane, whose kubelet runs them as processes), so
+    /// `file://` artifact roots and data URIs need no volume. Without it, a run whose `file://`
+    /// paths no volume covers is stalled, saying which flag to use.
+    #[arg(long, env = "TRAINLOOP_LOCAL_FILES")]
+    pub local_files: bool,
     /// Reconcile only these namespaces (comma-separated), with no cluster-wide rights needed;
     /// empty: every namespace.
     #[arg(long, env = "TRAINLOOP_WATCH_NAMESPACES", value_delimiter = ',')]
@@ -63,6 +76,9 @@ impl RunArgs {
             alerts_addr: None,
             artifact_root,
             artifact_volume: None,
+            data_volume: None,
+            data_dir: DEFAULT_DATA_DIR.into(),
+            local_files: false,
             watch_namespaces: Vec::new(),
             leader_election: false,
             lease_name: "trainloop".into(),
@@ -89,14 +105,31 @@ pub fn artifact_root(value: &str) -> Result<String, String> {
     Ok(value.trim_end_matches('/').to_string())
 }
 
-/// The settings of an artifact root and its shared volume, which only a `file://` root takes.
-fn artifact_settings(root: String, volume: Option<String>) -> Result<Settings, String> {
-    if volume.is_some() && !root.starts_with("file://") {
+/// The settings of the artifact root and the shared volumes: only a `file://` root takes an
+/// artifact volume, and the data directory is an absolute path apart from the artifact root's.
+fn volume_settings(args: &RunArgs) -> Result<Settings, String> {
+    let root = &args.artifact_root;
+    if args.artifact_volume.is_some() && !root.starts_with("file://") {
         return Err(format!(
             "--artifact-volume needs a file:// --artifact-root, not {root:?} (an object store needs no volume)"
         ));
     }
-    Ok(Settings { artifact_volume: volume, ..Settings::new(root) })
+    let data_dir = args.data_dir.trim_end_matches('/');
+    if !data_dir.starts_with('/') || data_dir.chars().any(char::is_whitespace) {
+        return Err(format!("--data-dir {:?}: expected an absolute path other than /", args.data_dir));
+    }
+    let artifact_dir = root.strip_prefix("file://").unwrap_or_default();
+    let nested = |inner: &str, outer: &str| !outer.is_empty() && path_within(inner, outer);
+    if args.data_volume.is_some() && (nested(data_dir, artifact_dir) || nested(artifact_dir, data_dir)) {
+        return Err(format!("--data-dir {data_dir:?} and the artifact root {root:?} must not contain each other"));
+    }
+    Ok(Settings {
+        artifact_volume: args.artifact_volume.clone(),
+        data_volume: args.data_volume.clone(),
+        data_dir: data_dir.into(),
+        local_files: args.local_files,
+        ..Settings::new(root.clone())
+    })
 }
 
 /// Run the operator until SIGINT or SIGTERM.
@@ -111,7 +144,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.metrics_addr))?;
-    let mut settings = artifact_settings(args.artifact_root, args.artifact_volume).map_err(anyhow::Error::msg)?;
+    let mut settings = volume_settings(&args).map_err(anyhow::Error::msg)?;
     settings.namespaces = args.watch_namespaces;
     settings.storage = StorageConfig::from_env();
     tracing::info!(storage = ?settings.storage, "storage settings (names only)");
@@ -231,19 +264,44 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    use super::{artifact_root, artifact_settings};
+    use super::{RunArgs, artifact_root, volume_settings};
+
+    fn args(root: &str, artifact_volume: Option<&str>, data_volume: Option<&str>, data_dir: &str) -> RunArgs {
+        let mut args = RunArgs::new(([127, 0, 0, 1], 0).into(), root.into());
+        args.artifact_volume = artifact_volume.map(str::to_string);
+        args.data_volume = data_volume.map(str::to_string);
+        args.data_dir = data_dir.into();
+        args
+    }
 
     #[test]
     fn artifact_roots_are_checked_at_start() {
         assert_eq!(artifact_root("file:///var/lib/trainloop/").as_deref(), Ok("file:///var/lib/trainloop"));
-        let shared = artifact_settings("file:///srv".into(), Some("artifacts".into())).unwrap();
+        let shared = volume_settings(&args("file:///srv", Some("artifacts"), None, "/data")).unwrap();
         assert_eq!(shared.artifact_volume.as_deref(), Some("artifacts"));
-        let error = artifact_settings("s3://models".into(), Some("artifacts".into())).unwrap_err();
+        let error = volume_settings(&args("s3://models", Some("artifacts"), None, "/data")).unwrap_err();
         assert!(error.contains("--artifact-volume needs a file://"), "{error}");
         assert!(artifact_root("s3://models/trainloop").is_ok());
         for bad in ["/var/lib/trainloop", "file://relative/dir", "s3://", "ftp://host/dir", "file:///a b"] {
             let error = artifact_root(bad).expect_err(bad);
             assert!(error.contains("expected file:///absolute/path"), "{error}");
         }
+    }
+
+    #[test]
+    fn a_data_volume_is_mounted_at_an_absolute_dir_apart_from_the_artifacts() {
+        let settings = volume_settings(&args("s3://models", None, Some("datasets"), "/srv/data/")).unwrap();
+        assert_eq!((settings.data_volume.as_deref(), settings.data_dir.as_str()), (Some("datasets"), "/srv/data"));
+        for dir in ["data", "/", "/a b"] {
+            let error = volume_settings(&args("s3://models", None, Some("datasets"), dir)).unwrap_err();
+            assert!(error.contains("expected an absolute path"), "{dir}: {error}");
+        }
+        for (root, dir) in
+            [("file:///srv", "/srv/data"), ("file:///srv/data/models", "/srv/data"), ("file:///srv", "/srv")]
+        {
+            let error = volume_settings(&args(root, Some("artifacts"), Some("datasets"), dir)).unwrap_err();
+            assert!(error.contains("must not contain each other"), "{root} {dir}: {error}");
+        }
+        assert!(volume_settings(&args("file:///srv/artifacts", None, Some("datasets"), "/srv/data")).is_ok());
     }
 }

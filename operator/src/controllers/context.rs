@@ -19,6 +19,10 @@ use super::failures::Failures;
 use super::metrics::Metrics;
 use crate::triggers::DataPoller;
 
+/// Where `--data-volume` is mounted unless `--data-dir` says otherwise: the example pipeline's
+/// data URI is `file:///var/lib/trainloop/data/...`.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/trainloop/data";
+
 /// Operator-wide settings.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -28,6 +32,15 @@ pub struct Settings {
     /// A PersistentVolumeClaim (in each namespace with runs) mounted at a `file://` root's path
     /// in trainer and server pods: how a `file://` root works on a real cluster.
     pub artifact_volume: Option<String>,
+    /// A PersistentVolumeClaim (in each namespace with runs) mounted read-only at `data_dir` in
+    /// trainer pods: how `file://` data URIs work on a real cluster.
+    pub data_volume: Option<String>,
+    /// Where `data_volume` is mounted: `file://<data_dir>/...` data URIs read from it.
+    pub data_dir: String,
+    /// Pods see the operator's host filesystem (localplane's process kubelet), so `file://`
+    /// URIs need no shared volume. Off on a real cluster: there a run whose `file://` artifact
+    /// root or data URI no volume covers is stalled rather than losing its model.
+    pub local_files: bool,
     /// How long a watch may fail without a break before the controllers restart and relist.
     pub watch_restart_after: std::time::Duration,
     /// The namespaces to reconcile; empty: every namespace.
@@ -44,6 +57,9 @@ impl Settings {
         Settings {
             artifact_root: artifact_root.into(),
             artifact_volume: None,
+            data_volume: None,
+            data_dir: DEFAULT_DATA_DIR.into(),
+            local_files: false,
             watch_restart_after: std::time::Duration::from_secs(60),
             namespaces: Vec::new(),
             storage: StorageConfig::default(),

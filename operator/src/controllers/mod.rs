@@ -2,7 +2,6 @@
 //! gather -> validate -> build -> apply -> status.
 
 pub mod applied;
-pub mod artifact_volume;
 pub mod caches;
 pub mod client;
 pub mod conditions;
@@ -15,7 +14,9 @@ pub mod health;
 pub mod labels;
 pub mod metrics;
 pub mod pipeline;
+pub mod pod_options;
 pub mod run;
+pub mod shared_volumes;
 pub mod status;
 
 use std::sync::Arc;
@@ -40,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{DriftPolicy, ModelDeployment, TrainingPipeline, TrainingRun};
 use caches::{Caches, Guarded, JOB_NAME_LABEL, Stores};
 
-pub use context::{Context, Life, Settings};
+pub use context::{Context, DEFAULT_DATA_DIR, Life, Settings};
 pub use health::WatchHealth;
 pub use metrics::Metrics;
 

@@ -136,13 +136,17 @@ fn metrics(evaluation: &Evaluation, value: f64) -> BTreeMap<String, f64> {
 /// makes of the run.
 pub fn run(mut run: TrainingRun) -> Vec<String> {
     as_stored(&mut run.metadata);
-    let validated =
-        match build::validate(&run, &trainloop::controllers::Settings::new("file:///var/lib/trainloop/artifacts/")) {
-            Ok(validated) => validated,
-            // The controller reports it as the run's Stalled condition.
-            Err(problem) if problem.contains("spec.") => return Vec::new(),
-            Err(problem) => return vec![format!("build::validate refuses without naming a field: {problem}")],
-        };
+    // Pods sharing the operator's files, as on localplane: every file:// path is reachable.
+    let settings = trainloop::controllers::Settings {
+        local_files: true,
+        ..trainloop::controllers::Settings::new("file:///var/lib/trainloop/artifacts/")
+    };
+    let validated = match build::validate(&run, &settings) {
+        Ok(validated) => validated,
+        // The controller reports it as the run's Stalled condition.
+        Err(problem) if problem.contains("spec.") => return Vec::new(),
+        Err(problem) => return vec![format!("build::validate refuses without naming a field: {problem}")],
+    };
     let job = build::job(&validated);
     let mut findings = created("its Job", &job);
     let result = trainloop::artifact::TrainerResult {

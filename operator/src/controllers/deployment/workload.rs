@@ -15,7 +15,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 
 use crate::api::{ModelDeployment, RolloutStrategy, ServedModel, StorageAccess};
-use crate::controllers::artifact_volume::artifact_volume;
+use crate::controllers::pod_options::add_to;
+use crate::controllers::shared_volumes::artifact_volume;
 use crate::controllers::{Settings, labels};
 
 /// The server container's name.
@@ -111,7 +112,7 @@ fn pod_spec(md: &ModelDeployment, model: &ServedModel, volume: Option<(Volume, V
         },
     ];
     env.extend(serving.env.iter().flatten().filter(|e| !CONTRACT_ENV.contains(&e.name.as_str())).cloned());
-    let container = Container {
+    let mut container = Container {
         name: CONTAINER.into(),
         image: Some(serving.image.clone()),
         command: serving.command.clone(),
@@ -136,7 +137,6 @@ fn pod_spec(md: &ModelDeployment, model: &ServedModel, volume: Option<(Volume, V
             failure_threshold: Some(3),
             ..Probe::default()
         }),
-        resources: serving.resources.clone(),
         // Endpoints learn of a stopping pod while it already got its signal: it keeps serving
         // that long first, so replacing pods fails no request, whatever the server does on
         // SIGTERM.
@@ -161,10 +161,8 @@ fn pod_spec(md: &ModelDeployment, model: &ServedModel, volume: Option<(Volume, V
         }),
         ..Container::default()
     };
-    PodSpec {
-        containers: vec![container],
+    let mut pod = PodSpec {
         volumes: volume.map(|v| vec![v]),
-        service_account_name: serving.service_account_name.clone(),
         readiness_gates: Some(vec![PodReadinessGate { condition_type: labels::MODEL_VERIFIED.into() }]),
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
@@ -174,7 +172,11 @@ fn pod_spec(md: &ModelDeployment, model: &ServedModel, volume: Option<(Volume, V
             ..PodSecurityContext::default()
         }),
         ..PodSpec::default()
-    }
+    };
+    // The options' service account keeps its API token unmounted, as set above.
+    add_to(&serving.pod, &mut pod, &mut container);
+    pod.containers = vec![container];
+    pod
 }
 
 fn runtime_default() -> SeccompProfile {
@@ -271,7 +273,7 @@ pub(super) mod tests {
     #[test]
     fn a_service_account_for_workload_identity_gets_no_api_token() {
         let mut md = model_deployment(json!({}));
-        md.spec.serving.service_account_name = Some("model-reader".into());
+        md.spec.serving.pod.service_account_name = Some("model-reader".into());
         let pod = deployment(&md, &model("churn-3", "sha256:aa"), &Settings::new("file:///a"))
             .unwrap()
             .spec
@@ -280,6 +282,40 @@ pub(super) mod tests {
             .unwrap();
         assert_eq!(pod.service_account_name.as_deref(), Some("model-reader"));
         assert_eq!(pod.automount_service_account_token, Some(false));
+    }
+
+    #[test]
+    fn the_pod_options_reach_the_server_pod_beside_the_artifact_volume() {
+        let md = model_deployment(json!({}));
+        let mut md_with = md.clone();
+        md_with.spec.serving.pod = serde_json::from_value(json!({
+            "resources": {"limits": {"nvidia.com/gpu": "1"}},
+            "envFrom": [{"secretRef": {"name": "server-settings"}}],
+            "volumes": [{"name": "cache", "emptyDir": {}}],
+            "volumeMounts": [{"name": "cache", "mountPath": "/cache"}],
+            "nodeSelector": {"gpu": "t4"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
+            "imagePullSecrets": [{"name": "registry"}],
+            "priorityClassName": "serving"
+        }))
+        .unwrap();
+        let settings = Settings { artifact_volume: Some("artifacts".into()), ..Settings::new("file:///a") };
+        let d = deployment(&md_with, &model("churn-3", "sha256:aa"), &settings).unwrap();
+        let pod = d.spec.template.spec.clone().unwrap();
+        let volumes: Vec<&str> = pod.volumes.iter().flatten().map(|v| v.name.as_str()).collect();
+        assert_eq!(volumes, ["trainloop-artifacts", "cache"]);
+        let c = container(&d);
+        let mounts: Vec<&str> = c.volume_mounts.iter().flatten().map(|m| m.mount_path.as_str()).collect();
+        assert_eq!(mounts, ["/a", "/cache"]);
+        assert_eq!(c.env_from.unwrap()[0].secret_ref.as_ref().unwrap().name, "server-settings");
+        assert_eq!(c.resources.unwrap().limits.unwrap()["nvidia.com/gpu"].0, "1");
+        assert_eq!(pod.node_selector.unwrap()["gpu"], "t4");
+        assert_eq!(pod.tolerations.unwrap()[0].key.as_deref(), Some("nvidia.com/gpu"));
+        assert_eq!(pod.image_pull_secrets.unwrap()[0].name, "registry");
+        assert_eq!(pod.priority_class_name.as_deref(), Some("serving"));
+        assert_eq!(pod.automount_service_account_token, Some(false), "still locked down");
+        let plain = deployment(&md, &model("churn-3", "sha256:aa"), &settings).unwrap();
+        assert_ne!(plain.spec.template, d.spec.template, "another pod template, another ReplicaSet");
     }
 
     #[test]

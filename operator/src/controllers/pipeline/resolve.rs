@@ -29,10 +29,7 @@ pub fn run_spec(pipeline: &TrainingPipeline, trigger: Trigger) -> TrainingRunSpe
         command: template.command.clone(),
         args: template.args.clone(),
         env: template.env.clone(),
-        resources: template.resources.clone(),
-        service_account_name: template.service_account_name.clone(),
-        node_selector: template.node_selector.clone(),
-        tolerations: template.tolerations.clone(),
+        pod: template.pod.clone(),
         hyperparameters: spec.hyperparameters.clone(),
         config_hash: Some(sha256(&config_json(&spec.hyperparameters))),
         features: spec.features.clone(),
@@ -67,4 +64,36 @@ pub fn run_object(pipeline: &TrainingPipeline, index: i64, trigger: Trigger, han
 /// The handled triggers recorded on a run by [`run_object`].
 pub fn handled_of(run: &TrainingRun) -> Option<HandledTriggers> {
     serde_json::from_str(run.metadata.annotations.as_ref()?.get(labels::HANDLED)?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::TriggerType;
+
+    #[test]
+    fn the_pod_template_is_frozen_into_the_run() {
+        let pipeline: TrainingPipeline = serde_json::from_value(json!({
+            "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingPipeline",
+            "metadata": {"name": "churn", "namespace": "ml", "uid": "u1"},
+            "spec": {"template": {"image": "t:1", "priorityClassName": "training",
+                                  "resources": {"limits": {"nvidia.com/gpu": "2"}},
+                                  "envFrom": [{"configMapRef": {"name": "settings"}}],
+                                  "volumes": [{"name": "data", "configMap": {"name": "data"}}],
+                                  "volumeMounts": [{"name": "data", "mountPath": "/mnt/data"}]},
+                     "data": {"uri": "file:///mnt/data/d.csv"},
+                     "features": [{"name": "age", "type": "number"}],
+                     "evaluation": {"passWithoutGates": true}}
+        }))
+        .unwrap();
+        let trigger = Trigger { trigger_type: TriggerType::SpecChange, reason: String::new() };
+        let run = run_object(&pipeline, 1, trigger, &HandledTriggers::default());
+        assert_eq!(run.spec.pod, pipeline.spec.template.pod);
+        let frozen = serde_json::to_value(&run.spec).unwrap();
+        assert_eq!(frozen["priorityClassName"], "training", "flat in the run's spec, as in the template");
+        assert_eq!(frozen["resources"]["limits"]["nvidia.com/gpu"], "2");
+        assert_eq!(frozen["volumeMounts"][0]["mountPath"], "/mnt/data");
+    }
 }

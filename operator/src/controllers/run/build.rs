@@ -11,13 +11,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use sha2::{Digest, Sha256};
 
 use crate::api::{StorageAccess, TrainingRun, TrainingRunSpec};
-use crate::controllers::artifact_volume::artifact_volume;
+use crate::controllers::pod_options::{add_to, mount_clash};
+use crate::controllers::shared_volumes::{artifact_volume, data_volume, unshared_file};
 use crate::controllers::{Settings, labels};
 
 /// Where the trainer finds its config files.
 pub const CONFIG_DIR: &str = "/etc/trainloop";
 /// Where the trainer writes its result (the Kubernetes default termination message path).
 pub const TERMINATION_LOG: &str = "/dev/termination-log";
+/// The pod volume of the config files.
+const CONFIG_VOLUME: &str = "trainloop-config";
 /// The container's name in the Job's pod.
 pub const CONTAINER: &str = "trainer";
 
@@ -33,8 +36,9 @@ pub struct ValidatedRun {
     pub config_hash: String,
     pub features_json: String,
     pub artifact_uri: String,
-    /// The shared artifact volume and its mount (`--artifact-volume`).
-    pub artifact_volume: Option<(Volume, VolumeMount)>,
+    /// The shared volumes and their mounts: artifacts (`--artifact-volume`), then data
+    /// (`--data-volume`).
+    pub shared_volumes: Vec<(Volume, VolumeMount)>,
 }
 
 /// Check a run and resolve its derived inputs. Errors name what the user must fix.
@@ -56,6 +60,16 @@ pub fn validate(run: &TrainingRun, settings: &Settings) -> Result<ValidatedRun, 
     }
     let features_json = serde_json::to_string(&run.spec.features).map_err(|e| e.to_string())?;
     let artifact_uri = format!("{}/{namespace}/{name}/", settings.artifact_root.trim_end_matches('/'));
+    let shared_volumes: Vec<_> = artifact_volume(settings, false).into_iter().chain(data_volume(settings)).collect();
+    let own_mounts = own_mounts(&shared_volumes);
+    if let Some(clash) = mount_clash(&run.spec.pod, &own_mounts) {
+        return Err(format!("spec.{clash}"));
+    }
+    let mounts: Vec<VolumeMount> =
+        own_mounts.into_iter().chain(run.spec.pod.volume_mounts.iter().flatten().cloned()).collect();
+    if let Some(problem) = unshared_file(settings, &run.spec.data.uri, &mounts) {
+        return Err(problem);
+    }
     Ok(ValidatedRun {
         name,
         namespace,
@@ -65,7 +79,7 @@ pub fn validate(run: &TrainingRun, settings: &Settings) -> Result<ValidatedRun, 
         config_hash,
         features_json,
         artifact_uri,
-        artifact_volume: artifact_volume(settings, false),
+        shared_volumes,
     })
 }
 
@@ -130,10 +144,25 @@ fn config_volume(run: &ValidatedRun) -> Volume {
         })
         .collect();
     Volume {
-        name: "trainloop-config".into(),
+        name: CONFIG_VOLUME.into(),
         downward_api: Some(DownwardAPIVolumeSource { items: Some(items), ..DownwardAPIVolumeSource::default() }),
         ..Volume::default()
     }
+}
+
+/// Where [`config_volume`] is mounted.
+fn config_mount() -> VolumeMount {
+    VolumeMount {
+        name: CONFIG_VOLUME.into(),
+        mount_path: CONFIG_DIR.into(),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    }
+}
+
+/// The trainer's mounts of the operator's volumes: its config, then the shared volumes.
+fn own_mounts(shared_volumes: &[(Volume, VolumeMount)]) -> Vec<VolumeMount> {
+    std::iter::once(config_mount()).chain(shared_volumes.iter().map(|(_, mount)| mount.clone())).collect()
 }
 
 fn env(name: &str, value: impl Into<String>) -> EnvVar {
@@ -163,7 +192,7 @@ pub fn job(run: &ValidatedRun) -> Job {
             environment.push(var.clone());
         }
     }
-    let container = Container {
+    let mut container = Container {
         name: CONTAINER.into(),
         image: Some(spec.image.clone()),
         command: spec.command.clone(),
@@ -171,23 +200,23 @@ pub fn job(run: &ValidatedRun) -> Job {
         env: Some(environment),
         // Storage credentials by reference: `env` above wins over the Secret's keys.
         env_from: StorageAccess::env_from(spec.storage.as_ref()),
-        resources: spec.resources.clone(),
-        volume_mounts: Some(
-            [VolumeMount {
-                name: "trainloop-config".into(),
-                mount_path: CONFIG_DIR.into(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            }]
-            .into_iter()
-            .chain(run.artifact_volume.clone().map(|(_, mount)| mount))
-            .collect(),
-        ),
+        volume_mounts: Some(own_mounts(&run.shared_volumes)),
         termination_message_path: Some(TERMINATION_LOG.into()),
         // A trainer that crashes before writing its result still leaves its last log lines.
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Container::default()
     };
+    let mut pod = PodSpec {
+        restart_policy: Some("Never".into()),
+        volumes: Some(
+            std::iter::once(config_volume(run))
+                .chain(run.shared_volumes.iter().map(|(volume, _)| volume.clone()))
+                .collect(),
+        ),
+        ..PodSpec::default()
+    };
+    add_to(&spec.pod, &mut pod, &mut container);
+    pod.containers = vec![container];
     let mut meta = metadata(run, run.name.clone());
     if let Some(queue) = &spec.queue_name {
         meta.labels.get_or_insert_with(BTreeMap::new).insert(labels::KUEUE_QUEUE.into(), queue.clone());
@@ -207,19 +236,7 @@ pub fn job(run: &ValidatedRun) -> Job {
                     ),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(PodSpec {
-                    restart_policy: Some("Never".into()),
-                    containers: vec![container],
-                    service_account_name: spec.service_account_name.clone(),
-                    node_selector: spec.node_selector.clone(),
-                    tolerations: spec.tolerations.clone(),
-                    volumes: Some(
-                        std::iter::once(config_volume(run))
-                            .chain(run.artifact_volume.clone().map(|(volume, _)| volume))
-                            .collect(),
-                    ),
-                    ..PodSpec::default()
-                }),
+                spec: Some(pod),
             },
             ..JobSpec::default()
         }),
@@ -230,7 +247,7 @@ pub fn job(run: &ValidatedRun) -> Job {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{DataSource, Evaluation, FeatureSpec, LocalRef, Trigger};
+    use crate::api::{DataSource, Evaluation, FeatureSpec, LocalRef, PodOptions, Trigger};
 
     pub(crate) fn sample_run() -> TrainingRun {
         let mut run = TrainingRun::new(
@@ -242,10 +259,7 @@ mod tests {
                 command: None,
                 args: None,
                 env: Some(vec![env("EXTRA", "1"), env("TRAINLOOP_SEED", "999")]),
-                resources: None,
-                service_account_name: None,
-                node_selector: None,
-                tolerations: None,
+                pod: PodOptions::default(),
                 hyperparameters: BTreeMap::from([("l2".into(), "0.1".into()), ("a".into(), "b".into())]),
                 config_hash: None,
                 features: vec![FeatureSpec { name: "age".into(), ..FeatureSpec::default() }],
@@ -264,6 +278,26 @@ mod tests {
         run
     }
 
+    /// Settings where pods share the operator's files, as on localplane.
+    fn local(artifact_root: &str) -> Settings {
+        Settings { local_files: true, ..Settings::new(artifact_root) }
+    }
+
+    #[test]
+    fn on_a_cluster_file_data_on_no_volume_stalls_the_run_and_a_data_volume_covers_it() {
+        let cluster = Settings { data_dir: "/data".into(), ..Settings::new("s3://models") };
+        let mut run = sample_run();
+        run.spec.data.uri = "file:///data/d.csv".into();
+        let error = validate(&run, &cluster).unwrap_err();
+        assert!(error.starts_with("spec.data.uri file:///data/d.csv is on no volume"), "{error}");
+        let shared = Settings { data_volume: Some("datasets".into()), ..cluster.clone() };
+        assert!(validate(&run, &shared).is_ok());
+        run.spec.pod.volume_mounts = Some(vec![VolumeMount { mount_path: "/data".into(), ..VolumeMount::default() }]);
+        assert!(validate(&run, &cluster).is_ok(), "the pipeline's own volume covers it");
+        let error = validate(&sample_run(), &Settings::new("file:///srv/artifacts")).unwrap_err();
+        assert!(error.contains("--artifact-volume CLAIM"), "{error}");
+    }
+
     fn env_of(job: &Job) -> BTreeMap<String, String> {
         let container = &job.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0];
         container.env.iter().flatten().map(|e| (e.name.clone(), e.value.clone().unwrap_or_default())).collect()
@@ -271,7 +305,7 @@ mod tests {
 
     #[test]
     fn job_follows_the_trainer_contract() {
-        let run = validate(&sample_run(), &Settings::new("file:///artifacts/")).unwrap();
+        let run = validate(&sample_run(), &local("file:///artifacts/")).unwrap();
         let job = job(&run);
         let env = env_of(&job);
         assert_eq!(env["TRAINLOOP_RUN"], "churn-3");
@@ -299,7 +333,7 @@ mod tests {
 
     #[test]
     fn an_artifact_volume_is_mounted_read_write_at_the_root() {
-        let settings = Settings { artifact_volume: Some("artifacts".into()), ..Settings::new("file:///srv/artifacts") };
+        let settings = Settings { artifact_volume: Some("artifacts".into()), ..local("file:///srv/artifacts") };
         let job = job(&validate(&sample_run(), &settings).unwrap());
         let pod = job.spec.unwrap().template.spec.unwrap();
         let volume = &pod.volumes.unwrap()[1];
@@ -309,8 +343,63 @@ mod tests {
     }
 
     #[test]
+    fn the_pod_options_reach_the_trainer_pod_beside_the_operators_volumes() {
+        let mut run = sample_run();
+        run.spec.pod = serde_json::from_value(serde_json::json!({
+            "resources": {"limits": {"nvidia.com/gpu": "1"}},
+            "envFrom": [{"configMapRef": {"name": "settings"}}],
+            "volumes": [{"name": "data", "configMap": {"name": "data"}}],
+            "volumeMounts": [{"name": "data", "mountPath": "/mnt/data", "readOnly": true}],
+            "affinity": {"nodeAffinity": {}},
+            "imagePullSecrets": [{"name": "registry"}],
+            "priorityClassName": "training"
+        }))
+        .unwrap();
+        let settings = Settings { artifact_volume: Some("artifacts".into()), ..local("file:///srv/artifacts") };
+        let pod = job(&validate(&run, &settings).unwrap()).spec.unwrap().template.spec.unwrap();
+        let volumes: Vec<&str> = pod.volumes.iter().flatten().map(|v| v.name.as_str()).collect();
+        assert_eq!(volumes, ["trainloop-config", "trainloop-artifacts", "data"]);
+        let container = &pod.containers[0];
+        let mounts: Vec<&str> = container.volume_mounts.iter().flatten().map(|m| m.mount_path.as_str()).collect();
+        assert_eq!(mounts, [CONFIG_DIR, "/srv/artifacts", "/mnt/data"]);
+        let env_from = container.env_from.as_ref().unwrap();
+        assert_eq!(env_from[0].secret_ref.as_ref().unwrap().name, "s3-credentials", "storage first");
+        assert_eq!(env_from[1].config_map_ref.as_ref().unwrap().name, "settings");
+        assert_eq!(container.resources.as_ref().unwrap().limits.as_ref().unwrap()["nvidia.com/gpu"].0, "1");
+        assert_eq!(pod.priority_class_name.as_deref(), Some("training"));
+        assert_eq!(pod.image_pull_secrets.unwrap()[0].name, "registry");
+        assert!(pod.affinity.is_some());
+        assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+    }
+
+    #[test]
+    fn a_mount_over_the_artifact_volume_is_refused_naming_it() {
+        let mut run = sample_run();
+        run.spec.pod.volume_mounts = Some(vec![VolumeMount {
+            name: "scratch".into(),
+            mount_path: "/srv/artifacts/tmp".into(),
+            ..VolumeMount::default()
+        }]);
+        let settings = Settings { artifact_volume: Some("artifacts".into()), ..local("file:///srv/artifacts") };
+        let error = validate(&run, &settings).unwrap_err();
+        assert!(error.starts_with("spec.volumeMounts[0].mountPath \"/srv/artifacts/tmp\""), "{error}");
+        assert!(error.contains("trainloop-artifacts"), "{error}");
+        assert!(validate(&run, &local("file:///srv/artifacts")).is_ok(), "no volume there, nothing covered");
+    }
+
+    #[test]
+    fn a_data_volume_is_mounted_read_only_at_the_data_dir() {
+        let settings = Settings { data_volume: Some("datasets".into()), ..local("s3://models") };
+        let pod = job(&validate(&sample_run(), &settings).unwrap()).spec.unwrap().template.spec.unwrap();
+        let volume = &pod.volumes.unwrap()[1];
+        assert_eq!(volume.persistent_volume_claim.as_ref().unwrap().claim_name, "datasets");
+        let mount = &pod.containers[0].volume_mounts.as_ref().unwrap()[1];
+        assert_eq!((mount.mount_path.as_str(), mount.read_only), (crate::controllers::DEFAULT_DATA_DIR, Some(true)));
+    }
+
+    #[test]
     fn config_is_canonical_json_with_a_stable_hash() {
-        let run = validate(&sample_run(), &Settings::new("file:///a")).unwrap();
+        let run = validate(&sample_run(), &local("file:///a")).unwrap();
         assert_eq!(run.config_json, r#"{"a":"b","l2":"0.1"}"#);
         assert_eq!(run.config_hash, sha256(r#"{"a":"b","l2":"0.1"}"#));
         let [(_, _, config), (_, _, features)] = config_files(&run);
@@ -320,7 +409,7 @@ mod tests {
 
     #[test]
     fn the_config_files_reach_the_trainer_through_its_pod_annotations() {
-        let run = validate(&sample_run(), &Settings::new("file:///a")).unwrap();
+        let run = validate(&sample_run(), &local("file:///a")).unwrap();
         let template = job(&run).spec.unwrap().template;
         let annotations = template.metadata.unwrap().annotations.unwrap();
         let volume = &template.spec.unwrap().volumes.unwrap()[0];
@@ -341,7 +430,7 @@ mod tests {
     fn a_wrong_declared_config_hash_is_refused() {
         let mut run = sample_run();
         run.spec.config_hash = Some(format!("sha256:{}", "0".repeat(64)));
-        let error = validate(&run, &Settings::new("file:///a")).unwrap_err();
+        let error = validate(&run, &local("file:///a")).unwrap_err();
         assert!(error.contains("spec.configHash"), "{error}");
     }
 }
