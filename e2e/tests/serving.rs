@@ -303,14 +303,18 @@ async fn a_model_failing_its_smoke_test_never_takes_traffic() {
 #[tokio::test]
 async fn a_refused_model_is_rolled_back_with_the_old_one_serving_and_a_restart_mid_rollout_converges() {
     let mut env = start().await;
-    env.create::<TrainingPipeline>(pipeline("churn", TRAINER, &[]).unwrap()).await.unwrap();
+    // churn-1 is a worse model (one iteration) than churn-2, so that the run after churn-2 shows
+    // whom it is judged against: the model served (churn-1), not the best that passed (churn-2).
+    let mut churn = pipeline("churn", TRAINER, &[]).unwrap();
+    churn["spec"]["hyperparameters"]["maxIterations"] = json!("1");
+    env.create::<TrainingPipeline>(churn).await.unwrap();
     env.create::<ModelDeployment>(model_deployment("churn", json!({"pipelineRef": {"name": "churn"}}))).await.unwrap();
     env.wait_longer::<ModelDeployment>("churn", "serving churn-1", ROLLOUT_TIMEOUT, serves("churn-1")).await;
     let traffic = Traffic::start(service_url(&env, "churn").await);
 
     // churn-2 passes its gates but reports a digest that is not its artifact's: the server
     // refuses to start, and the deployment goes back to churn-1.
-    let broken = json!({"spec": {"template": {"env": [
+    let broken = json!({"spec": {"hyperparameters": {"maxIterations": "200"}, "template": {"env": [
         {"name": "TRAINER", "value": TRAINER}, {"name": "BREAK_DIGEST", "value": "1"}]}}});
     patch::<TrainingPipeline>(&env, "churn", broken).await;
     let rolled_back = |md: Option<&ModelDeployment>| {
@@ -340,6 +344,8 @@ async fn a_refused_model_is_rolled_back_with_the_old_one_serving_and_a_restart_m
     env.start_operator();
     let md = env.wait_longer::<ModelDeployment>("churn", "serving churn-3", ROLLOUT_TIMEOUT, serves("churn-3")).await;
     assert_eq!(md.status.unwrap().previous_models[0].run, "churn-1");
+    let judged = env.api::<TrainingRun>().get("churn-3").await.unwrap().status.unwrap().evaluation.unwrap();
+    assert_eq!(judged.champion.as_deref(), Some("churn-1"), "judged against the model served");
     let answered = traffic.finish().await;
     assert!(answered > 10, "only {answered} answers");
     env.shutdown().await;
