@@ -179,6 +179,20 @@ fn metric(env: &Env, key: &str) -> f64 {
     text.lines().filter(|l| l.contains(key)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
 }
 
+/// How many ModelDeployment reconciles the operator ran.
+fn reconciles(env: &Env) -> f64 {
+    metric(env, r#"reconciles_total{controller="modeldeployment"}"#)
+}
+
+/// Wait until the operator ran `count` ModelDeployment reconciles (a counter: no watch to await).
+async fn await_reconciles(env: &Env, count: f64) {
+    let deadline = tokio::time::Instant::now() + trainloop_e2e::TIMEOUT;
+    while reconciles(env) < count {
+        assert!(tokio::time::Instant::now() < deadline, "fewer than {count} reconciles");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn finished(run: Option<&TrainingRun>) -> bool {
     run.and_then(|r| r.status.as_ref()).is_some_and(|s| matches!(s.phase, RunPhase::Succeeded | RunPhase::Failed))
 }
@@ -210,15 +224,10 @@ async fn passing_runs_are_served_rejected_ones_never_and_a_pin_rolls_back() {
     // Serving and asked nothing new, a reconcile writes neither the Deployment nor the Service.
     let applies =
         || metric(&env, r#"kind="write",resource="deployments""#) + metric(&env, r#"kind="write",resource="services""#);
-    let reconciles = || metric(&env, r#"reconciles_total{controller="modeldeployment"}"#);
-    let (applied, reconciled) = (applies(), reconciles());
+    let (applied, reconciled) = (applies(), reconciles(&env));
     patch::<ModelDeployment>(&env, "cancer", json!({"metadata": {"annotations": {"example.com/touched": "yes"}}}))
         .await;
-    let deadline = tokio::time::Instant::now() + trainloop_e2e::TIMEOUT;
-    while reconciles() <= reconciled {
-        assert!(tokio::time::Instant::now() < deadline, "no reconcile after the ModelDeployment changed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    await_reconciles(&env, reconciled + 1.0).await;
     assert_eq!(applies(), applied, "a reconcile with nothing to change applied the Deployment or Service");
 
     // A newer passing run replaces it, without one failed request through the Service.
@@ -410,16 +419,11 @@ async fn two_deployments_follow_one_pipeline_and_recreate_stops_the_old_model_fi
         }
         written
     };
-    let reconciles = || metric(&env, r#"reconciles_total{controller="modeldeployment"}"#);
-    let (before, reconciled) = (written().await, reconciles());
+    let (before, reconciled) = (written().await, reconciles(&env));
     for md in ["stable", "canary"] {
         patch::<ModelDeployment>(&env, md, json!({"metadata": {"annotations": {"example.com/touched": "yes"}}})).await;
     }
-    let deadline = tokio::time::Instant::now() + trainloop_e2e::TIMEOUT;
-    while reconciles() < reconciled + 2.0 {
-        assert!(tokio::time::Instant::now() < deadline, "no reconciles after both deployments changed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    await_reconciles(&env, reconciled + 2.0).await;
     assert_eq!(written().await, before, "a reconcile rewrote a deployment's objects or status: they fight");
     assert!(predict(&service_url(&env, "canary").await).await.is_ok());
     env.shutdown().await;
