@@ -1,7 +1,7 @@
 //! The request latency histogram without a lock. prometheus-client's `Histogram` takes a mutex on
 //! every observation, so concurrent requests queued on it; here each bucket and the sum are
 //! atomic counters, and a scrape reads them one by one (a request finishing meanwhile may be in
-//! the count but not yet in the sum: Prometheus' own clients accept the same).
+//! a bucket but not yet in the sum: off by one request in a histogram scraped every few seconds).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
