@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod json_scan;
+pub mod latency;
 pub mod live_profile;
 pub mod load;
 pub mod metrics;

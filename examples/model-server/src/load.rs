@@ -16,6 +16,23 @@ pub enum LoadError {
     Artifact(#[from] trainloop::artifact::ArtifactError),
 }
 
+impl LoadError {
+    /// The exit code that tells the operator why the server refused its model (the serving
+    /// contract: Kubernetes reports it in the container's terminated state, and the rollout
+    /// names the failure after it). 65 and 66 follow sysexits' `EX_DATAERR` and `EX_NOINPUT`.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            LoadError::DigestMismatch { .. } => EXIT_DIGEST_MISMATCH,
+            LoadError::Read(_) | LoadError::Artifact(_) => EXIT_MODEL_UNREADABLE,
+        }
+    }
+}
+
+/// The artifact's bytes do not match `MODEL_DIGEST`.
+pub const EXIT_DIGEST_MISMATCH: u8 = 65;
+/// The artifact cannot be read or is not a model.
+pub const EXIT_MODEL_UNREADABLE: u8 = 66;
+
 /// A loaded model and the digest of the bytes it came from.
 #[derive(Debug)]
 pub struct LoadedModel {
@@ -58,10 +75,12 @@ mod tests {
         let uri = format!("file://{}", path.display());
         let err = load_model(&settings(uri.clone(), Some("sha256:00"))).await.unwrap_err();
         assert!(matches!(err, LoadError::DigestMismatch { .. }), "{err}");
+        assert_eq!(err.exit_code(), EXIT_DIGEST_MISMATCH);
         // The digest matches (bare hex accepted) but the content is no artifact.
         let hex = sha256_digest(b"{\"formatVersion\": 1}").trim_start_matches("sha256:").to_string();
         let err = load_model(&settings(uri, Some(&hex))).await.unwrap_err();
         assert!(matches!(err, LoadError::Artifact(_)), "{err}");
+        assert_eq!(err.exit_code(), EXIT_MODEL_UNREADABLE);
         let missing = format!("file://{}/missing.json", dir.path().display());
         let err = load_model(&settings(missing, None)).await.unwrap_err();
         assert!(matches!(err, LoadError::Read(_)), "{err}");

@@ -3,8 +3,10 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::exponential_buckets;
 use prometheus_client::registry::Registry;
+
+use crate::latency::LatencyHistogram;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ClassLabel {
@@ -21,7 +23,7 @@ pub struct RejectLabel {
 pub struct ServerMetrics {
     pub registry: Registry,
     pub predictions: Counter,
-    pub latency: Histogram,
+    pub latency: LatencyHistogram,
     pub predicted_class: Family<ClassLabel, Counter>,
     pub rejected: Family<RejectLabel, Counter>,
 }
@@ -31,7 +33,7 @@ impl Default for ServerMetrics {
         let mut registry = Registry::default();
         let predictions = Counter::default();
         // 50µs .. ~1.6s: a linear model answers in microseconds, queues in milliseconds.
-        let latency = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
+        let latency = LatencyHistogram::new(exponential_buckets(0.000_05, 2.0, 16));
         let predicted_class = Family::<ClassLabel, Counter>::default();
         let rejected = Family::<RejectLabel, Counter>::default();
         registry.register(

@@ -25,10 +25,12 @@ pub fn answer_size(rows: usize) -> usize {
 /// Predicts checked rows and records them.
 pub fn predict_rows<'a>(state: &AppState, served: &'a Served, rows: &Rows) -> Vec<Prediction<'a>> {
     let artifact = &served.model.artifact;
+    // One buffer of model inputs for all rows, not one allocation per row.
+    let mut inputs = Vec::with_capacity(artifact.model.weights.len());
     let predictions: Vec<Prediction> = rows
         .iter()
         .map(|row| {
-            let probability = artifact.predict_proba(row);
+            let probability = artifact.predict_proba_with(row, &mut inputs);
             Prediction { label: artifact.class_of(probability), probability }
         })
         .collect();

@@ -38,7 +38,7 @@ pub async fn main() -> ExitCode {
         }
         Err(error) => {
             tracing::error!("cannot load the model: {error}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(error.exit_code());
         }
     }
     match server.await {

@@ -109,7 +109,7 @@ async fn predict_v1(State(state): Shared, Path(name_and_verb): Path<String>, bod
 
 /// Records the latency and, on error, the rejection.
 fn finish(state: &AppState, started: Instant, result: Result<Vec<u8>, ApiError>) -> Response {
-    state.metrics.latency.observe(started.elapsed().as_secs_f64());
+    state.metrics.latency.observe(started.elapsed());
     match result {
         Ok(body) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response(),
         Err(error) => {

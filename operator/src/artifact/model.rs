@@ -125,8 +125,15 @@ impl ModelArtifact {
 
     /// Probability of the positive class for one checked row (schema order).
     pub fn predict_proba(&self, row: &[FeatureValue]) -> f64 {
-        let inputs = self.preprocessing.transform(row);
-        let z = self.model.intercept + self.model.weights.iter().zip(&inputs).map(|(w, x)| w * x).sum::<f64>();
+        self.predict_proba_with(row, &mut Vec::with_capacity(self.model.weights.len()))
+    }
+
+    /// [`ModelArtifact::predict_proba`] with `inputs` as the scratch space of the model's inputs,
+    /// so that a caller predicting many rows allocates it once.
+    pub fn predict_proba_with(&self, row: &[FeatureValue], inputs: &mut Vec<f64>) -> f64 {
+        inputs.clear();
+        self.preprocessing.transform_into(row, inputs);
+        let z = self.model.intercept + self.model.weights.iter().zip(inputs.iter()).map(|(w, x)| w * x).sum::<f64>();
         sigmoid(z)
     }
 

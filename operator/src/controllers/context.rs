@@ -111,12 +111,28 @@ impl Context {
     /// Publish an event: `reason` says what happened (PascalCase, stable), `action` what the
     /// operator was doing (e.g. `CreateJob`). A failure to publish is logged, never fatal.
     pub async fn event(&self, reference: &ObjectReference, warning: bool, reason: &str, action: &str, note: String) {
+        self.event_related(reference, None, warning, reason, action, note).await;
+    }
+
+    /// [`Context::event`] about `reference` and a second object (`related`: the run a deployment
+    /// promotes, say). kube's recorder folds every event with the same object, reason and action
+    /// into one series that keeps the first note, so an event that happens again for another
+    /// object (a second promotion) must name that object here to be recorded with its own note.
+    pub async fn event_related(
+        &self,
+        reference: &ObjectReference,
+        related: Option<ObjectReference>,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
         let event = Event {
             type_: if warning { EventType::Warning } else { EventType::Normal },
             reason: reason.into(),
             note: Some(note.chars().take(1000).collect()),
             action: action.into(),
-            secondary: None,
+            secondary: related,
         };
         if let Err(error) = self.recorder.publish(&event, reference).await {
             tracing::warn!(%error, reason, "could not publish event");

@@ -11,11 +11,11 @@ pub mod workload;
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::{Resource, ResourceExt, runtime::controller::Action};
 
-use crate::api::{ModelDeployment, ModelDeploymentStatus, ServedModel};
+use crate::api::{ModelDeployment, ModelDeploymentStatus, ServedModel, TrainingRun};
 use crate::controllers::{
     Context, Life, applied,
     conditions::{failing, merge},
@@ -106,6 +106,17 @@ fn model_of_pod<'a>(pod: &Pod, decision: &'a Decision) -> Option<&'a ServedModel
     known.into_iter().find(|m| m.run == run && m.artifact_digest == digest)
 }
 
+/// The run `name` in `md`'s namespace, as an event's related object.
+fn run_reference(md: &ModelDeployment, name: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(TrainingRun::api_version(&()).into_owned()),
+        kind: Some(TrainingRun::kind(&()).into_owned()),
+        name: Some(name.into()),
+        namespace: md.namespace(),
+        ..ObjectReference::default()
+    }
+}
+
 /// Events, metrics and logs for what this reconcile decided.
 async fn announce(
     ctx: &Context,
@@ -124,6 +135,7 @@ async fn announce(
     match happened {
         Happened::Started { model } => tracing::info!(model, "rollout started"),
         Happened::Promoted { model, passed_at } => {
+            let run = run_reference(md, &model.run);
             let before = old.current_model.as_ref().map(|m| format!(" in place of {}", m.run)).unwrap_or_default();
             let note = format!("{} ({}) takes all traffic{before}", model.run, model.artifact_digest);
             tracing::info!(model = model.run, "model promoted");
@@ -131,15 +143,17 @@ async fn announce(
             if let (Some(passed), Some(promoted)) = (passed_at, &model.promoted_at) {
                 ctx.metrics.promotion_seconds.observe(promoted.0.duration_since(*passed).as_secs_f64().max(0.0));
             }
-            ctx.event(&reference, false, "ModelPromoted", "Promote", note).await;
+            ctx.event_related(&reference, Some(run), false, "ModelPromoted", "Promote", note).await;
         }
         Happened::Failed { model, reason, message, rolled_back_to } => {
             tracing::warn!(model, reason, message, rolled_back_to, "rollout failed");
-            ctx.event(&reference, true, "RolloutFailed", "RollOut", format!("{model}: {reason}: {message}")).await;
+            let run = run_reference(md, model);
+            let note = format!("{model}: {reason}: {message}");
+            ctx.event_related(&reference, Some(run.clone()), true, "RolloutFailed", "RollOut", note).await;
             if let Some(back) = rolled_back_to {
                 ctx.metrics.rollbacks.get_or_create(&RollbackLabels { reason }).inc();
                 let note = format!("back to {back}: {model} failed ({reason}: {message})");
-                ctx.event(&reference, true, "RolledBack", "RollBack", note).await;
+                ctx.event_related(&reference, Some(run), true, "RolledBack", "RollBack", note).await;
             }
         }
     }

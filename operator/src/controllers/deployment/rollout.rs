@@ -19,6 +19,9 @@ use crate::controllers::labels;
 const CRASH_RESTARTS: i32 = 2;
 /// How many failed models the status remembers.
 const FAILED_KEPT: usize = 10;
+/// The serving contract's exit codes (README, "How serving works"): a server exiting with one of
+/// these refused its model for this reason; any other failed exit is `ServerExited`.
+const REFUSALS: [(i32, &str); 2] = [(65, "DigestRefused"), (66, "ModelUnreadable")];
 
 /// What the cluster shows of the deployment's workload.
 pub struct Observed<'a> {
@@ -263,7 +266,8 @@ fn pod_failure(pod: &Pod) -> Option<Progress> {
         let exited = states.into_iter().flatten().find_map(|s| s.terminated.as_ref().filter(|t| t.exit_code != 0));
         if let Some(exit) = exited.filter(|_| container.restart_count >= CRASH_RESTARTS) {
             let said = last_words(exit);
-            let reason = if said.contains("MODEL_DIGEST") { "DigestRefused" } else { "ServerExited" };
+            let refusal = REFUSALS.iter().find(|(code, _)| *code == exit.exit_code);
+            let reason = refusal.map_or("ServerExited", |(_, reason)| reason);
             let restarts = container.restart_count;
             let message = format!("pod {}: the server exited {restarts} times: {said}", pod.name_any());
             return Some(Progress::Failed { reason, message });
@@ -327,7 +331,7 @@ mod tests {
             conditions
                 .push(json!({"type": labels::MODEL_VERIFIED, "status": flag(v), "message": "infer answered 500"}));
         }
-        let last = json!({"terminated": {"exitCode": 1, "message": "cannot load the model: artifact digest sha256:cc does not match MODEL_DIGEST sha256:bb"}});
+        let last = json!({"terminated": {"exitCode": 65, "message": "cannot load the model: artifact digest sha256:cc does not match MODEL_DIGEST sha256:bb"}});
         serde_json::from_value(json!({
             "metadata": {"name": name, "annotations": {labels::RUN: run, labels::ARTIFACT_DIGEST: digest}},
             "status": {"conditions": conditions, "containerStatuses": [{"name": "server", "image": "s", "imageID": "",
@@ -443,6 +447,23 @@ mod tests {
         md.metadata.generation = Some(2);
         let decision = decide(&md, Some(&asked("churn-2", B)), &Observed { deployment: None, pods: &[] }, at(5));
         assert_eq!(decision.apply.as_ref().unwrap().run, "churn-2");
+    }
+
+    #[test]
+    fn the_exit_code_not_the_words_says_why_a_server_refused_its_model() {
+        let with_exit = |code: i32| {
+            let mut pod = pod("new", "churn-2", B, false, None, 2);
+            let statuses = pod.status.as_mut().unwrap().container_statuses.as_mut().unwrap();
+            statuses[0].last_state.as_mut().unwrap().terminated.as_mut().unwrap().exit_code = code;
+            pod
+        };
+        let reason = |code: i32| match pod_failure(&with_exit(code)) {
+            Some(Progress::Failed { reason, .. }) => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(reason(65), "DigestRefused");
+        assert_eq!(reason(66), "ModelUnreadable");
+        assert_eq!(reason(1), "ServerExited", "words naming MODEL_DIGEST decide nothing");
     }
 
     #[test]
