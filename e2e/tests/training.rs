@@ -1,11 +1,14 @@
 //! Training end to end on localplane: pipelines start runs, runs start Jobs whose pods are
 //! real processes, and the operator records and judges what the trainer reports.
 
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::wait::Condition;
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
+use std::time::Duration;
 use trainloop::api::{GateOutcome, ModelDeployment, RunPhase, TrainingPipeline, TrainingRun};
 use trainloop_e2e::{Env, skip_on_kubernetes};
 
@@ -291,7 +294,28 @@ async fn an_invalid_schedule_stalls_the_pipeline_with_a_warning() {
     let message = &p.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Stalled").unwrap().message;
     assert!(message.contains("spec.triggers.schedule") && message.contains("Mars/Olympus_Mons"), "{message}");
     assert!(run_names(&env, "churn").await.is_empty(), "an invalid pipeline starts nothing");
+    warning_saying(&env, "InvalidSpec", "Mars/Olympus_Mons").await;
+    // Another mistake gets its own event: a repeat joins the series of an event only when it says
+    // the same thing (kube's recorder would have shown the first mistake's words again).
+    let other = json!({"spec": {"triggers": {"schedule": {"timeZone": "Venus/Maxwell_Montes"}}}});
+    env.api::<TrainingPipeline>().patch("churn", &PatchParams::default(), &Patch::Merge(&other)).await.unwrap();
+    warning_saying(&env, "InvalidSpec", "Venus/Maxwell_Montes").await;
     env.shutdown().await;
+}
+
+/// Waits for a Warning event with `reason` whose note contains `words`.
+async fn warning_saying(env: &Env, reason: &str, words: &str) -> Event {
+    let says = |e: &Event| {
+        e.type_.as_deref() == Some("Warning")
+            && e.reason.as_deref() == Some(reason)
+            && e.note.as_deref().is_some_and(|n| n.contains(words))
+    };
+    let events = watcher(env.api::<Event>(), watcher::Config::default()).applied_objects();
+    let mut saying = events.try_filter(|e| std::future::ready(says(e))).boxed();
+    match tokio::time::timeout(Duration::from_secs(60), saying.try_next()).await {
+        Ok(Ok(Some(event))) => event,
+        other => panic!("no Warning {reason} event saying {words:?}: {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -336,9 +360,8 @@ async fn a_cron_schedule_starts_a_run_at_its_tick() {
     assert!(run_names(&env, "nightly").await.is_empty(), "onSpecChange: false starts nothing at creation");
     let next = p.status.unwrap().next_schedule_time.unwrap().0;
     // The tick is at most a minute away.
-    let run = env
-        .wait_longer::<TrainingRun>("nightly-1", "the scheduled run", std::time::Duration::from_secs(90), finished())
-        .await;
+    let run =
+        env.wait_longer::<TrainingRun>("nightly-1", "the scheduled run", Duration::from_secs(90), finished()).await;
     assert_eq!(run.spec.trigger.trigger_type, trainloop::api::TriggerType::Schedule);
     assert!(run.metadata.creation_timestamp.unwrap().0 >= next, "not before its tick");
     env.shutdown().await;

@@ -1,4 +1,4 @@
-//! What every reconcile shares: the client, the event recorder, metrics and settings, and the
+//! What every reconcile shares: the client, the event publisher, metrics and settings, and the
 //! caches of the current controller life.
 
 use std::sync::Arc;
@@ -6,15 +6,13 @@ use std::sync::Arc;
 use crate::monitors::webhook::Firings;
 use crate::server::alertmanager::LatestPolicies;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::{
-    Client,
-    runtime::events::{Event, EventType, Recorder, Reporter},
-};
+use kube::Client;
 
 use trainloop_storage::StorageConfig;
 
 use super::caches::Caches;
 use super::drift::taken::TakenRows;
+use super::events::Events;
 use super::failures::Failures;
 use super::metrics::Metrics;
 use crate::triggers::DataPoller;
@@ -70,7 +68,7 @@ impl Settings {
 /// Shared by all reconciles.
 pub struct Context {
     pub client: Client,
-    pub recorder: Recorder,
+    pub events: Events,
     pub metrics: Metrics,
     pub settings: Settings,
     /// For data fingerprints and model servers.
@@ -91,11 +89,9 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client, metrics: Metrics, settings: Settings, http: reqwest::Client) -> Self {
-        let reporter = Reporter { controller: "trainloop".into(), instance: std::env::var("POD_NAME").ok() };
         let data = DataPoller::new(http.clone(), settings.storage.clone());
-        let recorder = Recorder::new(client.clone(), reporter);
         Context {
-            recorder,
+            events: Events::new(client.clone(), "trainloop", std::env::var("POD_NAME").ok()),
             client,
             metrics,
             settings,
@@ -115,9 +111,7 @@ impl Context {
     }
 
     /// [`Context::event`] about `reference` and a second object (`related`: the run a deployment
-    /// promotes, say). kube's recorder folds every event with the same object, reason and action
-    /// into one series that keeps the first note, so an event that happens again for another
-    /// object (a second promotion) must name that object here to be recorded with its own note.
+    /// promotes, say), which `kubectl get events` shows beside it.
     pub async fn event_related(
         &self,
         reference: &ObjectReference,
@@ -127,14 +121,8 @@ impl Context {
         action: &str,
         note: String,
     ) {
-        let event = Event {
-            type_: if warning { EventType::Warning } else { EventType::Normal },
-            reason: reason.into(),
-            note: Some(note.chars().take(1000).collect()),
-            action: action.into(),
-            secondary: related,
-        };
-        if let Err(error) = self.recorder.publish(&event, reference).await {
+        let note = note.chars().take(1000).collect();
+        if let Err(error) = self.events.publish(reference, related, warning, reason, action, note).await {
             tracing::warn!(%error, reason, "could not publish event");
         }
     }

@@ -9,6 +9,7 @@ mod context;
 pub mod deployment;
 pub mod drift;
 pub mod error;
+mod events;
 pub mod failures;
 pub mod health;
 pub mod labels;
