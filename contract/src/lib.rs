@@ -19,7 +19,7 @@ pub mod profile;
 pub mod result;
 pub mod schema;
 
-pub use digest::sha256_digest;
+pub use digest::{Sha256Stream, is_sha256_digest, sha256_digest};
 pub use drift::{DriftError, DriftMethod, FeatureDrift, compare_profiles, drift};
 pub use model::{
     ARTIFACT_FORMAT_VERSION, ArtifactError, LOGISTIC_REGRESSION, LinearModel, ModelArtifact, Provenance, Target,

@@ -5,7 +5,8 @@
 //! controllers; the binary in `main.rs` wires them to a cluster.
 
 pub mod api;
-pub mod artifact;
+/// The artifact and profile contract, its own crate so that workloads need not link this one.
+pub use trainloop_contract as artifact;
 pub mod cli;
 pub mod controllers;
 pub mod leader;

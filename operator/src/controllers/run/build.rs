@@ -8,9 +8,9 @@ use k8s_openapi::api::core::v1::{
     Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use sha2::{Digest, Sha256};
 
 use crate::api::{StorageAccess, TrainingRun, TrainingRunSpec};
+use crate::artifact::sha256_digest;
 use crate::controllers::artifact_volume::artifact_volume;
 use crate::controllers::{Settings, labels};
 
@@ -46,7 +46,7 @@ pub fn validate(run: &TrainingRun, settings: &Settings) -> Result<ValidatedRun, 
         return Err("spec.features is empty: declare the feature schema the trainer must check".into());
     }
     let config_json = config_json(&run.spec.hyperparameters);
-    let config_hash = sha256(&config_json);
+    let config_hash = sha256_digest(config_json.as_bytes());
     if let Some(declared) = &run.spec.config_hash
         && declared != &config_hash
     {
@@ -73,11 +73,6 @@ pub fn validate(run: &TrainingRun, settings: &Settings) -> Result<ValidatedRun, 
 /// so that one set of hyperparameters always has one hash.
 pub fn config_json(hyperparameters: &BTreeMap<String, String>) -> String {
     serde_json::to_string(hyperparameters).unwrap_or_else(|_| "{}".into())
-}
-
-/// `sha256:<hex>` of `text`.
-pub fn sha256(text: &str) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
 }
 
 fn owner_reference(run: &TrainingRun) -> Option<OwnerReference> {
@@ -312,7 +307,7 @@ mod tests {
     fn config_is_canonical_json_with_a_stable_hash() {
         let run = validate(&sample_run(), &Settings::new("file:///a")).unwrap();
         assert_eq!(run.config_json, r#"{"a":"b","l2":"0.1"}"#);
-        assert_eq!(run.config_hash, sha256(r#"{"a":"b","l2":"0.1"}"#));
+        assert_eq!(run.config_hash, sha256_digest(br#"{"a":"b","l2":"0.1"}"#));
         let [(_, _, config), (_, _, features)] = config_files(&run);
         assert_eq!(config, run.config_json);
         assert!(features.contains(r#""name":"age""#));
