@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 // One feature declaration for the CRD and the trainer/server contract.
-pub use crate::artifact::{FeatureSpec, FeatureType};
+pub use trainloop_contract::{FeatureSpec, FeatureType};
 
 /// A Kubernetes object name (RFC 1123 subdomain), as the API server accepts it.
 pub const NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{Condition, DataSource, Evaluation, FeatureSpec, NAME_PATTERN, StorageAccess, Time};
 // The trainer result's artifact reference is the run's `status.artifact` as is.
-pub use crate::artifact::ArtifactRef;
+pub use trainloop_contract::ArtifactRef;
 
 /// One execution of a pipeline. Its spec is the resolved input and never changes, so the run can
 /// be reproduced from it alone.

@@ -4,7 +4,8 @@
 //! artifact and profile formats of the trainer and serving contracts, and the
 //! controllers; the binary in `main.rs` wires them to a cluster.
 
-pub mod api;
+/// The custom resources, their own crate so that clients need not link the controllers.
+pub use trainloop_api as api;
 /// The artifact and profile contract, its own crate so that workloads need not link this one.
 pub use trainloop_contract as artifact;
 pub mod cli;
