@@ -140,7 +140,7 @@ pub fn run(mut run: TrainingRun) -> Vec<String> {
         match build::validate(&run, &trainloop::controllers::Settings::new("file:///var/lib/trainloop/artifacts/")) {
             Ok(validated) => validated,
             // The controller reports it as the run's Stalled condition.
-            Err(problem) if problem.contains("spec.") => return Vec::new(),
+            Err(invalid) if invalid.field.starts_with("spec.") => return Vec::new(),
             Err(problem) => return vec![format!("build::validate refuses without naming a field: {problem}")],
         };
     let job = build::job(&validated);

@@ -37,24 +37,42 @@ pub struct ValidatedRun {
     pub artifact_volume: Option<(Volume, VolumeMount)>,
 }
 
-/// Check a run and resolve its derived inputs. Errors name what the user must fix.
-pub fn validate(run: &TrainingRun, settings: &Settings) -> Result<ValidatedRun, String> {
-    let name = run.metadata.name.clone().ok_or("the run has no name")?;
-    let namespace = run.metadata.namespace.clone().ok_or("the run has no namespace")?;
-    let owner = owner_reference(run).ok_or("the run has no uid yet")?;
+/// Why a run cannot start as written: the field the user must fix, and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{field} {problem}")]
+pub struct InvalidRun {
+    /// The path of the field, e.g. `spec.configHash`.
+    pub field: &'static str,
+    pub problem: String,
+}
+
+impl InvalidRun {
+    fn new(field: &'static str, problem: impl Into<String>) -> Self {
+        InvalidRun { field, problem: problem.into() }
+    }
+}
+
+/// Check a run and resolve its derived inputs.
+pub fn validate(run: &TrainingRun, settings: &Settings) -> Result<ValidatedRun, InvalidRun> {
+    let missing = |field| InvalidRun::new(field, "is missing");
+    let name = run.metadata.name.clone().ok_or_else(|| missing("metadata.name"))?;
+    let namespace = run.metadata.namespace.clone().ok_or_else(|| missing("metadata.namespace"))?;
+    let owner = owner_reference(run).ok_or_else(|| missing("metadata.uid"))?;
     if run.spec.features.is_empty() {
-        return Err("spec.features is empty: declare the feature schema the trainer must check".into());
+        return Err(InvalidRun::new("spec.features", "is empty: declare the feature schema the trainer must check"));
     }
     let config_json = config_json(&run.spec.hyperparameters);
     let config_hash = sha256_digest(config_json.as_bytes());
     if let Some(declared) = &run.spec.config_hash
         && declared != &config_hash
     {
-        return Err(format!(
-            "spec.configHash {declared} does not match the hyperparameters ({config_hash}); remove it or fix it"
+        return Err(InvalidRun::new(
+            "spec.configHash",
+            format!("{declared} does not match the hyperparameters ({config_hash}); remove it or fix it"),
         ));
     }
-    let features_json = serde_json::to_string(&run.spec.features).map_err(|e| e.to_string())?;
+    let features_json =
+        serde_json::to_string(&run.spec.features).map_err(|e| InvalidRun::new("spec.features", e.to_string()))?;
     let artifact_uri = format!("{}/{namespace}/{name}/", settings.artifact_root.trim_end_matches('/'));
     Ok(ValidatedRun {
         name,
@@ -223,7 +241,7 @@ pub fn job(run: &ValidatedRun) -> Job {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::api::{DataSource, Evaluation, FeatureSpec, LocalRef, Trigger};
 
@@ -337,6 +355,22 @@ mod tests {
         let mut run = sample_run();
         run.spec.config_hash = Some(format!("sha256:{}", "0".repeat(64)));
         let error = validate(&run, &Settings::new("file:///a")).unwrap_err();
-        assert!(error.contains("spec.configHash"), "{error}");
+        assert_eq!(error.field, "spec.configHash");
+        assert!(error.to_string().starts_with("spec.configHash sha256:000"), "{error}");
+    }
+
+    #[test]
+    fn each_refusal_names_its_field() {
+        let settings = Settings::new("file:///a");
+        let mut no_features = sample_run();
+        no_features.spec.features.clear();
+        let error = validate(&no_features, &settings).unwrap_err();
+        assert_eq!(error.to_string(), "spec.features is empty: declare the feature schema the trainer must check");
+        let mut unstored = sample_run();
+        unstored.metadata.uid = None;
+        assert_eq!(validate(&unstored, &settings).unwrap_err(), InvalidRun::new("metadata.uid", "is missing"));
+        let mut unplaced = sample_run();
+        unplaced.metadata.namespace = None;
+        assert_eq!(validate(&unplaced, &settings).unwrap_err().field, "metadata.namespace");
     }
 }

@@ -4,6 +4,8 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
+// Kubernetes keeps at most TERMINATION_MESSAGE_LIMIT bytes of a termination message (the last ones).
+pub use crate::artifact::TERMINATION_MESSAGE_LIMIT;
 use crate::artifact::{TrainerResult, is_sha256_digest};
 
 use super::build::CONTAINER;
@@ -89,9 +91,6 @@ pub fn observe(job: Option<&Job>, pods: &[Pod], logs: Option<&str>) -> Outcome {
         },
     }
 }
-
-/// Kubernetes keeps at most this many bytes of a container's termination message (the last ones).
-pub const TERMINATION_MESSAGE_LIMIT: usize = 4096;
 
 /// The part of `message` a parse error points at (`... column N`), else its start.
 fn excerpt(message: &str, problem: &str) -> String {
