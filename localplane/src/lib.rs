@@ -4,6 +4,7 @@
 
 pub mod controllers;
 pub mod convert;
+mod error;
 pub mod faults;
 pub mod field_labels;
 pub mod patch;
@@ -14,6 +15,8 @@ pub mod server;
 pub mod store;
 pub mod time;
 pub mod tls;
+
+pub use error::Error;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

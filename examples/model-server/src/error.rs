@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use trainloop::artifact::SchemaError;
+use trainloop_contract::SchemaError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use trainloop::artifact::{FeatureProfile, FeatureValue};
+use trainloop_contract::{FeatureProfile, FeatureValue};
 
 pub struct LiveProfile {
     /// The reference bins with zero counts: the shape of every snapshot.
@@ -180,7 +180,7 @@ impl LiveProfile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trainloop::artifact::FeatureSchema;
+    use trainloop_contract::FeatureSchema;
 
     fn reference() -> FeatureProfile {
         let schema = FeatureSchema::from_json(

@@ -1,7 +1,7 @@
 //! Fetches the artifact named by `MODEL_URI` (s3://, gs://, az://, file://, http(s):// or a
 //! plain path, with the storage credentials of the environment) and checks its digest.
 
-use trainloop::artifact::{ModelArtifact, sha256_digest};
+use trainloop_contract::{ModelArtifact, sha256_digest};
 use trainloop_storage::{StorageConfig, StorageError};
 
 use crate::settings::Settings;
@@ -13,7 +13,7 @@ pub enum LoadError {
     #[error("artifact digest {actual} does not match MODEL_DIGEST {expected}")]
     DigestMismatch { expected: String, actual: String },
     #[error(transparent)]
-    Artifact(#[from] trainloop::artifact::ArtifactError),
+    Artifact(#[from] trainloop_contract::ArtifactError),
 }
 
 impl LoadError {

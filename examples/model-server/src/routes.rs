@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::{Value, json};
-use trainloop::artifact::FeatureProfile;
+use trainloop_contract::FeatureProfile;
 
 use crate::error::ApiError;
 use crate::predict::predict_rows;

@@ -1,7 +1,7 @@
 //! Checked rows of a request, in schema order, kept flat: one allocation per
 //! request instead of one per row.
 
-use trainloop::artifact::FeatureValue;
+use trainloop_contract::FeatureValue;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rows {

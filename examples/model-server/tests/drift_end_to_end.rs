@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use trainloop::artifact::{DriftMethod, FeatureProfile, TrainerResult, compare_profiles};
+use trainloop_contract::{DriftMethod, FeatureProfile, TrainerResult, compare_profiles};
 use trainloop_example_traffic::{Shift, TrafficOptions, send_traffic};
 use trainloop_example_trainer::{TrainerEnv, run};
 

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
-use trainloop::artifact::{FeatureSchema, FeatureType};
+use trainloop_contract::{FeatureSchema, FeatureType};
 use trainloop_example_trainer::split::SplitMix64;
 use trainloop_example_trainer::table::Table;
 

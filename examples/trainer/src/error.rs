@@ -13,7 +13,7 @@ pub enum TrainError {
     #[error("feature schema: {0}")]
     Schema(String),
     #[error("data does not match the feature schema: {0}")]
-    Data(#[from] trainloop::artifact::SchemaError),
+    Data(#[from] trainloop_contract::SchemaError),
     #[error("target column {column:?}: {reason}")]
     Target { column: String, reason: String },
     #[error("training failed: {0}")]

@@ -4,7 +4,7 @@ use linfa::Dataset;
 use linfa::traits::Fit;
 use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2};
-use trainloop::artifact::LinearModel;
+use trainloop_contract::LinearModel;
 
 use crate::error::TrainError;
 
@@ -37,7 +37,7 @@ pub fn fit_logistic(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trainloop::artifact::model::sigmoid;
+    use trainloop_contract::model::sigmoid;
 
     #[test]
     fn learns_a_separable_direction_whichever_class_is_rarer() {

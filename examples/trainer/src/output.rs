@@ -4,7 +4,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use trainloop::artifact::TERMINATION_MESSAGE_LIMIT;
+use trainloop_contract::TERMINATION_MESSAGE_LIMIT;
 use trainloop_storage::{Location, Scheme, StorageConfig, blocking, child_uri};
 
 use crate::error::TrainError;

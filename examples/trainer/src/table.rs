@@ -1,7 +1,7 @@
 //! The dataset as text: a CSV header and rows, then split into checked feature
 //! rows and labels.
 
-use trainloop::artifact::{FeatureSchema, FeatureValue};
+use trainloop_contract::{FeatureSchema, FeatureValue};
 
 use crate::error::TrainError;
 

@@ -1,6 +1,6 @@
 //! One training run, from raw inputs to artifact bytes and trainer result.
 
-use trainloop::artifact::{
+use trainloop_contract::{
     ARTIFACT_FORMAT_VERSION, ArtifactRef, FeatureProfile, FeatureSchema, FeatureValue, LOGISTIC_REGRESSION,
     ModelArtifact, Preprocessing, Provenance, Target, TrainerResult, sha256_digest,
 };

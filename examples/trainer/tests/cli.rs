@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use trainloop::artifact::{ModelArtifact, TrainerResult, sha256_digest};
+use trainloop_contract::{ModelArtifact, TrainerResult, sha256_digest};
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../data")

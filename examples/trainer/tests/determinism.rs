@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use trainloop::artifact::sha256_digest;
+use trainloop_contract::sha256_digest;
 use trainloop_example_trainer::config::Hyperparameters;
 use trainloop_example_trainer::train::{TrainInputs, load_schema, train};
 

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time};
@@ -23,14 +22,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::revision::{self, revision};
 use super::util::{self, controlled_by};
+use super::wiring;
+use crate::Error;
 
 pub const HASH_LABEL: &str = "pod-template-hash";
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("kube api: {0}")]
-    Kube(#[from] kube::Error),
-}
 
 /// The pod-template-hash of a template (stable: FNV-1a of its JSON, safe-encoded).
 pub fn template_hash(template: &PodTemplateSpec) -> String {
@@ -354,18 +349,14 @@ pub fn plan(d: &Deployment, sets: &[ReplicaSet], now: Timestamp) -> Plan {
     out
 }
 
-struct Ctx {
-    client: Client,
-}
-
-async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+async fn reconcile(d: Arc<Deployment>, client: Arc<Client>) -> Result<Action, Error> {
     if d.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
     let (Some(ns), Some(uid)) = (d.namespace(), d.metadata.uid.clone()) else {
         return Ok(Action::await_change());
     };
-    let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &ns);
+    let api: Api<ReplicaSet> = Api::namespaced((*client).clone(), &ns);
     let sets: Vec<ReplicaSet> = api
         .list(&ListParams::default())
         .await?
@@ -374,7 +365,7 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         .filter(|rs| controlled_by(rs.metadata.owner_references.as_ref(), &uid))
         .collect();
     let plan = plan(&d, &sets, Timestamp::now());
-    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+    let deployments: Api<Deployment> = Api::namespaced((*client).clone(), &ns);
     if let Some(rs) = &plan.create
         && util::owner_is_live(&deployments, &d.name_any(), &uid).await?
     {
@@ -415,18 +406,9 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     })
 }
 
-fn error_policy(_d: Arc<Deployment>, error: &Error, _ctx: Arc<Ctx>) -> Action {
-    tracing::debug!(%error, "deployment reconcile failed");
-    Action::requeue(Duration::from_secs(1))
-}
-
 /// Runs the Deployment controller until `shutdown` is cancelled.
 pub async fn run(client: Client, shutdown: CancellationToken) {
-    util::controller_with_children::<Deployment, ReplicaSet>(&client)
-        .graceful_shutdown_on(async move { shutdown.cancelled().await })
-        .run(reconcile, error_policy, Arc::new(Ctx { client }))
-        .for_each(|_| futures::future::ready(()))
-        .await;
+    wiring::run_controller::<Deployment, ReplicaSet, _, _>(client, shutdown, reconcile).await;
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::util::{self, controlled_by, is_deleting, is_terminal, phase};
+use super::wiring;
+use crate::Error;
 
 pub const LABEL_JOB_NAME: &str = "batch.kubernetes.io/job-name";
 pub const LABEL_CONTROLLER_UID: &str = "batch.kubernetes.io/controller-uid";
@@ -40,12 +42,6 @@ pub const TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
 /// clusters start at 10s and cap at 6 minutes; a local tool retries sooner.
 const RETRY_BASE: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(60);
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("kube api: {0}")]
-    Kube(#[from] kube::Error),
-}
 
 /// What a reconcile should do, decided from the Job and its pods alone.
 #[derive(Debug, Default, PartialEq)]
@@ -342,12 +338,8 @@ fn status_patch(status: &JobStatus) -> serde_json::Value {
     json!({ "status": value })
 }
 
-struct Ctx {
-    client: Client,
-}
-
-async fn reconcile(job: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    reconcile_once(&job, &ctx.client).await
+async fn reconcile(job: Arc<Job>, client: Arc<Client>) -> Result<Action, Error> {
+    reconcile_once(&job, &client).await
 }
 
 /// One reconcile of the Job that `cached` names, as the controller runs it on each change.
@@ -458,18 +450,10 @@ async fn release_orphans(client: Client, shutdown: CancellationToken) {
     }
 }
 
-fn error_policy(_job: Arc<Job>, error: &Error, _ctx: Arc<Ctx>) -> Action {
-    tracing::debug!(%error, "job reconcile failed");
-    Action::requeue(Duration::from_secs(1))
-}
-
 /// Runs the Job controller until `shutdown` is cancelled.
 pub async fn run(client: Client, shutdown: CancellationToken) {
     let orphans = release_orphans(client.clone(), shutdown.clone());
-    let controller = util::controller_with_children::<Job, Pod>(&client)
-        .graceful_shutdown_on(async move { shutdown.cancelled().await })
-        .run(reconcile, error_policy, Arc::new(Ctx { client }))
-        .for_each(|_| futures::future::ready(()));
+    let controller = wiring::run_controller::<Job, Pod, _, _>(client, shutdown, reconcile);
     tokio::join!(controller, orphans);
 }
 

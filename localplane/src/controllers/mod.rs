@@ -9,6 +9,7 @@ pub mod revision;
 pub mod service_accounts;
 pub mod service_proxy;
 mod util;
+mod wiring;
 
 // The kubelet lives in `src/kubelet/`; it is declared here so that the crate root needs no edit
 // for it (it may move to `lib.rs` as `pub mod kubelet;`).

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -17,12 +16,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::util::{self, controlled_by, is_deleting, is_terminal};
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("kube api: {0}")]
-    Kube(#[from] kube::Error),
-}
+use super::wiring;
+use crate::Error;
 
 /// What a reconcile should do.
 #[derive(Debug, Default, PartialEq)]
@@ -104,11 +99,7 @@ pub fn rs_pod(rs: &ReplicaSet) -> Option<Pod> {
     })
 }
 
-struct Ctx {
-    client: Client,
-}
-
-async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+async fn reconcile(rs: Arc<ReplicaSet>, client: Arc<Client>) -> Result<Action, Error> {
     if rs.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
@@ -116,7 +107,7 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Error> 
         return Ok(Action::await_change());
     };
     let selector = util::selector_string(&rs.spec.selector);
-    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let pods_api: Api<Pod> = Api::namespaced((*client).clone(), &ns);
     let pods: Vec<Pod> = pods_api
         .list(&ListParams::default().labels(&selector))
         .await?
@@ -128,7 +119,7 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Error> 
     for name in &plan.delete {
         util::tolerate(pods_api.delete(name, &DeleteParams::default()).await)?;
     }
-    let sets: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &ns);
+    let sets: Api<ReplicaSet> = Api::namespaced((*client).clone(), &ns);
     let create =
         if plan.create > 0 && !util::owner_is_live(&sets, &rs.name_any(), &uid).await? { 0 } else { plan.create };
     for _ in 0..create {
@@ -143,18 +134,9 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Error> 
     Ok(plan.requeue.map(util::requeue).unwrap_or_else(Action::await_change))
 }
 
-fn error_policy(_rs: Arc<ReplicaSet>, error: &Error, _ctx: Arc<Ctx>) -> Action {
-    tracing::debug!(%error, "replicaset reconcile failed");
-    Action::requeue(Duration::from_secs(1))
-}
-
 /// Runs the ReplicaSet controller until `shutdown` is cancelled.
 pub async fn run(client: Client, shutdown: CancellationToken) {
-    util::controller_with_children::<ReplicaSet, Pod>(&client)
-        .graceful_shutdown_on(async move { shutdown.cancelled().await })
-        .run(reconcile, error_policy, Arc::new(Ctx { client }))
-        .for_each(|_| futures::future::ready(()))
-        .await;
+    wiring::run_controller::<ReplicaSet, Pod, _, _>(client, shutdown, reconcile).await;
 }
 
 #[cfg(test)]

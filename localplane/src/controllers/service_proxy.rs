@@ -1,7 +1,7 @@
 //! Services: every Service with a cluster IP gets a TCP proxy on that loopback IP for each of its
 //! ports, forwarding each connection to the targetPort of a ready pod matching the selector
-//! (round robin). The API server allocates cluster IPs (127.x.y.z); when one is missing this fills
-//! `spec.clusterIP`/`clusterIPs` once and never rewrites a set value, so nobody fights over it.
+//! (round robin). The API server allocates cluster IPs (127.10.x.y, see `store`); a Service
+//! without one yet is picked up when the API server's write of it comes back as a watch event.
 //! Listeners stop when the Service is deleted or its IP/ports change.
 //! Not implemented: UDP/SCTP ports, Services without selectors (manual Endpoints), session
 //! affinity, NodePorts; Endpoints/EndpointSlice objects are not written.
@@ -15,15 +15,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
-use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use super::kubelet::ip::IpPool;
 use super::util;
 
 /// One port of a Service: where it listens, and what it forwards to.
@@ -155,9 +153,7 @@ async fn serve_port(
 }
 
 struct ProxyManager {
-    client: Client,
     pods: Store<Pod>,
-    pool: IpPool,
     proxies: HashMap<String, Proxy>,
 }
 
@@ -173,19 +169,7 @@ impl ProxyManager {
                 self.remove(&uid);
                 return;
             }
-            Err(_) => {
-                // Unset: fill it in once; the update comes back as a watch event.
-                let Some(ip) = self.pool.allocate() else {
-                    return;
-                };
-                let api: Api<Service> = Api::namespaced(self.client.clone(), &namespace);
-                let patch = json!({ "spec": { "clusterIP": ip.to_string(), "clusterIPs": [ip.to_string()] } });
-                if let Err(e) = api.patch(&svc.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
-                    tracing::warn!(service = %svc.name_any(), error = %e, "could not set clusterIP");
-                }
-                self.pool.release(ip);
-                return;
-            }
+            Err(_) => return,
         };
         let ports = tcp_ports(&svc);
         let selector = svc.spec.as_ref().and_then(|s| s.selector.clone()).unwrap_or_default();
@@ -238,8 +222,7 @@ pub async fn run(client: Client, shutdown: CancellationToken) {
         }
     });
 
-    let mut manager =
-        ProxyManager { client: client.clone(), pods: reader, pool: IpPool::new(1), proxies: HashMap::new() };
+    let mut manager = ProxyManager { pods: reader, proxies: HashMap::new() };
     let mut seen: HashSet<String> = HashSet::new();
     let mut events = std::pin::pin!(watcher(Api::<Service>::all(client), watcher::Config::default()).default_backoff());
     loop {

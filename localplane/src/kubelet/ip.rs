@@ -1,11 +1,22 @@
 //! Loopback address allocation: every pod gets its own 127.0.x.y and every Service its own
-//! 127.1.x.y. Linux routes all of 127.0.0.0/8 to `lo`, so binding them needs no setup.
+//! ClusterIP 127.10.x.y (allocated by the API server's store, the one ClusterIP allocator).
+//! Linux routes all of 127.0.0.0/8 to `lo`, so binding them needs no setup.
 //!
-//! Several localplanes may run on one machine (tests run in parallel), so each pool starts at a
-//! random offset; 127.0.0.1 (where the API server and everything else listens) is never handed out.
+//! Several localplanes may run in one process (tests in parallel): an address is held
+//! process-wide, so two pools of the same range never hand out the same one. Planes in other
+//! processes cannot be seen; each pool starts at a random offset to keep them apart.
+//! 127.0.0.1 (where the API server and everything else listens) is never handed out.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::net::Ipv4Addr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Every address some pool of this process holds.
+static HELD: Mutex<BTreeSet<Ipv4Addr>> = Mutex::new(BTreeSet::new());
+
+fn held() -> MutexGuard<'static, BTreeSet<Ipv4Addr>> {
+    HELD.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// A pool of 127.<second>.x.y addresses, x in 0..=255, y in 1..=254.
 #[derive(Debug)]
@@ -39,12 +50,14 @@ impl IpPool {
         o[0] == 127 && o[1] == self.second && o[3] != 0 && o[3] != 255 && ip != Ipv4Addr::LOCALHOST
     }
 
-    /// The next free address, or None when all 65,024 are taken.
+    /// The next address no pool of this process holds, or None when all 65,024 are taken.
     pub fn allocate(&mut self) -> Option<Ipv4Addr> {
+        let mut held = held();
         for _ in 0..SLOTS {
             let ip = self.addr(self.next);
             self.next = (self.next + 1) % SLOTS;
-            if ip != Ipv4Addr::LOCALHOST && self.in_use.insert(ip) {
+            if ip != Ipv4Addr::LOCALHOST && held.insert(ip) {
+                self.in_use.insert(ip);
                 return Some(ip);
             }
         }
@@ -53,17 +66,35 @@ impl IpPool {
 
     /// Claims a specific address (e.g. one already recorded in an object); false if taken.
     pub fn claim(&mut self, ip: Ipv4Addr) -> bool {
-        self.contains(ip) && self.in_use.insert(ip)
+        if !self.contains(ip) || !held().insert(ip) {
+            return false;
+        }
+        self.in_use.insert(ip)
     }
 
     pub fn release(&mut self, ip: Ipv4Addr) {
-        self.in_use.remove(&ip);
+        if self.in_use.remove(&ip) {
+            held().remove(&ip);
+        }
+    }
+}
+
+/// A pool that goes (a plane shut down) gives its addresses back to the process.
+impl Drop for IpPool {
+    fn drop(&mut self) {
+        let mut held = held();
+        for ip in &self.in_use {
+            held.remove(ip);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Pools are process-wide: each test uses a range of its own, so that tests running in
+    // parallel do not take each other's addresses.
 
     #[test]
     fn unique_and_never_localhost() {
@@ -86,13 +117,33 @@ mod tests {
 
     #[test]
     fn wraps_around_and_reports_exhaustion() {
-        let mut pool = IpPool::with_start(1, SLOTS - 1);
-        assert_eq!(pool.allocate(), Some(Ipv4Addr::new(127, 1, 255, 254)));
-        assert_eq!(pool.allocate(), Some(Ipv4Addr::new(127, 1, 0, 1)));
-        let mut small = IpPool::with_start(1, 0);
+        let mut pool = IpPool::with_start(201, SLOTS - 1);
+        assert_eq!(pool.allocate(), Some(Ipv4Addr::new(127, 201, 255, 254)));
+        assert_eq!(pool.allocate(), Some(Ipv4Addr::new(127, 201, 0, 1)));
+        drop(pool);
+        let mut small = IpPool::with_start(201, 0);
         for _ in 0..SLOTS {
             assert!(small.allocate().is_some());
         }
         assert_eq!(small.allocate(), None);
+    }
+
+    #[test]
+    fn two_pools_of_one_range_never_hand_out_the_same_address() {
+        // Two planes in one process, started at the same offset.
+        let mut a = IpPool::with_start(202, 7);
+        let mut b = IpPool::with_start(202, 7);
+        let from_a: HashSet<Ipv4Addr> = (0..100).filter_map(|_| a.allocate()).collect();
+        let from_b: HashSet<Ipv4Addr> = (0..100).filter_map(|_| b.allocate()).collect();
+        assert_eq!((from_a.len(), from_b.len()), (100, 100));
+        assert!(from_a.is_disjoint(&from_b));
+        let taken = *from_a.iter().next().unwrap();
+        assert!(!b.claim(taken), "an address of another pool cannot be claimed");
+        a.release(taken);
+        assert!(b.claim(taken));
+        // A pool dropped (its plane shut down) frees what it held.
+        let kept = *from_a.iter().find(|ip| **ip != taken).unwrap();
+        drop(a);
+        assert!(b.claim(kept));
     }
 }

@@ -14,7 +14,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use crate::controllers::kubelet::ip::IpPool;
 use crate::registry::{Registry, ResourceType};
+
+/// Services' ClusterIPs are 127.<this>.x.y.
+const CLUSTER_IP_RANGE: u8 = 10;
 pub use history::{Event, EventType, History};
 
 /// How many events a watch can resume across, and how far a slow watcher may lag.
@@ -34,7 +38,8 @@ pub struct State {
     dependents: HashMap<String, HashSet<String>>,
     pub history: History,
     tx: broadcast::Sender<Arc<Event>>,
-    next_cluster_ip: u32,
+    /// Services' ClusterIPs (127.10.x.y), held process-wide so that two planes never share one.
+    cluster_ips: IpPool,
 }
 
 pub struct Store {
@@ -78,10 +83,7 @@ impl Store {
             dependents: HashMap::new(),
             history: History::new(HISTORY_EVENTS),
             tx: tx.clone(),
-            // Several planes run on one machine (tests in parallel) and their Service proxies
-            // all listen on 127.10/16: a random start keeps them from taking the same IPs.
-            next_cluster_ip: u32::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..4].try_into().unwrap_or([0; 4]))
-                % 65_024,
+            cluster_ips: IpPool::new(CLUSTER_IP_RANGE),
         };
         state.seed_namespaces();
         Arc::new(Store { state: Mutex::new(state), tx, compactions: tokio::sync::watch::channel(0).0 })
@@ -151,11 +153,23 @@ impl State {
         self.dependents.get(uid).map(|s| s.iter().cloned().collect()).unwrap_or_default()
     }
 
-    /// A ClusterIP on loopback for a new Service (127.10.0.0/16 is reserved for them).
-    pub fn allocate_cluster_ip(&mut self) -> String {
-        let n = self.next_cluster_ip;
-        self.next_cluster_ip = self.next_cluster_ip.wrapping_add(1).max(1) % 65_024;
-        format!("127.10.{}.{}", (n / 254) % 256, n % 254 + 1)
+    /// A ClusterIP on loopback for a new Service, or None when all are taken.
+    pub fn allocate_cluster_ip(&mut self) -> Option<String> {
+        self.cluster_ips.allocate().map(|ip| ip.to_string())
+    }
+
+    /// Holds a ClusterIP a Service was created with, so that it is not handed out again.
+    pub fn claim_cluster_ip(&mut self, ip: &str) {
+        if let Ok(ip) = ip.parse() {
+            self.cluster_ips.claim(ip);
+        }
+    }
+
+    /// Gives back the ClusterIP of a deleted Service.
+    fn release_cluster_ip(&mut self, service: &Value) {
+        if let Some(ip) = service.pointer("/spec/clusterIP").and_then(Value::as_str).and_then(|ip| ip.parse().ok()) {
+            self.cluster_ips.release(ip);
+        }
     }
 
     fn emit(&mut self, etype: EventType, rt: &ResourceType, ns: &str, object: Arc<Value>) {
@@ -204,6 +218,9 @@ impl State {
     pub fn remove(&mut self, rt: &ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
         let old = self.objects.get_mut(&rt.key())?.remove(&(ns.to_string(), name.to_string()))?;
         self.unindex_owners(&old);
+        if rt.kind == "Service" && rt.group.is_empty() {
+            self.release_cluster_ip(&old);
+        }
         self.uids.remove(uid_of(&old));
         self.rv += 1;
         let mut gone = (*old).clone();
@@ -219,5 +236,48 @@ impl State {
     pub fn remove_all(&mut self, rt: &ResourceType) -> Vec<Arc<Value>> {
         let keys: Vec<ObjKey> = self.objects.get(&rt.key()).map(|m| m.keys().cloned().collect()).unwrap_or_default();
         keys.into_iter().filter_map(|(ns, name)| self.remove(rt, &ns, &name)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::net::Ipv4Addr;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::schema::FieldValidation;
+    use crate::store::write::{DeleteOptions, Deletion};
+
+    fn create_services(store: &Store, count: usize) -> Vec<Ipv4Addr> {
+        let mut state = store.lock();
+        let rt = state.registry.by_kind("v1", "Service").unwrap();
+        (0..count)
+            .map(|i| {
+                let svc = json!({"metadata": {"name": format!("s{i}")}, "spec": {"ports": [{"port": 80}]}});
+                let created = state.create(&rt, "default", svc, FieldValidation::Strict, false).unwrap();
+                created.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap().parse().unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn two_planes_in_one_process_never_give_two_services_one_cluster_ip() {
+        let (a, b) = (Store::new(), Store::new());
+        let from_a: BTreeSet<Ipv4Addr> = create_services(&a, 200).into_iter().collect();
+        let from_b: BTreeSet<Ipv4Addr> = create_services(&b, 200).into_iter().collect();
+        assert_eq!((from_a.len(), from_b.len()), (200, 200));
+        assert!(from_a.is_disjoint(&from_b));
+        assert!(from_a.iter().chain(&from_b).all(|ip| ip.octets()[..2] == [127, CLUSTER_IP_RANGE]));
+
+        // A deleted Service's IP is free again, for any plane.
+        let mut state = a.lock();
+        let rt = state.registry.by_kind("v1", "Service").unwrap();
+        let gone = state.get(&rt, "default", "s0").unwrap();
+        let ip: Ipv4Addr = gone.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap().parse().unwrap();
+        assert!(!b.lock().cluster_ips.claim(ip));
+        assert!(matches!(state.delete(&rt, "default", "s0", &DeleteOptions::default()), Ok(Deletion::Removed(_))));
+        assert!(b.lock().cluster_ips.claim(ip));
     }
 }

@@ -134,14 +134,25 @@ impl State {
         if rt.kind == "Service" && rt.group.is_empty() {
             let ip = obj.pointer("/spec/clusterIP").and_then(Value::as_str);
             let external = obj.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName");
-            if ip.is_none_or(str::is_empty) && !external {
-                let ip = old
-                    .and_then(|o| o.pointer("/spec/clusterIP"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| self.allocate_cluster_ip());
-                obj["spec"]["clusterIP"] = json!(ip);
-                obj["spec"]["clusterIPs"] = json!([ip]);
+            match ip.filter(|ip| !ip.is_empty()) {
+                Some(ip) if old.is_none() => {
+                    let ip = ip.to_string();
+                    self.claim_cluster_ip(&ip);
+                }
+                Some(_) => {}
+                None if external => {}
+                None => {
+                    let kept =
+                        old.and_then(|o| o.pointer("/spec/clusterIP")).and_then(Value::as_str).map(str::to_string);
+                    let ip = match kept {
+                        Some(ip) => ip,
+                        None => self
+                            .allocate_cluster_ip()
+                            .ok_or_else(|| ApiError::internal("no ClusterIP left in 127.10.0.0/16"))?,
+                    };
+                    obj["spec"]["clusterIP"] = json!(ip);
+                    obj["spec"]["clusterIPs"] = json!([ip]);
+                }
             }
         }
         Ok(obj)

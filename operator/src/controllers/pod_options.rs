@@ -44,15 +44,18 @@ fn extend<T>(list: &mut Option<Vec<T>>, more: Option<Vec<T>>) {
 }
 
 /// The first of the user's mounts that would cover one of the operator's (`reserved`): at its
-/// path or inside it. The volume names are refused by the CRD already; the paths depend on the
-/// operator's flags, so only the operator can tell.
-pub fn mount_clash(options: &PodOptions, reserved: &[VolumeMount]) -> Option<String> {
+/// path or inside it, as its field and the problem. The volume names are refused by the CRD
+/// already; the paths depend on the operator's flags, so only the operator can tell.
+pub fn mount_clash(options: &PodOptions, reserved: &[VolumeMount]) -> Option<(String, String)> {
     let mounts = options.volume_mounts.iter().flatten().enumerate();
     mounts.into_iter().find_map(|(index, mount)| {
         let taken = reserved.iter().find(|own| path_within(&mount.mount_path, &own.mount_path))?;
-        Some(format!(
-            "volumeMounts[{index}].mountPath {:?} is inside {:?}, where the operator mounts its volume {}: choose another path",
-            mount.mount_path, taken.mount_path, taken.name
+        Some((
+            format!("volumeMounts[{index}].mountPath"),
+            format!(
+                "{:?} is inside {:?}, where the operator mounts its volume {}: choose another path",
+                mount.mount_path, taken.mount_path, taken.name
+            ),
         ))
     })
 }
@@ -132,8 +135,8 @@ mod tests {
             options.volume_mounts = Some(vec![mount("data", "/mnt/data"), mount("other", path)]);
             let problem = mount_clash(&options, &reserved);
             assert_eq!(problem.is_some(), clash, "{path}: {problem:?}");
-            if let Some(problem) = problem {
-                assert!(problem.starts_with("volumeMounts[1].mountPath"), "{problem}");
+            if let Some((field, problem)) = problem {
+                assert_eq!(field, "volumeMounts[1].mountPath");
                 assert!(problem.contains("trainloop-artifacts"), "{problem}");
             }
         }

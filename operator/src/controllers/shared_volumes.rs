@@ -38,26 +38,30 @@ pub fn path_within(path: &str, dir: &str) -> bool {
 /// filesystem: an artifact root on no shared volume (the model would vanish with the trainer's
 /// pod), or a data URI under none of the trainer's `mounts` (the trainer would find nothing).
 /// Nothing where pods share the operator's host (`--local-files`).
-pub fn unshared_file(settings: &Settings, data_uri: &str, mounts: &[VolumeMount]) -> Option<String> {
+pub fn unshared_file(settings: &Settings, data_uri: &str, mounts: &[VolumeMount]) -> Option<(&'static str, String)> {
     if settings.local_files {
         return None;
     }
     let root = &settings.artifact_root;
     if root.starts_with("file://") && settings.artifact_volume.is_none() {
-        return Some(format!(
-            "the artifact root {root} is on no shared volume, so the model would be lost with the trainer's pod: \
-             start the operator with --artifact-volume CLAIM (chart: artifacts.volume) or an s3://, gs:// or az:// \
-             --artifact-root, or with --local-files where pods share its host's files"
+        return Some((
+            "--artifact-root",
+            format!(
+                "{root} is on no shared volume, so the model would be lost with the trainer's pod: start the \
+                 operator with --artifact-volume CLAIM (chart: artifacts.volume) or an s3://, gs:// or az:// \
+                 --artifact-root, or with --local-files where pods share its host's files"
+            ),
         ));
     }
     let path = data_uri.strip_prefix("file://")?;
     let covered = mounts.iter().any(|mount| path_within(path, &mount.mount_path));
     (!covered).then(|| {
-        format!(
-            "spec.data.uri {data_uri} is on no volume of the trainer's pod: mount one there (volumeMounts), start the \
-             operator with --data-volume CLAIM and --data-dir (chart: data.volume, data.dir), or with --local-files \
-             where pods share its host's files"
-        )
+        let problem = format!(
+            "{data_uri} is on no volume of the trainer's pod: mount one there (volumeMounts), start the operator \
+             with --data-volume CLAIM and --data-dir (chart: data.volume, data.dir), or with --local-files where \
+             pods share its host's files"
+        );
+        ("spec.data.uri", problem)
     })
 }
 
@@ -104,8 +108,9 @@ mod tests {
     #[test]
     fn file_uris_on_no_volume_are_named_with_the_flag_to_use() {
         let cluster = Settings::new("file:///srv/artifacts");
-        let problem = unshared_file(&cluster, "s3://data/d.csv", &[]).unwrap();
-        assert!(problem.starts_with("the artifact root file:///srv/artifacts is on no shared volume"), "{problem}");
+        let (field, problem) = unshared_file(&cluster, "s3://data/d.csv", &[]).unwrap();
+        assert_eq!(field, "--artifact-root");
+        assert!(problem.starts_with("file:///srv/artifacts is on no shared volume"), "{problem}");
         assert!(problem.contains("--artifact-volume CLAIM") && problem.contains("--local-files"), "{problem}");
         let local = Settings { local_files: true, ..cluster.clone() };
         assert_eq!(unshared_file(&local, "file:///anywhere.csv", &[]), None);
@@ -114,8 +119,10 @@ mod tests {
         for settings in [shared, Settings::new("s3://models")] {
             assert_eq!(unshared_file(&settings, "s3://data/d.csv", &[]), None);
             assert_eq!(unshared_file(&settings, "file:///mnt/data/d.csv", &[mount("/mnt/data/")]), None);
-            let problem = unshared_file(&settings, "file:///mnt/database/d.csv", &[mount("/mnt/data")]).unwrap();
-            assert!(problem.starts_with("spec.data.uri file:///mnt/database/d.csv is on no volume"), "{problem}");
+            let (field, problem) =
+                unshared_file(&settings, "file:///mnt/database/d.csv", &[mount("/mnt/data")]).unwrap();
+            assert_eq!(field, "spec.data.uri");
+            assert!(problem.starts_with("file:///mnt/database/d.csv is on no volume"), "{problem}");
             assert!(problem.contains("--data-volume CLAIM"), "{problem}");
         }
     }

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use reqwest::header::ETAG;
 use reqwest::{Method, StatusCode, Url};
-use sha2::{Digest, Sha256};
 use trainloop_storage::error::error_chain;
 use trainloop_storage::{StorageConfig, StorageError};
+
+use crate::artifact::Sha256Stream;
 
 /// A HEAD answers at once or the server is in trouble.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
@@ -94,9 +95,9 @@ async fn fingerprint_file(uri: &str, url: &Url) -> Result<String, DataError> {
 
 fn sha256_of_file(path: PathBuf) -> io::Result<String> {
     let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    io::copy(&mut file, &mut hasher)?;
-    Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
+    let mut digest = Sha256Stream::default();
+    io::copy(&mut file, &mut digest)?;
+    Ok(digest.finish())
 }
 
 async fn fingerprint_http(client: &reqwest::Client, uri: &str, url: Url) -> Result<String, DataError> {
@@ -125,11 +126,11 @@ async fn fingerprint_http(client: &reqwest::Client, uri: &str, url: Url) -> Resu
     if let Some(etag) = etag_of(&response) {
         return Ok(etag);
     }
-    let mut hasher = Sha256::new();
+    let mut digest = Sha256Stream::default();
     while let Some(chunk) = response.chunk().await.map_err(fetch_error)? {
-        hasher.update(&chunk);
+        digest.update(&chunk);
     }
-    Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
+    Ok(digest.finish())
 }
 
 /// The ETag as the server sent it (weak `W/` prefix and quotes included): an opaque token that
@@ -232,7 +233,7 @@ mod tests {
         let mut bytes = vec![7u8; 3 * 1024 * 1024];
         std::fs::write(&path, &bytes).unwrap();
         let before = fingerprint(&client, &StorageConfig::default(), &file_uri(&path)).await.unwrap();
-        assert_eq!(before, format!("sha256:{}", hex::encode(Sha256::digest(&bytes))));
+        assert_eq!(before, crate::artifact::sha256_digest(&bytes));
 
         // A change in the last byte must show.
         if let Some(last) = bytes.last_mut() {

@@ -144,7 +144,7 @@ pub fn run(mut run: TrainingRun) -> Vec<String> {
     let validated = match build::validate(&run, &settings) {
         Ok(validated) => validated,
         // The controller reports it as the run's Stalled condition.
-        Err(problem) if problem.contains("spec.") => return Vec::new(),
+        Err(invalid) if invalid.field.starts_with("spec.") => return Vec::new(),
         Err(problem) => return vec![format!("build::validate refuses without naming a field: {problem}")],
     };
     let job = build::job(&validated);

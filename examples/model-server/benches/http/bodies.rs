@@ -1,7 +1,7 @@
 //! The request bodies the benchmark sends, built from the shipped dataset.
 
 use serde_json::{Map, Value, json};
-use trainloop::artifact::{FeatureSchema, FeatureType};
+use trainloop_contract::{FeatureSchema, FeatureType};
 
 use crate::servers::BenchResult;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tempfile::TempDir;
-use trainloop::artifact::FeatureProfile;
+use trainloop_contract::FeatureProfile;
 use trainloop_example_trainer::train::load_schema;
 use trainloop_example_trainer::{TrainerEnv, run};
 

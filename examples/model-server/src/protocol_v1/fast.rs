@@ -5,7 +5,7 @@
 //! value that breaks the schema, …); the tree parser then decides and words
 //! the error.
 
-use trainloop::artifact::{FeatureSchema, FeatureSpec, FeatureValue};
+use trainloop_contract::{FeatureSchema, FeatureSpec, FeatureValue};
 
 use crate::json_scan::{Scalar, Scanner};
 

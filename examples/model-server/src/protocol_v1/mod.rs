@@ -5,7 +5,7 @@ mod fast;
 
 use serde::Serialize;
 use serde_json::Value;
-use trainloop::artifact::{FeatureSchema, FeatureValue};
+use trainloop_contract::{FeatureSchema, FeatureValue};
 
 use crate::error::ApiError;
 use crate::predict::{Prediction, answer_size};

@@ -5,7 +5,7 @@ mod fast;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use trainloop::artifact::{FeatureSchema, FeatureSpec, FeatureType, FeatureValue, SchemaError, Violation};
+use trainloop_contract::{FeatureSchema, FeatureSpec, FeatureType, FeatureValue, SchemaError, Violation};
 
 use crate::error::ApiError;
 use crate::json_scan::Scalar;

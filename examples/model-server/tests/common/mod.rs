@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use trainloop::artifact::{FeatureSchema, sha256_digest};
+use trainloop_contract::{FeatureSchema, sha256_digest};
 use trainloop_example_model_server::load::LoadedModel;
 use trainloop_example_model_server::{AppState, router};
 use trainloop_example_trainer::config::Hyperparameters;

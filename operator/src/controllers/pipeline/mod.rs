@@ -348,6 +348,7 @@ async fn prune(ctx: &Context, namespace: &str, doomed: &BTreeSet<String>) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::TriggerType;
 
     fn polling_every(interval: &str) -> TrainingPipeline {
         serde_json::from_value(json!({
@@ -364,5 +365,120 @@ mod tests {
     fn a_data_interval_too_large_for_a_duration_is_no_target_and_no_panic() {
         assert_eq!(data_target(&polling_every("1h30m")).map(|t| t.interval), Some(Duration::from_secs(5400)));
         assert_eq!(data_target(&polling_every("99999999999999999999h")), None);
+    }
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(second).unwrap()
+    }
+
+    fn without_triggers() -> TrainingPipeline {
+        let mut pipeline = polling_every("1h");
+        pipeline.spec.triggers = Default::default();
+        pipeline
+    }
+
+    #[test]
+    fn requeue_waits_for_the_next_tick_or_data_poll_whichever_comes_first() {
+        assert_eq!(requeue_after(&without_triggers(), None, at(1000)), Action::await_change());
+        assert_eq!(
+            requeue_after(&without_triggers(), Some(at(1090)), at(1000)),
+            Action::requeue(Duration::from_secs(90))
+        );
+        // A tick already due (the clock moved past it) is looked at again in a second, not never.
+        assert_eq!(
+            requeue_after(&without_triggers(), Some(at(990)), at(1000)),
+            Action::requeue(Duration::from_secs(1))
+        );
+        let polling = polling_every("1h30m");
+        assert_eq!(requeue_after(&polling, None, at(1000)), Action::requeue(Duration::from_secs(5400)));
+        assert_eq!(
+            requeue_after(&polling, Some(at(1000 + 7200)), at(1000)),
+            Action::requeue(Duration::from_secs(5400))
+        );
+        assert_eq!(requeue_after(&polling, Some(at(1060)), at(1000)), Action::requeue(Duration::from_secs(60)));
+    }
+
+    fn run(index: i64, status: serde_json::Value) -> TrainingRun {
+        serde_json::from_value(json!({
+            "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingRun",
+            "metadata": {"name": format!("p-{index}"), "labels": {labels::RUN_INDEX: index.to_string()}},
+            "spec": {"image": "t:1", "trigger": {"type": "Manual"}, "data": {"uri": "file:///d.csv"},
+                     "features": [{"name": "age", "type": "number"}],
+                     "evaluation": {"passWithoutGates": true}},
+            "status": status
+        }))
+        .unwrap()
+    }
+
+    fn waiting(last_run_index: i64) -> plan::Plan {
+        plan::Plan {
+            pending: vec![plan::Pending { kind: TriggerType::Schedule, reason: "schedule: waits for p-3".into() }],
+            action: plan::Action::Wait { blocking: vec!["p-3".into()] },
+            handled: Default::default(),
+            last_run_index,
+        }
+    }
+
+    /// (type, status, reason) of every condition, in order.
+    fn conditions(status: &TrainingPipelineStatus) -> Vec<(&str, &str, &str)> {
+        status.conditions.iter().map(|c| (c.type_.as_str(), c.status.as_str(), c.reason.as_str())).collect()
+    }
+
+    #[test]
+    fn the_status_names_the_newest_runs_and_why_the_pipeline_is_busy() {
+        let pipeline = without_triggers();
+        let old = TrainingPipelineStatus::default();
+        let passed = run(1, json!({"phase": "Succeeded", "evaluation": {"result": "Passed", "gates": []}}));
+        let rejected = run(2, json!({"phase": "Succeeded", "evaluation": {"result": "Rejected", "gates": []}}));
+        let active = run(3, json!({"phase": "Running"}));
+        let runs = [passed, rejected, active.clone()];
+
+        let busy = status(&pipeline, &old, &runs, &waiting(3), Some(at(5000)), None, at(1000));
+        assert_eq!(conditions(&busy), [("Ready", "True", "Training"), ("Reconciling", "True", "Training")]);
+        assert_eq!(busy.conditions[0].message, "training: p-3");
+        assert_eq!(busy.last_run.as_deref(), Some("p-3"));
+        assert_eq!(busy.last_passing_run.as_deref(), Some("p-1"));
+        assert_eq!(busy.last_run_index, Some(3));
+        assert_eq!(busy.pending_triggers, ["schedule: waits for p-3"]);
+        assert_eq!(busy.next_schedule_time, Some(Time(at(5000))));
+
+        // A run that cannot start makes the pipeline say so, before "training".
+        let stuck = run(
+            3,
+            json!({"phase": "Pending", "conditions": [{"type": "Stalled", "status": "True",
+            "reason": "ErrImagePull", "message": "no such image", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}),
+        );
+        let with_stuck = status(&pipeline, &old, &[stuck], &waiting(3), None, None, at(1000));
+        assert_eq!(conditions(&with_stuck), [("Ready", "False", "RunStuck"), ("Reconciling", "True", "RunStuck")]);
+        assert_eq!(with_stuck.conditions[0].message, "run p-3 cannot start: no such image");
+
+        // Data that cannot be read outranks both.
+        let unreadable = status(&pipeline, &old, &[active], &waiting(3), None, Some("404 Not Found"), at(1000));
+        assert_eq!(
+            conditions(&unreadable),
+            [("Ready", "False", "DataUnavailable"), ("Stalled", "True", "DataUnavailable")]
+        );
+    }
+
+    #[test]
+    fn an_idle_pipeline_is_ready_and_a_suspended_one_says_what_waits() {
+        let mut pipeline = without_triggers();
+        let old = TrainingPipelineStatus::default();
+        let done = [run(1, json!({"phase": "Failed"}))];
+        let idle = status(&pipeline, &old, &done, &waiting(1), None, None, at(1000));
+        assert_eq!(conditions(&idle), [("Ready", "True", "Idle")]);
+        assert_eq!(idle.last_passing_run, None);
+
+        pipeline.spec.suspend = true;
+        let suspended = status(&pipeline, &old, &done, &waiting(1), None, None, at(1000));
+        assert_eq!(conditions(&suspended), [("Ready", "True", "Suspended")]);
+        assert_eq!(suspended.conditions[0].message, "suspended; waiting: schedule: waits for p-3");
+
+        // A run about to be created answers the pending triggers: none are listed.
+        let creating = plan::Plan {
+            action: plan::Action::Create { index: 2, trigger: Default::default(), supersede: Vec::new() },
+            ..waiting(1)
+        };
+        assert!(status(&pipeline, &old, &done, &creating, None, None, at(1000)).pending_triggers.is_empty());
     }
 }

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use kube::Resource;
 
 use crate::api::{HandledTriggers, TrainingPipeline, TrainingRun, TrainingRunSpec, Trigger};
+use crate::artifact::sha256_digest;
 use crate::controllers::labels;
-use crate::controllers::run::build::{config_json, sha256};
+use crate::controllers::run::build::config_json;
 
 /// The name of the pipeline's `index`th run.
 pub fn run_name(pipeline: &str, index: i64) -> String {
@@ -31,7 +32,7 @@ pub fn run_spec(pipeline: &TrainingPipeline, trigger: Trigger) -> TrainingRunSpe
         env: template.env.clone(),
         pod: template.pod.clone(),
         hyperparameters: spec.hyperparameters.clone(),
-        config_hash: Some(sha256(&config_json(&spec.hyperparameters))),
+        config_hash: Some(sha256_digest(config_json(&spec.hyperparameters).as_bytes())),
         features: spec.features.clone(),
         data: spec.data.clone(),
         storage: spec.storage.clone(),

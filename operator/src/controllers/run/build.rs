@@ -8,9 +8,9 @@ use k8s_openapi::api::core::v1::{
     Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use sha2::{Digest, Sha256};
 
 use crate::api::{StorageAccess, TrainingRun, TrainingRunSpec};
+use crate::artifact::sha256_digest;
 use crate::controllers::pod_options::{add_to, mount_clash};
 use crate::controllers::shared_volumes::{artifact_volume, data_volume, unshared_file};
 use crate::controllers::{Settings, labels};
@@ -41,34 +41,52 @@ pub struct ValidatedRun {
     pub shared_volumes: Vec<(Volume, VolumeMount)>,
 }
 
-/// Check a run and resolve its derived inputs. Errors name what the user must fix.
-pub fn validate(run: &TrainingRun, settings: &Settings) -> Result<ValidatedRun, String> {
-    let name = run.metadata.name.clone().ok_or("the run has no name")?;
-    let namespace = run.metadata.namespace.clone().ok_or("the run has no namespace")?;
-    let owner = owner_reference(run).ok_or("the run has no uid yet")?;
+/// Why a run cannot start as written: the field the user must fix, and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{field} {problem}")]
+pub struct InvalidRun {
+    /// The path of the field, e.g. `spec.configHash` (or the operator's flag, e.g. `--artifact-root`).
+    pub field: String,
+    pub problem: String,
+}
+
+impl InvalidRun {
+    fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        InvalidRun { field: field.into(), problem: problem.into() }
+    }
+}
+
+/// Check a run and resolve its derived inputs.
+pub fn validate(run: &TrainingRun, settings: &Settings) -> Result<ValidatedRun, InvalidRun> {
+    let missing = |field| InvalidRun::new(field, "is missing");
+    let name = run.metadata.name.clone().ok_or_else(|| missing("metadata.name"))?;
+    let namespace = run.metadata.namespace.clone().ok_or_else(|| missing("metadata.namespace"))?;
+    let owner = owner_reference(run).ok_or_else(|| missing("metadata.uid"))?;
     if run.spec.features.is_empty() {
-        return Err("spec.features is empty: declare the feature schema the trainer must check".into());
+        return Err(InvalidRun::new("spec.features", "is empty: declare the feature schema the trainer must check"));
     }
     let config_json = config_json(&run.spec.hyperparameters);
-    let config_hash = sha256(&config_json);
+    let config_hash = sha256_digest(config_json.as_bytes());
     if let Some(declared) = &run.spec.config_hash
         && declared != &config_hash
     {
-        return Err(format!(
-            "spec.configHash {declared} does not match the hyperparameters ({config_hash}); remove it or fix it"
+        return Err(InvalidRun::new(
+            "spec.configHash",
+            format!("{declared} does not match the hyperparameters ({config_hash}); remove it or fix it"),
         ));
     }
-    let features_json = serde_json::to_string(&run.spec.features).map_err(|e| e.to_string())?;
+    let features_json =
+        serde_json::to_string(&run.spec.features).map_err(|e| InvalidRun::new("spec.features", e.to_string()))?;
     let artifact_uri = format!("{}/{namespace}/{name}/", settings.artifact_root.trim_end_matches('/'));
     let shared_volumes: Vec<_> = artifact_volume(settings, false).into_iter().chain(data_volume(settings)).collect();
     let own_mounts = own_mounts(&shared_volumes);
-    if let Some(clash) = mount_clash(&run.spec.pod, &own_mounts) {
-        return Err(format!("spec.{clash}"));
+    if let Some((field, problem)) = mount_clash(&run.spec.pod, &own_mounts) {
+        return Err(InvalidRun::new(format!("spec.{field}"), problem));
     }
     let mounts: Vec<VolumeMount> =
         own_mounts.into_iter().chain(run.spec.pod.volume_mounts.iter().flatten().cloned()).collect();
-    if let Some(problem) = unshared_file(settings, &run.spec.data.uri, &mounts) {
-        return Err(problem);
+    if let Some((field, problem)) = unshared_file(settings, &run.spec.data.uri, &mounts) {
+        return Err(InvalidRun::new(field, problem));
     }
     Ok(ValidatedRun {
         name,
@@ -87,11 +105,6 @@ pub fn validate(run: &TrainingRun, settings: &Settings) -> Result<ValidatedRun, 
 /// so that one set of hyperparameters always has one hash.
 pub fn config_json(hyperparameters: &BTreeMap<String, String>) -> String {
     serde_json::to_string(hyperparameters).unwrap_or_else(|_| "{}".into())
-}
-
-/// `sha256:<hex>` of `text`.
-pub fn sha256(text: &str) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
 }
 
 fn owner_reference(run: &TrainingRun) -> Option<OwnerReference> {
@@ -245,7 +258,7 @@ pub fn job(run: &ValidatedRun) -> Job {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::api::{DataSource, Evaluation, FeatureSpec, LocalRef, PodOptions, Trigger};
 
@@ -288,14 +301,15 @@ mod tests {
         let cluster = Settings { data_dir: "/data".into(), ..Settings::new("s3://models") };
         let mut run = sample_run();
         run.spec.data.uri = "file:///data/d.csv".into();
-        let error = validate(&run, &cluster).unwrap_err();
+        let error = validate(&run, &cluster).unwrap_err().to_string();
         assert!(error.starts_with("spec.data.uri file:///data/d.csv is on no volume"), "{error}");
         let shared = Settings { data_volume: Some("datasets".into()), ..cluster.clone() };
         assert!(validate(&run, &shared).is_ok());
         run.spec.pod.volume_mounts = Some(vec![VolumeMount { mount_path: "/data".into(), ..VolumeMount::default() }]);
         assert!(validate(&run, &cluster).is_ok(), "the pipeline's own volume covers it");
         let error = validate(&sample_run(), &Settings::new("file:///srv/artifacts")).unwrap_err();
-        assert!(error.contains("--artifact-volume CLAIM"), "{error}");
+        assert_eq!(error.field, "--artifact-root");
+        assert!(error.problem.contains("--artifact-volume CLAIM"), "{error}");
     }
 
     fn env_of(job: &Job) -> BTreeMap<String, String> {
@@ -381,7 +395,7 @@ mod tests {
             ..VolumeMount::default()
         }]);
         let settings = Settings { artifact_volume: Some("artifacts".into()), ..local("file:///srv/artifacts") };
-        let error = validate(&run, &settings).unwrap_err();
+        let error = validate(&run, &settings).unwrap_err().to_string();
         assert!(error.starts_with("spec.volumeMounts[0].mountPath \"/srv/artifacts/tmp\""), "{error}");
         assert!(error.contains("trainloop-artifacts"), "{error}");
         assert!(validate(&run, &local("file:///srv/artifacts")).is_ok(), "no volume there, nothing covered");
@@ -401,7 +415,7 @@ mod tests {
     fn config_is_canonical_json_with_a_stable_hash() {
         let run = validate(&sample_run(), &local("file:///a")).unwrap();
         assert_eq!(run.config_json, r#"{"a":"b","l2":"0.1"}"#);
-        assert_eq!(run.config_hash, sha256(r#"{"a":"b","l2":"0.1"}"#));
+        assert_eq!(run.config_hash, sha256_digest(br#"{"a":"b","l2":"0.1"}"#));
         let [(_, _, config), (_, _, features)] = config_files(&run);
         assert_eq!(config, run.config_json);
         assert!(features.contains(r#""name":"age""#));
@@ -431,6 +445,22 @@ mod tests {
         let mut run = sample_run();
         run.spec.config_hash = Some(format!("sha256:{}", "0".repeat(64)));
         let error = validate(&run, &local("file:///a")).unwrap_err();
-        assert!(error.contains("spec.configHash"), "{error}");
+        assert_eq!(error.field, "spec.configHash");
+        assert!(error.to_string().starts_with("spec.configHash sha256:000"), "{error}");
+    }
+
+    #[test]
+    fn each_refusal_names_its_field() {
+        let settings = local("file:///a");
+        let mut no_features = sample_run();
+        no_features.spec.features.clear();
+        let error = validate(&no_features, &settings).unwrap_err();
+        assert_eq!(error.to_string(), "spec.features is empty: declare the feature schema the trainer must check");
+        let mut unstored = sample_run();
+        unstored.metadata.uid = None;
+        assert_eq!(validate(&unstored, &settings).unwrap_err(), InvalidRun::new("metadata.uid", "is missing"));
+        let mut unplaced = sample_run();
+        unplaced.metadata.namespace = None;
+        assert_eq!(validate(&unplaced, &settings).unwrap_err().field, "metadata.namespace");
     }
 }

@@ -63,7 +63,8 @@ async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Life>) -> Result<Action> 
     }
     let validated = match build::validate(&run, &ctx.settings) {
         Ok(validated) => validated,
-        Err(problem) => {
+        Err(invalid) => {
+            let problem = invalid.to_string();
             let new = status::invalid(&run, &old, &problem);
             if new != old {
                 ctx.event(&run.object_ref(&()), true, "InvalidSpec", "Validate", problem).await;
@@ -138,14 +139,27 @@ async fn reconcile_run(run: Arc<TrainingRun>, ctx: Arc<Life>) -> Result<Action> 
             }
         }
     }
-    // Job and pod changes wake this controller; only the start timeout needs a clock.
-    Ok(match (new.phase, created) {
-        (RunPhase::Pending, Some(created)) if !suspended => {
-            let left = timeout - (k8s_openapi::jiff::Timestamp::now() - created).get_seconds();
-            Action::requeue(Duration::from_secs(left.clamp(1, timeout) as u64))
+    let starting = created.filter(|_| !suspended);
+    Ok(requeue_at_start_timeout(new.phase, starting, timeout, k8s_openapi::jiff::Timestamp::now()))
+}
+
+/// When to look at a run again unprompted: Job and pod changes wake this controller, so only
+/// the start timeout of a Pending run (created at `starting`, not waiting for admission) needs a
+/// clock.
+fn requeue_at_start_timeout(
+    phase: RunPhase,
+    starting: Option<k8s_openapi::jiff::Timestamp>,
+    timeout: i64,
+    now: k8s_openapi::jiff::Timestamp,
+) -> Action {
+    match (phase, starting) {
+        (RunPhase::Pending, Some(created)) => {
+            let left = timeout - (now - created).get_seconds();
+            // At least a second: a timeout already passed is judged at once, never in a busy loop.
+            Action::requeue(Duration::from_secs(left.clamp(1, timeout.max(1)) as u64))
         }
         _ => Action::await_change(),
-    })
+    }
 }
 
 /// A newer run replaces this one: record it, then stop the Job. In that order, so that the Job's
@@ -292,4 +306,28 @@ async fn cleanup_pods(ctx: &Life, namespace: &str, pods: &[Pod]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::jiff::Timestamp;
+
+    use super::*;
+
+    #[test]
+    fn only_a_pending_run_that_is_not_waiting_for_admission_is_requeued_at_its_start_timeout() {
+        let created = Timestamp::from_second(1000).unwrap();
+        let now = |second| Timestamp::from_second(second).unwrap();
+        let after = |seconds| Action::requeue(Duration::from_secs(seconds));
+        assert_eq!(requeue_at_start_timeout(RunPhase::Pending, Some(created), 300, now(1000)), after(300));
+        assert_eq!(requeue_at_start_timeout(RunPhase::Pending, Some(created), 300, now(1200)), after(100));
+        assert_eq!(requeue_at_start_timeout(RunPhase::Pending, Some(created), 300, now(5000)), after(1));
+        // A clock behind the creation time waits no longer than the timeout.
+        assert_eq!(requeue_at_start_timeout(RunPhase::Pending, Some(created), 300, now(0)), after(300));
+        assert_eq!(requeue_at_start_timeout(RunPhase::Pending, Some(created), 0, now(1000)), after(1));
+        assert_eq!(requeue_at_start_timeout(RunPhase::Pending, None, 300, now(1000)), Action::await_change());
+        for phase in [RunPhase::Running, RunPhase::Succeeded, RunPhase::Failed, RunPhase::Superseded] {
+            assert_eq!(requeue_at_start_timeout(phase, Some(created), 300, now(1000)), Action::await_change());
+        }
+    }
 }

@@ -4,7 +4,9 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
-use crate::artifact::TrainerResult;
+// Kubernetes keeps at most TERMINATION_MESSAGE_LIMIT bytes of a termination message (the last ones).
+pub use crate::artifact::TERMINATION_MESSAGE_LIMIT;
+use crate::artifact::{TrainerResult, is_sha256_digest};
 
 use super::build::CONTAINER;
 
@@ -90,9 +92,6 @@ pub fn observe(job: Option<&Job>, pods: &[Pod], logs: Option<&str>) -> Outcome {
     }
 }
 
-/// Kubernetes keeps at most this many bytes of a container's termination message (the last ones).
-pub const TERMINATION_MESSAGE_LIMIT: usize = 4096;
-
 /// The part of `message` a parse error points at (`... column N`), else its start.
 fn excerpt(message: &str, problem: &str) -> String {
     const WIDTH: usize = 300;
@@ -156,7 +155,7 @@ pub fn parse_result(message: &str) -> Result<TrainerResult, String> {
         return Err("artifact.uri is empty".into());
     }
     for (field, digest) in [("artifact.digest", &result.artifact.digest), ("dataDigest", &result.data_digest)] {
-        if !is_sha256(digest) {
+        if !is_sha256_digest(digest) {
             return Err(format!("{field} {digest:?} is not sha256:<64 hex digits>"));
         }
     }
@@ -164,12 +163,6 @@ pub fn parse_result(message: &str) -> Result<TrainerResult, String> {
         return Err("profile is empty".into());
     }
     Ok(result)
-}
-
-fn is_sha256(digest: &str) -> bool {
-    digest
-        .strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()))
 }
 
 /// Whether `pods` show how the finished `job` ended: a trainer that exited 0 for a complete Job,

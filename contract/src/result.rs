@@ -9,11 +9,13 @@ use serde::{Deserialize, Serialize};
 /// Largest termination message Kubernetes keeps.
 pub const TERMINATION_MESSAGE_LIMIT: usize = 4096;
 
-/// Where the trained artifact was written and what it hashes to.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// A model artifact: where the trainer wrote it and what it hashes to (also a run's
+/// `status.artifact`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ArtifactRef {
+    /// Where the artifact is.
     pub uri: String,
-    /// `sha256:<hex>` of the artifact file's bytes.
+    /// `sha256:<hex>` of the artifact.
     pub digest: String,
 }
 

@@ -170,7 +170,7 @@ fn chi2_of(p: &[f64], observed: &[u64], n: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifact::profile::{Bins, FeatureBins, PROFILE_FORMAT_VERSION};
+    use crate::profile::{Bins, FeatureBins, PROFILE_FORMAT_VERSION};
 
     const ALL: [DriftMethod; 5] =
         [DriftMethod::Psi, DriftMethod::Ks, DriftMethod::Js, DriftMethod::Wasserstein, DriftMethod::Chi2];

@@ -12,6 +12,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+// One feature declaration for the CRD and the trainer/server contract.
+pub use trainloop_contract::{FeatureSpec, FeatureType};
 
 /// A Kubernetes object name (RFC 1123 subdomain), as the API server accepts it.
 pub const NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
@@ -60,47 +62,6 @@ impl StorageAccess {
         let secret = SecretEnvSource { name: storage.secret_ref.name.clone(), optional: Some(false) };
         Some(vec![EnvFromSource { secret_ref: Some(secret), ..EnvFromSource::default() }])
     }
-}
-
-/// The kind of values a feature takes.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum FeatureType {
-    /// A real number, optionally bounded by `min` and `max`.
-    #[default]
-    Number,
-    /// One of the listed `values`.
-    Category,
-}
-
-/// One input feature of the model, checked in training data and in serving requests.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
-#[x_kube(
-    validation = Rule::new("self.type == 'category' ? has(self.values) && size(self.values) > 0 : !has(self.values)")
-        .message("a category feature needs a non-empty values list; a number feature has none"),
-    validation = Rule::new("self.type == 'number' || (!has(self.min) && !has(self.max))")
-        .message("min and max apply to number features only"),
-    validation = Rule::new("!has(self.min) || !has(self.max) || self.min <= self.max")
-        .message("min must not exceed max")
-)]
-pub struct FeatureSpec {
-    /// Column name in the data and input name at serving time.
-    #[schemars(length(min = 1, max = 128), regex(pattern = r"^[A-Za-z_][A-Za-z0-9_.-]*$"))]
-    pub name: String,
-    /// `number` or `category`.
-    #[serde(rename = "type")]
-    pub feature_type: FeatureType,
-    /// Smallest allowed value of a number feature.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min: Option<f64>,
-    /// Largest allowed value of a number feature.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max: Option<f64>,
-    /// Allowed values of a category feature.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(merge_strategy = ListMerge::Set)]
-    pub values: Option<Vec<String>>,
 }
 
 /// Whether a larger or a smaller metric value is better.

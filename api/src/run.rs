@@ -8,6 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Condition, DataSource, Evaluation, FeatureSpec, NAME_PATTERN, PodOptions, StorageAccess, Time};
+// The trainer result's artifact reference is the run's `status.artifact` as is.
+pub use trainloop_contract::ArtifactRef;
 
 /// One execution of a pipeline. Its spec is the resolved input and never changes, so the run can
 /// be reproduced from it alone.
@@ -212,16 +214,6 @@ pub struct TrainingRunStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
-}
-
-/// A model artifact.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct ArtifactRef {
-    /// Where the artifact is.
-    pub uri: String,
-    /// `sha256:<hex>` of the artifact.
-    pub digest: String,
 }
 
 /// The outcome of the gates.

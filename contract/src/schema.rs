@@ -10,31 +10,66 @@ use serde::{Deserialize, Serialize};
 /// How many offending row numbers a message lists before it says "and N more".
 const ROWS_SHOWN: usize = 10;
 
-/// The type of one feature.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// The kind of values a feature takes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FeatureType {
+    /// A real number, optionally bounded by `min` and `max`.
+    #[default]
     Number,
+    /// One of the listed `values`.
     Category,
 }
 
-/// One declared feature: name, type, range of a number or allowed values of a category.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// One input feature of the model, checked in training data and in serving requests.
+// The same type is a pipeline's `spec.features` item in the CRD, so its schema carries the CRD's
+// rules (as schema extensions: this crate links no Kubernetes client). The doc comment above is
+// the CRD's description.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "message": "a category feature needs a non-empty values list; a number feature has none",
+        "rule": "self.type == 'category' ? has(self.values) && size(self.values) > 0 : !has(self.values)"
+    },
+    {
+        "message": "min and max apply to number features only",
+        "rule": "self.type == 'number' || (!has(self.min) && !has(self.max))"
+    },
+    {
+        "message": "min must not exceed max",
+        "rule": "!has(self.min) || !has(self.max) || self.min <= self.max"
+    }
+]))]
 pub struct FeatureSpec {
+    /// Column name in the data and input name at serving time.
+    #[schemars(length(min = 1, max = 128), regex(pattern = r"^[A-Za-z_][A-Za-z0-9_.-]*$"))]
     pub name: String,
+    /// `number` or `category`.
     #[serde(rename = "type")]
     pub kind: FeatureType,
-    /// Smallest allowed value of a number (inclusive).
+    /// Smallest allowed value of a number feature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
-    /// Largest allowed value of a number (inclusive).
+    /// Largest allowed value of a number feature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
-    /// Allowed values of a category; empty means any value. Named `values`
-    /// as in the pipeline's `features` (`allowedValues` is read too).
-    #[serde(default, rename = "values", alias = "allowedValues", skip_serializing_if = "Vec::is_empty")]
+    /// Allowed values of a category feature.
+    // Empty means any value. Named `values` as in the pipeline's `features` (`allowedValues` is
+    // read too); the CRD declares it nullable, so a stored `null` reads as empty.
+    #[serde(
+        default,
+        rename = "values",
+        alias = "allowedValues",
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    #[schemars(with = "Option<Vec<String>>", extend("x-kubernetes-list-type" = "set"))]
     pub allowed_values: Vec<String>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// The ordered list of features; rows and requests use this order.
@@ -312,6 +347,17 @@ mod tests {
 
     fn table(rows: &[[&str; 2]]) -> Vec<Vec<String>> {
         rows.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect()
+    }
+
+    #[test]
+    fn a_pipelines_feature_reads_with_null_or_absent_values_as_any_value() {
+        for item in
+            [json!({"name": "plan", "type": "category", "values": null}), json!({"name": "plan", "type": "category"})]
+        {
+            let spec: FeatureSpec = serde_json::from_value(item).unwrap();
+            assert!(spec.allowed_values.is_empty());
+            assert_eq!(serde_json::to_value(&spec).unwrap(), json!({"name": "plan", "type": "category"}));
+        }
     }
 
     #[test]

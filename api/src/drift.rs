@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{Condition, DURATION_PATTERN, LocalRef, Time};
 /// The drift statistics, shared with the model servers' profiles.
-pub use crate::artifact::DriftMethod;
+pub use trainloop_contract::DriftMethod;
 
 /// Watches a ModelDeployment and retrains its pipeline when a monitor fires.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -150,7 +150,7 @@ pub fn sigmoid(z: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifact::schema::FeatureValue;
+    use crate::schema::FeatureValue;
 
     fn artifact() -> ModelArtifact {
         let features = FeatureSchema::from_json(
