@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::artifact::{Bins, DriftMethod, FeatureProfile, drift, quantile_edges_of_sorted};
-use crate::stats::{KsTest, ks_and_wasserstein};
+use crate::stats::{KsTest, ks_and_wasserstein, sort_floats};
 
 use super::csv_data::CsvData;
 use super::error::CompareError;
@@ -165,7 +165,7 @@ fn data_against_profile(request: &CompareRequest) -> Result<Compared, CompareErr
     let current = read_profile(request.current)?;
     let mut features = Vec::with_capacity(names.len());
     for (name, column) in names.iter().zip(reference.values.iter_mut()) {
-        column.sort_unstable_by(f64::total_cmp);
+        sort_floats(column);
         let bins = Bins::Number { edges: quantile_edges_of_sorted(column, request.bins) };
         let reference_counts = counts_of_sorted(&bins, column);
         let current_counts = counts_on_same_bins(&current, std::iter::once((name.as_str(), &bins)))?;
@@ -198,8 +198,8 @@ fn data_against_data(request: &CompareRequest) -> Result<Compared, CompareError>
         .map(|((name, reference), current)| (name, reference, current))
         .collect();
     let features = in_parallel(&mut pairs, |(name, reference, current)| {
-        reference.sort_unstable_by(f64::total_cmp);
-        current.sort_unstable_by(f64::total_cmp);
+        sort_floats(reference);
+        sort_floats(current);
         let bins = Bins::Number { edges: quantile_edges_of_sorted(reference, request.bins) };
         let raw = ks_and_wasserstein(reference, current).map(|(ks, wasserstein)| RawStatistics { ks, wasserstein });
         let (reference_counts, current_counts) = (counts_of_sorted(&bins, reference), counts_of_sorted(&bins, current));

@@ -4,6 +4,7 @@
 
 mod compare;
 mod csv_data;
+mod csv_records;
 mod error;
 mod input;
 mod number;
