@@ -24,12 +24,6 @@ pub struct CsvData {
 }
 
 impl CsvData {
-    pub fn open(path: &Path) -> Result<Self, CompareError> {
-        let file = std::fs::File::open(path)
-            .map_err(|e| CompareError::Unreadable { path: path.to_path_buf(), reason: e.to_string() })?;
-        Self::read_header(path, Box::new(file))
-    }
-
     /// Reads the header of CSV text from `source`; `path` names it in errors.
     pub fn read_header(path: &Path, source: Source) -> Result<Self, CompareError> {
         let malformed = |reason: String| CompareError::MalformedCsv { path: path.to_path_buf(), reason };
