@@ -69,13 +69,17 @@ crds:
 demo:
 	bash scripts/demo.sh
 
-## bench: print the benchmark figures
+## bench: print the benchmark figures. Every binary and benchmark is built first in one cargo
+## invocation, so the whole workspace resolves its features once and no benchmark recompiles
+## anything (one package selection per benchmark unified features differently each time)
+BENCH := $(CARGO) bench --workspace --bench
 bench: python-env
-	$(CARGO) build --release -p trainloop
-	python3 scripts/bench-drift.py $(CURDIR)/target/release/trainloop
-	$(CARGO) bench -p localplane --bench throughput
 	command -v wrk >/dev/null && command -v nginx >/dev/null || \
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk nginx; }
-	$(CARGO) bench -p trainloop-example-model-server --bench http
-	TRAINLOOP_BIN=$(CURDIR)/target/release/trainloop $(CARGO) bench -p trainloop-e2e --bench training
-	$(CARGO) bench -p trainloop-e2e --bench promotion
+	$(CARGO) build --release --workspace --bins --benches
+	python3 scripts/bench-drift.py $(CURDIR)/target/release/trainloop
+	$(BENCH) drift_monitor
+	$(BENCH) throughput
+	$(BENCH) http
+	TRAINLOOP_BIN=$(CURDIR)/target/release/trainloop $(BENCH) training
+	$(BENCH) promotion

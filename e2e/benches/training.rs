@@ -1,20 +1,25 @@
-//! `make bench`: N pipelines (`BENCH_PIPELINES`, default 1,000) with one run each on localplane,
+//! `make bench`: N pipelines (`BENCH_PIPELINES`, default 10,000) with one run each on localplane,
 //! the operator running as its own process. Prints the time until every run has ended, API
 //! requests per run (reads, writes, watches, and by resource), the operator's peak RSS, the
-//! writes it issues in steady state afterwards (the goal is zero), and how its RSS grows when
-//! `BENCH_UNRELATED` (default 20,000) Jobs and pods that trainloop does not manage appear.
+//! latency from each trigger (the pipeline's creation, which asks for its first run) to its
+//! Job being created (median and p99, both seen by watches), the writes it issues in steady
+//! state afterwards (the goal is zero), and how its RSS grows when `BENCH_UNRELATED` (default
+//! 20,000) Jobs and pods that trainloop does not manage appear.
 //!
 //! Needs `TRAINLOOP_BIN`, the operator binary (the Makefile builds it in release mode).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::batch::v1::Job;
+use kube::ResourceExt;
 use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 use trainloop::api::{RunPhase, TrainingPipeline, TrainingRun};
+use trainloop::controllers::labels;
 
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -30,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
         println!("training bench: skipped outside `cargo bench` (run `make bench`)");
         return Ok(());
     }
-    let pipelines = env_number("BENCH_PIPELINES", 1000);
+    let pipelines = env_number("BENCH_PIPELINES", 10_000);
     let steady = Duration::from_secs(env_number("BENCH_STEADY_SECONDS", 60));
     let binary =
         std::env::var("TRAINLOOP_BIN").map_err(|_| anyhow::anyhow!("set TRAINLOOP_BIN to the operator binary"))?;
@@ -82,11 +87,14 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("the watch ended early")
     });
 
+    let jobs_created = watch_jobs_created(&client, pipelines).await?;
+
     let script = format!(
         r#"printf '{{"metrics":{{"auc":0.95}},"artifact":{{"uri":"file:///m","digest":"{DIGEST}"}},"dataDigest":"{DIGEST}","profile":"file:///p"}}' > /dev/termination-log"#
     );
     let api: kube::Api<TrainingPipeline> = kube::Api::namespaced(client.clone(), "default");
     let start = Instant::now();
+    let mut triggered = Vec::with_capacity(pipelines as usize);
     for i in 0..pipelines {
         let pipeline: TrainingPipeline = serde_json::from_value(json!({
             "apiVersion": "trainloop.dev/v1alpha1", "kind": "TrainingPipeline", "metadata": {"name": format!("p{i}")},
@@ -95,9 +103,16 @@ async fn main() -> anyhow::Result<()> {
                      "evaluation": {"gates": [{"metric": "auc", "goal": "maximize", "threshold": 0.9}]}}
         }))?;
         api.create(&PostParams::default(), &pipeline).await?;
+        triggered.push((format!("p{i}"), Instant::now()));
     }
     let (finished, failed) = tokio::time::timeout(Duration::from_secs(1800), done).await???;
     let elapsed = finished - start;
+    let jobs_created = tokio::time::timeout(Duration::from_secs(60), jobs_created).await???;
+    let mut latencies: Vec<Duration> = triggered
+        .iter()
+        .filter_map(|(name, at)| Some(jobs_created.get(name)?.saturating_duration_since(*at)))
+        .collect();
+    latencies.sort();
 
     let requests = scrape(&http, &metrics_url).await?;
     tokio::time::sleep(steady).await;
@@ -125,6 +140,16 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     println!("  per run by resource: {}", by_resource.join(", "));
     println!("  operator peak RSS: {:.1} MiB", peak_rss_kib as f64 / 1024.0);
+    let at = |share: f64| {
+        let index = ((latencies.len() as f64 * share).ceil() as usize).clamp(1, latencies.len().max(1)) - 1;
+        latencies.get(index).map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
+    };
+    println!(
+        "  trigger (pipeline created) -> its Job created: median {:.0} ms, p99 {:.0} ms ({} Jobs)",
+        at(0.5),
+        at(0.99),
+        latencies.len()
+    );
     let steady_writes = total(&after, "write") - total(&requests, "write");
     let steady_by_resource: Vec<String> = after
         .iter()
@@ -151,6 +176,40 @@ async fn main() -> anyhow::Result<()> {
     plane.shutdown().await;
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
+}
+
+/// Watches the pipelines' Jobs from before the first pipeline exists, and returns when each of
+/// `pipelines` pipelines' Job was first seen.
+async fn watch_jobs_created(
+    client: &kube::Client,
+    pipelines: u64,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<HashMap<String, Instant>>>> {
+    let jobs: kube::Api<Job> = kube::Api::namespaced(client.clone(), "default");
+    let (listed, listed_now) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut listed = Some(listed);
+        let mut seen = HashMap::new();
+        let mut stream = watcher(jobs, watcher::Config::default().labels(labels::PIPELINE)).boxed();
+        while let Some(event) = stream.try_next().await? {
+            let job = match event {
+                watcher::Event::InitDone => {
+                    listed.take().map(|listed| listed.send(()));
+                    continue;
+                }
+                watcher::Event::Apply(job) | watcher::Event::InitApply(job) => job,
+                _ => continue,
+            };
+            if let Some(pipeline) = job.labels().get(labels::PIPELINE) {
+                seen.entry(pipeline.clone()).or_insert_with(Instant::now);
+            }
+            if seen.len() as u64 == pipelines {
+                return Ok(seen);
+            }
+        }
+        anyhow::bail!("the Job watch ended early")
+    });
+    listed_now.await?;
+    Ok(task)
 }
 
 /// Requests sent, by kind and resource.

@@ -194,7 +194,7 @@ fn bad_input_is_refused_with_status_2_and_a_clear_message() {
     let ragged = path(files.write("ragged.csv", "x,y\n1,2\n3\n"));
     refused(&["--reference", &good, "--current", &ragged], "not valid CSV");
     let parquet = path(files.write("data.bin", b"PAR1\x15\x04"));
-    refused(&["--reference", &parquet, "--current", &good], "Parquet is not supported");
+    refused(&["--reference", &parquet, "--current", &good], "data.bin: not readable Parquet");
     let broken = path(files.write("broken.json", "{\"formatVersion\": 1, \"features\": 3}"));
     refused(&["--reference", &broken, "--current", &good], "is not a feature profile");
     refused(&["--reference", &good, "--current", &good, "--threshold", "NaN"], "not a non-negative number");

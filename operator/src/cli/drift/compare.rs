@@ -2,16 +2,14 @@
 //! trainer's quantile bins of its data), every requested binned statistic per
 //! feature, and the raw two-sample statistics when both sides are data.
 
-use std::path::Path;
-
 use serde::Serialize;
 
 use crate::artifact::{Bins, DriftMethod, FeatureProfile, drift, quantile_edges_of_sorted};
-use crate::stats::{KsTest, ks_and_wasserstein};
+use crate::stats::{KsTest, ks_and_wasserstein, sort_floats};
 
-use super::csv_data::CsvData;
+use super::data_file::DataFile;
 use super::error::CompareError;
-use super::input::{InputKind, kind_of, read_profile};
+use super::input::{Format, Input, InputKind, read_profile};
 
 /// Every statistic, in the order the table shows them.
 pub const ALL_METHODS: [DriftMethod; 5] =
@@ -20,8 +18,9 @@ pub const ALL_METHODS: [DriftMethod; 5] =
 /// What to compare and how.
 #[derive(Clone, Debug)]
 pub struct CompareRequest<'a> {
-    pub reference: &'a Path,
-    pub current: &'a Path,
+    /// A local path or an object-storage URI.
+    pub reference: &'a str,
+    pub current: &'a str,
     pub methods: Vec<DriftMethod>,
     /// Empty means every feature of the reference.
     pub features: Vec<String>,
@@ -84,24 +83,40 @@ pub fn compare(request: &CompareRequest) -> Result<Comparison, CompareError> {
     if request.bins < 2 {
         return Err(CompareError::TooFewBins(request.bins));
     }
-    let (features, reference, current) = match (kind_of(request.reference)?, kind_of(request.current)?) {
-        (InputKind::Profile, current_kind) => profile_against_any(request, current_kind)?,
-        (InputKind::Data, InputKind::Profile) => data_against_profile(request)?,
-        (InputKind::Data, InputKind::Data) => data_against_data(request)?,
+    let (reference, current) = open_both(request)?;
+    let (features, reference, current) = match (reference.format.kind(), current.format.kind()) {
+        (InputKind::Profile, _) => profile_against_any(request, &reference, &current)?,
+        (InputKind::Data, InputKind::Profile) => data_against_profile(request, &reference, &current)?,
+        (InputKind::Data, InputKind::Data) => data_against_data(request, &reference, &current)?,
     };
     Ok(Comparison { reference, current, methods: request.methods.clone(), threshold: request.threshold, features })
 }
 
 type Compared = (Vec<FeatureComparison>, Source, Source);
 
-fn source(path: &Path, kind: InputKind, rows: u64) -> Source {
-    Source { path: path.display().to_string(), kind, rows }
+fn source(input: &Input, rows: u64) -> Source {
+    Source { path: input.name.display().to_string(), kind: input.format.kind(), rows }
+}
+
+/// Opens both inputs at once: fetching two objects takes the time of one.
+fn open_both(request: &CompareRequest) -> Result<(Input, Input), CompareError> {
+    std::thread::scope(|scope| {
+        let reference = scope.spawn(|| Input::open(request.reference));
+        let current = Input::open(request.current)?;
+        let reference =
+            reference.join().map_err(|_| CompareError::Internal("the opening thread panicked".into()))??;
+        Ok((reference, current))
+    })
 }
 
 /// The reference's bins and counts apply to both sides; current data is
 /// binned one record at a time.
-fn profile_against_any(request: &CompareRequest, current_kind: InputKind) -> Result<Compared, CompareError> {
-    let reference = read_profile(request.reference)?;
+fn profile_against_any(
+    request: &CompareRequest,
+    reference_input: &Input,
+    current: &Input,
+) -> Result<Compared, CompareError> {
+    let reference = read_profile(reference_input)?;
     let names = chosen_features(
         &request.features,
         reference.features.iter().map(|f| f.name.as_str()),
@@ -112,15 +127,15 @@ fn profile_against_any(request: &CompareRequest, current_kind: InputKind) -> Res
         .filter_map(|name| reference.feature(name))
         .map(|f| (f.name.clone(), &f.bins, f.counts.as_slice()))
         .collect();
-    let (current_counts, current_rows) = match current_kind {
-        InputKind::Profile => {
-            let current = read_profile(request.current)?;
+    let (current_counts, current_rows) = match current.format {
+        Format::Profile => {
+            let current = read_profile(current)?;
             let wanted = reference_bins.iter().map(|(name, bins, _)| (name.as_str(), *bins));
             (counts_on_same_bins(&current, wanted)?, current.samples)
         }
-        InputKind::Data => {
+        Format::Csv | Format::Parquet => {
             let columns: Vec<(String, &Bins)> = reference_bins.iter().map(|(n, b, _)| (n.clone(), *b)).collect();
-            CsvData::open(request.current)?.bin_columns(&columns)?
+            DataFile::open(current)?.bin_columns(&columns)?
         }
     };
     let features = reference_bins
@@ -130,11 +145,7 @@ fn profile_against_any(request: &CompareRequest, current_kind: InputKind) -> Res
             binned_comparison(request, name, bins.len(), reference_counts, current_counts, None)
         })
         .collect::<Result<_, _>>()?;
-    Ok((
-        features,
-        source(request.reference, InputKind::Profile, reference.samples),
-        source(request.current, current_kind, current_rows),
-    ))
+    Ok((features, source(reference_input, reference.samples), source(current, current_rows)))
 }
 
 /// The current profile's counts of each feature, which must use the reference's bins.
@@ -159,31 +170,35 @@ fn counts_on_same_bins<'a>(
 
 /// Bins come from the reference data as the trainer makes them, and must be
 /// the bins the current profile was counted on.
-fn data_against_profile(request: &CompareRequest) -> Result<Compared, CompareError> {
-    let (reference, names, hint) = open_data(request.reference, &request.features)?;
+fn data_against_profile(
+    request: &CompareRequest,
+    reference_input: &Input,
+    current_input: &Input,
+) -> Result<Compared, CompareError> {
+    let (reference, names, hint) = open_data(reference_input, &request.features)?;
     let mut reference = reference.read_columns(&names, hint)?;
-    let current = read_profile(request.current)?;
+    let current = read_profile(current_input)?;
     let mut features = Vec::with_capacity(names.len());
     for (name, column) in names.iter().zip(reference.values.iter_mut()) {
-        column.sort_unstable_by(f64::total_cmp);
+        sort_floats(column);
         let bins = Bins::Number { edges: quantile_edges_of_sorted(column, request.bins) };
         let reference_counts = counts_of_sorted(&bins, column);
         let current_counts = counts_on_same_bins(&current, std::iter::once((name.as_str(), &bins)))?;
         features.push(binned_comparison(request, name, bins.len(), &reference_counts, &current_counts[0], None)?);
     }
-    Ok((
-        features,
-        source(request.reference, InputKind::Data, reference.rows),
-        source(request.current, InputKind::Profile, current.samples),
-    ))
+    Ok((features, source(reference_input, reference.rows), source(current_input, current.samples)))
 }
 
 /// Both files are read at once (one thread each), then the features are
 /// shared between the cores: each sorts its two columns once and derives
 /// the bins, the counts and the raw statistics from them.
-fn data_against_data(request: &CompareRequest) -> Result<Compared, CompareError> {
-    let (reference, names, hint) = open_data(request.reference, &request.features)?;
-    let current = CsvData::open(request.current)?;
+fn data_against_data(
+    request: &CompareRequest,
+    reference_input: &Input,
+    current_input: &Input,
+) -> Result<Compared, CompareError> {
+    let (reference, names, hint) = open_data(reference_input, &request.features)?;
+    let current = DataFile::open(current_input)?;
     let (reference, current) = std::thread::scope(|scope| {
         let reference = scope.spawn(|| reference.read_columns(&names, hint));
         let current = current.read_columns(&names, "");
@@ -198,8 +213,8 @@ fn data_against_data(request: &CompareRequest) -> Result<Compared, CompareError>
         .map(|((name, reference), current)| (name, reference, current))
         .collect();
     let features = in_parallel(&mut pairs, |(name, reference, current)| {
-        reference.sort_unstable_by(f64::total_cmp);
-        current.sort_unstable_by(f64::total_cmp);
+        sort_floats(reference);
+        sort_floats(current);
         let bins = Bins::Number { edges: quantile_edges_of_sorted(reference, request.bins) };
         let raw = ks_and_wasserstein(reference, current).map(|(ks, wasserstein)| RawStatistics { ks, wasserstein });
         let (reference_counts, current_counts) = (counts_of_sorted(&bins, reference), counts_of_sorted(&bins, current));
@@ -207,17 +222,13 @@ fn data_against_data(request: &CompareRequest) -> Result<Compared, CompareError>
         (*reference, *current) = (Vec::new(), Vec::new());
         binned_comparison(request, name, bins.len(), &reference_counts, &current_counts, raw)
     })?;
-    Ok((
-        features,
-        source(request.reference, InputKind::Data, reference_rows),
-        source(request.current, InputKind::Data, current_rows),
-    ))
+    Ok((features, source(reference_input, reference_rows), source(current_input, current_rows)))
 }
 
 /// Opens the reference data and picks its columns: the chosen ones, or all
 /// of them, with a hint for the error of a non-numeric column in that case.
-fn open_data(path: &Path, chosen: &[String]) -> Result<(CsvData, Vec<String>, &'static str), CompareError> {
-    let data = CsvData::open(path)?;
+fn open_data(input: &Input, chosen: &[String]) -> Result<(DataFile, Vec<String>, &'static str), CompareError> {
+    let data = DataFile::open(input)?;
     let names = chosen_features(chosen, data.header().iter().map(String::as_str), "the reference data")?;
     let hint = if chosen.is_empty() { " (choose the numeric columns with --features)" } else { "" };
     Ok((data, names, hint))

@@ -1,17 +1,14 @@
 //! Reading a CSV data file column by column without holding it as text: each
-//! record is parsed into one reused buffer, and each number straight from its
-//! bytes. Values follow the trainer's rules: trimmed, required, finite.
+//! record is split into one reused buffer, and each number parsed straight
+//! from its bytes. Values follow the trainer's rules: trimmed, required, finite.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::artifact::Bins;
 
+use super::csv_records::{CsvRecords, Fields, Source};
 use super::error::CompareError;
 use super::number::parse_f64;
-
-/// Read buffer: large enough that reading costs a few syscalls per megabyte.
-const READ_BUFFER: usize = 1 << 20;
 
 /// The numeric columns read from a data file, in the order asked for.
 pub struct DataColumns {
@@ -22,22 +19,25 @@ pub struct DataColumns {
 /// A CSV file opened with its header read.
 pub struct CsvData {
     path: PathBuf,
-    reader: csv::Reader<File>,
+    records: CsvRecords,
     header: Vec<String>,
 }
 
 impl CsvData {
-    pub fn open(path: &Path) -> Result<Self, CompareError> {
-        let file = File::open(path)
-            .map_err(|e| CompareError::Unreadable { path: path.to_path_buf(), reason: e.to_string() })?;
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).buffer_capacity(READ_BUFFER).from_reader(file);
-        let header = reader
-            .headers()
-            .map_err(|e| CompareError::MalformedCsv { path: path.to_path_buf(), reason: e.to_string() })?
+    /// Reads the header of CSV text from `source`; `path` names it in errors.
+    pub fn read_header(path: &Path, source: Source) -> Result<Self, CompareError> {
+        let malformed = |reason: String| CompareError::MalformedCsv { path: path.to_path_buf(), reason };
+        let mut records = CsvRecords::new(source);
+        let mut fields = Fields::default();
+        if !records.next_record(&mut fields).map_err(malformed)? {
+            return Err(CompareError::NoRows { path: path.to_path_buf() });
+        }
+        let header = fields
             .iter()
-            .map(|h| h.trim().to_string())
-            .collect();
-        Ok(CsvData { path: path.to_path_buf(), reader, header })
+            .map(|name| std::str::from_utf8(name).map(|name| name.trim().to_string()))
+            .collect::<Result<_, _>>()
+            .map_err(|_| malformed("the header is not UTF-8".into()))?;
+        Ok(CsvData { path: path.to_path_buf(), records, header })
     }
 
     pub fn header(&self) -> &[String] {
@@ -97,19 +97,21 @@ impl CsvData {
     /// returns the number of rows, which must not be zero.
     fn for_each_record(
         &mut self,
-        mut visit: impl FnMut(&csv::ByteRecord, u64, &Path) -> Result<(), CompareError>,
+        mut visit: impl FnMut(&Fields, u64, &Path) -> Result<(), CompareError>,
     ) -> Result<u64, CompareError> {
-        let mut record = csv::ByteRecord::new();
+        let malformed = |reason: String| CompareError::MalformedCsv { path: self.path.clone(), reason };
+        let mut fields = Fields::default();
         let mut rows = 0u64;
-        loop {
-            match self.reader.read_byte_record(&mut record) {
-                Ok(true) => {
-                    rows += 1;
-                    visit(&record, rows, &self.path)?;
-                }
-                Ok(false) => break,
-                Err(e) => return Err(CompareError::MalformedCsv { path: self.path.clone(), reason: e.to_string() }),
+        while self.records.next_record(&mut fields).map_err(malformed)? {
+            rows += 1;
+            if fields.len() != self.header.len() {
+                return Err(malformed(format!(
+                    "row {rows} has {} fields, but the header has {}",
+                    fields.len(),
+                    self.header.len()
+                )));
             }
+            visit(&fields, rows, &self.path)?;
         }
         if rows == 0 {
             return Err(CompareError::NoRows { path: self.path.clone() });

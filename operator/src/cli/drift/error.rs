@@ -11,8 +11,12 @@ pub enum CompareError {
     MalformedProfile { path: PathBuf, reason: String },
     #[error("{path} has profile format version {found}; this build reads version {supported}")]
     UnsupportedProfileVersion { path: PathBuf, found: u64, supported: u32 },
-    #[error("{path}: Parquet is not supported; convert it to CSV (e.g. pandas.read_parquet(...).to_csv(...))")]
-    Parquet { path: PathBuf },
+    #[error("{path}: not readable Parquet: {reason}")]
+    MalformedParquet { path: PathBuf, reason: String },
+    #[error("{path}: column {column:?} holds {kind} values, not numbers{hint}")]
+    NotNumericColumn { path: PathBuf, column: String, kind: &'static str, hint: &'static str },
+    #[error("{path}: feature {column:?} is categorical; Parquet columns are read as numbers only")]
+    CategoricalParquet { path: PathBuf, column: String },
     #[error("{path}: not valid CSV: {reason}")]
     MalformedCsv { path: PathBuf, reason: String },
     #[error("{path} has no data rows")]

@@ -1,16 +1,18 @@
 //! `trainloop drift compare`: drift between a reference and a current
-//! input, each a feature profile or a CSV data file, for people (an aligned
-//! table) and scripts (`--json`).
+//! input, each a feature profile or a CSV or Parquet data file, local or in
+//! object storage, for people (an aligned table) and scripts (`--json`).
 
 mod compare;
 mod csv_data;
+mod csv_records;
+mod data_file;
 mod error;
 mod input;
 mod number;
+mod parquet_data;
 mod table;
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -36,12 +38,14 @@ pub enum DriftCommand {
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// The reference: a feature profile (JSON, as the trainer writes it) or a CSV data file.
+    /// The reference: a feature profile (JSON, as the trainer writes it) or a CSV or Parquet
+    /// data file; a local path or a URI (s3://, gs://, az://, http(s)://, file://).
     #[arg(long)]
-    pub reference: PathBuf,
-    /// The current input: a feature profile (JSON, e.g. a model server's) or a CSV data file.
+    pub reference: String,
+    /// The current input: a feature profile (JSON, e.g. a model server's) or a CSV or Parquet
+    /// data file; a local path or a URI (s3://, gs://, az://, http(s)://, file://).
     #[arg(long)]
-    pub current: PathBuf,
+    pub current: String,
     /// The binned statistics to compute, comma-separated [default: all].
     #[arg(long, value_enum, value_delimiter = ',')]
     pub method: Vec<Method>,
