@@ -16,6 +16,7 @@ use trainloop::api::{DriftMethod, FeatureDriftMonitor, Monitor};
 use trainloop::artifact::{FeatureProfile, sha256_digest};
 use trainloop::controllers::drift::evaluate::{Alerts, Reading, Served, evaluate};
 use trainloop::controllers::drift::live::Server;
+use trainloop::controllers::drift::taken::TakenRows;
 use trainloop::monitors::webhook::{Firings, PolicyKey};
 use trainloop_example_model_server::load::LoadedModel;
 use trainloop_example_model_server::{AppState, router};
@@ -66,9 +67,11 @@ async fn main() -> anyhow::Result<()> {
     let drift: &FeatureDriftMonitor =
         monitor.feature_drift.as_ref().ok_or_else(|| anyhow::anyhow!("not a featureDrift monitor"))?;
     anyhow::ensure!(drift.method == DriftMethod::Psi);
-    let served = Served { http: &http, digest: &digest, reference: &reference, servers: &pods };
     let firings = Firings::default();
     let policy = PolicyKey { namespace: "default".into(), name: "bench".into() };
+    let taken = TakenRows::default();
+    let served =
+        Served { http: &http, digest: &digest, reference: &reference, servers: &pods, taken: &taken, policy: &policy };
     let alerts = Alerts { firings: &firings, policy: &policy };
 
     let mut times = Vec::with_capacity(evaluations);
@@ -81,6 +84,8 @@ async fn main() -> anyhow::Result<()> {
         let start = Instant::now();
         let reading = evaluate(&monitor, &served, &alerts).await;
         times.push(start.elapsed());
+        // As the controller does once the judgement is in the policy's status.
+        taken.recorded(&policy);
         match reading {
             Reading::Value { samples: Some(samples), .. } => {
                 anyhow::ensure!(samples == rows_per_server * servers as u64, "{samples} rows judged");
