@@ -172,7 +172,9 @@ mod tests {
     }
 
     fn observe(run: &TrainingRun, old: &TrainingRunStatus, outcome: &Outcome) -> TrainingRunStatus {
-        let validated = validate(run, &Settings::new("file:///a")).unwrap();
+        // Pods sharing the operator's files, as on localplane.
+        let settings = Settings { local_files: true, ..Settings::new("file:///a") };
+        let validated = validate(run, &settings).unwrap();
         observed(run, old, &validated, outcome, None)
     }
 
