@@ -78,6 +78,20 @@ async fn every_request_of_the_operator_is_allowed_by_the_chart_and_every_rule_is
     let rollout = std::time::Duration::from_secs(120);
     env.wait_longer::<ModelDeployment>("cancer", "serving cancer-1", rollout, serves("cancer-1")).await;
 
+    // The same mistake made again joins its event's series (an events patch): a pipeline whose
+    // time zone goes wrong, wrong another way, then wrong the first way again.
+    let mut bad = pipeline("typo", env!("CARGO_BIN_EXE_example-trainer"), &[]).unwrap();
+    bad["spec"]["triggers"] = json!({"schedule": {"cron": "0 3 * * *", "timeZone": "Mars/Olympus_Mons"}});
+    env.create::<TrainingPipeline>(bad).await.unwrap();
+    for zone in ["Mars/Olympus_Mons", "Venus/Maxwell_Montes", "Mars/Olympus_Mons"] {
+        let edit = json!({"spec": {"triggers": {"schedule": {"timeZone": zone}}}});
+        pipelines.patch("typo", &PatchParams::default(), &Patch::Merge(&edit)).await.unwrap();
+        let stalled = move |p: Option<&TrainingPipeline>| {
+            p.and_then(|p| p.status.as_ref())
+                .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Stalled" && c.message.contains(zone)))
+        };
+        env.wait_for::<TrainingPipeline>("typo", zone, stalled).await;
+    }
     // What a replica does for its lease.
     let mut election = Election::join(
         client,
