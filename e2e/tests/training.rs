@@ -544,7 +544,19 @@ async fn an_object_the_operator_cannot_read_gets_a_warning_and_stops_nothing_els
         "default",
         &kube::discovery::ApiResource::erase::<TrainingPipeline>(&()),
     );
-    api.create(&kube::api::PostParams::default(), &serde_json::from_value(broken).unwrap()).await.unwrap();
+    let broken: kube::core::DynamicObject = serde_json::from_value(broken).unwrap();
+    // A real API server validates with the replaced schema a moment after the replace returns
+    // (nothing to watch for that): until then it refuses the object as the old schema would.
+    let deadline = tokio::time::Instant::now() + trainloop_e2e::TIMEOUT;
+    loop {
+        match api.create(&kube::api::PostParams::default(), &broken).await {
+            Ok(_) => break,
+            Err(kube::Error::Api(status)) if status.code == 422 && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("the loosened schema should let the pipeline in: {error}"),
+        }
+    }
     env.create::<TrainingPipeline>(pipeline("good", &reporting_trainer(), "0.93", json!({}))).await.unwrap();
     env.wait_for::<TrainingRun>("good-1", "Succeeded", phase_is(RunPhase::Succeeded)).await;
     let deadline = tokio::time::Instant::now() + trainloop_e2e::TIMEOUT;
