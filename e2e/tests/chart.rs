@@ -215,7 +215,24 @@ async fn the_chart_lints_renders_every_variant_and_refuses_bad_values() {
     for unset in ["TRAINLOOP_ARTIFACT_VOLUME", "TRAINLOOP_DATA_VOLUME", "TRAINLOOP_DATA_DIR", "TRAINLOOP_LOCAL_FILES"] {
         assert!(!defaults_env.contains_key(unset), "{unset}");
     }
-    let shared = env(one(answers["shared volumes"].as_ref().expect("shared volumes install"), "Deployment"));
+    let shared_deployment = one(answers["shared volumes"].as_ref().expect("shared volumes install"), "Deployment");
+    // The operator reads profiles and fingerprints data where its pods do: same claims, same paths.
+    let pod = &shared_deployment["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["containers"][0]["volumeMounts"],
+        json!([{"name": "tmp", "mountPath": "/tmp"},
+            {"name": "artifacts", "mountPath": "/var/lib/trainloop/artifacts", "readOnly": true},
+            {"name": "data", "mountPath": "/srv/data", "readOnly": true}])
+    );
+    assert_eq!(
+        pod["volumes"][1],
+        json!({"name": "artifacts", "persistentVolumeClaim": {"claimName": "artifacts", "readOnly": true}})
+    );
+    assert_eq!(
+        pod["volumes"][2],
+        json!({"name": "data", "persistentVolumeClaim": {"claimName": "datasets", "readOnly": true}})
+    );
+    let shared = env(shared_deployment);
     assert_eq!(shared["TRAINLOOP_ARTIFACT_VOLUME"], "artifacts");
     assert_eq!(shared["TRAINLOOP_DATA_VOLUME"], "datasets");
     assert_eq!(shared["TRAINLOOP_DATA_DIR"], "/srv/data");

@@ -147,6 +147,16 @@ fn counter(env: &Env, name: &str, labels: &str) -> f64 {
     text.lines().find_map(|line| line.strip_prefix(&series)?.trim().parse().ok()).unwrap_or(0.0)
 }
 
+/// Waits until `counted` holds. The operator counts what an evaluation announces just after the
+/// status write that the tests watch, and metrics cannot be watched: they are read again.
+async fn counted(env: &Env, what: &str, counted: impl Fn(&Env) -> bool) {
+    let deadline = tokio::time::Instant::now() + EVALUATION_TIMEOUT;
+    while !counted(env) {
+        assert!(tokio::time::Instant::now() < deadline, "not counted: {what}\n{}", env.operator_metrics());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The reads (get, list) the operator sent of what a policy gathers and of policies themselves.
 fn gathered_reads(env: &Env) -> Vec<(&'static str, f64)> {
     ["driftpolicies", "modeldeployments", "trainingpipelines", "trainingruns", "pods"]
@@ -224,7 +234,7 @@ async fn shifted_traffic_retrains_once_naming_the_feature_and_the_policy_watches
     assert_eq!(events(&env, "RetrainRequested").await.len(), 1);
     assert!(events(&env, "DriftDetected").await.iter().any(|n| n.contains("mean_radius")));
     assert!(events(&env, "MonitorError").await.iter().any(|n| n.contains("ModelDeployment missing does not exist")));
-    assert!(counter(&env, "drift_evaluations_total", "{outcome=\"breach\"}") >= 1.0);
+    counted(&env, "a breach", |env| counter(env, "drift_evaluations_total", "{outcome=\"breach\"}") >= 1.0).await;
     env.shutdown().await;
 }
 
@@ -266,10 +276,13 @@ async fn a_thousand_alerts_and_drift_at_every_evaluation_start_one_run_and_coold
             .is_some_and(|s| s.suppression_reason.as_deref().is_some_and(|r| r.starts_with("cooldown")))
     };
     env.wait_longer::<DriftPolicy>("cancer", "held by cooldown", EVALUATION_TIMEOUT, cooling).await;
+    let held = |env: &Env| {
+        counter(env, "retrains_suppressed_total", "{reason=\"pending\"}")
+            + counter(env, "retrains_suppressed_total", "{reason=\"cooldown\"}")
+    };
+    counted(&env, "one retrain and a held firing", |env| counter(env, "retrains_total", "") >= 1.0 && held(env) >= 1.0)
+        .await;
     assert_eq!(counter(&env, "retrains_total", ""), 1.0);
-    let held = counter(&env, "retrains_suppressed_total", "{reason=\"pending\"}")
-        + counter(&env, "retrains_suppressed_total", "{reason=\"cooldown\"}");
-    assert!(held >= 1.0, "{}", env.operator_metrics());
 
     // A new operator (its metrics start from zero) knows the cooldown from the policy's status.
     env.stop_operator().await;
@@ -388,6 +401,7 @@ async fn an_alert_through_a_real_alertmanager_retrains_once_and_the_daily_budget
     };
     env.wait_for::<DriftPolicy>("cancer", "lastTriggeredRun cancer-2", recorded).await;
     env.wait_longer::<TrainingRun>("cancer-2", "Succeeded", ROLLOUT_TIMEOUT, phase_is(RunPhase::Succeeded)).await;
+    counted(&env, "one retrain", |env| counter(env, "retrains_total", "") >= 1.0).await;
     assert_eq!(counter(&env, "retrains_total", ""), 1.0);
 
     // A new operator (its metrics start from zero, its receiver on the same port) knows from the
@@ -406,8 +420,10 @@ async fn an_alert_through_a_real_alertmanager_retrains_once_and_the_daily_budget
     let status = policy.status.unwrap();
     assert_eq!(status.state.as_deref(), Some("Suppressed"));
     assert_eq!(status.recent_retrains.len(), 1);
+    let daily_limit = |env: &Env| counter(env, "retrains_suppressed_total", "{reason=\"daily-limit\"}");
+    counted(&env, "a firing held by the daily limit", |env| daily_limit(env) >= 1.0).await;
     assert_eq!(counter(&env, "retrains_total", ""), 0.0);
-    assert_eq!(counter(&env, "retrains_suppressed_total", "{reason=\"daily-limit\"}"), 1.0);
+    assert_eq!(daily_limit(&env), 1.0);
     assert_eq!(drift_runs(&runs(&env).await).len(), 1);
     assert_eq!(events(&env, "RetrainRequested").await.len(), 1);
     assert!(events(&env, "RetrainSuppressed").await.iter().any(|n| n.starts_with("maxRetrainsPerDay: 1")));
