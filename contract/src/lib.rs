@@ -22,6 +22,7 @@ pub mod preprocess;
 pub mod profile;
 pub mod result;
 pub mod schema;
+pub mod serving;
 
 pub use digest::{Sha256Stream, is_sha256_digest, sha256_digest};
 pub use drift::{DriftError, DriftMethod, FeatureDrift, compare_profiles, drift};

@@ -28,10 +28,7 @@ impl LoadError {
     }
 }
 
-/// The artifact's bytes do not match `MODEL_DIGEST`.
-pub const EXIT_DIGEST_MISMATCH: u8 = 65;
-/// The artifact cannot be read or is not a model.
-pub const EXIT_MODEL_UNREADABLE: u8 = 66;
+pub use trainloop_contract::serving::{EXIT_DIGEST_MISMATCH, EXIT_MODEL_UNREADABLE};
 
 /// A loaded model and the digest of the bytes it came from.
 #[derive(Debug)]

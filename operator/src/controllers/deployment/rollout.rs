@@ -13,6 +13,7 @@ use kube::ResourceExt;
 use super::source::Candidate;
 use super::workload::model_of;
 use crate::api::{FailedModel, ModelDeployment, RolloutStatus, ServedModel};
+use crate::artifact::serving::{EXIT_DIGEST_MISMATCH, EXIT_MODEL_UNREADABLE};
 use crate::controllers::labels;
 
 /// How many restarts after a failed exit make a crash loop: one exit may be a passing fault.
@@ -21,7 +22,7 @@ const CRASH_RESTARTS: i32 = 2;
 const FAILED_KEPT: usize = 10;
 /// The serving contract's exit codes (README, "How serving works"): a server exiting with one of
 /// these refused its model for this reason; any other failed exit is `ServerExited`.
-const REFUSALS: [(i32, &str); 2] = [(65, "DigestRefused"), (66, "ModelUnreadable")];
+const REFUSALS: [(u8, &str); 2] = [(EXIT_DIGEST_MISMATCH, "DigestRefused"), (EXIT_MODEL_UNREADABLE, "ModelUnreadable")];
 
 /// What the cluster shows of the deployment's workload.
 pub struct Observed<'a> {
@@ -266,7 +267,7 @@ fn pod_failure(pod: &Pod) -> Option<Progress> {
         let exited = states.into_iter().flatten().find_map(|s| s.terminated.as_ref().filter(|t| t.exit_code != 0));
         if let Some(exit) = exited.filter(|_| container.restart_count >= CRASH_RESTARTS) {
             let said = last_words(exit);
-            let refusal = REFUSALS.iter().find(|(code, _)| *code == exit.exit_code);
+            let refusal = REFUSALS.iter().find(|(code, _)| i32::from(*code) == exit.exit_code);
             let reason = refusal.map_or("ServerExited", |(_, reason)| reason);
             let restarts = container.restart_count;
             let message = format!("pod {}: the server exited {restarts} times: {said}", pod.name_any());
