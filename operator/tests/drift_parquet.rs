@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod support;
+
 use serde_json::Value;
 use trainloop::artifact::{FeatureProfile, FeatureSchema, FeatureValue};
 
@@ -45,13 +47,7 @@ pq.write_table(pa.table({"x": pa.array([], pa.float64()), "y": pa.array([], pa.f
 "#;
 
 fn python3() -> &'static str {
-    let check = Command::new("python3").args(["-c", "import numpy, pyarrow"]).output();
-    assert!(
-        check.as_ref().is_ok_and(|out| out.status.success()),
-        "python3 with numpy and pyarrow is required: run `make test`, or `bash scripts/python-env.sh` and put \
-         .venv/bin first on PATH ({check:?})"
-    );
-    "python3"
+    support::python3_with("numpy, pyarrow")
 }
 
 fn write_files(folder: &Path) {

@@ -8,19 +8,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod support;
+
 use serde_json::Value;
 use trainloop::stats::ks_distribution::kolmogorov_sf;
 
 const TOLERANCE: f64 = 1e-9;
 
 fn python3() -> &'static str {
-    let check = Command::new("python3").args(["-c", "import numpy, scipy"]).output();
-    assert!(
-        check.as_ref().is_ok_and(|o| o.status.success()),
-        "python3 with numpy and scipy is required: run `make test`, or `bash scripts/python-env.sh` and put \
-         .venv/bin first on PATH ({check:?})"
-    );
-    "python3"
+    support::python3_with("numpy, scipy")
 }
 
 fn workspace_file(path: &str) -> PathBuf {

@@ -17,6 +17,18 @@ pub fn cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(default)
 }
 
+/// `python3` from the pinned virtual environment, once it is checked to import `modules`
+/// (e.g. `"numpy, scipy"`): the reference computations some tests compare with.
+pub fn python3_with(modules: &str) -> &'static str {
+    let check = std::process::Command::new("python3").args(["-c", &format!("import {modules}")]).output();
+    assert!(
+        check.as_ref().is_ok_and(|out| out.status.success()),
+        "python3 with {modules} is required: run `make test`, or `bash scripts/python-env.sh` and put \
+         .venv/bin first on PATH ({check:?})"
+    );
+    "python3"
+}
+
 /// Every YAML document in `text`, as JSON values.
 pub fn documents(text: &str) -> Vec<Value> {
     serde_saphyr::from_multiple::<Value>(text).expect("valid YAML").into_iter().filter(|doc| !doc.is_null()).collect()
