@@ -290,15 +290,16 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
     let deployment_controller = deployment_controller(deployment_watches, &stores.deployments);
     // One watch of DriftPolicies feeds their controller and the receiver, and hands each change
     // on to the pipeline its retrain request names, once the store holds it: the pipeline
-    // controller reads the request from there.
+    // controller reads the request from there, found by the index of requests by pipeline.
     let (requests_to_pipelines, requests) = futures::channel::mpsc::unbounded();
+    let index = ctx.clone();
     let policies = cached(
         scope.api::<Guarded<DriftPolicy>>(&client),
         watcher::Config::default(),
         policy_writer,
         &health,
         scope.name("driftpolicies"),
-        |_| {},
+        move |event| index.caches.policies_by_requested_pipeline.observe(event),
         |_| {},
     )
     .inspect(move |event| {

@@ -7,7 +7,7 @@
 //! status write carries the version it was computed from, and a reconcile of an object whose
 //! cache has not yet seen the operator's last write waits for it.
 
-mod label_index;
+mod key_index;
 mod own_writes;
 
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 
 use crate::api::{DriftPolicy, ModelDeployment, TrainingPipeline, TrainingRun};
 use crate::controllers::labels;
-pub use label_index::LabelIndex;
+pub use key_index::{KeyIndex, label};
 pub use own_writes::OwnWrites;
 
 /// An object as the watches deliver it: the resource, or why it could not be read (written under
@@ -47,9 +47,11 @@ pub struct Stores {
 /// The stores of one scope with their indexes and the operator's own writes.
 pub struct Caches {
     pub stores: Stores,
-    pub runs_by_pipeline: LabelIndex,
-    pub pods_by_job: LabelIndex,
-    pub pods_by_deployment: LabelIndex,
+    pub runs_by_pipeline: KeyIndex<Guarded<TrainingRun>>,
+    pub pods_by_job: KeyIndex<Pod>,
+    pub pods_by_deployment: KeyIndex<Pod>,
+    /// DriftPolicies by the pipeline their retrain request names.
+    pub policies_by_requested_pipeline: KeyIndex<Guarded<DriftPolicy>>,
     pub own_writes: OwnWrites,
     synced: tokio::sync::watch::Sender<bool>,
 }
@@ -58,9 +60,10 @@ impl Caches {
     pub fn new(stores: Stores) -> Self {
         Caches {
             stores,
-            runs_by_pipeline: LabelIndex::new(labels::PIPELINE),
-            pods_by_job: LabelIndex::new(JOB_NAME_LABEL),
-            pods_by_deployment: LabelIndex::new(labels::DEPLOYMENT),
+            runs_by_pipeline: KeyIndex::new(|run| label(run, labels::PIPELINE)),
+            pods_by_job: KeyIndex::new(|pod| label(pod, JOB_NAME_LABEL)),
+            pods_by_deployment: KeyIndex::new(|pod| label(pod, labels::DEPLOYMENT)),
+            policies_by_requested_pipeline: KeyIndex::new(requested_pipeline),
             own_writes: OwnWrites::default(),
             synced: tokio::sync::watch::Sender::new(false),
         }
@@ -142,15 +145,22 @@ impl Caches {
         readable(&self.stores.deployments, namespace, name)
     }
 
-    /// The readable DriftPolicies of `namespace` (a scan: they are few beside runs and pods).
-    pub fn policies(&self, namespace: &str) -> Vec<DriftPolicy> {
-        readable_in(&self.stores.policies, namespace)
+    /// The readable DriftPolicies of `namespace` whose retrain request names `pipeline`.
+    pub fn policies_requesting(&self, namespace: &str, pipeline: &str) -> Vec<DriftPolicy> {
+        let policies = self.policies_by_requested_pipeline.lookup(&self.stores.policies, namespace, pipeline);
+        policies.iter().filter_map(|policy| policy.0.clone().ok()).collect()
     }
 
     /// The readable ModelDeployments of `namespace`.
     pub fn deployments(&self, namespace: &str) -> Vec<ModelDeployment> {
         readable_in(&self.stores.deployments, namespace)
     }
+}
+
+/// The pipeline a DriftPolicy's standing retrain request names.
+fn requested_pipeline(policy: &Guarded<DriftPolicy>) -> Option<&str> {
+    let request = policy.0.as_ref().ok()?.status.as_ref()?.retrain_request.as_ref()?;
+    Some(&request.pipeline)
 }
 
 /// The object called `name` in `namespace` of `store`, if it is there and readable.
@@ -173,4 +183,58 @@ where
         .filter(|object| object.meta().namespace.as_deref() == Some(namespace))
         .cloned()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::ResourceExt;
+    use kube::runtime::watcher::Event;
+    use serde_json::json;
+
+    use super::*;
+
+    /// A DriftPolicy called `name` in `namespace`, asking `pipeline` for a retrain if any.
+    fn policy(namespace: &str, name: &str, pipeline: Option<&str>) -> Guarded<DriftPolicy> {
+        let status = pipeline.map(|pipeline| {
+            json!({"retrainRequest": {"id": format!("{name}-1"), "pipeline": pipeline, "reason": "drift",
+                                      "requestedAt": "2026-12-01T00:00:00Z"}})
+        });
+        serde_json::from_value(json!({"apiVersion": "trainloop.dev/v1alpha1", "kind": "DriftPolicy",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"deploymentRef": {"name": "md"}, "monitors": []}, "status": status}))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_pipelines_retrain_requests_are_found_by_index_exactly_those_of_its_namespace_and_name() {
+        let (reader, mut writer) = reflector::store();
+        let mut caches = Caches::empty();
+        caches.stores.policies = reader;
+        let mut feed = |event: Event<Guarded<DriftPolicy>>| {
+            caches.policies_by_requested_pipeline.observe(&event);
+            writer.apply_watcher_event(&event);
+        };
+        for event in [
+            Event::Init,
+            Event::InitApply(policy("ml", "inputs", Some("cancer"))),
+            Event::InitApply(policy("ml", "alerts", Some("cancer"))),
+            Event::InitApply(policy("ml", "other", Some("iris"))),
+            Event::InitApply(policy("ml", "quiet", None)),
+            Event::InitApply(policy("staging", "inputs", Some("cancer"))),
+            Event::InitDone,
+            // Its deployment now follows another pipeline: its request names that one.
+            Event::Apply(policy("ml", "moved", Some("cancer"))),
+            Event::Apply(policy("ml", "moved", Some("iris"))),
+            Event::Delete(policy("ml", "alerts", Some("cancer"))),
+        ] {
+            feed(event);
+        }
+        let names = |namespace: &str, pipeline: &str| -> Vec<String> {
+            caches.policies_requesting(namespace, pipeline).iter().map(|p| p.name_any()).collect()
+        };
+        assert_eq!(names("ml", "cancer"), ["inputs"]);
+        assert_eq!(names("ml", "iris"), ["moved", "other"]);
+        assert_eq!(names("staging", "cancer"), ["inputs"]);
+        assert_eq!(names("ml", "quiet"), Vec::<String>::new());
+    }
 }

@@ -173,16 +173,16 @@ async fn reconcile_pipeline(mut pipeline: Arc<TrainingPipeline>, ctx: Arc<Life>)
 }
 
 /// The retrain requests that the namespace's DriftPolicies hold for the pipeline `name`, from the
-/// cache: a request the cache does not show yet wakes the pipeline once it does. A policy the
-/// operator cannot read holds none (its own controller reports it).
+/// cache's index of requests by pipeline: a request the cache does not show yet wakes the
+/// pipeline once it does. A policy the operator cannot read holds none (its own controller
+/// reports it).
 fn drift_requests(ctx: &Life, namespace: &str, name: &str) -> Vec<DriftRequest> {
     ctx.caches
-        .policies(namespace)
+        .policies_requesting(namespace, name)
         .into_iter()
         .filter_map(|policy| {
             let request = policy.status?.retrain_request?;
-            let policy = policy.metadata.name?;
-            (request.pipeline == name).then_some(DriftRequest { policy, id: request.id, reason: request.reason })
+            Some(DriftRequest { policy: policy.metadata.name?, id: request.id, reason: request.reason })
         })
         .collect()
 }

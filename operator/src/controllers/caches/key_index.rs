@@ -1,5 +1,6 @@
-//! Which objects carry a label value, per namespace: the owner index the stores lack (a kube
-//! `Store` can only scan every object, and 10,000 pipelines scanning 10,000 runs each is 10^8).
+//! Which objects have a key (a label's value, the pipeline a DriftPolicy's retrain request
+//! names), per namespace: the owner index the stores lack (a kube `Store` can only scan every
+//! object, and 10,000 pipelines scanning 10,000 runs each is 10^8).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -8,21 +9,28 @@ use kube::runtime::reflector::{Lookup, ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
-/// Names by `(namespace, value of the label)`. Fed by the watch before its store, so it always
-/// holds every name the store holds: a superset (a name stays when its object vanished during a
-/// relist), which is why a lookup reads each object from the store and checks the label again.
-pub struct LabelIndex {
-    label: &'static str,
+/// Names by `(namespace, key)`. Fed by the watch before its store, so it always holds every name
+/// the store holds: a superset (a name stays when its object vanished during a relist, or under
+/// its former key when the key changed), which is why a lookup reads each object from the store
+/// and checks its key again.
+pub struct KeyIndex<K> {
+    key: fn(&K) -> Option<&str>,
     names: RwLock<HashMap<(String, String), BTreeSet<String>>>,
 }
 
-impl LabelIndex {
-    pub fn new(label: &'static str) -> Self {
-        LabelIndex { label, names: RwLock::default() }
+/// The value of `label` on `object`: a key for [`KeyIndex`].
+pub fn label<'a, K: Resource>(object: &'a K, label: &str) -> Option<&'a str> {
+    object.meta().labels.as_ref()?.get(label).map(String::as_str)
+}
+
+impl<K: Resource> KeyIndex<K> {
+    /// An index by `key` (a function, not a closure: the index is built before any object).
+    pub fn new(key: fn(&K) -> Option<&str>) -> Self {
+        KeyIndex { key, names: RwLock::default() }
     }
 
     /// Follow one event of the watch.
-    pub fn observe<K: Resource>(&self, event: &watcher::Event<K>) {
+    pub fn observe(&self, event: &watcher::Event<K>) {
         let mut names = self.names.write().unwrap_or_else(PoisonError::into_inner);
         match event {
             watcher::Event::Apply(object) | watcher::Event::InitApply(object) => {
@@ -44,23 +52,21 @@ impl LabelIndex {
         }
     }
 
-    fn key<K: Resource>(&self, object: &K) -> Option<(String, String)> {
-        let value = object.meta().labels.as_ref()?.get(self.label)?;
-        Some((object.meta().namespace.clone().unwrap_or_default(), value.clone()))
+    fn key(&self, object: &K) -> Option<(String, String)> {
+        let value = (self.key)(object)?;
+        Some((object.meta().namespace.clone().unwrap_or_default(), value.to_string()))
     }
 
-    /// The objects of `store` in `namespace` whose label is `value`.
-    pub fn lookup<K>(&self, store: &Store<K>, namespace: &str, value: &str) -> Vec<Arc<K>>
+    /// The objects of `store` in `namespace` whose key is `value`.
+    pub fn lookup(&self, store: &Store<K>, namespace: &str, value: &str) -> Vec<Arc<K>>
     where
-        K: Resource + Lookup<DynamicType = ()> + Clone + 'static,
+        K: Lookup<DynamicType = ()> + Clone + 'static,
     {
         let names = self.names.read().unwrap_or_else(PoisonError::into_inner);
         let Some(set) = names.get(&(namespace.to_string(), value.to_string())) else { return Vec::new() };
         set.iter()
             .filter_map(|name| store.get(&ObjectRef::new(name).within(namespace)))
-            .filter(|object| {
-                object.meta().labels.as_ref().and_then(|l| l.get(self.label)).map(String::as_str) == Some(value)
-            })
+            .filter(|object| (self.key)(object) == Some(value))
             .collect()
     }
 }
@@ -79,8 +85,12 @@ mod tests {
         object
     }
 
+    fn owner(object: &ConfigMap) -> Option<&str> {
+        label(object, "owner")
+    }
+
     /// A watch as `run_controllers` wires it: the index first, then the store.
-    fn feed(index: &LabelIndex, writer: &mut store::Writer<ConfigMap>, event: watcher::Event<ConfigMap>) {
+    fn feed(index: &KeyIndex<ConfigMap>, writer: &mut store::Writer<ConfigMap>, event: watcher::Event<ConfigMap>) {
         index.observe(&event);
         writer.apply_watcher_event(&event);
     }
@@ -91,7 +101,7 @@ mod tests {
 
     #[test]
     fn finds_by_namespace_and_label_and_forgets_deleted_objects() {
-        let index = LabelIndex::new("owner");
+        let index = KeyIndex::new(owner);
         let (reader, mut writer) = store::<ConfigMap>();
         for event in [
             watcher::Event::Init,
@@ -111,7 +121,7 @@ mod tests {
 
     #[test]
     fn an_object_relabelled_or_gone_in_a_relist_is_not_returned() {
-        let index = LabelIndex::new("owner");
+        let index = KeyIndex::new(owner);
         let (reader, mut writer) = store::<ConfigMap>();
         feed(&index, &mut writer, watcher::Event::Apply(object("a-1", "ml", "a")));
         feed(&index, &mut writer, watcher::Event::Apply(object("a-2", "ml", "a")));
