@@ -270,4 +270,18 @@ pub struct MonitorStatus {
     /// Why no value could be computed, if so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// For feature drift: per server pod, the cursor of the profile read whose rows the latest
+    /// value judged. The operator acknowledges it to the pod, which only then subtracts those
+    /// rows; after a restart it acknowledges them again from here (a pod subtracts once), so a
+    /// row is neither lost nor judged twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profile_cursors: Vec<ProfileCursor>,
+}
+
+/// A server pod's cursor: names the rows of one read of its live profile.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileCursor {
+    pub pod: String,
+    pub cursor: String,
 }

@@ -2,8 +2,9 @@
 //! (`BENCH_DRIFT_SERVERS`). Ten example model servers (the real router, each on its own
 //! loopback port, in this process) serve a model of the Breast Cancer data (its 10 numeric
 //! features, 10 bins each); before each evaluation every server answers predictions for the
-//! dataset's rows, untimed; then the operator's own evaluation is timed: the look at every live
-//! profile, the read-and-reset of every one, their sum and the comparison with the reference.
+//! dataset's rows, untimed; then the operator's own evaluation is timed: the acknowledgement of
+//! the previous evaluation's reads, the read of every live profile, their sum and the comparison
+//! with the reference.
 //! Prints the median and p99 over `BENCH_DRIFT_EVALUATIONS` (default 200) evaluations.
 
 use std::collections::BTreeMap;
@@ -14,9 +15,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use trainloop::api::{DriftMethod, FeatureDriftMonitor, Monitor};
 use trainloop::artifact::{FeatureProfile, sha256_digest};
+use trainloop::controllers::drift::acknowledged::Acknowledged;
 use trainloop::controllers::drift::evaluate::{Alerts, Reading, Served, evaluate};
 use trainloop::controllers::drift::live::Server;
-use trainloop::controllers::drift::taken::TakenRows;
 use trainloop::monitors::webhook::{Firings, PolicyKey};
 use trainloop_example_model_server::load::LoadedModel;
 use trainloop_example_model_server::{AppState, router};
@@ -69,11 +70,21 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(drift.method == DriftMethod::Psi);
     let firings = Firings::default();
     let policy = PolicyKey { namespace: "default".into(), name: "bench".into() };
-    let taken = TakenRows::default();
-    let served =
-        Served { http: &http, digest: &digest, reference: &reference, servers: &pods, taken: &taken, policy: &policy };
+    let acknowledged = Acknowledged::default();
+    let pod_names: Vec<String> = pods.iter().map(|pod| pod.pod.clone()).collect();
+    let served = Served {
+        http: &http,
+        digest: &digest,
+        reference: &reference,
+        servers: &pods,
+        pods: &pod_names,
+        acknowledged: &acknowledged,
+        policy: &policy,
+    };
     let alerts = Alerts { firings: &firings, policy: &policy };
 
+    // What the policy's status records: the cursors of the last judged reads.
+    let mut recorded = Vec::new();
     let mut times = Vec::with_capacity(evaluations);
     for _ in 0..evaluations {
         // Fresh traffic on every server (untimed): each evaluation judges what came since the last.
@@ -82,10 +93,9 @@ async fn main() -> anyhow::Result<()> {
             http.post(url).body(body.clone()).send().await?.error_for_status()?;
         }
         let start = Instant::now();
-        let reading = evaluate(&monitor, &served, &alerts).await;
+        let (reading, cursors) = evaluate(&monitor, &served, &alerts, &recorded).await;
         times.push(start.elapsed());
-        // As the controller does once the judgement is in the policy's status.
-        taken.recorded(&policy);
+        recorded = cursors;
         match reading {
             Reading::Value { samples: Some(samples), .. } => {
                 anyhow::ensure!(samples == rows_per_server * servers as u64, "{samples} rows judged");
@@ -101,8 +111,8 @@ async fn main() -> anyhow::Result<()> {
     let at = |share: f64| times[((times.len() as f64 * share).ceil() as usize).clamp(1, times.len()) - 1];
     println!(
         "drift monitor bench: one featureDrift evaluation over {servers} model servers ({} features, {} \
-         rows each): median {:.2} ms, p99 {:.2} ms over {evaluations} evaluations (look at every live profile, \
-         read-and-reset, sum, PSI per feature)",
+         rows each): median {:.2} ms, p99 {:.2} ms over {evaluations} evaluations (acknowledge the last reads, \
+         read every live profile, sum, PSI per feature)",
         features.len(),
         rows_per_server,
         at(0.5).as_secs_f64() * 1e3,

@@ -11,7 +11,9 @@ use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::ListParams;
 use serde_json::{Value, json};
-use trainloop::api::{DriftPolicy, ModelDeployment, RunPhase, TrainingPipeline, TrainingRun, TriggerType};
+use trainloop::api::{
+    DriftPolicy, ModelDeployment, ProfileCursor, RunPhase, TrainingPipeline, TrainingRun, TriggerType,
+};
 use trainloop::artifact::FeatureSchema;
 use trainloop_e2e::serving::{model_deployment, pipeline, serves};
 use trainloop_e2e::{Env, alerting};
@@ -505,14 +507,24 @@ async fn a_real_prometheus_query_crossing_its_threshold_retrains_once_and_an_unr
     env.shutdown().await;
 }
 
-/// The rows the server pods of `cancer` counted since their last reset.
+/// The rows the server pods of `cancer` counted and no reader acknowledged yet (a read
+/// subtracts nothing).
 async fn rows_counted(env: &Env) -> u64 {
+    read_rows(env, false).await
+}
+
+/// Read the rows the server pods of `cancer` counted, acknowledging them if `acknowledge`.
+async fn read_rows(env: &Env, acknowledge: bool) -> u64 {
     let http = trainloop::triggers::data::http_client().unwrap();
     let mut rows = 0;
     for server in server_addresses(env).await {
-        let profile: Value =
-            http.get(format!("http://{server}/trainloop/profile")).send().await.unwrap().json().await.unwrap();
+        let url = format!("http://{server}/trainloop/profile");
+        let profile: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
         rows += profile["samples"].as_u64().unwrap();
+        if acknowledge {
+            let ack = http.post(format!("{url}/ack")).json(&json!({"cursor": profile["cursor"]})).send().await;
+            assert!(ack.unwrap().status().is_success());
+        }
     }
     rows
 }
@@ -528,38 +540,56 @@ async fn poll_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     tokio::time::timeout(EVALUATION_TIMEOUT, until).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"));
 }
 
+/// The policy `cancer` judged exactly `rows` rows at an evaluation after the one that recorded
+/// the profile cursors `before` (each judged evaluation records the cursors of its own reads):
+/// `minSamples` is one batch, so an evaluation judges exactly the batch sent when no row is lost
+/// or judged twice. Returns the cursors it recorded.
+async fn judged_after(env: &Env, before: &[ProfileCursor], rows: u64) -> Vec<ProfileCursor> {
+    let judged = |p: Option<&DriftPolicy>| {
+        p.and_then(monitor)
+            .is_some_and(|m| m.message.is_none() && !m.profile_cursors.is_empty() && m.profile_cursors != before)
+    };
+    let policy = env.wait_longer::<DriftPolicy>("cancer", "a judged evaluation", EVALUATION_TIMEOUT, judged).await;
+    let status = policy.status.unwrap();
+    assert_eq!(status.monitors[0].samples, Some(rows as i64), "rows judged: {:?}", status.monitors[0]);
+    assert_eq!(status.state.as_deref(), Some("Watching"));
+    status.monitors[0].profile_cursors.clone()
+}
+
 #[tokio::test]
-async fn rows_taken_by_an_evaluation_whose_status_write_failed_are_judged_by_the_next() {
+async fn rows_read_by_an_operator_stopped_before_its_status_write_are_judged_once_after_a_restart() {
     if trainloop_e2e::skip_on_kubernetes("failing the operator's writes needs localplane's fault injection") {
         return;
     }
-    let env = start().await;
+    const BATCH: usize = 600;
+    let mut env = start().await;
     serving_cancer(&env).await;
-    env.create::<DriftPolicy>(policy(500)).await.unwrap();
-    let judged = |p: Option<&DriftPolicy>| p.and_then(monitor).is_some_and(|m| m.samples.is_some_and(|s| s >= 500));
-    traffic(&env, 600, None).await;
-    env.wait_longer::<DriftPolicy>("cancer", "a judged evaluation", EVALUATION_TIMEOUT, judged).await;
+    // The rollout's own checks sent a few rows: taken away, so that every batch is exact.
+    read_rows(&env, true).await;
+    env.create::<DriftPolicy>(policy(BATCH as i64)).await.unwrap();
+    traffic(&env, BATCH, None).await;
+    let first = judged_after(&env, &[], BATCH as u64).await;
+    // Acknowledged once the status recorded them: the pods hold no row.
+    poll_until("the judged rows subtracted", async || rows_counted(&env).await == 0).await;
 
-    // Every write fails while 600 rows are taken from the servers, and after.
+    // Every write fails: the operator reads the second batch and cannot record its judgement.
     env.set_faults(Some(&json!({"errors": {"patch": {"rate": 1.0, "code": 500}}}))).await.unwrap();
-    traffic(&env, 600, None).await;
-    poll_until("the rows taken", async || rows_counted(&env).await == 0).await;
+    traffic(&env, BATCH, None).await;
     let failures = || counter(&env, "reconcile_errors_total", "{controller=\"driftpolicy\",category=\"KubeApi\"}");
+    // The second failure from now is of an evaluation that started after the batch was sent.
     let failed_before = failures();
-    poll_until("a failed status write", async || failures() > failed_before).await;
+    poll_until("two failed status writes", async || failures() >= failed_before + 2.0).await;
+    env.stop_operator().await;
+    assert_eq!(rows_counted(&env).await, BATCH as u64, "the pods still count the rows read");
     env.set_faults(None).await.unwrap();
-    let healed = k8s_openapi::jiff::Timestamp::now();
 
-    // No row came since; the next evaluation judges the 600 rows the failed ones took.
-    let judged_again = |p: Option<&DriftPolicy>| {
-        p.and_then(monitor).is_some_and(|m| {
-            m.last_evaluation_time.as_ref().is_some_and(|t| t.0 > healed)
-                && m.message.is_none()
-                && m.samples.is_some_and(|s| s >= 600)
-        })
-    };
-    let policy =
-        env.wait_longer::<DriftPolicy>("cancer", "the taken rows judged", EVALUATION_TIMEOUT, judged_again).await;
-    assert_eq!(policy.status.unwrap().state.as_deref(), Some("Watching"));
+    // A new operator acknowledges again what the status records (the first batch: the pods
+    // subtract nothing twice) and judges the second batch, every row once.
+    env.start_operator();
+    let second = judged_after(&env, &first, BATCH as u64).await;
+    poll_until("the judged rows subtracted", async || rows_counted(&env).await == 0).await;
+    traffic(&env, BATCH, None).await;
+    judged_after(&env, &second, BATCH as u64).await;
+    // Every row sent judged once: three evaluations of exactly one batch each.
     env.shutdown().await;
 }

@@ -11,6 +11,7 @@ pub mod load;
 pub mod metrics;
 pub mod predict;
 pub mod process;
+pub mod profile_ledger;
 pub mod protocol_v1;
 pub mod protocol_v2;
 pub mod routes;

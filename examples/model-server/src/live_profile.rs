@@ -1,13 +1,15 @@
-//! The live feature profile: counts of served rows on the reference bins.
+//! The live profile: counts of served rows on the reference bins.
 //!
 //! Predictions record without any lock: the counts are atomics. A drift
-//! monitor reads and resets them in one step, exactly: no row is lost between
-//! the read and the reset, none counts twice, and each read holds whole rows
+//! monitor reads what was counted and acknowledges it once it has recorded
+//! its judgement; only the acknowledged rows are subtracted (see
+//! `profile_ledger`), so no row is lost when a reader stops between its read
+//! and its record, and none counts twice. Each read holds whole rows
 //! (`samples` and every feature's counts agree). For that there are two banks
-//! of counters. Writers record into the active one; a reset makes the other
+//! of counters. Writers record into the active one; a read makes the other
 //! bank active, waits for the writers still inside the old bank (a few
-//! increments each), then takes the old bank's counts and zeroes them, ready
-//! for the next flip.
+//! increments each), then drains the old bank's counts into the ledger's
+//! totals, ready for the next flip.
 //!
 //! The counters are sharded by thread (each shard with its two banks, merged
 //! on read), so that the server's worker threads do not pull the same cache
@@ -18,6 +20,8 @@ use std::sync::{Mutex, PoisonError};
 
 use trainloop_contract::{FeatureProfile, FeatureValue};
 
+use crate::profile_ledger::{AckError, Ledger, Totals};
+
 pub struct LiveProfile {
     /// The reference bins with zero counts: the shape of every snapshot.
     empty: FeatureProfile,
@@ -27,9 +31,17 @@ pub struct LiveProfile {
     shards: Box<[[Bank; 2]]>,
     /// Index of the bank writers record into, in every shard.
     active: AtomicUsize,
-    /// Taken by resets only (never by predictions), so two resets do not
-    /// flip the banks under each other.
-    resetting: Mutex<()>,
+    /// Taken by reads and acknowledgements only (never by predictions), so
+    /// two reads do not flip the banks under each other.
+    ledger: Mutex<Ledger>,
+}
+
+/// What a read answers: the rows not yet acknowledged, and the cursor that
+/// acknowledges exactly them.
+#[derive(Debug)]
+pub struct Read {
+    pub profile: FeatureProfile,
+    pub cursor: String,
 }
 
 /// More shards than a server has worker threads, typically: threads take
@@ -76,7 +88,7 @@ impl LiveProfile {
             offsets,
             shards: (0..SHARDS).map(|_| [Bank::new(bins), Bank::new(bins)]).collect(),
             active: AtomicUsize::new(0),
-            resetting: Mutex::new(()),
+            ledger: Mutex::new(Ledger::new(bins)),
         }
     }
 
@@ -115,7 +127,7 @@ impl LiveProfile {
     }
 
     /// Registers a writer in the active bank. The re-check after registering
-    /// pairs with `take_and_reset`'s flip-then-wait (all four accesses
+    /// pairs with `drain`'s flip-then-wait (all four accesses
     /// sequentially consistent): either the reset waits for this writer, or
     /// this writer sees the flip and moves to the new bank.
     fn enter(&self) -> &Bank {
@@ -139,17 +151,21 @@ impl LiveProfile {
         }
     }
 
-    /// The counts since start or the last reset (a peek: rows being recorded
-    /// right now may be partly in it).
-    pub fn snapshot(&self) -> FeatureProfile {
-        let active = self.active.load(Ordering::SeqCst);
-        self.profile_of(active, |counter| counter.load(Ordering::Relaxed))
+    /// Every row counted and not yet acknowledged, and its cursor.
+    pub fn read(&self) -> Read {
+        let mut ledger = self.ledger.lock().unwrap_or_else(PoisonError::into_inner);
+        let (totals, cursor) = ledger.read(&self.drain());
+        Read { profile: self.profile_of(&totals), cursor }
     }
 
-    /// Returns the counts since start or the last reset and starts again
-    /// from zero, in one step.
-    pub fn take_and_reset(&self) -> FeatureProfile {
-        let _one_reset_at_a_time = self.resetting.lock().unwrap_or_else(PoisonError::into_inner);
+    /// Subtracts the rows of the read `cursor` names, once.
+    pub fn acknowledge(&self, cursor: &str) -> Result<(), AckError> {
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner).acknowledge(cursor)
+    }
+
+    /// Takes the counts recorded since the last drain and zeroes them, in one
+    /// step. Called with the ledger locked: one flip at a time.
+    fn drain(&self) -> Totals {
         let old = self.active.load(Ordering::SeqCst);
         self.active.store(1 - old, Ordering::SeqCst);
         // Writers still in the old banks are between two atomic adds: wait
@@ -159,19 +175,23 @@ impl LiveProfile {
                 std::thread::yield_now();
             }
         }
-        self.profile_of(old, |counter| counter.swap(0, Ordering::Relaxed))
+        let mut totals = Totals::zero(self.empty.features.iter().map(|f| f.counts.len()).sum());
+        for bank in self.shards.iter().map(|shard| &shard[old]) {
+            totals.samples += bank.samples.swap(0, Ordering::Relaxed);
+            for (total, counter) in totals.counts.iter_mut().zip(&bank.counts) {
+                *total += counter.swap(0, Ordering::Relaxed);
+            }
+        }
+        totals
     }
 
-    /// The sum over all shards of their bank `index`, each counter read with `read`.
-    fn profile_of(&self, index: usize, read: impl Fn(&AtomicU64) -> u64) -> FeatureProfile {
+    /// `totals` as a profile on the reference bins.
+    fn profile_of(&self, totals: &Totals) -> FeatureProfile {
         let mut profile = self.empty.clone();
-        for bank in self.shards.iter().map(|shard| &shard[index]) {
-            profile.samples += read(&bank.samples);
-            for (feature, offset) in profile.features.iter_mut().zip(&self.offsets) {
-                for (i, count) in feature.counts.iter_mut().enumerate() {
-                    *count += read(&bank.counts[offset + i]);
-                }
-            }
+        profile.samples = totals.samples;
+        for (feature, offset) in profile.features.iter_mut().zip(&self.offsets) {
+            let bins = feature.counts.len();
+            feature.counts.copy_from_slice(&totals.counts[*offset..offset + bins]);
         }
         profile
     }
@@ -208,22 +228,26 @@ mod tests {
         let batch: Vec<FeatureValue> = rows[1..].iter().flatten().cloned().collect();
         live.record(&batch, 2);
         rows[1..].iter().for_each(|r| expected.observe(r));
-        assert_eq!(live.snapshot(), expected);
-        assert_eq!(live.take_and_reset(), expected);
-        assert_eq!(live.take_and_reset(), reference.empty_like());
+        let read = live.read();
+        assert_eq!(read.profile, expected);
+        assert_eq!(live.read().profile, expected, "not acknowledged: read again");
+        live.acknowledge(&read.cursor).unwrap();
+        assert_eq!(live.read().profile, reference.empty_like());
         live.record(&rows[0], 2);
-        assert_eq!(live.snapshot().samples, 1);
+        assert_eq!(live.read().profile.samples, 1);
     }
 
-    /// Many threads record while another reads-and-resets in a loop: every
-    /// read holds whole rows, and the reads add up to exactly the rows sent.
+    /// Many threads record while another reads in a loop and acknowledges
+    /// some reads (some twice, some after an older one, some never, as
+    /// readers that stop and come back do): every read holds whole rows, and
+    /// the acknowledged reads add up to exactly the rows sent.
     #[test]
-    fn read_and_reset_under_concurrent_recording_loses_and_doubles_nothing() {
+    fn acknowledged_reads_under_concurrent_recording_lose_and_double_nothing() {
         const WRITERS: usize = 8;
         const ROWS_PER_WRITER: usize = 100_000;
         let live = LiveProfile::new(&reference());
         let done = std::sync::atomic::AtomicUsize::new(0);
-        let reads = std::thread::scope(|scope| {
+        let (acknowledged, reads) = std::thread::scope(|scope| {
             for w in 0..WRITERS {
                 let (live, done) = (&live, &done);
                 scope.spawn(move || {
@@ -242,21 +266,36 @@ mod tests {
                     done.fetch_add(1, Ordering::SeqCst);
                 });
             }
-            let mut reads = Vec::new();
+            let (mut acknowledged, mut reads, mut older) = (0, 0, None);
             while done.load(Ordering::SeqCst) < WRITERS {
-                reads.push(live.take_and_reset());
+                let read = live.read();
+                reads += 1;
+                for feature in &read.profile.features {
+                    assert_eq!(feature.counts.iter().sum::<u64>(), read.profile.samples, "a read split a row");
+                }
+                match reads % 4 {
+                    // Never acknowledged: read again by the next.
+                    0 => {}
+                    1 => {
+                        live.acknowledge(&read.cursor).unwrap();
+                        live.acknowledge(&read.cursor).unwrap();
+                        acknowledged += read.profile.samples;
+                    }
+                    _ => {
+                        live.acknowledge(&read.cursor).unwrap();
+                        acknowledged += read.profile.samples;
+                    }
+                }
+                if let Some(older) = older.replace(read.cursor) {
+                    live.acknowledge(&older).unwrap();
+                }
             }
-            reads
+            (acknowledged, reads)
         });
-        let last = live.take_and_reset();
-        let mut total = 0;
-        for profile in reads.iter().chain([&last]) {
-            for feature in &profile.features {
-                assert_eq!(feature.counts.iter().sum::<u64>(), profile.samples, "a read split a row");
-            }
-            total += profile.samples;
-        }
-        assert!(reads.len() > 1, "the reader never overlapped the writers");
-        assert_eq!(total, (WRITERS * ROWS_PER_WRITER) as u64);
+        let last = live.read();
+        live.acknowledge(&last.cursor).unwrap();
+        assert!(reads > 1, "the reader never overlapped the writers");
+        assert_eq!(acknowledged + last.profile.samples, (WRITERS * ROWS_PER_WRITER) as u64);
+        assert_eq!(live.read().profile.samples, 0);
     }
 }

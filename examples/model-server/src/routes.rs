@@ -11,12 +11,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use trainloop_contract::FeatureProfile;
 
 use crate::error::ApiError;
 use crate::predict::predict_rows;
+use crate::profile_ledger::AckError;
 use crate::state::{AppState, Served};
 use crate::{protocol_v1, protocol_v2};
 
@@ -38,7 +39,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         // `{name}:predict` is split by hand.
         .route("/v1/models/{name}", get(model_status_v1).post(predict_v1))
         .route("/trainloop/profile", get(live_profile))
-        .route("/trainloop/profile/reset", post(reset_profile))
+        .route("/trainloop/profile/ack", post(acknowledge_profile))
         .route("/trainloop/profile/reference", get(reference_profile))
         .route("/metrics", get(metrics))
         .with_state(state)
@@ -121,37 +122,58 @@ fn finish(state: &AppState, started: Instant, result: Result<Vec<u8>, ApiError>)
 
 /// A profile as served: the profile's own fields plus `modelDigest`, the
 /// digest of the model whose bins it uses (also in a header), so a reader
-/// summing the profiles of several pods can leave out those of an older model.
+/// summing the profiles of several pods can leave out those of an older model;
+/// a live profile also carries the `cursor` that acknowledges its rows.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ProfileBody<'a> {
     #[serde(flatten)]
     profile: &'a FeatureProfile,
     model_digest: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cursor: Option<&'a str>,
 }
 
-fn profile_response(served: &Served, profile: &FeatureProfile) -> Response {
+fn profile_response(served: &Served, profile: &FeatureProfile, cursor: Option<&str>) -> Response {
     let digest = served.model.digest.as_str();
-    ([(MODEL_DIGEST_HEADER, digest.to_string())], Json(ProfileBody { profile, model_digest: digest })).into_response()
+    let body = ProfileBody { profile, model_digest: digest, cursor };
+    ([(MODEL_DIGEST_HEADER, digest.to_string())], Json(body)).into_response()
 }
 
-/// The live profile since start or since the last reset.
+/// The rows counted and not yet acknowledged, with the cursor that
+/// acknowledges exactly them (see `profile_ledger`).
 async fn live_profile(State(state): Shared) -> Result<Response, ApiError> {
     let served = state.served().ok_or(ApiError::NotReady)?;
-    Ok(profile_response(served, &served.live.snapshot()))
+    let read = served.live.read();
+    Ok(profile_response(served, &read.profile, Some(&read.cursor)))
 }
 
-/// Returns the live profile and clears it in one step: each row is in
-/// exactly one answer of this endpoint (see `LiveProfile`).
-async fn reset_profile(State(state): Shared) -> Result<Response, ApiError> {
+#[derive(Deserialize)]
+struct Acknowledgement {
+    cursor: String,
+}
+
+/// Subtracts the rows a read answered, once its reader recorded them:
+/// idempotent. 409 for a cursor this process never handed out (the server
+/// restarted: those rows are gone with it), 410 for one too old to be told
+/// apart (its rows stay counted).
+async fn acknowledge_profile(State(state): Shared, body: Bytes) -> Result<Response, ApiError> {
     let served = state.served().ok_or(ApiError::NotReady)?;
-    Ok(profile_response(served, &served.live.take_and_reset()))
+    let acknowledgement: Acknowledgement =
+        serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(format!("not an acknowledgement: {e}")))?;
+    let (status, answer) = match served.live.acknowledge(&acknowledgement.cursor) {
+        Ok(()) => (StatusCode::OK, json!({"acknowledged": acknowledgement.cursor})),
+        Err(error @ AckError::Malformed(_)) => return Err(ApiError::Malformed(error.to_string())),
+        Err(error @ AckError::NotOurs(_)) => (StatusCode::CONFLICT, json!({"error": error.to_string()})),
+        Err(error @ AckError::Forgotten(_)) => (StatusCode::GONE, json!({"error": error.to_string()})),
+    };
+    Ok((status, Json(answer)).into_response())
 }
 
 /// The reference profile carried by the artifact.
 async fn reference_profile(State(state): Shared) -> Result<Response, ApiError> {
     let served = state.served().ok_or(ApiError::NotReady)?;
-    Ok(profile_response(served, &served.model.artifact.profile))
+    Ok(profile_response(served, &served.model.artifact.profile, None))
 }
 
 async fn metrics(State(state): Shared) -> Response {

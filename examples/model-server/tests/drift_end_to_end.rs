@@ -120,12 +120,20 @@ fn shifted_traffic_raises_psi_of_the_shifted_feature_only() {
 
     // In distribution: every feature stays close to the reference.
     traffic(&base, vec![], 1);
-    let live: FeatureProfile = client
-        .post(format!("{base}/trainloop/profile/reset"))
+    let read: serde_json::Value = client
+        .get(format!("{base}/trainloop/profile"))
         .send()
         .and_then(|r| r.error_for_status())
         .and_then(|r| r.json())
         .expect("live profile");
+    let live: FeatureProfile = serde_json::from_value(read.clone()).expect("a feature profile");
+    // Judged: acknowledged, so the next read holds only the rows after it.
+    client
+        .post(format!("{base}/trainloop/profile/ack"))
+        .json(&serde_json::json!({"cursor": read["cursor"]}))
+        .send()
+        .and_then(|r| r.error_for_status())
+        .expect("acknowledgement");
     assert_eq!(live.samples, 800);
     for (name, psi) in psi_by_feature(&reference, &live) {
         eprintln!("in distribution: psi({name}) = {psi:.4}");
@@ -140,7 +148,7 @@ fn shifted_traffic_raises_psi_of_the_shifted_feature_only() {
         .and_then(|r| r.error_for_status())
         .and_then(|r| r.json())
         .expect("live profile");
-    assert_eq!(live.samples, 800, "the reset cleared the first batch");
+    assert_eq!(live.samples, 800, "the acknowledgement subtracted the first batch");
     for (name, psi) in psi_by_feature(&reference, &live) {
         eprintln!("shifted: psi({name}) = {psi:.4}");
         if name == SHIFTED {

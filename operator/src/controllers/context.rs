@@ -11,7 +11,7 @@ use kube::Client;
 use trainloop_storage::StorageConfig;
 
 use super::caches::Caches;
-use super::drift::taken::TakenRows;
+use super::drift::acknowledged::Acknowledged;
 use super::events::Events;
 use super::failures::Failures;
 use super::metrics::Metrics;
@@ -82,9 +82,9 @@ pub struct Context {
     pub firings: Firings,
     /// The DriftPolicy cache of the controllers' current life, for the receiver.
     pub policies: LatestPolicies,
-    /// Rows the DriftPolicy controller took from model servers and has not yet recorded a
-    /// judgement of (kept across lives of the controllers).
-    pub taken_rows: TakenRows,
+    /// The profile cursors the DriftPolicy controller acknowledged to model server pods (kept
+    /// across lives of the controllers; a new process acknowledges again what statuses record).
+    pub acknowledged: Acknowledged,
 }
 
 impl Context {
@@ -100,7 +100,7 @@ impl Context {
             failures: Failures::default(),
             firings: Firings::default(),
             policies: LatestPolicies::default(),
-            taken_rows: TakenRows::default(),
+            acknowledged: Acknowledged::default(),
         }
     }
 

@@ -75,8 +75,12 @@ pub fn smoke() -> BenchResult<()> {
     let post = |base: &str, path: &str, body: &str| -> BenchResult<String> {
         Ok(client.post(format!("{base}{path}")).body(body.to_string()).send()?.error_for_status()?.text()?)
     };
+    // Reads what the server counted and acknowledges it: the next read starts from zero.
     let reset = |base: &str| -> BenchResult<FeatureProfile> {
-        Ok(client.post(format!("{base}/trainloop/profile/reset")).send()?.error_for_status()?.json()?)
+        let read: Value = client.get(format!("{base}/trainloop/profile")).send()?.error_for_status()?.json()?;
+        let acknowledgement = serde_json::json!({"cursor": read["cursor"]});
+        client.post(format!("{base}/trainloop/profile/ack")).json(&acknowledgement).send()?.error_for_status()?;
+        Ok(serde_json::from_value(read)?)
     };
     reset(&fixture.model.base)?;
     for _ in 0..SMOKE_REQUESTS {

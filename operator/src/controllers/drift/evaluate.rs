@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{feature, live, taken::TakenRows};
-use crate::api::{FeatureDriftMonitor, Monitor, PrometheusMonitor};
+use super::{acknowledged::Acknowledged, feature, live};
+use crate::api::{FeatureDriftMonitor, Monitor, ProfileCursor, PrometheusMonitor};
 use crate::artifact::FeatureProfile;
 use crate::monitors::prometheus;
 use crate::monitors::webhook::{Firings, PolicyKey};
@@ -50,19 +50,28 @@ pub struct Served<'a> {
     /// The reference profile of the served model, or why it could not be read.
     pub reference: &'a Result<FeatureProfile, String>,
     pub servers: &'a [live::Server],
-    /// Rows taken before whose judgement was never recorded, by the policy evaluated.
-    pub taken: &'a TakenRows,
+    /// Every server pod of the deployment, ready or not, by name.
+    pub pods: &'a [String],
+    /// The cursors this operator acknowledged to the pods, for the policy evaluated.
+    pub acknowledged: &'a Acknowledged,
     pub policy: &'a PolicyKey,
 }
 
-/// Evaluate `monitor` once.
-pub async fn evaluate(monitor: &Monitor, served: &Served<'_>, alerts: &Alerts<'_>) -> Reading {
-    match (&monitor.feature_drift, &monitor.prometheus, &monitor.webhook) {
-        (Some(drift), _, _) => feature_drift(&monitor.name, drift, served).await,
+/// Evaluate `monitor` once, whose status recorded the profile cursors `recorded`: the reading,
+/// and the cursors its status records now.
+pub async fn evaluate(
+    monitor: &Monitor,
+    served: &Served<'_>,
+    alerts: &Alerts<'_>,
+    recorded: &[ProfileCursor],
+) -> (Reading, Vec<ProfileCursor>) {
+    let reading = match (&monitor.feature_drift, &monitor.prometheus, &monitor.webhook) {
+        (Some(drift), _, _) => return feature_drift(&monitor.name, drift, served, recorded).await,
         (None, Some(query), _) => prometheus_query(query, served.http).await,
         (None, None, Some(_)) => alerted(alerts.firings, alerts.policy, &monitor.name),
         (None, None, None) => Reading::Error { threshold: None, message: "the monitor has no kind".into() },
-    }
+    };
+    (reading, Vec::new())
 }
 
 /// One instant query; an empty or ambiguous answer, or no answer, is an error, never drift.
@@ -105,12 +114,20 @@ fn alerted(firings: &Firings, policy: &PolicyKey, monitor: &str) -> Reading {
     }
 }
 
-/// Look at the live profiles first and read-and-reset them only once `minSamples` rows were
-/// seen: rows below the minimum keep counting towards the next evaluation rather than being lost.
-/// Rows taken are held until the status records their judgement ([`TakenRows`]).
-async fn feature_drift(name: &str, monitor: &FeatureDriftMonitor, served: &Served<'_>) -> Reading {
+/// Acknowledge what the status records first (a pod that still counts rows already judged would
+/// count them twice), then read every live profile and judge them once `minSamples` rows were
+/// seen. Rows stay counted on the pods until the status records their judgement and the
+/// operator acknowledges them: rows below the minimum count towards the next evaluation, and
+/// rows of an evaluation whose status write failed, or whose operator stopped, are read again.
+async fn feature_drift(
+    name: &str,
+    monitor: &FeatureDriftMonitor,
+    served: &Served<'_>,
+    recorded: &[ProfileCursor],
+) -> (Reading, Vec<ProfileCursor>) {
     let threshold = monitor.threshold;
-    let error = |message: String| Reading::Error { threshold: Some(threshold), message };
+    let unchanged = |reading: Reading| (reading, recorded.to_vec());
+    let error = |message: String| unchanged(Reading::Error { threshold: Some(threshold), message });
     let reference = match served.reference.clone().and_then(|r| feature::watched(&r, monitor)) {
         Ok(reference) => reference,
         Err(message) => return error(message),
@@ -118,48 +135,45 @@ async fn feature_drift(name: &str, monitor: &FeatureDriftMonitor, served: &Serve
     if served.servers.is_empty() {
         return error("no ready server pod to read a live profile from".into());
     }
+    if let Err(message) = served.acknowledged.deliver(served.http, served.servers, served.policy, name, recorded).await
+    {
+        return error(message);
+    }
     let needed = u64::try_from(monitor.min_samples).unwrap_or(0);
-    let seen = match live::read(served.http, served.servers, served.digest, false).await {
-        Ok(sum) if sum.counted.is_empty() => {
-            return error(format!("no ready server pod serves the model {} yet", served.digest));
-        }
+    let seen = match live::read(served.http, served.servers, served.digest).await {
         Ok(sum) => sum,
         Err(message) => return error(message),
     };
-    let held = served.taken.samples(served.policy, name, served.digest);
-    if seen.samples() + held < needed {
-        let message = format!("{} of {needed} rows seen since the last evaluation", seen.samples() + held);
-        return Reading::Waiting { threshold, message };
+    let Some(live) = &seen.profile else {
+        return error(format!("no ready server pod serves the model {} yet", served.digest));
+    };
+    if live.samples < needed {
+        let message = format!("{} of {needed} rows seen since the last evaluation", live.samples);
+        return unchanged(Reading::Waiting { threshold, message });
     }
-    let taken = match live::read(served.http, &seen.counted, served.digest, true).await {
-        Ok(sum) => sum,
+    let judged = match feature::judge(&reference, live, monitor.method) {
+        Ok(judged) => judged,
         Err(message) => return error(message),
     };
-    let Some(live) = taken.profile else {
-        return error(format!("no server pod serves the model {} any more", served.digest));
+    // The pods read now, and those not read whose judged rows wait for an acknowledgement.
+    let read = |c: &&ProfileCursor| seen.counted.iter().any(|n| n.pod == c.pod);
+    let waiting = recorded.iter().filter(|c| served.pods.contains(&c.pod) && !read(c));
+    let cursors = seen.counted.iter().chain(waiting).cloned().collect();
+    let reading = Reading::Value {
+        breached: judged.value > threshold,
+        measured: None,
+        value: judged.value,
+        threshold,
+        feature: Some(judged.feature),
+        values: judged.values,
+        samples: Some(judged.samples),
     };
-    let live = match served.taken.hold(served.policy, name, served.digest, live) {
-        Ok(live) => live,
-        Err(message) => return error(message),
-    };
-    match feature::judge(&reference, &live, monitor.method) {
-        Ok(judged) => Reading::Value {
-            breached: judged.value > threshold,
-            measured: None,
-            value: judged.value,
-            threshold,
-            feature: Some(judged.feature),
-            values: judged.values,
-            samples: Some(judged.samples),
-        },
-        Err(message) => error(message),
-    }
+    (reading, cursors)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
 
     use axum::{Json, Router, routing::get};
     use serde_json::{Value, json};
@@ -168,24 +182,24 @@ mod tests {
     use crate::api::DriftMethod;
 
     /// A model server's profile endpoints on loopback: it serves `digest` and has counted
-    /// `counts` of one feature; it counts the resets it was asked for.
+    /// `counts` of one feature, which it answers with the cursor `<name>-1`; it records the
+    /// cursors acknowledged to it.
     struct FakeServer {
         server: live::Server,
-        resets: Arc<AtomicUsize>,
+        acknowledged: Arc<Mutex<Vec<String>>>,
         task: tokio::task::JoinHandle<()>,
     }
 
     async fn fake_server(name: &str, digest: &str, counts: [u64; 2]) -> FakeServer {
         let body = json!({"formatVersion": 1, "samples": counts[0] + counts[1], "modelDigest": digest,
+            "cursor": format!("{name}-1"),
             "features": [{"name": "radius", "type": "number", "edges": [1.0], "counts": counts}]});
-        let resets = Arc::new(AtomicUsize::new(0));
-        let counted = resets.clone();
-        let peek = body.clone();
-        let app = Router::new().route("/trainloop/profile", get(move || async move { Json(peek) })).route(
-            "/trainloop/profile/reset",
-            axum::routing::post(move || async move {
-                counted.fetch_add(1, Ordering::SeqCst);
-                Json::<Value>(body)
+        let acknowledged = Arc::new(Mutex::new(Vec::new()));
+        let received = acknowledged.clone();
+        let app = Router::new().route("/trainloop/profile", get(move || async move { Json(body) })).route(
+            "/trainloop/profile/ack",
+            axum::routing::post(move |Json(ack): Json<Value>| async move {
+                received.lock().unwrap().push(ack["cursor"].as_str().unwrap_or_default().to_string());
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -193,7 +207,7 @@ mod tests {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        FakeServer { server: live::Server { pod: name.into(), base }, resets, task }
+        FakeServer { server: live::Server { pod: name.into(), base }, acknowledged, task }
     }
 
     fn monitor(min_samples: i64) -> FeatureDriftMonitor {
@@ -211,15 +225,17 @@ mod tests {
     struct Setting {
         http: reqwest::Client,
         reference: Result<FeatureProfile, String>,
-        taken: TakenRows,
+        acknowledged: Acknowledged,
         policy: PolicyKey,
+        pods: Vec<String>,
     }
 
     impl Setting {
         fn new() -> Self {
             let http = crate::triggers::data::http_client().unwrap();
             let policy = PolicyKey { namespace: "ml".into(), name: "cancer".into() };
-            Setting { http, reference: reference(), taken: TakenRows::default(), policy }
+            let pods = ["a", "b", "old", "gone"].map(String::from).to_vec();
+            Setting { http, reference: reference(), acknowledged: Acknowledged::default(), policy, pods }
         }
 
         fn served<'a>(&'a self, servers: &'a [live::Server]) -> Served<'a> {
@@ -228,7 +244,8 @@ mod tests {
                 digest: "sha256:new",
                 reference: &self.reference,
                 servers,
-                taken: &self.taken,
+                pods: &self.pods,
+                acknowledged: &self.acknowledged,
                 policy: &self.policy,
             }
         }
@@ -256,8 +273,12 @@ mod tests {
         assert!(!alerted(&firings, &policy, "other").breaches());
     }
 
+    fn cursor(pod: &str, cursor: &str) -> ProfileCursor {
+        ProfileCursor { pod: pod.into(), cursor: cursor.into() }
+    }
+
     #[tokio::test]
-    async fn pods_of_the_served_model_are_summed_and_reset_only_once_enough_rows_were_seen() {
+    async fn pods_of_the_served_model_are_summed_and_what_the_status_records_is_acknowledged_before_a_read() {
         let fakes = [
             fake_server("a", "sha256:new", [10, 30]).await,
             fake_server("b", "sha256:new", [0, 40]).await,
@@ -266,24 +287,31 @@ mod tests {
         let servers: Vec<live::Server> = fakes.iter().map(|f| f.server.clone()).collect();
         let setting = Setting::new();
         let served = setting.served(&servers);
+        let acknowledged =
+            || -> Vec<Vec<String>> { fakes.iter().map(|f| f.acknowledged.lock().unwrap().clone()).collect() };
 
-        let waiting = feature_drift("inputs", &monitor(81), &served).await;
+        let recorded = [cursor("gone", "gone-7")];
+        let (waiting, cursors) = feature_drift("inputs", &monitor(81), &served, &recorded).await;
         assert_eq!(
             waiting,
             Reading::Waiting { threshold: 0.2, message: "80 of 81 rows seen since the last evaluation".into() }
         );
-        assert!(fakes.iter().all(|f| f.resets.load(Ordering::SeqCst) == 0), "rows below minSamples keep counting");
+        assert_eq!(cursors, recorded, "nothing judged: the status records what it did");
 
-        let Reading::Value { value, feature, samples, .. } = feature_drift("inputs", &monitor(80), &served).await
-        else {
-            panic!("no value")
-        };
+        let (reading, cursors) = feature_drift("inputs", &monitor(80), &served, &[]).await;
+        let Reading::Value { value, feature, samples, .. } = reading else { panic!("no value") };
         // 10 of 80 below the edge where the reference has half: psi(0.125 vs 0.5, 0.875 vs 0.5).
         let expected = (0.125 - 0.5) * (0.125f64 / 0.5).ln() + (0.875 - 0.5) * (0.875f64 / 0.5).ln();
         assert!((value - expected).abs() < 1e-12, "{value} != {expected}");
         assert_eq!((feature.as_deref(), samples), (Some("radius"), Some(80)));
-        let resets: Vec<usize> = fakes.iter().map(|f| f.resets.load(Ordering::SeqCst)).collect();
-        assert_eq!(resets, [1, 1, 0], "the old model's pod is left alone");
+        assert_eq!(cursors, [cursor("a", "a-1"), cursor("b", "b-1")], "the old model's pod is left out");
+        assert!(acknowledged().iter().all(Vec::is_empty), "nothing acknowledged before the status records it");
+
+        // The status records them; the next evaluation (or a new operator) acknowledges them first.
+        let recorded = [cursor("a", "a-1"), cursor("b", "b-1"), cursor("gone", "gone-7")];
+        let (_, cursors) = feature_drift("inputs", &monitor(80), &served, &recorded).await;
+        assert_eq!(acknowledged(), [vec!["a-1".to_string()], vec!["b-1".to_string()], vec![]]);
+        assert_eq!(cursors, recorded, "a pod not read keeps its cursor while it exists");
         fakes.iter().for_each(|f| f.task.abort());
     }
 
@@ -296,18 +324,18 @@ mod tests {
         let setting = Setting::new();
         let servers = [gone];
         let served = setting.served(&servers);
-        let Reading::Error { message, .. } = feature_drift("inputs", &monitor(1), &served).await else {
+        let (Reading::Error { message, .. }, _) = feature_drift("inputs", &monitor(1), &served, &[]).await else {
             panic!("no error")
         };
         assert!(message.starts_with("pod gone:"), "{message}");
         let servers = [old.server.clone()];
         let served = setting.served(&servers);
-        let Reading::Error { message, .. } = feature_drift("inputs", &monitor(1), &served).await else {
+        let (Reading::Error { message, .. }, _) = feature_drift("inputs", &monitor(1), &served, &[]).await else {
             panic!("no error")
         };
         assert!(message.contains("serves the model sha256:new yet"), "{message}");
         let none = setting.served(&[]);
-        assert!(matches!(feature_drift("inputs", &monitor(1), &none).await, Reading::Error { .. }));
+        assert!(matches!(feature_drift("inputs", &monitor(1), &none, &[]).await, (Reading::Error { .. }, _)));
         old.task.abort();
     }
 }

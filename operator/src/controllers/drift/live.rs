@@ -1,5 +1,6 @@
 //! The live profiles of a deployment's ready server pods, read from each pod itself (its IP and
-//! the serving port, not the Service, which would answer from one pod only) and summed.
+//! the serving port, not the Service, which would answer from one pod only) and summed, and the
+//! acknowledgements that let a pod subtract the rows of a read once its judgement is recorded.
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use kube::ResourceExt;
 use serde::Deserialize;
 
 use super::feature;
+use crate::api::ProfileCursor;
 use crate::artifact::FeatureProfile;
 
 /// How long one pod may take to answer.
@@ -34,37 +36,32 @@ pub fn ready_servers(pods: &[Pod], port: i32) -> Vec<Server> {
         .collect()
 }
 
-/// A profile as a model server sends it: the profile and the digest of the model whose bins it
-/// uses.
+/// A profile as a model server sends it: the rows it counted and no reader acknowledged yet,
+/// the digest of the model whose bins it uses, and the cursor that acknowledges those rows.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ServedProfile {
     #[serde(flatten)]
     profile: FeatureProfile,
     model_digest: String,
+    /// Absent from servers of the contract before acknowledgements.
+    cursor: Option<String>,
 }
 
 /// The sum of the profiles of the pods that serve `digest`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Sum {
     pub profile: Option<FeatureProfile>,
-    /// The pods counted.
-    pub counted: Vec<Server>,
+    /// The pods counted, with the cursor of what each answered.
+    pub counted: Vec<ProfileCursor>,
     /// Pods that answered for another model (an older one on its way out): left out.
     pub other_model: Vec<String>,
 }
 
-impl Sum {
-    pub fn samples(&self) -> u64 {
-        self.profile.as_ref().map_or(0, |p| p.samples)
-    }
-}
-
-/// Read the live profile of every server in `servers`, at once, and sum those of `digest`:
-/// `reset` reads and clears each one in a step (`POST /trainloop/profile/reset`), so a row is
-/// judged once; otherwise it only looks (`GET /trainloop/profile`).
-pub async fn read(http: &reqwest::Client, servers: &[Server], digest: &str, reset: bool) -> Result<Sum, String> {
-    let answers = futures::future::join_all(servers.iter().map(|server| read_one(http, server, reset))).await;
+/// Read the live profile of every server in `servers`, at once (`GET /trainloop/profile`), and
+/// sum those of `digest`. Reading subtracts nothing: the rows stay counted until acknowledged.
+pub async fn read(http: &reqwest::Client, servers: &[Server], digest: &str) -> Result<Sum, String> {
+    let answers = futures::future::join_all(servers.iter().map(|server| read_one(http, server))).await;
     let mut sum = Sum::default();
     for (server, answer) in servers.iter().zip(answers) {
         let served = answer?;
@@ -72,6 +69,12 @@ pub async fn read(http: &reqwest::Client, servers: &[Server], digest: &str, rese
             sum.other_model.push(server.pod.clone());
             continue;
         }
+        let Some(cursor) = served.cursor else {
+            return Err(format!(
+                "pod {}: its profile has no cursor (a server of an older profile contract)",
+                server.pod
+            ));
+        };
         match &mut sum.profile {
             Some(total) => feature::add(total, &served.profile)?,
             None => {
@@ -79,18 +82,14 @@ pub async fn read(http: &reqwest::Client, servers: &[Server], digest: &str, rese
                 sum.profile = Some(served.profile);
             }
         }
-        sum.counted.push(server.clone());
+        sum.counted.push(ProfileCursor { pod: server.pod.clone(), cursor });
     }
     Ok(sum)
 }
 
-async fn read_one(http: &reqwest::Client, server: &Server, reset: bool) -> Result<ServedProfile, String> {
+async fn read_one(http: &reqwest::Client, server: &Server) -> Result<ServedProfile, String> {
     let pod = &server.pod;
-    let request = if reset {
-        http.post(format!("{}/trainloop/profile/reset", server.base))
-    } else {
-        http.get(format!("{}/trainloop/profile", server.base))
-    };
+    let request = http.get(format!("{}/trainloop/profile", server.base));
     let answer = request.timeout(REQUEST_TIMEOUT).send().await.map_err(|e| format!("pod {pod}: {e}"))?;
     let status = answer.status();
     if !status.is_success() {
@@ -98,6 +97,25 @@ async fn read_one(http: &reqwest::Client, server: &Server, reset: bool) -> Resul
     }
     let bytes = answer.bytes().await.map_err(|e| format!("pod {pod}: {e}"))?;
     serde_json::from_slice(&bytes).map_err(|e| format!("pod {pod}: not a feature profile: {e}"))
+}
+
+/// Acknowledge `cursor` to `server` (`POST /trainloop/profile/ack`): it subtracts the rows of
+/// that read, once. A pod that no longer knows the cursor (409: it restarted, and its rows went
+/// with it; 410: too many reads since, its rows stay counted) has nothing left to subtract.
+pub async fn acknowledge(http: &reqwest::Client, server: &Server, cursor: &str) -> Result<(), String> {
+    let pod = &server.pod;
+    let request =
+        http.post(format!("{}/trainloop/profile/ack", server.base)).json(&serde_json::json!({"cursor": cursor}));
+    let answer = request.timeout(REQUEST_TIMEOUT).send().await.map_err(|e| format!("pod {pod}: {e}"))?;
+    match answer.status() {
+        status if status.is_success() => Ok(()),
+        reqwest::StatusCode::CONFLICT => Ok(()),
+        reqwest::StatusCode::GONE => {
+            tracing::warn!(pod, cursor, "the pod no longer holds this read: its rows may be judged again");
+            Ok(())
+        }
+        status => Err(format!("pod {pod}: the acknowledgement of cursor {cursor} was answered {status}")),
+    }
 }
 
 #[cfg(test)]

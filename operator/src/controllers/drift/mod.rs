@@ -4,6 +4,7 @@
 //! A retrain is a request recorded in the policy's status; the pipeline controller creates the
 //! run.
 
+pub mod acknowledged;
 pub mod evaluate;
 pub mod feature;
 pub mod guards;
@@ -11,7 +12,6 @@ pub mod judgement;
 pub mod live;
 pub mod retrain;
 pub mod status;
-pub mod taken;
 
 use std::sync::Arc;
 
@@ -20,7 +20,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{Resource, ResourceExt, runtime::controller::Action};
 
 use crate::api::{
-    DriftPolicy, DriftPolicyStatus, ModelDeployment, Monitor, MonitorStatus, TrainingPipeline, TrainingRun,
+    DriftPolicy, DriftPolicyStatus, ModelDeployment, Monitor, MonitorStatus, ProfileCursor, TrainingPipeline,
+    TrainingRun,
 };
 use crate::controllers::{
     Life,
@@ -99,43 +100,55 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
     };
 
     // Evaluate.
-    let readings: Vec<Reading> = match (&gathered.deployment, &served_model, &blocked) {
-        (Some(md), Some(model), None) => {
+    let old_monitor = |monitor: &Monitor| old.monitors.iter().find(|m| m.name == monitor.name);
+    let pods = match &gathered.deployment {
+        Some(md) => ctx.caches.server_pods(&md.namespace().unwrap_or_default(), &md.name_any()),
+        None => Vec::new(),
+    };
+    let servers = gathered.deployment.as_ref().map(|md| live::ready_servers(&pods, md.spec.serving.port));
+    let servers = servers.unwrap_or_default();
+    let evaluated: Vec<(Reading, Vec<ProfileCursor>)> = match (&gathered.deployment, &served_model, &blocked) {
+        (Some(_), Some(model), None) => {
             let reference = match &model.profile {
                 Some(uri) => read_profile(&ctx, uri).await,
                 None => Err(format!("run {} recorded no reference profile", model.run)),
             };
-            let pods = ctx.caches.server_pods(&md.namespace().unwrap_or_default(), &md.name_any());
-            let servers = live::ready_servers(&pods, md.spec.serving.port);
+            let pod_names: Vec<String> = pods.iter().map(ResourceExt::name_any).collect();
             let served = Served {
                 http: &ctx.http,
                 digest: &model.artifact_digest,
                 reference: &reference,
                 servers: &servers,
-                taken: &ctx.taken_rows,
+                pods: &pod_names,
+                acknowledged: &ctx.acknowledged,
                 policy: &key,
             };
             let alerts = Alerts { firings: &ctx.firings, policy: &key };
-            let mut readings = Vec::with_capacity(spec.monitors.len());
+            let mut evaluated = Vec::with_capacity(spec.monitors.len());
             for monitor in &spec.monitors {
-                readings.push(evaluate::evaluate(monitor, &served, &alerts).await);
+                let recorded = old_monitor(monitor).map(|m| m.profile_cursors.as_slice()).unwrap_or_default();
+                evaluated.push(evaluate::evaluate(monitor, &served, &alerts, recorded).await);
             }
-            readings
+            evaluated
         }
         _ => {
             let message = blocked.as_ref().map(|b| b.message.clone()).unwrap_or_default();
-            spec.monitors.iter().map(|_| Reading::Error { threshold: None, message: message.clone() }).collect()
+            let error = || Reading::Error { threshold: None, message: message.clone() };
+            let recorded = |monitor| old_monitor(monitor).map(|m| m.profile_cursors.clone()).unwrap_or_default();
+            spec.monitors.iter().map(|monitor| (error(), recorded(monitor))).collect()
         }
     };
+    let (readings, cursors): (Vec<Reading>, Vec<Vec<ProfileCursor>>) = evaluated.into_iter().unzip();
 
     // Judge.
-    let old_monitor = |monitor: &Monitor| old.monitors.iter().find(|m| m.name == monitor.name);
     let monitors: Vec<MonitorStatus> = spec
         .monitors
         .iter()
         .zip(&readings)
-        .map(|(monitor, reading)| {
-            judgement::next(old_monitor(monitor), &monitor.name, reading, spec.guards.consecutive, now)
+        .zip(cursors)
+        .map(|((monitor, reading), profile_cursors)| {
+            let next = judgement::next(old_monitor(monitor), &monitor.name, reading, spec.guards.consecutive, now);
+            MonitorStatus { profile_cursors, ..next }
         })
         .collect();
     let firing = spec
@@ -213,7 +226,7 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
     if new != old {
         apply_status(&ctx, &*policy, &new).await?;
     }
-    ctx.taken_rows.recorded(&key);
+    acknowledge(&ctx, &servers, &key, &new).await;
 
     // Events and metrics, once the status holds what they announce.
     announce(&ctx, &policy, &old, &new, &readings, requested.then_some(request).flatten(), suppression.as_ref()).await;
@@ -237,6 +250,21 @@ async fn gather(ctx: &Life, policy: &DriftPolicy) -> Result<Gathered> {
         None => Vec::new(),
     };
     Ok(Gathered { deployment, pipeline, runs })
+}
+
+/// The status records the judgement of the rows its cursors name: acknowledge them to their pods,
+/// which subtract them. One that fails is acknowledged before the monitor's next read.
+async fn acknowledge(ctx: &Life, servers: &[live::Server], policy: &PolicyKey, status: &DriftPolicyStatus) {
+    for monitor in status.monitors.iter().filter(|m| !m.profile_cursors.is_empty()) {
+        let delivered = ctx.acknowledged.deliver(&ctx.http, servers, policy, &monitor.name, &monitor.profile_cursors);
+        if let Err(message) = delivered.await {
+            tracing::info!(
+                monitor = monitor.name,
+                message,
+                "acknowledgement not delivered: retried before the next read"
+            );
+        }
+    }
 }
 
 /// Between evaluations: record the run that consumed the policy's request as soon as the cache

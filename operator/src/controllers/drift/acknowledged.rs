@@ -1,0 +1,121 @@
+//! Which of the cursors recorded in policies' statuses this operator has acknowledged to their
+//! pods. A pod keeps the rows of a read until that read's cursor is acknowledged; the operator
+//! acknowledges a cursor once the status records the judgement of its rows, and, before a
+//! monitor reads again, every recorded cursor it has not acknowledged yet: after a restart (this
+//! memory is empty) that re-sends them all, which a pod counts once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, PoisonError};
+
+use super::live::{self, Server};
+use crate::api::ProfileCursor;
+use crate::monitors::webhook::PolicyKey;
+
+/// Per monitor of a policy: the cursor last acknowledged to each pod.
+#[derive(Default)]
+pub struct Acknowledged(Mutex<HashMap<(PolicyKey, String), BTreeMap<String, String>>>);
+
+impl Acknowledged {
+    /// Acknowledge to the pods among `servers` every cursor of `recorded` not acknowledged
+    /// before: the status of `monitor` of `policy` records their judgement. Pods not among
+    /// `servers` are not read either; theirs wait in the status.
+    pub async fn deliver(
+        &self,
+        http: &reqwest::Client,
+        servers: &[Server],
+        policy: &PolicyKey,
+        monitor: &str,
+        recorded: &[ProfileCursor],
+    ) -> Result<(), String> {
+        let key = (policy.clone(), monitor.to_string());
+        let due: Vec<(&Server, &ProfileCursor)> = {
+            let acknowledged = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            let done = acknowledged.get(&key);
+            recorded
+                .iter()
+                .filter(|c| done.and_then(|done| done.get(&c.pod)) != Some(&c.cursor))
+                .filter_map(|c| Some((servers.iter().find(|server| server.pod == c.pod)?, c)))
+                .collect()
+        };
+        let answers =
+            futures::future::join_all(due.iter().map(|(server, c)| live::acknowledge(http, server, &c.cursor))).await;
+        let mut acknowledged = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let done = acknowledged.entry(key).or_default();
+        // Only the pods the status still names: the others are gone.
+        done.retain(|pod, _| recorded.iter().any(|c| c.pod == *pod));
+        let mut failed = None;
+        for ((_, c), answer) in due.into_iter().zip(answers) {
+            match answer {
+                Ok(()) => {
+                    done.insert(c.pod.clone(), c.cursor.clone());
+                }
+                Err(message) => failed = Some(message),
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::{Json, Router, extract::State, routing::post};
+    use serde_json::Value;
+
+    use super::*;
+
+    /// A pod that records the cursors acknowledged to it.
+    async fn pod(name: &str) -> (Server, Arc<Mutex<Vec<String>>>, tokio::task::JoinHandle<()>) {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let app = Router::new()
+            .route(
+                "/trainloop/profile/ack",
+                post(|State(received): State<Arc<Mutex<Vec<String>>>>, Json(body): Json<Value>| async move {
+                    received.lock().unwrap().push(body["cursor"].as_str().unwrap_or_default().to_string());
+                }),
+            )
+            .with_state(received.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (Server { pod: name.into(), base }, received, task)
+    }
+
+    fn cursor(pod: &str, cursor: &str) -> ProfileCursor {
+        ProfileCursor { pod: pod.into(), cursor: cursor.into() }
+    }
+
+    #[tokio::test]
+    async fn each_recorded_cursor_is_acknowledged_once_per_operator_life_and_again_after_a_restart() {
+        let http = crate::triggers::data::http_client().unwrap();
+        let (a, to_a, task_a) = pod("a").await;
+        let (b, to_b, task_b) = pod("b").await;
+        let servers = [a, b];
+        let policy = PolicyKey { namespace: "ml".into(), name: "cancer".into() };
+        let recorded = [cursor("a", "a-1"), cursor("b", "b-1"), cursor("gone", "g-1")];
+        let acknowledged = Acknowledged::default();
+        acknowledged.deliver(&http, &servers, &policy, "inputs", &recorded).await.unwrap();
+        acknowledged.deliver(&http, &servers, &policy, "inputs", &recorded).await.unwrap();
+        let next = [cursor("a", "a-2"), cursor("b", "b-1")];
+        acknowledged.deliver(&http, &servers, &policy, "inputs", &next).await.unwrap();
+        assert_eq!(*to_a.lock().unwrap(), ["a-1", "a-2"]);
+        assert_eq!(*to_b.lock().unwrap(), ["b-1"]);
+        // Another monitor's cursors are its own.
+        acknowledged.deliver(&http, &servers, &policy, "other", &[cursor("b", "b-1")]).await.unwrap();
+        assert_eq!(to_b.lock().unwrap().len(), 2);
+        // A new operator knows only the status: it acknowledges what that records again.
+        Acknowledged::default().deliver(&http, &servers, &policy, "inputs", &next).await.unwrap();
+        assert_eq!(*to_a.lock().unwrap(), ["a-1", "a-2", "a-2"]);
+        // A pod that does not answer keeps its cursor due.
+        task_b.abort();
+        let _ = task_b.await;
+        let later = [cursor("b", "b-2")];
+        assert!(
+            acknowledged.deliver(&http, &servers, &policy, "inputs", &later).await.unwrap_err().starts_with("pod b:")
+        );
+        task_a.abort();
+    }
+}
