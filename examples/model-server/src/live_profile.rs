@@ -122,13 +122,13 @@ impl LiveProfile {
             }
         }
         bank.samples.fetch_add((values.len() / width) as u64, Ordering::Relaxed);
-        // Release: a reset that sees this writer gone sees its counts too.
+        // Release: a read that sees this writer gone sees its counts too.
         bank.writers.fetch_sub(1, Ordering::Release);
     }
 
     /// Registers a writer in the active bank. The re-check after registering
     /// pairs with `drain`'s flip-then-wait (all four accesses
-    /// sequentially consistent): either the reset waits for this writer, or
+    /// sequentially consistent): either the read waits for this writer, or
     /// this writer sees the flip and moves to the new bank.
     fn enter(&self) -> &Bank {
         let shard = &self.shards[shard_of_this_thread()];
