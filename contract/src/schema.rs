@@ -199,7 +199,8 @@ impl FeatureSpec {
         }
     }
 
-    fn check_number(&self, value: f64) -> Result<FeatureValue, Violation> {
+    /// Checks a number read from a request (for callers that read requests without serde_json).
+    pub fn check_number(&self, value: f64) -> Result<FeatureValue, Violation> {
         if !value.is_finite() {
             return Err(Violation::NotFinite);
         }
@@ -212,7 +213,8 @@ impl FeatureSpec {
         Ok(FeatureValue::Number(value))
     }
 
-    fn check_category(&self, value: &str) -> Result<FeatureValue, Violation> {
+    /// Checks a category read from a request (for callers that read requests without serde_json).
+    pub fn check_category(&self, value: &str) -> Result<FeatureValue, Violation> {
         if !self.allowed_values.is_empty() && !self.allowed_values.iter().any(|v| v == value) {
             return Err(Violation::NotAllowed(value.to_string()));
         }

@@ -5,6 +5,8 @@
 //! serde_json, which decides and words the error. So what it accepts it must
 //! read exactly as serde_json does; `tests` compares the two on generated input.
 
+use trainloop_contract::{FeatureSpec, FeatureType, FeatureValue, Violation};
+
 pub struct Scanner<'a> {
     bytes: &'a [u8],
     position: usize,
@@ -35,6 +37,18 @@ impl Scalar<'_> {
         match self {
             Scalar::Number(number) => serde_json::Value::from(number),
             Scalar::Text(text) => serde_json::Value::from(text),
+        }
+    }
+
+    /// `spec.parse_json(&self.to_value())`, without building the value when
+    /// the type is the feature's (every valid request): a prediction's cells
+    /// are checked on every request.
+    pub fn check(self, spec: &FeatureSpec) -> Result<FeatureValue, Violation> {
+        match (spec.kind, self) {
+            // The scanner reads finite numbers only, which `to_value` keeps as they are.
+            (FeatureType::Number, Scalar::Number(number)) => spec.check_number(number),
+            (FeatureType::Category, Scalar::Text(text)) => spec.check_category(text),
+            _ => spec.parse_json(&self.to_value()),
         }
     }
 }

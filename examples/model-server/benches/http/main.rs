@@ -7,10 +7,11 @@
 //! - (c) a no-op handler on the same HTTP stack, same request, same answer bytes;
 //! - (d) nginx answering the same bytes from a configuration in a temp dir.
 //!
-//! Each round runs c, a, d, b back to back (so noise from other work on the
-//! machine hits a figure and its baselines alike); `BENCH_ROUNDS` rounds
-//! (default 3) of `BENCH_SECONDS` each (default 10), 64 connections, 2 wrk
-//! threads. Every server it starts is stopped when it ends, also on failure.
+//! Each round runs c and a interleaved in `BENCH_SLICES` slices (default 10;
+//! c a a c c a …, so noise from other work on the machine hits the figure
+//! and its baseline alike), then d and b; `BENCH_ROUNDS` rounds (default 3)
+//! of `BENCH_SECONDS` each (default 10), 64 connections, 2 wrk threads.
+//! Every server it starts is stopped when it ends, also on failure.
 //!
 //! Under `cargo test` (no `--bench` argument) it is a smoke test instead:
 //! the same servers and bodies, a few requests each through a plain client,

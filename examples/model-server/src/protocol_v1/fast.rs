@@ -39,7 +39,7 @@ pub fn parse(schema: &FeatureSchema, body: &[u8]) -> Option<Vec<FeatureValue>> {
 }
 
 fn checked(spec: &FeatureSpec, scalar: Scalar) -> Option<FeatureValue> {
-    spec.parse_json(&scalar.to_value()).ok()
+    scalar.check(spec).ok()
 }
 
 /// An instance keyed by feature name, into `slots` in schema order.

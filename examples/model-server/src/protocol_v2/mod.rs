@@ -66,7 +66,7 @@ impl<'a> Tensor for fast::Tensor<'a> {
         &self.data
     }
     fn check(spec: &FeatureSpec, cell: &Scalar<'a>) -> Result<FeatureValue, Violation> {
-        spec.parse_json(&cell.to_value())
+        cell.check(spec)
     }
 }
 
