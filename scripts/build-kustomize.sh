@@ -9,13 +9,12 @@ scripts="$(cd "$(dirname "$0")" && pwd)"
 source "$scripts/go-tool-cache.sh"
 cd "$scripts/../e2e/kustomize"
 
-tool=sigs.k8s.io/kustomize/kustomize/v5
-version="$(go_module_version "$tool")"
+version="$(go_module_version sigs.k8s.io/kustomize/kustomize/v5)"
 
 build_into() {
     # Stamped like a release, so `kustomize version` names the pinned version; stripped (-s -w).
     go build -mod=readonly -trimpath -ldflags "-s -w -X sigs.k8s.io/kustomize/api/provenance.version=$version" \
-        -o "$1/kustomize" "$tool"
+        -o "$1/kustomize" sigs.k8s.io/kustomize/kustomize/v5
 }
 
 cached_go_build "kustomize-$version" "${1:-}"

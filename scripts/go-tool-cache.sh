@@ -12,7 +12,8 @@ go_module_version() {
 # `build_into STAGING` that builds the tools into STAGING, print the folder NAME-<key>, building
 # into it first unless it is complete or --dir asks for its name only. The key hashes go.mod,
 # go.sum and the body of `build_into`, so a changed pin or recipe builds afresh, while a change
-# elsewhere in the scripts keeps the cache.
+# elsewhere in the scripts keeps the cache. The hash sees the names of the variables `build_into`
+# reads, not their values: those (the versions from go.mod) belong in NAME.
 cached_go_build() {
     local name="$1" mode="${2:-}" key dir staging start
     key="$(cat go.mod go.sum <(declare -f build_into) | sha256sum | cut -c1-12)"
