@@ -7,6 +7,8 @@
 mod common;
 mod deployment;
 mod drift;
+pub mod gates;
+pub mod labels;
 mod pipeline;
 mod run;
 

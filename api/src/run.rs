@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Condition, DataSource, Evaluation, FeatureSpec, NAME_PATTERN, PodOptions, StorageAccess, Time};
+use super::{HandledTriggers, labels};
 // The trainer result's artifact reference is the run's `status.artifact` as is.
 pub use trainloop_contract::ArtifactRef;
 
@@ -173,6 +174,14 @@ impl RunPhase {
     }
 }
 
+impl TrainingRun {
+    /// The pipeline's handled triggers recorded on this run when it was created (annotation
+    /// [`labels::HANDLED`]); `None` for a run the pipeline controller did not create.
+    pub fn handled_triggers(&self) -> Option<HandledTriggers> {
+        serde_json::from_str(self.metadata.annotations.as_ref()?.get(labels::HANDLED)?).ok()
+    }
+}
+
 /// What the run produced and how it was judged.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
@@ -258,4 +267,25 @@ pub struct GateResult {
     pub delta: Option<f64>,
     /// Whether the gate passed.
     pub pass: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_annotated(handled: Option<&str>) -> TrainingRun {
+        let spec = serde_json::json!({"trigger": {"type": "Manual"}, "image": "trainer:1", "features": [],
+            "data": {"uri": "file:///data/churn.csv"}, "evaluation": {"gates": []}});
+        let mut run = TrainingRun::new("churn-2", serde_json::from_value(spec).expect("a minimal run spec"));
+        run.metadata.annotations = handled.map(|h| BTreeMap::from([(labels::HANDLED.to_string(), h.to_string())]));
+        run
+    }
+
+    #[test]
+    fn handled_triggers_are_read_from_the_annotation_and_absent_when_missing_or_unreadable() {
+        let handled = run_annotated(Some(r#"{"runIndex":2,"generation":3}"#)).handled_triggers();
+        assert_eq!(handled, Some(HandledTriggers { run_index: Some(2), generation: Some(3), ..Default::default() }));
+        assert_eq!(run_annotated(None).handled_triggers(), None);
+        assert_eq!(run_annotated(Some("not json")).handled_triggers(), None);
+    }
 }

@@ -19,8 +19,9 @@ pub struct Outcome {
 }
 
 impl Kubectl {
-    /// kubectl against `env`'s plane, with each of `executables` (e.g. `kubectl-trainloop`, the
-    /// binary built by cargo) linked under its own name into the directory first on its PATH.
+    /// kubectl against `env`'s plane, with each of `executables` (a name such as
+    /// `kubectl-trainloop`, and the binary cargo built) linked under that name into the directory
+    /// first on its PATH.
     pub fn with_plugins(env: &Env, executables: &[(&str, &Path)]) -> anyhow::Result<Kubectl> {
         let dir = tempfile::tempdir()?;
         for (name, executable) in executables {

@@ -17,8 +17,8 @@ const ROLLOUT_TIMEOUT: Duration = Duration::from_secs(120);
 /// kubectl with `kubectl-trainloop` and its completion, `kubectl_complete-trainloop`, first on
 /// its PATH.
 fn install_plugin(env: &Env) -> Kubectl {
-    let plugin = Path::new(env!("CARGO_BIN_EXE_kubectl-trainloop"));
-    let completion = Path::new(env!("CARGO_BIN_EXE_kubectl_complete-trainloop"));
+    let plugin = Path::new(env!("CARGO_BIN_EXE_e2e-kubectl-trainloop"));
+    let completion = Path::new(env!("CARGO_BIN_EXE_e2e-kubectl_complete-trainloop"));
     Kubectl::with_plugins(env, &[("kubectl-trainloop", plugin), ("kubectl_complete-trainloop", completion)]).unwrap()
 }
 

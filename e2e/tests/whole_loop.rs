@@ -126,7 +126,7 @@ fn data_digest(run: &TrainingRun) -> String {
 #[tokio::test]
 async fn the_loop_retrains_on_drift_with_newer_data_and_rolls_out_without_a_failed_request() {
     let env = serving::start(env!("CARGO_BIN_EXE_example-model-server")).await.unwrap();
-    let plugin = Path::new(env!("CARGO_BIN_EXE_kubectl-trainloop"));
+    let plugin = Path::new(env!("CARGO_BIN_EXE_e2e-kubectl-trainloop"));
     let kubectl = Kubectl::with_plugins(&env, &[("kubectl-trainloop", plugin)]).unwrap();
     // The pipeline's data URI: a file that holds the first rows now and more rows later.
     let data = env.work_dir.join("cancer.csv");

@@ -4,7 +4,7 @@ use anyhow::{Context as _, anyhow};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 use serde::de::DeserializeOwned;
-use trainloop::api::{ModelDeployment, TrainingPipeline, TrainingRun};
+use trainloop_api::{ModelDeployment, TrainingPipeline, TrainingRun};
 
 use crate::args::ClusterArgs;
 

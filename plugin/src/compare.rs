@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::bail;
 use kube::ResourceExt;
 use serde::Serialize;
-use trainloop::api::TrainingRun;
+use trainloop_api::TrainingRun;
 
 use crate::output::{delta, number, table};
 

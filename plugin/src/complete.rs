@@ -4,7 +4,7 @@
 //! then `:DIRECTIVE`. Names of pipelines, runs and deployments come from the cluster.
 
 use clap::CommandFactory;
-use trainloop::api::{ModelDeployment, TrainingPipeline, TrainingRun};
+use trainloop_api::{ModelDeployment, TrainingPipeline, TrainingRun};
 
 use crate::args::{Cli, ClusterArgs};
 use crate::cluster::{Cluster, Kind};

@@ -1,7 +1,7 @@
 //! Runs and deployments as the operator leaves them, for the formatting tests.
 
 use serde_json::json;
-use trainloop::api::{ModelDeployment, TrainingRun};
+use trainloop_api::{ModelDeployment, TrainingRun};
 
 /// A run of `pipeline` created at `created`; finished with `(gate verdict, auc)`, else running.
 pub fn run(name: &str, pipeline: &str, created: &str, outcome: Option<(&str, f64)>) -> TrainingRun {

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use k8s_openapi::jiff::Timestamp;
-use trainloop::api::{ModelDeployment, TrainingPipeline, TrainingRun};
+use trainloop_api::{ModelDeployment, TrainingPipeline, TrainingRun};
 
 pub use args::{Cli, Command, Output};
 use cluster::Cluster;

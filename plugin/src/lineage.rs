@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, bail};
 use kube::ResourceExt;
 use serde::Serialize;
-use trainloop::api::{ModelDeployment, TrainingRun};
-use trainloop::controllers::pipeline::resolve::handled_of;
+use trainloop_api::{ModelDeployment, TrainingRun};
 
 use crate::cluster::Cluster;
 
@@ -85,7 +84,7 @@ pub fn lineage(md: Option<&ModelDeployment>, run: &TrainingRun) -> Lineage {
         image: spec.image.clone(),
         seed: spec.seed,
         pipeline: spec.pipeline.clone(),
-        pipeline_generation: handled_of(run).and_then(|h| h.generation),
+        pipeline_generation: run.handled_triggers().and_then(|h| h.generation),
         trigger: spec.trigger.trigger_type.as_str().into(),
         reason: spec.trigger.reason.clone(),
     }

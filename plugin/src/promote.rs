@@ -4,7 +4,7 @@
 use anyhow::{anyhow, bail};
 use kube::ResourceExt;
 use serde_json::json;
-use trainloop::api::{GateOutcome, ModelDeployment, RunPhase, TrainingRun};
+use trainloop_api::{GateOutcome, ModelDeployment, RunPhase, TrainingRun};
 
 use crate::change::Change;
 

@@ -9,7 +9,7 @@ use kube::ResourceExt;
 use kube::api::PostParams;
 use kube::runtime::wait::await_condition;
 use serde::Serialize;
-use trainloop::api::{RunPhase, TrainingRun, Trigger, TriggerType};
+use trainloop_api::{RunPhase, TrainingRun, Trigger, TriggerType};
 
 use crate::cluster::Cluster;
 

@@ -4,7 +4,7 @@
 
 use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
-use trainloop::api::TrainingPipeline;
+use trainloop_api::TrainingPipeline;
 
 use crate::change::Change;
 

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use serde::Serialize;
-use trainloop::api::{ModelDeployment, TrainingRun};
-use trainloop::controllers::run::gates::best_passing;
+use trainloop_api::gates::best_passing;
+use trainloop_api::{ModelDeployment, TrainingRun};
 
 use crate::output::{age, table};
 

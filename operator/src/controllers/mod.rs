@@ -12,7 +12,6 @@ pub mod error;
 mod events;
 pub mod failures;
 pub mod health;
-pub mod labels;
 pub mod metrics;
 pub mod pipeline;
 pub mod pod_options;
@@ -42,6 +41,8 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{DriftPolicy, ModelDeployment, TrainingPipeline, TrainingRun};
 use caches::{Caches, Guarded, JOB_NAME_LABEL, Stores};
 
+/// The label and annotation keys are part of the API: clients such as the kubectl plugin read them.
+pub use crate::api::labels;
 pub use context::{Context, DEFAULT_DATA_DIR, Life, Settings};
 pub use health::WatchHealth;
 pub use metrics::Metrics;
@@ -316,7 +317,7 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
         .watches_stream(runs_for_policies, |guard| {
             let run = guard.0.as_ref().ok();
             let namespace = run.and_then(|run| run.namespace()).unwrap_or_default();
-            let handled = run.and_then(pipeline::resolve::handled_of).unwrap_or_default();
+            let handled = run.and_then(TrainingRun::handled_triggers).unwrap_or_default();
             let policies = handled.drift_requests.into_keys();
             policies.map(move |policy| ObjectRef::<Guarded<DriftPolicy>>::new(&policy).within(&namespace))
         })

@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::{RetrainRequest, RunPhase, TrainingPipeline, TrainingRun, TriggerType};
-use crate::controllers::pipeline::{plan::is_active, resolve::handled_of};
+use crate::controllers::pipeline::plan::is_active;
 
 /// A new request, numbered `count` by the policy whose uid is `uid`: the uid keeps ids unique
 /// across a policy deleted and created again under the same name.
@@ -34,7 +34,7 @@ pub fn reason(
 
 /// The run that consumed `request` of `policy`, if the pipeline created it.
 pub fn run_of<'a>(policy: &str, request: &RetrainRequest, runs: &'a [TrainingRun]) -> Option<&'a TrainingRun> {
-    runs.iter().find(|run| handled_of(run).is_some_and(|h| h.drift_requests.get(policy) == Some(&request.id)))
+    runs.iter().find(|run| run.handled_triggers().is_some_and(|h| h.drift_requests.get(policy) == Some(&request.id)))
 }
 
 /// What a new firing would coalesce into: a drift run of the pipeline that is pending or

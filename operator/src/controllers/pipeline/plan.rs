@@ -10,7 +10,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::api::{ConcurrencyPolicy, HandledTriggers, RunPhase, TrainingPipeline, TrainingRun, Trigger, TriggerType};
 
-use super::resolve::{handled_of, run_index};
+use super::resolve::run_index;
 
 /// What the trigger sources say right now.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -79,7 +79,7 @@ pub fn handled(pipeline: &TrainingPipeline, runs: &[TrainingRun]) -> HandledTrig
     let status = pipeline.status.clone().unwrap_or_default();
     let recorded = status.handled.run_index.unwrap_or(0);
     runs.iter()
-        .filter_map(|run| Some((run_index(run)?, handled_of(run)?)))
+        .filter_map(|run| Some((run_index(run)?, run.handled_triggers()?)))
         .filter(|(index, _)| *index > recorded)
         .max_by_key(|(index, _)| *index)
         .map_or(status.handled, |(index, handled)| HandledTriggers { run_index: Some(index), ..handled })

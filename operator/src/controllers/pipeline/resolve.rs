@@ -62,11 +62,6 @@ pub fn run_object(pipeline: &TrainingPipeline, index: i64, trigger: Trigger, han
     run
 }
 
-/// The handled triggers recorded on a run by [`run_object`].
-pub fn handled_of(run: &TrainingRun) -> Option<HandledTriggers> {
-    serde_json::from_str(run.metadata.annotations.as_ref()?.get(labels::HANDLED)?).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -3,9 +3,11 @@
 //! gates against the champion, and records everything in the run's status.
 
 pub mod build;
-pub mod gates;
 pub mod outcome;
 pub mod status;
+
+/// Gate verdicts and champion selection are properties of the runs, shared with clients.
+pub use crate::api::gates;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Label and annotation keys the controllers put on what they create.
+//! Label and annotation keys the operator puts on what it creates, and clients read.
 
 /// Every child names its pipeline here, so runs and Jobs are found by label selector.
 pub const PIPELINE: &str = "trainloop.dev/pipeline";

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::{Evaluation, EvaluationResult, Gate, GateOutcome, GateResult, Goal, TrainingRun};
+use crate::{Evaluation, EvaluationResult, Gate, GateOutcome, GateResult, Goal, TrainingRun};
 
 /// The run a new run must beat, with its metrics.
 #[derive(Clone, Debug, PartialEq)]
