@@ -13,6 +13,7 @@ pub mod schema;
 pub mod selector;
 pub mod server;
 pub mod store;
+pub mod strategy;
 pub mod time;
 pub mod tls;
 

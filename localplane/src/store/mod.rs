@@ -166,7 +166,7 @@ impl State {
     }
 
     /// Gives back the ClusterIP of a deleted Service.
-    fn release_cluster_ip(&mut self, service: &Value) {
+    pub(crate) fn release_cluster_ip(&mut self, service: &Value) {
         if let Some(ip) = service.pointer("/spec/clusterIP").and_then(Value::as_str).and_then(|ip| ip.parse().ok()) {
             self.cluster_ips.release(ip);
         }
@@ -218,9 +218,7 @@ impl State {
     pub fn remove(&mut self, rt: &ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
         let old = self.objects.get_mut(&rt.key())?.remove(&(ns.to_string(), name.to_string()))?;
         self.unindex_owners(&old);
-        if rt.kind == "Service" && rt.group.is_empty() {
-            self.release_cluster_ip(&old);
-        }
+        rt.strategy.removed(self, &old);
         self.uids.remove(uid_of(&old));
         self.rv += 1;
         let mut gone = (*old).clone();
