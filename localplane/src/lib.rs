@@ -87,7 +87,7 @@ impl LocalPlane {
         };
         let listener = server::tls_listener::TlsListener::new(listener, identity.server_config()?)?;
         let shutdown = CancellationToken::new();
-        let store = store::Store::new();
+        let store = store::Store::new().context("reserving a service range")?;
         store.bootstrap(addr.port());
         let app = Arc::new(server::App {
             store,

@@ -2,6 +2,8 @@
 //! is given (or the Service is headless or an ExternalName), freed when the Service goes;
 //! DELETE answers with the Service.
 
+use std::net::Ipv4Addr;
+
 use serde_json::{Value, json};
 
 use super::Strategy;
@@ -25,35 +27,42 @@ impl Strategy for Service {
     }
 
     fn prepare(&self, state: &mut State, obj: &mut Value, old: Option<&Value>) -> ApiResult<()> {
-        let ip = obj.pointer("/spec/clusterIP").and_then(Value::as_str);
-        let external = obj.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName");
-        match ip.filter(|ip| !ip.is_empty()) {
-            Some(ip) if old.is_none() => {
-                let ip = ip.to_string();
-                state.claim_cluster_ip(&ip);
-            }
-            Some(_) => {}
-            None if external => {}
-            None => {
-                let kept = old.and_then(|o| o.pointer("/spec/clusterIP")).and_then(Value::as_str).map(str::to_string);
-                let ip = match kept {
-                    Some(ip) => ip,
-                    None => state
-                        .allocate_cluster_ip()
-                        .ok_or_else(|| ApiError::internal("no ClusterIP left in 127.10.0.0/16"))?,
-                };
-                obj["spec"]["clusterIP"] = json!(ip);
-                obj["spec"]["clusterIPs"] = json!([ip]);
-            }
+        if obj.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName") {
+            return Ok(());
         }
+        if obj.pointer("/spec/clusterIP").and_then(Value::as_str).is_some_and(|ip| !ip.is_empty()) {
+            return Ok(());
+        }
+        let ip = match old.and_then(|o| o.pointer("/spec/clusterIP")).and_then(Value::as_str) {
+            Some(kept) => kept.to_string(),
+            None => match state.cluster_ips.next_free() {
+                Some(ip) => ip.to_string(),
+                None => return Err(ApiError::internal("failed to allocate a serviceIP: range is full")),
+            },
+        };
+        obj["spec"]["clusterIP"] = json!(ip);
+        obj["spec"]["clusterIPs"] = json!([ip]);
         Ok(())
     }
 
+    fn stored(&self, state: &mut State, obj: &Value) {
+        if let Some(ip) = cluster_ip(obj) {
+            state.cluster_ips.hold(ip);
+        }
+    }
+
     fn removed(&self, state: &mut State, old: &Value) {
-        state.release_cluster_ip(old);
+        if let Some(ip) = cluster_ip(old) {
+            state.cluster_ips.release(ip);
+        }
     }
 
     fn returns_deleted_object(&self) -> bool {
         true
     }
+}
+
+/// The address a Service holds (none when headless or an ExternalName).
+fn cluster_ip(service: &Value) -> Option<Ipv4Addr> {
+    service.pointer("/spec/clusterIP").and_then(Value::as_str)?.parse().ok()
 }
