@@ -2,35 +2,24 @@
 //! when the field is absent. The real server builds field sets from typed objects, so an absent
 //! bool reads "false" and an absent number "0" (`spec.unschedulable==false` matches a node
 //! without the field); a few labels also differ from the JSON path (`status.successful`).
+//! Those of built-in kinds are their strategies' `field_labels`.
 
 use serde_json::Value;
 
 use crate::registry::ResourceType;
 
-/// The built-in labels whose path or zero value is not "same path, empty string".
-const BUILTIN: &[(&str, &str, &str, &str, &str)] = &[
-    // (group, kind, label, JSON path, zero value)
-    ("", "Node", "spec.unschedulable", "spec.unschedulable", "false"),
-    ("", "Pod", "spec.hostNetwork", "spec.hostNetwork", "false"),
-    ("", "ReplicationController", "status.replicas", "status.replicas", "0"),
-    ("apps", "ReplicaSet", "status.replicas", "status.replicas", "0"),
-    ("batch", "Job", "status.successful", "status.succeeded", "0"),
-    ("", "Event", "source", "source.component", ""),
-];
-
 /// The JSON path a label reads, and the value an absent field compares as. For a converted
 /// view (events.k8s.io Events) the path is in the stored object, which is what is matched.
 pub fn resolve(rt: &ResourceType, label: &str) -> (String, String) {
-    let (group, kind, label) = match rt.conversion {
+    let (strategy, label) = match rt.conversion {
         Some(c) => {
             let (g, k) = c.stored_group_kind();
-            (g, k, c.stored_field_label(label))
+            (crate::strategy::builtin(g, k), c.stored_field_label(label))
         }
-        None => (rt.group.as_str(), rt.kind.as_str(), label.to_string()),
+        None => (rt.strategy, label.to_string()),
     };
-    if let Some((_, _, _, path, zero)) = BUILTIN.iter().find(|(g, k, l, _, _)| *g == group && *k == kind && *l == label)
-    {
-        return (path.to_string(), zero.to_string());
+    if let Some(known) = strategy.field_labels().iter().find(|l| l.label == label) {
+        return (known.path.to_string(), known.zero.to_string());
     }
     let zero = rt.schema.as_deref().map(|s| schema_zero(s, &label)).unwrap_or_default();
     (label, zero.to_string())

@@ -13,6 +13,7 @@ pub mod schema;
 pub mod selector;
 pub mod server;
 pub mod store;
+pub mod strategy;
 pub mod time;
 pub mod tls;
 
@@ -86,7 +87,7 @@ impl LocalPlane {
         };
         let listener = server::tls_listener::TlsListener::new(listener, identity.server_config()?)?;
         let shutdown = CancellationToken::new();
-        let store = store::Store::new();
+        let store = store::Store::new().context("reserving a service range")?;
         store.bootstrap(addr.port());
         let app = Arc::new(server::App {
             store,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::convert::Conversion;
+use crate::strategy::{self, Strategy};
 
 /// An `additionalPrinterColumns` entry (also used for the few built-in columns).
 #[derive(Debug, Clone)]
@@ -53,6 +54,8 @@ pub struct ResourceType {
     pub custom: bool,
     /// Set when the objects are stored as another type and converted (events.k8s.io Events).
     pub conversion: Option<Conversion>,
+    /// What the kind does beyond the generic store's rules, looked up once, here.
+    pub strategy: &'static dyn Strategy,
 }
 
 impl ResourceType {
@@ -152,6 +155,7 @@ impl B {
             schema: None,
             custom: false,
             conversion: None,
+            strategy: strategy::builtin(group, kind),
         })
     }
     fn short(mut self, names: &[&str]) -> Self {
@@ -344,5 +348,6 @@ pub fn from_crd(crd: &Value) -> Result<ResourceType, String> {
         schema,
         custom: true,
         conversion: None,
+        strategy: &strategy::Generic,
     })
 }

@@ -1,7 +1,8 @@
 //! Services: every Service with a cluster IP gets a TCP proxy on that loopback IP for each of its
 //! ports, forwarding each connection to the targetPort of a ready pod matching the selector
-//! (round robin). The API server allocates cluster IPs (127.10.x.y, see `store`); a Service
-//! without one yet is picked up when the API server's write of it comes back as a watch event.
+//! (round robin). The API server allocates cluster IPs (from its service range, see
+//! `store/cluster_ips.rs`); a Service without one yet is picked up when the API server's write
+//! of it comes back as a watch event.
 //! Listeners stop when the Service is deleted or its IP/ports change.
 //! Not implemented: UDP/SCTP ports, Services without selectors (manual Endpoints), session
 //! affinity, NodePorts; Endpoints/EndpointSlice objects are not written.

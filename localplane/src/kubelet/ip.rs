@@ -1,6 +1,6 @@
-//! Loopback address allocation: every pod gets its own 127.0.x.y and every Service its own
-//! ClusterIP 127.10.x.y (allocated by the API server's store, the one ClusterIP allocator).
-//! Linux routes all of 127.0.0.0/8 to `lo`, so binding them needs no setup.
+//! Pods' loopback addresses: every pod gets its own 127.0.x.y (Services' ClusterIPs come from
+//! the store's service range, `store/cluster_ips.rs`). Linux routes all of 127.0.0.0/8 to `lo`,
+//! so binding them needs no setup.
 //!
 //! Several localplanes may run in one process (tests in parallel): an address is held
 //! process-wide, so two pools of the same range never hand out the same one. Planes in other

@@ -3,17 +3,13 @@
 //! a foreground deletion waiting for dependents) with the object itself: clients tell "gone"
 //! from "still deleting" by the kind of the body. Some stores always answer with the object
 //! (`ReturnDeletedObject` in the real registries of pods, services and service accounts;
-//! namespaces are always finalized), and so does localplane for those kinds.
+//! namespaces are always finalized), and so does localplane for those kinds (their strategies
+//! say so).
 
 use serde_json::{Map, Value, json};
 
 use crate::registry::ResourceType;
 use crate::store::write::Deletion;
-
-/// Kinds whose real registry returns the deleted object rather than a Status.
-fn returns_deleted_object(rt: &ResourceType) -> bool {
-    rt.group.is_empty() && matches!(rt.kind.as_str(), "Pod" | "Service" | "ServiceAccount" | "Namespace")
-}
 
 /// The `Status` of an object removed at once; `details.kind` is the resource (plural), as the
 /// real server sets it.
@@ -33,7 +29,7 @@ pub fn success_status(rt: &ResourceType, gone: &Value) -> Value {
 pub fn body(rt: &ResourceType, outcome: &Deletion) -> Option<Value> {
     match outcome {
         Deletion::Pending(_) => None,
-        Deletion::Removed(_) if returns_deleted_object(rt) => None,
+        Deletion::Removed(_) if rt.strategy.returns_deleted_object() => None,
         Deletion::Removed(gone) => Some(success_status(rt, gone)),
     }
 }

@@ -51,7 +51,7 @@ pub fn verbs(rt: &ResourceType) -> Vec<&'static str> {
     }
     vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
         .into_iter()
-        .filter(|v| !(*v == "deletecollection" && rt.kind == "Namespace"))
+        .filter(|v| *v != "deletecollection" || rt.strategy.deletes_collections())
         .collect()
 }
 

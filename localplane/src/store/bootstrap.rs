@@ -51,13 +51,16 @@ impl State {
     /// The rest of the bootstrap objects, once the API server listens on `api_port`.
     pub fn bootstrap(&mut self, api_port: u16) {
         let https = json!([{"name": "https", "port": api_port, "protocol": "TCP"}]);
+        // The first address of the service range, as on a real cluster.
+        let cluster_ip = self.cluster_ips.first().to_string();
         self.seed(
             "v1",
             "Service",
             "default",
             json!({
                 "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-                "spec": {"type": "ClusterIP", "sessionAffinity": "None", "ipFamilies": ["IPv4"],
+                "spec": {"type": "ClusterIP", "clusterIP": cluster_ip, "clusterIPs": [cluster_ip],
+                         "sessionAffinity": "None", "ipFamilies": ["IPv4"],
                          "ipFamilyPolicy": "SingleStack", "internalTrafficPolicy": "Cluster",
                          "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": api_port}]}
             }),

@@ -1,9 +1,10 @@
-//! The few defaults of built-in kinds that clients and our controllers rely on (the real
-//! server applies many more; these are the ones whose absence changes behaviour).
+//! Helpers for the few defaults of built-in kinds that clients and our controllers rely on (the
+//! real server applies many more; these are the ones whose absence changes behaviour). Which
+//! kind gets which is each kind's strategy (`crate::strategy`).
 
 use serde_json::{Value, json};
 
-fn set_default(obj: &mut Value, ptr: &str, v: Value) {
+pub fn set_default(obj: &mut Value, ptr: &str, v: Value) {
     if obj.pointer(ptr).is_some() {
         return;
     }
@@ -29,7 +30,7 @@ fn set_default(obj: &mut Value, ptr: &str, v: Value) {
     }
 }
 
-fn pod_spec_defaults(obj: &mut Value, base: &str, restart: &str) {
+pub fn pod_spec_defaults(obj: &mut Value, base: &str, restart: &str) {
     set_default(obj, &format!("{base}/restartPolicy"), json!(restart));
     set_default(obj, &format!("{base}/terminationGracePeriodSeconds"), json!(30));
     set_default(obj, &format!("{base}/dnsPolicy"), json!("ClusterFirst"));
@@ -42,74 +43,6 @@ fn pod_spec_defaults(obj: &mut Value, base: &str, restart: &str) {
             set_default(obj, &format!("{c}/terminationMessagePolicy"), json!("File"));
             set_default(obj, &format!("{c}/imagePullPolicy"), json!("IfNotPresent"));
         }
-    }
-}
-
-/// Applies defaults on create (and update) of built-in objects of `kind`.
-pub fn apply(kind: &str, obj: &mut Value) {
-    match kind {
-        "Pod" => {
-            pod_spec_defaults(obj, "/spec", "Always");
-            if obj.get("status").is_none_or(|s| s.get("phase").is_none()) {
-                set_default(obj, "/status/phase", json!("Pending"));
-            }
-        }
-        "Job" => {
-            set_default(obj, "/spec/backoffLimit", json!(6));
-            set_default(obj, "/spec/completions", json!(1));
-            set_default(obj, "/spec/parallelism", json!(1));
-            set_default(obj, "/spec/completionMode", json!("NonIndexed"));
-            set_default(obj, "/spec/suspend", json!(false));
-            pod_spec_defaults(obj, "/spec/template/spec", "Never");
-        }
-        "Deployment" => {
-            set_default(obj, "/spec/replicas", json!(1));
-            set_default(obj, "/spec/revisionHistoryLimit", json!(10));
-            set_default(obj, "/spec/progressDeadlineSeconds", json!(600));
-            set_default(
-                obj,
-                "/spec/strategy",
-                json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
-            );
-            pod_spec_defaults(obj, "/spec/template/spec", "Always");
-        }
-        "ReplicaSet" => {
-            set_default(obj, "/spec/replicas", json!(1));
-            pod_spec_defaults(obj, "/spec/template/spec", "Always");
-        }
-        "Service" => {
-            set_default(obj, "/spec/type", json!("ClusterIP"));
-            set_default(obj, "/spec/sessionAffinity", json!("None"));
-            let n = obj.pointer("/spec/ports").and_then(Value::as_array).map_or(0, Vec::len);
-            for i in 0..n {
-                set_default(obj, &format!("/spec/ports/{i}/protocol"), json!("TCP"));
-                if let Some(port) = obj.pointer(&format!("/spec/ports/{i}/port")).cloned() {
-                    set_default(obj, &format!("/spec/ports/{i}/targetPort"), port);
-                }
-            }
-        }
-        "Secret" => {
-            set_default(obj, "/type", json!("Opaque"));
-            fold_string_data(obj);
-        }
-        _ => {}
-    }
-}
-
-/// `stringData` is write-only: the server folds it into base64 `data`.
-fn fold_string_data(obj: &mut Value) {
-    let Some(Value::Object(sd)) = obj.as_object_mut().and_then(|o| o.remove("stringData")) else {
-        return;
-    };
-    if !obj.get("data").is_some_and(Value::is_object) {
-        obj["data"] = json!({});
-    }
-    for (k, v) in sd {
-        let text = match v {
-            Value::String(s) => s,
-            other => other.to_string(),
-        };
-        obj["data"][k] = json!(base64(text.as_bytes()));
     }
 }
 
@@ -128,28 +61,4 @@ pub fn base64(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_fold_string_data() {
-        let mut s = json!({"stringData": {"k": "v", "x": "hello"}, "data": {"a": "YQ=="}});
-        apply("Secret", &mut s);
-        assert_eq!(s, json!({"type": "Opaque", "data": {"a": "YQ==", "k": "dg==", "x": "aGVsbG8="}}));
-    }
-
-    #[test]
-    fn job_defaults() {
-        let mut job = json!({"spec": {"template": {"spec": {"containers": [{"name": "c"}]}}}});
-        apply("Job", &mut job);
-        assert_eq!(job["spec"]["backoffLimit"], 6);
-        assert_eq!(job["spec"]["template"]["spec"]["restartPolicy"], "Never");
-        assert_eq!(job["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"], "/dev/termination-log");
-        let mut job = json!({"spec": {"backoffLimit": 2}});
-        apply("Job", &mut job);
-        assert_eq!(job["spec"]["backoffLimit"], 2);
-    }
 }

@@ -4,6 +4,7 @@
 
 pub mod bootstrap;
 pub mod builtin_defaults;
+pub mod cluster_ips;
 pub mod gc;
 pub mod history;
 pub mod write;
@@ -14,11 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::controllers::kubelet::ip::IpPool;
 use crate::registry::{Registry, ResourceType};
-
-/// Services' ClusterIPs are 127.<this>.x.y.
-const CLUSTER_IP_RANGE: u8 = 10;
+use cluster_ips::ServiceRange;
 pub use history::{Event, EventType, History};
 
 /// How many events a watch can resume across, and how far a slow watcher may lag.
@@ -38,8 +36,8 @@ pub struct State {
     dependents: HashMap<String, HashSet<String>>,
     pub history: History,
     tx: broadcast::Sender<Arc<Event>>,
-    /// Services' ClusterIPs (127.10.x.y), held process-wide so that two planes never share one.
-    cluster_ips: IpPool,
+    /// Services' ClusterIPs: this plane's own range, which no other plane on the machine holds.
+    pub(crate) cluster_ips: ServiceRange,
 }
 
 pub struct Store {
@@ -73,7 +71,8 @@ pub fn owner_uids(obj: &Value) -> Vec<String> {
 }
 
 impl Store {
-    pub fn new() -> Arc<Store> {
+    /// A store with the system namespaces; fails when no service range can be reserved.
+    pub fn new() -> std::io::Result<Arc<Store>> {
         let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
         let mut state = State {
             rv: 0,
@@ -83,10 +82,10 @@ impl Store {
             dependents: HashMap::new(),
             history: History::new(HISTORY_EVENTS),
             tx: tx.clone(),
-            cluster_ips: IpPool::new(CLUSTER_IP_RANGE),
+            cluster_ips: ServiceRange::reserve()?,
         };
         state.seed_namespaces();
-        Arc::new(Store { state: Mutex::new(state), tx, compactions: tokio::sync::watch::channel(0).0 })
+        Ok(Arc::new(Store { state: Mutex::new(state), tx, compactions: tokio::sync::watch::channel(0).0 }))
     }
 
     /// The lock: a poisoned lock still holds consistent data (writes are built before commit).
@@ -153,25 +152,6 @@ impl State {
         self.dependents.get(uid).map(|s| s.iter().cloned().collect()).unwrap_or_default()
     }
 
-    /// A ClusterIP on loopback for a new Service, or None when all are taken.
-    pub fn allocate_cluster_ip(&mut self) -> Option<String> {
-        self.cluster_ips.allocate().map(|ip| ip.to_string())
-    }
-
-    /// Holds a ClusterIP a Service was created with, so that it is not handed out again.
-    pub fn claim_cluster_ip(&mut self, ip: &str) {
-        if let Ok(ip) = ip.parse() {
-            self.cluster_ips.claim(ip);
-        }
-    }
-
-    /// Gives back the ClusterIP of a deleted Service.
-    fn release_cluster_ip(&mut self, service: &Value) {
-        if let Some(ip) = service.pointer("/spec/clusterIP").and_then(Value::as_str).and_then(|ip| ip.parse().ok()) {
-            self.cluster_ips.release(ip);
-        }
-    }
-
     fn emit(&mut self, etype: EventType, rt: &ResourceType, ns: &str, object: Arc<Value>) {
         let e = Arc::new(Event { rv: self.rv, etype, key: rt.key(), namespace: ns.to_string(), object });
         self.history.push(e.clone());
@@ -218,9 +198,7 @@ impl State {
     pub fn remove(&mut self, rt: &ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
         let old = self.objects.get_mut(&rt.key())?.remove(&(ns.to_string(), name.to_string()))?;
         self.unindex_owners(&old);
-        if rt.kind == "Service" && rt.group.is_empty() {
-            self.release_cluster_ip(&old);
-        }
+        rt.strategy.removed(self, &old);
         self.uids.remove(uid_of(&old));
         self.rv += 1;
         let mut gone = (*old).clone();
@@ -248,7 +226,10 @@ mod tests {
 
     use super::*;
     use crate::schema::FieldValidation;
-    use crate::store::write::{DeleteOptions, Deletion};
+
+    fn cluster_ip(svc: &Value) -> Ipv4Addr {
+        svc.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap().parse().unwrap()
+    }
 
     fn create_services(store: &Store, count: usize) -> Vec<Ipv4Addr> {
         let mut state = store.lock();
@@ -256,28 +237,33 @@ mod tests {
         (0..count)
             .map(|i| {
                 let svc = json!({"metadata": {"name": format!("s{i}")}, "spec": {"ports": [{"port": 80}]}});
-                let created = state.create(&rt, "default", svc, FieldValidation::Strict, false).unwrap();
-                created.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap().parse().unwrap()
+                cluster_ip(&state.create(&rt, "default", svc, FieldValidation::Strict, false).unwrap())
             })
             .collect()
     }
 
     #[test]
-    fn two_planes_in_one_process_never_give_two_services_one_cluster_ip() {
-        let (a, b) = (Store::new(), Store::new());
+    fn two_planes_in_one_process_have_ranges_of_their_own() {
+        let (a, b) = (Store::new().unwrap(), Store::new().unwrap());
+        let (range_a, range_b) = (a.lock().cluster_ips.cidr(), b.lock().cluster_ips.cidr());
+        assert_ne!(range_a, range_b);
         let from_a: BTreeSet<Ipv4Addr> = create_services(&a, 200).into_iter().collect();
         let from_b: BTreeSet<Ipv4Addr> = create_services(&b, 200).into_iter().collect();
         assert_eq!((from_a.len(), from_b.len()), (200, 200));
         assert!(from_a.is_disjoint(&from_b));
-        assert!(from_a.iter().chain(&from_b).all(|ip| ip.octets()[..2] == [127, CLUSTER_IP_RANGE]));
+        let second = |range: &str| range.split('.').nth(1).unwrap().parse::<u8>().unwrap();
+        assert!(from_a.iter().all(|ip| ip.octets()[1] == second(&range_a)));
+        assert!(from_b.iter().all(|ip| ip.octets()[1] == second(&range_b)));
+    }
 
-        // A deleted Service's IP is free again, for any plane.
-        let mut state = a.lock();
+    #[test]
+    fn the_kubernetes_service_has_the_first_address_of_the_range() {
+        let store = Store::new().unwrap();
+        store.bootstrap(6443);
+        let state = store.lock();
         let rt = state.registry.by_kind("v1", "Service").unwrap();
-        let gone = state.get(&rt, "default", "s0").unwrap();
-        let ip: Ipv4Addr = gone.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap().parse().unwrap();
-        assert!(!b.lock().cluster_ips.claim(ip));
-        assert!(matches!(state.delete(&rt, "default", "s0", &DeleteOptions::default()), Ok(Deletion::Removed(_))));
-        assert!(b.lock().cluster_ips.claim(ip));
+        let kubernetes = state.get(&rt, "default", "kubernetes").unwrap();
+        assert_eq!(cluster_ip(&kubernetes), state.cluster_ips.first());
+        assert_eq!(kubernetes["spec"]["clusterIPs"], json!([state.cluster_ips.first().to_string()]));
     }
 }

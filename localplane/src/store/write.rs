@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::{EventType, State, builtin_defaults, name_of};
-use crate::registry::{self, ResourceType};
+use super::{EventType, State, name_of};
+use crate::registry::ResourceType;
 use crate::schema::{self, FieldValidation};
 use crate::server::errors::{ApiError, ApiResult, Cause};
 use crate::time::now_rfc3339;
@@ -120,104 +120,17 @@ fn check_type(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
 }
 
 impl State {
-    /// Schema admission and kind-specific preparation shared by create and update.
+    /// Schema admission (custom resources) or the kind's defaults, then the kind's preparation;
+    /// shared by create and update.
     fn admit(&mut self, rt: &ResourceType, obj: Value, old: Option<&Value>, fv: FieldValidation) -> ApiResult<Value> {
         let mut obj = obj;
         if let Some(schema) = &rt.schema {
             obj = schema::admit(schema, obj, old, fv, &rt.kind, &rt.group)?;
         } else if !rt.custom {
-            builtin_defaults::apply(&rt.kind, &mut obj);
+            rt.strategy.default_fields(&mut obj);
         }
-        if rt.kind == "CustomResourceDefinition" && rt.group == "apiextensions.k8s.io" {
-            self.admit_crd(&mut obj, old)?;
-        }
-        if rt.kind == "Service" && rt.group.is_empty() {
-            let ip = obj.pointer("/spec/clusterIP").and_then(Value::as_str);
-            let external = obj.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName");
-            match ip.filter(|ip| !ip.is_empty()) {
-                Some(ip) if old.is_none() => {
-                    let ip = ip.to_string();
-                    self.claim_cluster_ip(&ip);
-                }
-                Some(_) => {}
-                None if external => {}
-                None => {
-                    let kept =
-                        old.and_then(|o| o.pointer("/spec/clusterIP")).and_then(Value::as_str).map(str::to_string);
-                    let ip = match kept {
-                        Some(ip) => ip,
-                        None => self
-                            .allocate_cluster_ip()
-                            .ok_or_else(|| ApiError::internal("no ClusterIP left in 127.10.0.0/16"))?,
-                    };
-                    obj["spec"]["clusterIP"] = json!(ip);
-                    obj["spec"]["clusterIPs"] = json!([ip]);
-                }
-            }
-        }
+        rt.strategy.prepare(self, &mut obj, old)?;
         Ok(obj)
-    }
-
-    /// Checks a CRD (names, structural schema, CEL rules) and sets its accepted status.
-    fn admit_crd(&mut self, obj: &mut Value, old: Option<&Value>) -> ApiResult<()> {
-        let name = name_of(obj).to_string();
-        let invalid =
-            |causes: Vec<Cause>| ApiError::invalid("CustomResourceDefinition", "apiextensions.k8s.io", &name, causes);
-        let t = registry::from_crd(obj).map_err(|e| {
-            let (field, msg) = e.split_once(": ").unwrap_or(("spec", e.as_str()));
-            invalid(vec![Cause { reason: "FieldValueRequired", message: msg.to_string(), field: field.to_string() }])
-        })?;
-        if name != format!("{}.{}", t.plural, t.group) {
-            return Err(invalid(vec![Cause {
-                reason: "FieldValueInvalid",
-                message: format!("Invalid value: {name:?}: must be spec.names.plural+\".\"+spec.group"),
-                field: "metadata.name".into(),
-            }]));
-        }
-        if let Some(schema) = &t.schema {
-            let causes = schema::structural::check(schema, "spec.versions[0].schema.openAPIV3Schema");
-            if !causes.is_empty() {
-                return Err(invalid(causes));
-            }
-        }
-        if let Some(existing) = self.registry.get_key(&t.key())
-            && !existing.custom
-        {
-            return Err(invalid(vec![Cause {
-                reason: "FieldValueInvalid",
-                message: "Invalid value: the group/resource is served by a built-in type".into(),
-                field: "spec.group".into(),
-            }]));
-        }
-        let now = now_rfc3339();
-        let keep_time = |ty: &str| {
-            old.and_then(|o| o.pointer("/status/conditions"))
-                .and_then(Value::as_array)
-                .and_then(|cs| cs.iter().find(|c| c["type"] == ty))
-                .and_then(|c| c.get("lastTransitionTime").cloned())
-                .unwrap_or_else(|| json!(now))
-        };
-        let accepted = obj.pointer("/spec/names").cloned().unwrap_or(json!({}));
-        obj["status"] = json!({
-            "acceptedNames": accepted,
-            "conditions": [
-                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-                 "message": "no conflicts found", "lastTransitionTime": keep_time("NamesAccepted")},
-                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-                 "message": "the initial names have been accepted", "lastTransitionTime": keep_time("Established")}
-            ],
-            "storedVersions": [t.version.clone()]
-        });
-        Ok(())
-    }
-
-    fn after_crd_write(&mut self, rt: &ResourceType, obj: &Value) {
-        if rt.kind == "CustomResourceDefinition"
-            && rt.group == "apiextensions.k8s.io"
-            && let Ok(t) = registry::from_crd(obj)
-        {
-            self.registry.insert(t);
-        }
     }
 
     /// POST: creates an object in `ns` ("" for cluster-scoped types).
@@ -289,8 +202,8 @@ impl State {
         if dry_run {
             return Ok(Arc::new(obj));
         }
-        self.after_crd_write(rt, &obj);
         let created = self.put(rt, obj, EventType::Added);
+        rt.strategy.stored(self, &created);
         self.collect_if_orphaned(rt, &created);
         Ok(created)
     }
@@ -410,8 +323,9 @@ impl State {
             self.collect_garbage(&gone);
             return Ok(gone);
         }
-        self.after_crd_write(rt, &result);
-        Ok(self.put(rt, result, EventType::Modified))
+        let updated = self.put(rt, result, EventType::Modified);
+        rt.strategy.stored(self, &updated);
+        Ok(updated)
     }
 
     /// Keeps the final content (e.g. finalizers removed) in the DELETED event's object.
@@ -507,20 +421,7 @@ impl State {
             }
             return marked;
         }
-        if rt.kind == "Namespace" && rt.group.is_empty() {
-            self.empty_namespace(&name);
-        }
-        if rt.kind == "CustomResourceDefinition"
-            && rt.group == "apiextensions.k8s.io"
-            && let Ok(t) = registry::from_crd(old)
-            && let Some(served) = self.registry.get_key(&t.key())
-            && served.custom
-        {
-            for gone in self.remove_all(&served) {
-                self.collect_garbage(&gone);
-            }
-            self.registry.remove(&t.key());
-        }
+        rt.strategy.removing(self, old);
         match self.remove(rt, &ns, &name) {
             Some(gone) => {
                 self.collect_garbage(&gone);
@@ -530,7 +431,8 @@ impl State {
         }
     }
 
-    fn empty_namespace(&mut self, ns: &str) {
+    /// Deletes every object of a namespace (the namespace's own deletion).
+    pub(crate) fn empty_namespace(&mut self, ns: &str) {
         let types: Vec<Arc<ResourceType>> = self.registry.all().filter(|t| t.namespaced).cloned().collect();
         for t in types {
             for obj in self.list(&t, Some(ns)) {
