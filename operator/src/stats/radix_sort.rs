@@ -24,9 +24,11 @@ const WIDEST_DIGIT: u32 = 13;
 /// radix sort's second buffer when it is long enough. What `spare` holds
 /// afterwards is unspecified.
 pub fn sort_floats(values: &mut [f64], spare: &mut [f64]) {
-    let decimals = match DecimalKeys::of(values) {
-        Some(decimals) if spare.len() >= values.len() => decimals,
-        _ => return values.sort_unstable_by(f64::total_cmp),
+    if spare.len() < values.len() {
+        return values.sort_unstable_by(f64::total_cmp);
+    }
+    let Some(decimals) = DecimalKeys::of(values) else {
+        return values.sort_unstable_by(f64::total_cmp);
     };
     let spare = &mut spare[..values.len()];
     let passes = decimals.key_bits.div_ceil(WIDEST_DIGIT);
@@ -107,6 +109,7 @@ fn running_starts(mut counts: Vec<usize>) -> Vec<usize> {
     }
     counts
 }
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
