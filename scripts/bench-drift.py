@@ -135,6 +135,8 @@ def main():
           f"{ours_rss - columns_mib(args.rows):.1f} MiB at {args.rows:,} rows, "
           f"{small_rss - columns_mib(args.rows // 4):.1f} MiB at {args.rows // 4:,} rows")
     print(f"  largest difference from SciPy: {agree(ours, scipy):.1e} (relative to max(1, |value|))")
+    # Wall-time ratios move with the machine's load: every figure goes with it.
+    print("  load average (1, 5, 15 min) at the end: " + ", ".join(f"{load:.2f}" for load in os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 //! and reuses it for both statistics.
 
 mod cdf_walk;
+mod decimal_keys;
 pub mod ks_distribution;
 pub mod ks_two_sample;
 mod radix_sort;

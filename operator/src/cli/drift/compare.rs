@@ -179,10 +179,13 @@ fn data_against_profile(
     let mut reference = reference.read_columns(&names, hint)?;
     let current = read_profile(current_input)?;
     let mut features = Vec::with_capacity(names.len());
+    let mut spare = Vec::new();
     for (name, column) in names.iter().zip(reference.values.iter_mut()) {
-        sort_floats(column);
+        sort_floats(column, &mut spare);
         let bins = Bins::Number { edges: quantile_edges_of_sorted(column, request.bins) };
         let reference_counts = counts_of_sorted(&bins, column);
+        // Done with: the next column's sort borrows it (see `data_against_data`).
+        spare = std::mem::take(column);
         let current_counts = counts_on_same_bins(&current, std::iter::once((name.as_str(), &bins)))?;
         features.push(binned_comparison(request, name, bins.len(), &reference_counts, &current_counts[0], None)?);
     }
@@ -191,7 +194,10 @@ fn data_against_profile(
 
 /// Both files are read at once (one thread each), then the features are
 /// shared between the cores: each sorts its two columns once and derives
-/// the bins, the counts and the raw statistics from them.
+/// the bins, the counts and the raw statistics from them. A core's first
+/// feature is sorted by comparison; then the radix sort's second buffer is
+/// the column of the feature before, so that no memory is added to the
+/// columns (every one is held by then).
 fn data_against_data(
     request: &CompareRequest,
     reference_input: &Input,
@@ -212,14 +218,16 @@ fn data_against_data(
         .zip(current.values)
         .map(|((name, reference), current)| (name, reference, current))
         .collect();
-    let features = in_parallel(&mut pairs, |(name, reference, current)| {
-        sort_floats(reference);
-        sort_floats(current);
+    let features = in_parallel(&mut pairs, |(name, reference, current), spare: &mut Vec<f64>| {
+        sort_floats(reference, spare);
+        sort_floats(current, spare);
         let bins = Bins::Number { edges: quantile_edges_of_sorted(reference, request.bins) };
         let raw = ks_and_wasserstein(reference, current).map(|(ks, wasserstein)| RawStatistics { ks, wasserstein });
         let (reference_counts, current_counts) = (counts_of_sorted(&bins, reference), counts_of_sorted(&bins, current));
-        // The columns are not needed any more: give their memory back early.
-        (*reference, *current) = (Vec::new(), Vec::new());
+        // The columns are not needed any more: the longer is the next feature's
+        // spare, the other's memory goes back (and the old spare's).
+        let (reference, current) = (std::mem::take(reference), std::mem::take(current));
+        *spare = if reference.len() >= current.len() { reference } else { current };
         binned_comparison(request, name, bins.len(), &reference_counts, &current_counts, raw)
     })?;
     Ok((features, source(reference_input, reference_rows), source(current_input, current_rows)))
@@ -314,10 +322,11 @@ fn binned_comparison(
     })
 }
 
-/// Maps `work` over `items` on every core, keeping the order.
-fn in_parallel<T: Send, R: Send>(
+/// Maps `work` over `items` on every core, keeping the order; each core's
+/// calls share a state of their own, starting from its default.
+fn in_parallel<T: Send, R: Send, S: Default>(
     items: &mut [T],
-    work: impl Fn(&mut T) -> Result<R, CompareError> + Sync,
+    work: impl Fn(&mut T, &mut S) -> Result<R, CompareError> + Sync,
 ) -> Result<Vec<R>, CompareError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len()).max(1);
     let (count, chunk) = (items.len(), items.len().div_ceil(threads).max(1));
@@ -325,7 +334,12 @@ fn in_parallel<T: Send, R: Send>(
     std::thread::scope(|scope| {
         let handles: Vec<_> = items
             .chunks_mut(chunk)
-            .map(|chunk| scope.spawn(move || chunk.iter_mut().map(work).collect::<Result<Vec<R>, _>>()))
+            .map(|chunk| {
+                scope.spawn(move || {
+                    let mut state = S::default();
+                    chunk.iter_mut().map(|item| work(item, &mut state)).collect::<Result<Vec<R>, _>>()
+                })
+            })
             .collect();
         let mut results = Vec::with_capacity(count);
         for handle in handles {

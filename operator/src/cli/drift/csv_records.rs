@@ -19,18 +19,17 @@ pub type Source = Box<dyn Read + Send>;
 #[derive(Default)]
 pub struct Fields {
     bytes: Vec<u8>,
-    /// Where each field ends in `bytes` (fields are back to back, no separators).
-    ends: Vec<usize>,
+    /// Where each field starts and ends in `bytes`.
+    spans: Vec<(usize, usize)>,
 }
 
 impl Fields {
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.spans.len()
     }
 
     pub fn get(&self, index: usize) -> Option<&[u8]> {
-        let end = *self.ends.get(index)?;
-        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        let (start, end) = *self.spans.get(index)?;
         self.bytes.get(start..end)
     }
 
@@ -38,26 +37,27 @@ impl Fields {
         (0..self.len()).filter_map(|index| self.get(index))
     }
 
-    /// Splits a line without quotes at every comma.
+    /// Splits a line without quotes at every comma: the line is copied whole
+    /// (one copy, not one per field) and the fields are its stretches between commas.
     fn split(&mut self, line: &[u8]) {
         self.bytes.clear();
-        self.ends.clear();
+        self.bytes.extend_from_slice(line);
+        self.spans.clear();
         let mut start = 0;
         for comma in memchr::memchr_iter(b',', line) {
-            self.bytes.extend_from_slice(&line[start..comma]);
-            self.ends.push(self.bytes.len());
+            self.spans.push((start, comma));
             start = comma + 1;
         }
-        self.bytes.extend_from_slice(&line[start..]);
-        self.ends.push(self.bytes.len());
+        self.spans.push((start, line.len()));
     }
 
     fn copy(&mut self, record: &csv::ByteRecord) {
         self.bytes.clear();
-        self.ends.clear();
+        self.spans.clear();
         for field in record {
+            let start = self.bytes.len();
             self.bytes.extend_from_slice(field);
-            self.ends.push(self.bytes.len());
+            self.spans.push((start, self.bytes.len()));
         }
     }
 }

@@ -20,31 +20,38 @@ pub fn parse_f64(text: &[u8]) -> Option<f64> {
 /// so one division rounds correctly, as a full parser would (Clinger's fast
 /// path).
 fn fast_decimal(text: &[u8]) -> Option<f64> {
-    let (negative, digits) = match text.split_first()? {
+    let (negative, text) = match text.split_first()? {
         (b'-', rest) => (true, rest),
         (b'+', rest) => (false, rest),
         _ => (false, text),
     };
-    let mut mantissa: u64 = 0;
-    let mut decimals: Option<usize> = None;
-    let mut any_digit = false;
-    for byte in digits {
-        match byte {
-            b'0'..=b'9' => {
-                mantissa = mantissa.checked_mul(10)?.checked_add(u64::from(byte - b'0'))?;
-                decimals = decimals.map(|d| d + 1);
-                any_digit = true;
-            }
-            b'.' if decimals.is_none() => decimals = Some(0),
-            _ => return None,
-        }
-    }
-    let power = *EXACT_POWERS_OF_TEN.get(decimals.unwrap_or(0))?;
-    if !any_digit || mantissa > 1 << 53 {
+    let (mantissa, whole_digits) = digits_of(0, text);
+    let (mantissa, decimals) = match text.get(whole_digits) {
+        None => (mantissa, 0),
+        Some(b'.') => digits_of(mantissa, &text[whole_digits + 1..]),
+        Some(_) => return None,
+    };
+    let length = whole_digits + usize::from(whole_digits < text.len()) + decimals;
+    // At most 19 digits cannot overflow the u64 (unchecked, for speed).
+    if length != text.len() || whole_digits + decimals == 0 || whole_digits + decimals > 19 || mantissa > 1 << 53 {
         return None;
     }
-    let value = mantissa as f64 / power;
+    let value = mantissa as f64 / *EXACT_POWERS_OF_TEN.get(decimals)?;
     Some(if negative { -value } else { value })
+}
+
+/// The leading ASCII digits of `text` appended to `mantissa`, and how many
+/// there were (wrapping past 19 digits, which the caller refuses).
+fn digits_of(mut mantissa: u64, text: &[u8]) -> (u64, usize) {
+    let mut count = 0;
+    for byte in text {
+        if !byte.is_ascii_digit() {
+            break;
+        }
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(byte - b'0'));
+        count += 1;
+    }
+    (mantissa, count)
 }
 
 #[cfg(test)]
