@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use trainloop::api::{GateOutcome, ModelDeployment, TrainingPipeline, TrainingRun};
@@ -57,21 +58,49 @@ async fn main() -> anyhow::Result<()> {
     println!("  API requests in that window per promotion: {:.1} reads, {:.1} writes", reads / n, writes / n);
     let steady =
         Duration::from_secs(std::env::var("BENCH_STEADY_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(60));
-    let before = requests(&env).1;
+    // The last rollout ends when the old model's pods are gone; writes until then are its own.
+    env.wait_longer::<Deployment>("bench", "the old pods gone", LIMIT, settled).await;
+    let before = writes_by_resource(&env);
     tokio::time::sleep(steady).await;
-    println!("  writes over {} s of steady state, the model serving: {}", steady.as_secs(), requests(&env).1 - before);
+    let written: Vec<String> = writes_by_resource(&env)
+        .into_iter()
+        .filter_map(|(resource, count)| {
+            let new = count - before.iter().find(|(r, _)| *r == resource).map_or(0.0, |(_, c)| *c);
+            (new > 0.0).then(|| format!("{resource} {new}"))
+        })
+        .collect();
+    println!("  writes over {} s of steady state, the model serving: {} {written:?}", steady.as_secs(), written.len());
     env.shutdown().await;
     Ok(())
 }
 
 /// The operator's reads and writes so far, summed over the resources they went to.
 fn requests(env: &trainloop_e2e::Env) -> (f64, f64) {
+    let sum = |kind| by_resource(env, kind).iter().map(|(_, count)| count).sum::<f64>();
+    (sum("read"), sum("write"))
+}
+
+fn writes_by_resource(env: &trainloop_e2e::Env) -> Vec<(String, f64)> {
+    by_resource(env, "write")
+}
+
+/// The operator's requests of `kind` (read or write) so far, per resource.
+fn by_resource(env: &trainloop_e2e::Env, kind: &str) -> Vec<(String, f64)> {
+    let prefix = format!("kube_requests_total{{kind=\"{kind}\",resource=\"");
     let text = env.operator_metrics();
-    let count = |kind: &str| {
-        let prefix = format!("kube_requests_total{{kind=\"{kind}\",resource=\"");
-        let values =
-            text.lines().filter_map(|l| l.strip_prefix(&prefix)?.split_once("\"} ")?.1.trim().parse::<f64>().ok());
-        values.sum::<f64>()
-    };
-    (count("read"), count("write"))
+    text.lines()
+        .filter_map(|line| {
+            let (resource, count) = line.strip_prefix(&prefix)?.split_once("\"} ")?;
+            Some((resource.to_string(), count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The Deployment runs only its current template's pods, all ready.
+fn settled(deployment: Option<&Deployment>) -> bool {
+    let Some(deployment) = deployment else { return false };
+    let wanted = deployment.spec.replicas.unwrap_or(1);
+    deployment.status.as_ref().is_some_and(|s| {
+        s.replicas == Some(wanted) && s.updated_replicas == Some(wanted) && s.ready_replicas == Some(wanted)
+    })
 }

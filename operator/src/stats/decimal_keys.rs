@@ -20,6 +20,51 @@ fn round(value: f64) -> f64 {
     (value + ROUNDING) - ROUNDING
 }
 
+/// What a reader of decimal text saw of a column: every value is an integer
+/// over `10^d` for some `d <= decimals`, divided with one rounding (no `-0`),
+/// and these are the smallest and largest. Such a value is then also its
+/// integer times `10^(decimals - d)` over `10^decimals`, rounded once.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DecimalShape {
+    pub decimals: usize,
+    pub lowest: f64,
+    pub highest: f64,
+}
+
+/// Finds a column's [`DecimalShape`] while its reader parses it, value by value.
+#[derive(Clone, Copy, Debug)]
+pub struct ShapeOfColumn {
+    decimals: usize,
+    lowest: f64,
+    highest: f64,
+    plain: bool,
+}
+
+impl Default for ShapeOfColumn {
+    fn default() -> Self {
+        ShapeOfColumn { decimals: 0, lowest: f64::INFINITY, highest: f64::NEG_INFINITY, plain: true }
+    }
+}
+
+impl ShapeOfColumn {
+    /// One value, with `decimals` when it was read as an integer over `10^decimals`
+    /// divided with one rounding, `None` when it was read otherwise.
+    pub fn see(&mut self, value: f64, decimals: Option<usize>) {
+        match decimals {
+            // -0 has no integer numerator: `DecimalKeys::value` would give +0 back.
+            Some(decimals) if value.to_bits() != (-0.0f64).to_bits() => self.decimals = self.decimals.max(decimals),
+            _ => self.plain = false,
+        }
+        self.lowest = self.lowest.min(value);
+        self.highest = self.highest.max(value);
+    }
+
+    /// The shape, when every value seen was such a decimal.
+    pub fn shape(&self) -> Option<DecimalShape> {
+        self.plain.then_some(DecimalShape { decimals: self.decimals, lowest: self.lowest, highest: self.highest })
+    }
+}
+
 /// How every value of a column is `(lowest + key) / 10^decimals`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct DecimalKeys {
@@ -69,6 +114,21 @@ impl DecimalKeys {
         Some(DecimalKeys { power_of_ten: EXACT_POWERS_OF_TEN[decimals], lowest, key_bits })
     }
 
+    /// The keys of a column whose reader vouches for its [`DecimalShape`]: no
+    /// pass over the values (that pass, a division per value, was a third of
+    /// the sorting). `None` when the numerators are too long.
+    pub fn of_shape(shape: DecimalShape) -> Option<Self> {
+        let power_of_ten = *EXACT_POWERS_OF_TEN.get(shape.decimals)?;
+        let (lowest, highest) = (round(shape.lowest * power_of_ten), round(shape.highest * power_of_ten));
+        // NaN (no values) fails the bound too.
+        if !(lowest.abs() < LARGEST_NUMERATOR && highest.abs() < LARGEST_NUMERATOR && lowest <= highest) {
+            return None;
+        }
+        let (lowest, highest) = (lowest as i64, highest as i64);
+        let key_bits = u64::BITS - (highest.abs_diff(lowest)).leading_zeros();
+        Some(DecimalKeys { power_of_ten, lowest, key_bits })
+    }
+
     /// The value's key: its numerator above the lowest. Keys order as the values.
     pub fn key(&self, value: f64) -> u64 {
         (round(value * self.power_of_ten) as i64).abs_diff(self.lowest)
@@ -93,6 +153,18 @@ mod tests {
             assert_eq!(keys.value(keys.key(value)).to_bits(), value.to_bits(), "{value}");
         }
         assert_eq!(keys.key(-12.5), 0);
+    }
+
+    #[test]
+    fn a_vouched_shape_gives_the_keys_the_values_give() {
+        let values = [-12.5, 3.25, 0.0, 7.0, 99.99999, -0.00001];
+        let shape = DecimalShape { decimals: 5, lowest: -12.5, highest: 99.99999 };
+        assert_eq!(DecimalKeys::of_shape(shape), DecimalKeys::of(&values));
+        let long = DecimalShape { decimals: 15, lowest: -1e6, highest: 1.0 };
+        assert_eq!(DecimalKeys::of_shape(long), None, "numerators of 2^50 and more");
+        let empty = DecimalShape { decimals: 0, lowest: f64::INFINITY, highest: f64::NEG_INFINITY };
+        assert_eq!(DecimalKeys::of_shape(empty), None);
+        assert_eq!(DecimalKeys::of_shape(DecimalShape { decimals: 16, ..shape }), None);
     }
 
     #[test]

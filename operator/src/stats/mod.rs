@@ -20,6 +20,7 @@ mod radix_sort;
 pub mod smirnov;
 pub mod wasserstein;
 
+pub use decimal_keys::{DecimalShape, ShapeOfColumn};
 pub use ks_two_sample::{KsPValueMethod, KsTest, ks_two_sample};
 pub use radix_sort::sort_floats;
 pub use wasserstein::wasserstein_distance;

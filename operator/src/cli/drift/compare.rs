@@ -180,8 +180,8 @@ fn data_against_profile(
     let current = read_profile(current_input)?;
     let mut features = Vec::with_capacity(names.len());
     let mut spare = Vec::new();
-    for (name, column) in names.iter().zip(reference.values.iter_mut()) {
-        sort_floats(column, &mut spare);
+    for ((name, column), shape) in names.iter().zip(reference.values.iter_mut()).zip(&reference.shapes) {
+        sort_floats(column, &mut spare, *shape);
         let bins = Bins::Number { edges: quantile_edges_of_sorted(column, request.bins) };
         let reference_counts = counts_of_sorted(&bins, column);
         // Done with: the next column's sort borrows it (see `data_against_data`).
@@ -212,15 +212,17 @@ fn data_against_data(
         Ok::<_, CompareError>((reference?, current?))
     })?;
     let (reference_rows, current_rows) = (reference.rows, current.rows);
-    let mut pairs: Vec<(String, Vec<f64>, Vec<f64>)> = names
+    let shapes = reference.shapes.into_iter().zip(current.shapes);
+    let mut pairs: Vec<(String, Vec<f64>, Vec<f64>, _)> = names
         .into_iter()
         .zip(reference.values)
         .zip(current.values)
-        .map(|((name, reference), current)| (name, reference, current))
+        .zip(shapes)
+        .map(|(((name, reference), current), shapes)| (name, reference, current, shapes))
         .collect();
-    let features = in_parallel(&mut pairs, |(name, reference, current), spare: &mut Vec<f64>| {
-        sort_floats(reference, spare);
-        sort_floats(current, spare);
+    let features = in_parallel(&mut pairs, |(name, reference, current, shapes), spare: &mut Vec<f64>| {
+        sort_floats(reference, spare, shapes.0);
+        sort_floats(current, spare, shapes.1);
         let bins = Bins::Number { edges: quantile_edges_of_sorted(reference, request.bins) };
         let raw = ks_and_wasserstein(reference, current).map(|(ks, wasserstein)| RawStatistics { ks, wasserstein });
         let (reference_counts, current_counts) = (counts_of_sorted(&bins, reference), counts_of_sorted(&bins, current));

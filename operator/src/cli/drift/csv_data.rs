@@ -5,14 +5,17 @@
 use std::path::{Path, PathBuf};
 
 use crate::artifact::Bins;
+use crate::stats::{DecimalShape, ShapeOfColumn};
 
 use super::csv_records::{CsvRecords, Fields, Source};
 use super::error::CompareError;
-use super::number::parse_f64;
+use super::number::parse_cell;
 
 /// The numeric columns read from a data file, in the order asked for.
 pub struct DataColumns {
     pub values: Vec<Vec<f64>>,
+    /// Per column, its shape when all of it was plain decimal text.
+    pub shapes: Vec<Option<DecimalShape>>,
     pub rows: u64,
 }
 
@@ -63,13 +66,17 @@ impl CsvData {
     pub fn read_columns(mut self, names: &[String], hint: &'static str) -> Result<DataColumns, CompareError> {
         let positions = self.positions(names)?;
         let mut values: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+        let mut shapes = vec![ShapeOfColumn::default(); names.len()];
         let rows = self.for_each_record(|record, row, path| {
-            for ((position, column), name) in positions.iter().zip(values.iter_mut()).zip(names) {
-                column.push(parse_number(record.get(*position), row, path, name, hint)?);
+            let columns = positions.iter().zip(values.iter_mut()).zip(shapes.iter_mut()).zip(names);
+            for (((position, column), shape), name) in columns {
+                let (value, decimals) = parse_number(record.get(*position), row, path, name, hint)?;
+                shape.see(value, decimals);
+                column.push(value);
             }
             Ok(())
         })?;
-        Ok(DataColumns { values, rows })
+        Ok(DataColumns { values, shapes: shapes.iter().map(ShapeOfColumn::shape).collect(), rows })
     }
 
     /// Counts the named columns into the given bins, one record at a time.
@@ -81,7 +88,7 @@ impl CsvData {
             for ((position, (name, bins)), counts) in positions.iter().zip(columns).zip(counts.iter_mut()) {
                 let field = record.get(*position);
                 let index = match bins {
-                    Bins::Number { .. } => bins.number_index(parse_number(field, row, path, name, "")?),
+                    Bins::Number { .. } => bins.number_index(parse_number(field, row, path, name, "")?.0),
                     Bins::Category { .. } => bins.category_index(parse_text(field, row, path, name)?),
                 };
                 if let Some(count) = index.and_then(|i| counts.get_mut(i)) {
@@ -136,22 +143,23 @@ fn parse_text<'a>(field: Option<&'a [u8]>, row: u64, path: &Path, column: &str) 
     Ok(text)
 }
 
-/// A finite number, as the trainer accepts it.
+/// A finite number, as the trainer accepts it, and its decimals when it was
+/// a plain decimal ([`parse_cell`]).
 fn parse_number(
     field: Option<&[u8]>,
     row: u64,
     path: &Path,
     column: &str,
     hint: &'static str,
-) -> Result<f64, CompareError> {
+) -> Result<(f64, Option<usize>), CompareError> {
     let bytes = field.unwrap_or_default().trim_ascii();
-    if let Some(value) = parse_f64(bytes).filter(|v| v.is_finite()) {
-        return Ok(value);
+    if let Some(parsed) = parse_cell(bytes).filter(|(value, _)| value.is_finite()) {
+        return Ok(parsed);
     }
     // Not a number (or one with Unicode spaces around it): the full path, for the message.
     let text = parse_text(field, row, path, column)?;
     match text.parse::<f64>() {
-        Ok(value) if value.is_finite() => Ok(value),
+        Ok(value) if value.is_finite() => Ok((value, None)),
         _ => Err(CompareError::NotNumeric {
             path: path.to_path_buf(),
             column: column.to_string(),

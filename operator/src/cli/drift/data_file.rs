@@ -48,7 +48,7 @@ impl DataFile {
             rows = parquet.for_each_batch(name, hint, |batch| column.extend_from_slice(batch))?;
             values.push(column);
         }
-        Ok(DataColumns { values, rows })
+        Ok(DataColumns { shapes: vec![None; values.len()], values, rows })
     }
 
     /// Counts the named columns into the given bins, and the rows.

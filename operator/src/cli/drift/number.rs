@@ -10,16 +10,21 @@ const EXACT_POWERS_OF_TEN: [f64; 23] = [
 ];
 
 /// The value of a trimmed cell as `str::parse::<f64>` reads it, or `None`
-/// when it is not a number.
-pub fn parse_f64(text: &[u8]) -> Option<f64> {
-    fast_decimal(text).or_else(|| std::str::from_utf8(text).ok()?.parse().ok())
+/// when it is not a number; and the decimals of a plain decimal: its value is
+/// then its digits as an integer over `10^decimals`, divided with one
+/// rounding (what sorting it by integer keys relies on).
+pub fn parse_cell(text: &[u8]) -> Option<(f64, Option<usize>)> {
+    match fast_decimal(text) {
+        Some((value, decimals)) => Some((value, Some(decimals))),
+        None => Some((std::str::from_utf8(text).ok()?.parse().ok()?, None)),
+    }
 }
 
 /// `[+-]digits[.digits]` with at most 2^53 as the digits' integer and at
 /// most 22 decimals: both the integer and the power of ten are exact doubles,
 /// so one division rounds correctly, as a full parser would (Clinger's fast
 /// path).
-fn fast_decimal(text: &[u8]) -> Option<f64> {
+fn fast_decimal(text: &[u8]) -> Option<(f64, usize)> {
     let (negative, text) = match text.split_first()? {
         (b'-', rest) => (true, rest),
         (b'+', rest) => (false, rest),
@@ -37,7 +42,7 @@ fn fast_decimal(text: &[u8]) -> Option<f64> {
         return None;
     }
     let value = mantissa as f64 / *EXACT_POWERS_OF_TEN.get(decimals)?;
-    Some(if negative { -value } else { value })
+    Some((if negative { -value } else { value }, decimals))
 }
 
 /// The leading ASCII digits of `text` appended to `mantissa`, and how many
@@ -60,6 +65,10 @@ mod tests {
 
     use super::*;
 
+    fn parse_f64(text: &[u8]) -> Option<f64> {
+        parse_cell(text).map(|(value, _)| value)
+    }
+
     #[test]
     fn reads_what_str_parse_reads_and_nothing_else() {
         for text in ["0", "-0", "+1.5", "12.", ".5", "-03.85352", "1e3", "inf", "NaN", "123456789012345678901234"] {
@@ -72,6 +81,14 @@ mod tests {
         for text in ["", "-", ".", "1.2.3", "1,5", "x"] {
             assert_eq!(parse_f64(text.as_bytes()), None, "{text}");
         }
+    }
+
+    #[test]
+    fn a_plain_decimal_says_its_decimals() {
+        assert_eq!(parse_cell(b"-12.34500"), Some((-12.345, Some(5))));
+        assert_eq!(parse_cell(b"7"), Some((7.0, Some(0))));
+        assert_eq!(parse_cell(b"1e3"), Some((1000.0, None)));
+        assert_eq!(parse_cell(b"x"), None);
     }
 
     proptest! {
