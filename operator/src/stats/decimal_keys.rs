@@ -105,13 +105,12 @@ impl DecimalKeys {
             lowest = lowest.min(numerator);
             highest = highest.max(numerator);
         }
-        // A numerator of an earlier value, times ten for each decimal added since, may
-        // have grown past the bound.
-        if values.is_empty() || lowest.unsigned_abs().max(highest.unsigned_abs()) as f64 >= LARGEST_NUMERATOR {
+        if values.is_empty() {
             return None;
         }
-        let key_bits = u64::BITS - (highest.abs_diff(lowest)).leading_zeros();
-        Some(DecimalKeys { power_of_ten: EXACT_POWERS_OF_TEN[decimals], lowest, key_bits })
+        // A numerator of an earlier value, times ten for each decimal added since, may
+        // have grown past the bound.
+        DecimalKeys::of_numerators(EXACT_POWERS_OF_TEN[decimals], lowest, highest)
     }
 
     /// The keys of a column whose reader vouches for its [`DecimalShape`]: no
@@ -120,11 +119,20 @@ impl DecimalKeys {
     pub fn of_shape(shape: DecimalShape) -> Option<Self> {
         let power_of_ten = *EXACT_POWERS_OF_TEN.get(shape.decimals)?;
         let (lowest, highest) = (round(shape.lowest * power_of_ten), round(shape.highest * power_of_ten));
-        // NaN (no values) fails the bound too.
-        if !(lowest.abs() < LARGEST_NUMERATOR && highest.abs() < LARGEST_NUMERATOR && lowest <= highest) {
+        // No values seen (infinite extremes) or NaN: no numerators. Past the bound, the
+        // saturating casts stay past it.
+        if !(lowest.is_finite() && highest.is_finite() && lowest <= highest) {
             return None;
         }
-        let (lowest, highest) = (lowest as i64, highest as i64);
+        DecimalKeys::of_numerators(power_of_ten, lowest as i64, highest as i64)
+    }
+
+    /// Keys for numerators from `lowest` to `highest` over `power_of_ten`, or `None` when
+    /// one reaches [`LARGEST_NUMERATOR`].
+    fn of_numerators(power_of_ten: f64, lowest: i64, highest: i64) -> Option<Self> {
+        if lowest.unsigned_abs().max(highest.unsigned_abs()) as f64 >= LARGEST_NUMERATOR {
+            return None;
+        }
         let key_bits = u64::BITS - (highest.abs_diff(lowest)).leading_zeros();
         Some(DecimalKeys { power_of_ten, lowest, key_bits })
     }
