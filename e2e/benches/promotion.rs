@@ -60,9 +60,9 @@ async fn main() -> anyhow::Result<()> {
         Duration::from_secs(std::env::var("BENCH_STEADY_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(60));
     // The last rollout ends when the old model's pods are gone; writes until then are its own.
     env.wait_longer::<Deployment>("bench", "the old pods gone", LIMIT, settled).await;
-    let before = writes_by_resource(&env);
+    let before = by_resource(&env, "write");
     tokio::time::sleep(steady).await;
-    let written: Vec<String> = writes_by_resource(&env)
+    let written: Vec<String> = by_resource(&env, "write")
         .into_iter()
         .filter_map(|(resource, count)| {
             let new = count - before.iter().find(|(r, _)| *r == resource).map_or(0.0, |(_, c)| *c);
@@ -78,10 +78,6 @@ async fn main() -> anyhow::Result<()> {
 fn requests(env: &trainloop_e2e::Env) -> (f64, f64) {
     let sum = |kind| by_resource(env, kind).iter().map(|(_, count)| count).sum::<f64>();
     (sum("read"), sum("write"))
-}
-
-fn writes_by_resource(env: &trainloop_e2e::Env) -> Vec<(String, f64)> {
-    by_resource(env, "write")
 }
 
 /// The operator's requests of `kind` (read or write) so far, per resource.
