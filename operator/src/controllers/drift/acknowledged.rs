@@ -16,15 +16,15 @@ use crate::monitors::webhook::PolicyKey;
 pub struct Acknowledged(Mutex<HashMap<(PolicyKey, String), BTreeMap<String, String>>>);
 
 impl Acknowledged {
-    /// Acknowledge to the pods among `servers` every cursor of `recorded` not acknowledged
-    /// before: the status of `monitor` of `policy` records their judgement. Pods not among
-    /// `servers` are not read either; theirs wait in the status.
+    /// Acknowledge to the pods among `servers`, as `reader`, every cursor of `recorded` not
+    /// acknowledged before: the status of `monitor` of `policy` records their judgement. Pods
+    /// not among `servers` are not read either; theirs wait in the status.
     pub async fn deliver(
         &self,
         http: &reqwest::Client,
         servers: &[Server],
         policy: &PolicyKey,
-        monitor: &str,
+        (monitor, reader): (&str, &str),
         recorded: &[ProfileCursor],
     ) -> Result<(), String> {
         let key = (policy.clone(), monitor.to_string());
@@ -38,7 +38,8 @@ impl Acknowledged {
                 .collect()
         };
         let answers =
-            futures::future::join_all(due.iter().map(|(server, c)| live::acknowledge(http, server, &c.cursor))).await;
+            futures::future::join_all(due.iter().map(|(server, c)| live::acknowledge(http, server, reader, &c.cursor)))
+                .await;
         let mut acknowledged = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let done = acknowledged.entry(key).or_default();
         // Only the pods the status still names: the others are gone.
@@ -60,20 +61,28 @@ impl Acknowledged {
 mod tests {
     use std::sync::Arc;
 
-    use axum::{Json, Router, extract::State, routing::post};
+    use axum::extract::{Query, State};
+    use axum::{Json, Router, routing::post};
     use serde_json::Value;
 
     use super::*;
 
-    /// A pod that records the cursors acknowledged to it.
+    const INPUTS: (&str, &str) = ("inputs", "uid-1/inputs");
+
+    /// A pod that records the cursors acknowledged to it, each as `<reader> <cursor>`.
     async fn pod(name: &str) -> (Server, Arc<Mutex<Vec<String>>>, tokio::task::JoinHandle<()>) {
         let received = Arc::new(Mutex::new(Vec::new()));
         let app = Router::new()
             .route(
                 "/trainloop/profile/ack",
-                post(|State(received): State<Arc<Mutex<Vec<String>>>>, Json(body): Json<Value>| async move {
-                    received.lock().unwrap().push(body["cursor"].as_str().unwrap_or_default().to_string());
-                }),
+                post(
+                    |State(received): State<Arc<Mutex<Vec<String>>>>,
+                     Query(query): Query<HashMap<String, String>>,
+                     Json(body): Json<Value>| async move {
+                        let cursor = body["cursor"].as_str().unwrap_or_default();
+                        received.lock().unwrap().push(format!("{} {cursor}", query["reader"]));
+                    },
+                ),
             )
             .with_state(received.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -97,24 +106,25 @@ mod tests {
         let policy = PolicyKey { namespace: "ml".into(), name: "cancer".into() };
         let recorded = [cursor("a", "a-1"), cursor("b", "b-1"), cursor("gone", "g-1")];
         let acknowledged = Acknowledged::default();
-        acknowledged.deliver(&http, &servers, &policy, "inputs", &recorded).await.unwrap();
-        acknowledged.deliver(&http, &servers, &policy, "inputs", &recorded).await.unwrap();
+        acknowledged.deliver(&http, &servers, &policy, INPUTS, &recorded).await.unwrap();
+        acknowledged.deliver(&http, &servers, &policy, INPUTS, &recorded).await.unwrap();
         let next = [cursor("a", "a-2"), cursor("b", "b-1")];
-        acknowledged.deliver(&http, &servers, &policy, "inputs", &next).await.unwrap();
-        assert_eq!(*to_a.lock().unwrap(), ["a-1", "a-2"]);
-        assert_eq!(*to_b.lock().unwrap(), ["b-1"]);
-        // Another monitor's cursors are its own.
-        acknowledged.deliver(&http, &servers, &policy, "other", &[cursor("b", "b-1")]).await.unwrap();
-        assert_eq!(to_b.lock().unwrap().len(), 2);
+        acknowledged.deliver(&http, &servers, &policy, INPUTS, &next).await.unwrap();
+        assert_eq!(*to_a.lock().unwrap(), ["uid-1/inputs a-1", "uid-1/inputs a-2"]);
+        assert_eq!(*to_b.lock().unwrap(), ["uid-1/inputs b-1"]);
+        // Another monitor's cursors are its own, acknowledged as its own reader.
+        acknowledged.deliver(&http, &servers, &policy, ("other", "uid-1/other"), &[cursor("b", "b-1")]).await.unwrap();
+        assert_eq!(*to_b.lock().unwrap(), ["uid-1/inputs b-1", "uid-1/other b-1"]);
         // A new operator knows only the status: it acknowledges what that records again.
-        Acknowledged::default().deliver(&http, &servers, &policy, "inputs", &next).await.unwrap();
-        assert_eq!(*to_a.lock().unwrap(), ["a-1", "a-2", "a-2"]);
+        Acknowledged::default().deliver(&http, &servers, &policy, INPUTS, &next).await.unwrap();
+        assert_eq!(to_a.lock().unwrap().last().map(String::as_str), Some("uid-1/inputs a-2"));
+        assert_eq!(to_a.lock().unwrap().len(), 3);
         // A pod that does not answer keeps its cursor due.
         task_b.abort();
         let _ = task_b.await;
         let later = [cursor("b", "b-2")];
         assert!(
-            acknowledged.deliver(&http, &servers, &policy, "inputs", &later).await.unwrap_err().starts_with("pod b:")
+            acknowledged.deliver(&http, &servers, &policy, INPUTS, &later).await.unwrap_err().starts_with("pod b:")
         );
         task_a.abort();
     }
