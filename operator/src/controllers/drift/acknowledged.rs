@@ -2,13 +2,18 @@
 //! pods. A pod keeps the rows of a read until that read's cursor is acknowledged; the operator
 //! acknowledges a cursor once the status records the judgement of its rows, and, before a
 //! monitor reads again, every recorded cursor it has not acknowledged yet: after a restart (this
-//! memory is empty) that re-sends them all, which a pod counts once.
+//! memory is empty) that re-sends them all, which a pod counts once. A deleted policy's memory
+//! goes with it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
 
+use kube::ResourceExt;
+use kube::runtime::watcher;
+
 use super::live::{self, Server};
-use crate::api::ProfileCursor;
+use crate::api::{DriftPolicy, ProfileCursor};
+use crate::controllers::caches::Guarded;
 use crate::monitors::webhook::PolicyKey;
 
 /// Per monitor of a policy: the cursor last acknowledged to each pod.
@@ -55,6 +60,15 @@ impl Acknowledged {
         }
         failed.map_or(Ok(()), Err)
     }
+
+    /// Follow the DriftPolicies' watch: a deleted policy's statuses, and the cursors they
+    /// recorded, are gone, and so is what was acknowledged of them.
+    pub fn observe(&self, event: &watcher::Event<Guarded<DriftPolicy>>) {
+        if let watcher::Event::Delete(policy) = event {
+            let deleted = PolicyKey { namespace: policy.namespace().unwrap_or_default(), name: policy.name_any() };
+            self.0.lock().unwrap_or_else(PoisonError::into_inner).retain(|(policy, _), _| *policy != deleted);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -63,7 +77,7 @@ mod tests {
 
     use axum::extract::{Query, State};
     use axum::{Json, Router, routing::post};
-    use serde_json::Value;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -127,5 +141,34 @@ mod tests {
             acknowledged.deliver(&http, &servers, &policy, INPUTS, &later).await.unwrap_err().starts_with("pod b:")
         );
         task_a.abort();
+    }
+
+    #[tokio::test]
+    async fn a_deleted_policys_memory_goes_with_it_and_only_its() {
+        let http = crate::triggers::data::http_client().unwrap();
+        let (a, to_a, task) = pod("a").await;
+        let servers = [a];
+        let acknowledged = Acknowledged::default();
+        let recorded = [cursor("a", "a-1")];
+        let cancer = PolicyKey { namespace: "ml".into(), name: "cancer".into() };
+        let audit = PolicyKey { namespace: "ml".into(), name: "audit".into() };
+        for policy in [&cancer, &audit] {
+            acknowledged.deliver(&http, &servers, policy, INPUTS, &recorded).await.unwrap();
+        }
+        let policy = |name: &str| -> Guarded<DriftPolicy> {
+            serde_json::from_value(json!({
+                "apiVersion": "trainloop.dev/v1alpha1", "kind": "DriftPolicy",
+                "metadata": {"name": name, "namespace": "ml"},
+                "spec": {"deploymentRef": {"name": "cancer"}, "monitors": [{"name": "inputs", "featureDrift": {"threshold": 0.2}}]}
+            }))
+            .unwrap()
+        };
+        acknowledged.observe(&watcher::Event::Apply(policy("cancer")));
+        assert_eq!(acknowledged.0.lock().unwrap().len(), 2, "a change forgets nothing");
+        acknowledged.observe(&watcher::Event::Delete(policy("cancer")));
+        let held: Vec<PolicyKey> = acknowledged.0.lock().unwrap().keys().map(|(policy, _)| policy.clone()).collect();
+        assert_eq!(held, [audit]);
+        assert_eq!(to_a.lock().unwrap().len(), 2);
+        task.abort();
     }
 }
