@@ -176,9 +176,8 @@ async fn feature_drift(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
 
     use axum::extract::Query;
     use axum::{Json, Router, routing::get};
