@@ -80,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
         pods: &pod_names,
         acknowledged: &acknowledged,
         policy: &policy,
+        policy_uid: "bench-uid",
     };
     let alerts = Alerts { firings: &firings, policy: &policy };
 

@@ -507,26 +507,43 @@ async fn a_real_prometheus_query_crossing_its_threshold_retrains_once_and_an_unr
     env.shutdown().await;
 }
 
-/// The rows the server pods of `cancer` counted and no reader acknowledged yet (a read
-/// subtracts nothing).
-async fn rows_counted(env: &Env) -> u64 {
-    read_rows(env, false).await
+/// The reader name of `monitor` of the policy `policy`: the policy's uid and the monitor's name.
+async fn reader(env: &Env, policy: &str, monitor: &str) -> String {
+    let uid = env.api::<DriftPolicy>().get(policy).await.unwrap().metadata.uid.unwrap();
+    format!("{uid}/{monitor}")
 }
 
-/// Read the rows the server pods of `cancer` counted, acknowledging them if `acknowledge`.
-async fn read_rows(env: &Env, acknowledge: bool) -> u64 {
+/// The rows the server pods of `cancer` counted and `reader` did not acknowledge yet (a read
+/// subtracts nothing).
+async fn rows_counted(env: &Env, reader: &str) -> u64 {
+    read_rows(env, reader, false).await
+}
+
+/// Read, as `reader`, the rows the server pods of `cancer` counted, acknowledging them if
+/// `acknowledge`.
+async fn read_rows(env: &Env, reader: &str, acknowledge: bool) -> u64 {
     let http = trainloop::triggers::data::http_client().unwrap();
     let mut rows = 0;
     for server in server_addresses(env).await {
-        let url = format!("http://{server}/trainloop/profile");
-        let profile: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+        let url = |path: &str| {
+            let mut url = reqwest::Url::parse(&format!("http://{server}{path}")).unwrap();
+            url.query_pairs_mut().append_pair("reader", reader);
+            url
+        };
+        let profile: Value = http.get(url("/trainloop/profile")).send().await.unwrap().json().await.unwrap();
         rows += profile["samples"].as_u64().unwrap();
         if acknowledge {
-            let ack = http.post(format!("{url}/ack")).json(&json!({"cursor": profile["cursor"]})).send().await;
-            assert!(ack.unwrap().status().is_success());
+            let ack = http.post(url("/trainloop/profile/ack")).json(&json!({"cursor": profile["cursor"]}));
+            assert!(ack.send().await.unwrap().status().is_success());
         }
     }
     rows
+}
+
+/// The rollout's own checks sent a few rows: taken away for `reader` (the monitor has not
+/// judged them: below its minimum), so that every batch it judges is exact.
+async fn take_rollout_rows(env: &Env, reader: &str) {
+    read_rows(env, reader, true).await;
 }
 
 /// Poll `done` until it holds, failing after [`EVALUATION_TIMEOUT`].
@@ -545,15 +562,27 @@ async fn poll_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
 /// `minSamples` is one batch, so an evaluation judges exactly the batch sent when no row is lost
 /// or judged twice. Returns the cursors it recorded.
 async fn judged_after(env: &Env, before: &[ProfileCursor], rows: u64) -> Vec<ProfileCursor> {
+    monitor_judged_after(env, ("cancer", "inputs"), before, rows).await
+}
+
+/// [`judged_after`] for any monitor (`policy`, `monitor`).
+async fn monitor_judged_after(
+    env: &Env,
+    (policy, name): (&str, &str),
+    before: &[ProfileCursor],
+    rows: u64,
+) -> Vec<ProfileCursor> {
+    let of = |p: &DriftPolicy| p.status.as_ref()?.monitors.iter().find(|m| m.name == name).cloned();
     let judged = |p: Option<&DriftPolicy>| {
-        p.and_then(monitor)
+        p.and_then(of)
             .is_some_and(|m| m.message.is_none() && !m.profile_cursors.is_empty() && m.profile_cursors != before)
     };
-    let policy = env.wait_longer::<DriftPolicy>("cancer", "a judged evaluation", EVALUATION_TIMEOUT, judged).await;
-    let status = policy.status.unwrap();
-    assert_eq!(status.monitors[0].samples, Some(rows as i64), "rows judged: {:?}", status.monitors[0]);
-    assert_eq!(status.state.as_deref(), Some("Watching"));
-    status.monitors[0].profile_cursors.clone()
+    let what = format!("a judged evaluation of {policy}/{name}");
+    let judged = env.wait_longer::<DriftPolicy>(policy, &what, EVALUATION_TIMEOUT, judged).await;
+    let status = of(&judged).unwrap();
+    assert_eq!(status.samples, Some(rows as i64), "rows judged by {policy}/{name}: {status:?}");
+    assert_eq!(judged.status.unwrap().state.as_deref(), Some("Watching"));
+    status.profile_cursors
 }
 
 #[tokio::test]
@@ -564,13 +593,13 @@ async fn rows_read_by_an_operator_stopped_before_its_status_write_are_judged_onc
     const BATCH: usize = 600;
     let mut env = start().await;
     serving_cancer(&env).await;
-    // The rollout's own checks sent a few rows: taken away, so that every batch is exact.
-    read_rows(&env, true).await;
     env.create::<DriftPolicy>(policy(BATCH as i64)).await.unwrap();
+    let reader = reader(&env, "cancer", "inputs").await;
+    take_rollout_rows(&env, &reader).await;
     traffic(&env, BATCH, None).await;
     let first = judged_after(&env, &[], BATCH as u64).await;
-    // Acknowledged once the status recorded them: the pods hold no row.
-    poll_until("the judged rows subtracted", async || rows_counted(&env).await == 0).await;
+    // Acknowledged once the status recorded them: the pods hold no row for this reader.
+    poll_until("the judged rows subtracted", async || rows_counted(&env, &reader).await == 0).await;
 
     // Every write fails: the operator reads the second batch and cannot record its judgement.
     env.set_faults(Some(&json!({"errors": {"patch": {"rate": 1.0, "code": 500}}}))).await.unwrap();
@@ -580,16 +609,50 @@ async fn rows_read_by_an_operator_stopped_before_its_status_write_are_judged_onc
     let failed_before = failures();
     poll_until("two failed status writes", async || failures() >= failed_before + 2.0).await;
     env.stop_operator().await;
-    assert_eq!(rows_counted(&env).await, BATCH as u64, "the pods still count the rows read");
+    assert_eq!(rows_counted(&env, &reader).await, BATCH as u64, "the pods still count the rows read");
     env.set_faults(None).await.unwrap();
 
     // A new operator acknowledges again what the status records (the first batch: the pods
     // subtract nothing twice) and judges the second batch, every row once.
     env.start_operator();
     let second = judged_after(&env, &first, BATCH as u64).await;
-    poll_until("the judged rows subtracted", async || rows_counted(&env).await == 0).await;
+    poll_until("the judged rows subtracted", async || rows_counted(&env, &reader).await == 0).await;
     traffic(&env, BATCH, None).await;
     judged_after(&env, &second, BATCH as u64).await;
     // Every row sent judged once: three evaluations of exactly one batch each.
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn monitors_of_two_policies_watching_one_deployment_each_judge_every_row_sent() {
+    const BATCH: usize = 600;
+    let env = start().await;
+    serving_cancer(&env).await;
+    // Two monitors in one policy, the second judging two batches at a time, and a second policy
+    // whose monitor has the first one's name: three readers of the same server pods.
+    let inputs = policy(BATCH as i64)["spec"]["monitors"][0].clone();
+    let mut slow = inputs.clone();
+    slow["name"] = json!("slow");
+    slow["featureDrift"]["minSamples"] = json!(2 * BATCH);
+    let guards = json!({"consecutive": 1, "cooldown": "1h", "maxRetrainsPerDay": 3});
+    env.create::<DriftPolicy>(policy_with(json!([inputs, slow]), "5s", guards)).await.unwrap();
+    let mut audit = policy(BATCH as i64);
+    audit["metadata"]["name"] = json!("audit");
+    env.create::<DriftPolicy>(audit).await.unwrap();
+    let monitors = [("cancer", "inputs"), ("cancer", "slow"), ("audit", "inputs")];
+    for (policy, monitor) in monitors {
+        take_rollout_rows(&env, &reader(&env, policy, monitor).await).await;
+    }
+
+    // One batch: each one-batch monitor judges it whole, whichever acknowledged first.
+    traffic(&env, BATCH, None).await;
+    let cancer = monitor_judged_after(&env, monitors[0], &[], BATCH as u64).await;
+    let audit = monitor_judged_after(&env, monitors[2], &[], BATCH as u64).await;
+    // Another: the two-batch monitor judges both, though the others acknowledged the first.
+    traffic(&env, BATCH, None).await;
+    monitor_judged_after(&env, monitors[0], &cancer, BATCH as u64).await;
+    monitor_judged_after(&env, monitors[2], &audit, BATCH as u64).await;
+    monitor_judged_after(&env, monitors[1], &[], 2 * BATCH as u64).await;
+    // Rows sent: 1,200; judged: 600 + 600 by each one-batch monitor, 1,200 at once by the other.
     env.shutdown().await;
 }

@@ -2,9 +2,10 @@
 //!
 //! Predictions record without any lock: the counts are atomics. A drift
 //! monitor reads what was counted and acknowledges it once it has recorded
-//! its judgement; only the acknowledged rows are subtracted (see
-//! `profile_ledger`), so no row is lost when a reader stops between its read
-//! and its record, and none counts twice. Each read holds whole rows
+//! its judgement; only the acknowledged rows are subtracted, and only for
+//! that reader (see `profile_ledger`), so no row is lost when a reader stops
+//! between its read and its record, none counts twice, and two readers never
+//! take each other's rows. Each read holds whole rows
 //! (`samples` and every feature's counts agree). For that there are two banks
 //! of counters. Writers record into the active one; a read makes the other
 //! bank active, waits for the writers still inside the old bank (a few
@@ -151,16 +152,23 @@ impl LiveProfile {
         }
     }
 
-    /// Every row counted and not yet acknowledged, and its cursor.
-    pub fn read(&self) -> Read {
+    /// Every row counted and not yet acknowledged by `reader`, and its cursor.
+    pub fn read(&self, reader: &str) -> Read {
         let mut ledger = self.ledger.lock().unwrap_or_else(PoisonError::into_inner);
-        let (totals, cursor) = ledger.read(&self.drain());
+        let (totals, cursor) = ledger.read(reader, &self.drain());
         Read { profile: self.profile_of(&totals), cursor }
     }
 
-    /// Subtracts the rows of the read `cursor` names, once.
-    pub fn acknowledge(&self, cursor: &str) -> Result<(), AckError> {
-        self.ledger.lock().unwrap_or_else(PoisonError::into_inner).acknowledge(cursor)
+    /// Every row counted since start, for a reader that names none.
+    pub fn peek(&self) -> FeatureProfile {
+        let mut ledger = self.ledger.lock().unwrap_or_else(PoisonError::into_inner);
+        let totals = ledger.peek(&self.drain());
+        self.profile_of(&totals)
+    }
+
+    /// Subtracts, for `reader`, the rows of the read `cursor` names, once.
+    pub fn acknowledge(&self, reader: &str, cursor: &str) -> Result<(), AckError> {
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner).acknowledge(reader, cursor)
     }
 
     /// Takes the counts recorded since the last drain and zeroes them, in one
@@ -228,33 +236,41 @@ mod tests {
         let batch: Vec<FeatureValue> = rows[1..].iter().flatten().cloned().collect();
         live.record(&batch, 2);
         rows[1..].iter().for_each(|r| expected.observe(r));
-        let read = live.read();
+        let read = live.read("a");
         assert_eq!(read.profile, expected);
-        assert_eq!(live.read().profile, expected, "not acknowledged: read again");
-        live.acknowledge(&read.cursor).unwrap();
-        assert_eq!(live.read().profile, reference.empty_like());
+        assert_eq!(live.read("a").profile, expected, "not acknowledged: read again");
+        live.acknowledge("a", &read.cursor).unwrap();
+        assert_eq!(live.read("a").profile, reference.empty_like());
         live.record(&rows[0], 2);
-        assert_eq!(live.read().profile.samples, 1);
+        assert_eq!(live.read("a").profile.samples, 1);
+        assert_eq!(live.peek().samples, 101, "a peek answers every row since start");
     }
 
-    /// Many threads record while another reads in a loop and acknowledges
+    /// Many threads record while two readers read in a loop and acknowledge
     /// some reads (some twice, some after an older one, some never, as
-    /// readers that stop and come back do): every read holds whole rows, and
-    /// the acknowledged reads add up to exactly the rows sent.
+    /// readers that stop and come back do), each on its own rhythm: every
+    /// read holds whole rows, and each reader's acknowledged reads add up to
+    /// exactly the rows sent, whatever the other acknowledged in between.
     #[test]
-    fn acknowledged_reads_under_concurrent_recording_lose_and_double_nothing() {
+    fn acknowledged_reads_under_concurrent_recording_lose_and_double_nothing_per_reader() {
         const WRITERS: usize = 8;
         const ROWS_PER_WRITER: usize = 100_000;
+        const READERS: [&str; 2] = ["policy-1/inputs", "policy-2/inputs"];
         let live = LiveProfile::new(&reference());
-        let done = std::sync::atomic::AtomicUsize::new(0);
-        let (acknowledged, reads) = std::thread::scope(|scope| {
+        let done = AtomicUsize::new(0);
+        // Reads per reader: writers wait half-way for two of each, so that both overlap them.
+        let reads_of = [AtomicUsize::new(0), AtomicUsize::new(0)];
+        let judged: Vec<(u64, usize)> = std::thread::scope(|scope| {
             for w in 0..WRITERS {
-                let (live, done) = (&live, &done);
+                let (live, done, reads_of) = (&live, &done, &reads_of);
                 scope.spawn(move || {
                     let single = row(w as f64, "b");
                     let batch: Vec<FeatureValue> = (0..50).flat_map(|i| row(f64::from(i), "a")).collect();
                     let mut sent = 0;
                     while sent < ROWS_PER_WRITER {
+                        while sent == ROWS_PER_WRITER / 2 && reads_of.iter().any(|r| r.load(Ordering::SeqCst) < 2) {
+                            std::thread::yield_now();
+                        }
                         if sent % 100 == 0 {
                             live.record(&batch, 2);
                             sent += 50;
@@ -266,36 +282,49 @@ mod tests {
                     done.fetch_add(1, Ordering::SeqCst);
                 });
             }
-            let (mut acknowledged, mut reads, mut older) = (0, 0, None);
-            while done.load(Ordering::SeqCst) < WRITERS {
-                let read = live.read();
-                reads += 1;
-                for feature in &read.profile.features {
-                    assert_eq!(feature.counts.iter().sum::<u64>(), read.profile.samples, "a read split a row");
-                }
-                match reads % 4 {
-                    // Never acknowledged: read again by the next.
-                    0 => {}
-                    1 => {
-                        live.acknowledge(&read.cursor).unwrap();
-                        live.acknowledge(&read.cursor).unwrap();
-                        acknowledged += read.profile.samples;
-                    }
-                    _ => {
-                        live.acknowledge(&read.cursor).unwrap();
-                        acknowledged += read.profile.samples;
-                    }
-                }
-                if let Some(older) = older.replace(read.cursor) {
-                    live.acknowledge(&older).unwrap();
-                }
-            }
-            (acknowledged, reads)
+            let readers: Vec<_> = READERS
+                .iter()
+                .enumerate()
+                .map(|(rhythm, reader)| {
+                    let (live, done, read_count) = (&live, &done, &reads_of[rhythm]);
+                    scope.spawn(move || {
+                        let (mut acknowledged, mut reads, mut older) = (0, 0, None);
+                        while done.load(Ordering::SeqCst) < WRITERS {
+                            let read = live.read(reader);
+                            reads += 1;
+                            read_count.fetch_add(1, Ordering::SeqCst);
+                            for feature in &read.profile.features {
+                                assert_eq!(feature.counts.iter().sum::<u64>(), read.profile.samples, "split a row");
+                            }
+                            match (reads + rhythm) % (4 + rhythm) {
+                                // Never acknowledged: read again by the next.
+                                0 => {}
+                                1 => {
+                                    live.acknowledge(reader, &read.cursor).unwrap();
+                                    live.acknowledge(reader, &read.cursor).unwrap();
+                                    acknowledged += read.profile.samples;
+                                }
+                                _ => {
+                                    live.acknowledge(reader, &read.cursor).unwrap();
+                                    acknowledged += read.profile.samples;
+                                }
+                            }
+                            if let Some(older) = older.replace(read.cursor) {
+                                live.acknowledge(reader, &older).unwrap();
+                            }
+                        }
+                        (acknowledged, reads)
+                    })
+                })
+                .collect();
+            readers.into_iter().map(|reader| reader.join().unwrap()).collect()
         });
-        let last = live.read();
-        live.acknowledge(&last.cursor).unwrap();
-        assert!(reads > 1, "the reader never overlapped the writers");
-        assert_eq!(acknowledged + last.profile.samples, (WRITERS * ROWS_PER_WRITER) as u64);
-        assert_eq!(live.read().profile.samples, 0);
+        for (reader, (acknowledged, reads)) in READERS.iter().zip(judged) {
+            let last = live.read(reader);
+            live.acknowledge(reader, &last.cursor).unwrap();
+            assert!(reads > 1, "{reader} never overlapped the writers");
+            assert_eq!(acknowledged + last.profile.samples, (WRITERS * ROWS_PER_WRITER) as u64, "{reader}");
+            assert_eq!(live.read(reader).profile.samples, 0);
+        }
     }
 }

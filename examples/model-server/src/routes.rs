@@ -7,7 +7,8 @@ use std::time::Instant;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,7 +18,7 @@ use trainloop_contract::FeatureProfile;
 
 use crate::error::ApiError;
 use crate::predict::predict_rows;
-use crate::profile_ledger::AckError;
+use crate::profile_ledger::{AckError, READER_NAME_LIMIT};
 use crate::state::{AppState, Served};
 use crate::{protocol_v1, protocol_v2};
 
@@ -123,7 +124,9 @@ fn finish(state: &AppState, started: Instant, result: Result<Vec<u8>, ApiError>)
 /// A profile as served: the profile's own fields plus `modelDigest`, the
 /// digest of the model whose bins it uses (also in a header), so a reader
 /// summing the profiles of several pods can leave out those of an older model;
-/// a live profile also carries the `cursor` that acknowledges its rows.
+/// a reader's live profile also carries the `cursor` that acknowledges its
+/// rows and the `reader` it was read for (which tells the reader this server
+/// keeps cursors per reader).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ProfileBody<'a> {
@@ -132,20 +135,49 @@ struct ProfileBody<'a> {
     model_digest: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     cursor: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reader: Option<&'a str>,
 }
 
-fn profile_response(served: &Served, profile: &FeatureProfile, cursor: Option<&str>) -> Response {
+fn profile_response(served: &Served, profile: &FeatureProfile, read: Option<(&str, &str)>) -> Response {
     let digest = served.model.digest.as_str();
-    let body = ProfileBody { profile, model_digest: digest, cursor };
+    let (reader, cursor) = read.unzip();
+    let body = ProfileBody { profile, model_digest: digest, cursor, reader };
     ([(MODEL_DIGEST_HEADER, digest.to_string())], Json(body)).into_response()
 }
 
-/// The rows counted and not yet acknowledged, with the cursor that
-/// acknowledges exactly them (see `profile_ledger`).
-async fn live_profile(State(state): Shared) -> Result<Response, ApiError> {
+#[derive(Deserialize)]
+struct ReaderQuery {
+    reader: Option<String>,
+}
+
+/// The reader a request names (`?reader=`), if any.
+fn reader_of(query: Result<Query<ReaderQuery>, QueryRejection>) -> Result<Option<String>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::Malformed(format!("not a reader query: {e}")))?;
+    match query.reader {
+        Some(reader) if reader.is_empty() || reader.len() > READER_NAME_LIMIT => {
+            Err(ApiError::Malformed(format!("a reader's name has 1 to {READER_NAME_LIMIT} bytes")))
+        }
+        reader => Ok(reader),
+    }
+}
+
+/// For `?reader=`: the rows counted and not yet acknowledged by that reader,
+/// with the cursor that acknowledges exactly them (see `profile_ledger`).
+/// Without a reader: every row counted since start, with no cursor (what a
+/// person comparing traffic reads; it holds nothing).
+async fn live_profile(
+    State(state): Shared,
+    query: Result<Query<ReaderQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
     let served = state.served().ok_or(ApiError::NotReady)?;
-    let read = served.live.read();
-    Ok(profile_response(served, &read.profile, Some(&read.cursor)))
+    Ok(match reader_of(query)? {
+        Some(reader) => {
+            let read = served.live.read(&reader);
+            profile_response(served, &read.profile, Some((&reader, &read.cursor)))
+        }
+        None => profile_response(served, &served.live.peek(), None),
+    })
 }
 
 #[derive(Deserialize)]
@@ -153,19 +185,32 @@ struct Acknowledgement {
     cursor: String,
 }
 
-/// Subtracts the rows a read answered, once its reader recorded them:
-/// idempotent. 409 for a cursor this process never handed out (the server
-/// restarted: those rows are gone with it), 410 for one too old to be told
-/// apart (its rows stay counted).
-async fn acknowledge_profile(State(state): Shared, body: Bytes) -> Result<Response, ApiError> {
+/// Subtracts, for the reader `?reader=` names, the rows its read answered,
+/// once it recorded them: idempotent. 409 for a cursor this process never
+/// handed out (the server restarted: those rows are gone with it), 410 for
+/// one too old to be told apart or a reader no longer held (its rows stay
+/// counted).
+async fn acknowledge_profile(
+    State(state): Shared,
+    query: Result<Query<ReaderQuery>, QueryRejection>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let served = state.served().ok_or(ApiError::NotReady)?;
+    let Some(reader) = reader_of(query)? else {
+        return Err(ApiError::Malformed(
+            "name the reader the read was for: POST /trainloop/profile/ack?reader=<as in GET /trainloop/profile?reader=>"
+                .into(),
+        ));
+    };
     let acknowledgement: Acknowledgement =
         serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(format!("not an acknowledgement: {e}")))?;
-    let (status, answer) = match served.live.acknowledge(&acknowledgement.cursor) {
-        Ok(()) => (StatusCode::OK, json!({"acknowledged": acknowledgement.cursor})),
+    let (status, answer) = match served.live.acknowledge(&reader, &acknowledgement.cursor) {
+        Ok(()) => (StatusCode::OK, json!({"acknowledged": acknowledgement.cursor, "reader": reader})),
         Err(error @ AckError::Malformed(_)) => return Err(ApiError::Malformed(error.to_string())),
         Err(error @ AckError::NotOurs(_)) => (StatusCode::CONFLICT, json!({"error": error.to_string()})),
-        Err(error @ AckError::Forgotten(_)) => (StatusCode::GONE, json!({"error": error.to_string()})),
+        Err(error @ (AckError::Forgotten(_) | AckError::UnknownReader(_))) => {
+            (StatusCode::GONE, json!({"error": error.to_string()}))
+        }
     };
     Ok((status, Json(answer)).into_response())
 }

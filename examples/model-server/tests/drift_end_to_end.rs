@@ -120,16 +120,13 @@ fn shifted_traffic_raises_psi_of_the_shifted_feature_only() {
 
     // In distribution: every feature stays close to the reference.
     traffic(&base, vec![], 1);
-    let read: serde_json::Value = client
-        .get(format!("{base}/trainloop/profile"))
-        .send()
-        .and_then(|r| r.error_for_status())
-        .and_then(|r| r.json())
-        .expect("live profile");
+    let profile = format!("{base}/trainloop/profile?reader=monitor");
+    let read: serde_json::Value =
+        client.get(&profile).send().and_then(|r| r.error_for_status()).and_then(|r| r.json()).expect("live profile");
     let live: FeatureProfile = serde_json::from_value(read.clone()).expect("a feature profile");
     // Judged: acknowledged, so the next read holds only the rows after it.
     client
-        .post(format!("{base}/trainloop/profile/ack"))
+        .post(format!("{base}/trainloop/profile/ack?reader=monitor"))
         .json(&serde_json::json!({"cursor": read["cursor"]}))
         .send()
         .and_then(|r| r.error_for_status())
@@ -142,12 +139,8 @@ fn shifted_traffic_raises_psi_of_the_shifted_feature_only() {
 
     // Shifted: the scaled feature drifts past 0.2, the others stay low.
     traffic(&base, vec![format!("{SHIFTED}*1.5").parse().expect("shift")], 2);
-    let live: FeatureProfile = client
-        .get(format!("{base}/trainloop/profile"))
-        .send()
-        .and_then(|r| r.error_for_status())
-        .and_then(|r| r.json())
-        .expect("live profile");
+    let live: FeatureProfile =
+        client.get(&profile).send().and_then(|r| r.error_for_status()).and_then(|r| r.json()).expect("live profile");
     assert_eq!(live.samples, 800, "the acknowledgement subtracted the first batch");
     for (name, psi) in psi_by_feature(&reference, &live) {
         eprintln!("shifted: psi({name}) = {psi:.4}");

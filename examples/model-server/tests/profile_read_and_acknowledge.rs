@@ -1,7 +1,7 @@
-//! Predictions hammer the server from many tasks while a drift reader reads
-//! the live profile in a loop over HTTP and acknowledges each read: every row
-//! is in exactly one acknowledged read, each read holds whole rows, and each
-//! read names the model.
+//! Predictions hammer the server from many tasks while two drift readers read
+//! the live profile in a loop over HTTP and acknowledge each read: for each
+//! reader, every row is in exactly one acknowledged read, whatever the other
+//! acknowledged; each read holds whole rows and names the model.
 
 mod common;
 
@@ -16,16 +16,19 @@ const SENDERS: usize = 16;
 const REQUESTS_PER_SENDER: usize = 150;
 /// Rows of every V2 request; V1 requests carry one row.
 const BATCH: usize = 5;
+/// Two monitors' readers: a policy's uid and the monitor's name.
+const READERS: [&str; 2] = ["0b1e4c1e-policy-a/inputs", "7d2f0a9c-policy-b/inputs"];
 
-/// Reads once and acknowledges the read (twice: it subtracts once); checks the
-/// digest (body and header) and that every feature's counts add up to the
-/// samples. Returns the samples.
-async fn read_and_acknowledge(client: &reqwest::Client, base: &str, digest: &str) -> u64 {
-    let response = client.get(format!("{base}/trainloop/profile")).send().await.expect("read");
+/// Reads once as `reader` and acknowledges the read (twice: it subtracts
+/// once); checks the digest (body and header), the reader, and that every
+/// feature's counts add up to the samples. Returns the samples.
+async fn read_and_acknowledge(client: &reqwest::Client, base: &str, digest: &str, reader: &str) -> u64 {
+    let response = client.get(format!("{base}/trainloop/profile?reader={reader}")).send().await.expect("read");
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(response.headers()[MODEL_DIGEST_HEADER], digest);
     let profile: Value = response.json().await.expect("profile JSON");
     assert_eq!(profile["modelDigest"], digest, "{profile}");
+    assert_eq!(profile["reader"], reader, "{profile}");
     let samples = profile["samples"].as_u64().expect("samples");
     for feature in profile["features"].as_array().expect("features") {
         let counted: u64 = feature["counts"].as_array().expect("counts").iter().filter_map(Value::as_u64).sum();
@@ -33,7 +36,7 @@ async fn read_and_acknowledge(client: &reqwest::Client, base: &str, digest: &str
     }
     for _ in 0..2 {
         let acknowledged = client
-            .post(format!("{base}/trainloop/profile/ack"))
+            .post(format!("{base}/trainloop/profile/ack?reader={reader}"))
             .json(&serde_json::json!({"cursor": profile["cursor"]}))
             .send()
             .await
@@ -44,7 +47,7 @@ async fn read_and_acknowledge(client: &reqwest::Client, base: &str, digest: &str
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_row_is_in_exactly_one_read_under_concurrent_predictions() {
+async fn every_row_is_in_exactly_one_read_of_each_reader_under_concurrent_predictions() {
     let server = start_server().await;
     let model = small_model();
     let digest = model.digest.clone();
@@ -53,16 +56,19 @@ async fn every_row_is_in_exactly_one_read_under_concurrent_predictions() {
     let base = server.base.clone();
 
     let sending = Arc::new(AtomicBool::new(true));
-    let reader = tokio::spawn({
-        let (client, base, digest, sending) = (client.clone(), base.clone(), digest.clone(), sending.clone());
-        async move {
-            let mut reads = Vec::new();
-            while sending.load(Ordering::SeqCst) {
-                reads.push(read_and_acknowledge(&client, &base, &digest).await);
-            }
-            reads
-        }
-    });
+    let readers: Vec<_> = READERS
+        .iter()
+        .map(|reader| {
+            let (client, base, digest, sending) = (client.clone(), base.clone(), digest.clone(), sending.clone());
+            tokio::spawn(async move {
+                let mut reads = Vec::new();
+                while sending.load(Ordering::SeqCst) {
+                    reads.push(read_and_acknowledge(&client, &base, &digest, reader).await);
+                }
+                reads
+            })
+        })
+        .collect();
     let senders: Vec<_> = (0..SENDERS)
         .map(|s| {
             let (client, base) = (client.clone(), base.clone());
@@ -92,12 +98,13 @@ async fn every_row_is_in_exactly_one_read_under_concurrent_predictions() {
         sent += sender.await.expect("sender");
     }
     sending.store(false, Ordering::SeqCst);
-    let reads = reader.await.expect("reader");
-    let last = read_and_acknowledge(&client, &base, &digest).await;
-
-    assert!(reads.len() > 1, "the reader did not overlap the senders");
-    assert_eq!(reads.iter().sum::<u64>() + last, sent);
-    assert_eq!(read_and_acknowledge(&client, &base, &digest).await, 0, "every acknowledged row subtracted");
+    for (reader, reads) in READERS.iter().zip(readers) {
+        let reads = reads.await.expect("reader");
+        let last = read_and_acknowledge(&client, &base, &digest, reader).await;
+        assert!(reads.len() > 1, "{reader} did not overlap the senders");
+        assert_eq!(reads.iter().sum::<u64>() + last, sent, "{reader}");
+        assert_eq!(read_and_acknowledge(&client, &base, &digest, reader).await, 0, "{reader}: all subtracted");
+    }
     assert_eq!(sent, (SENDERS * REQUESTS_PER_SENDER / 2 * (1 + BATCH)) as u64);
 }
 
@@ -130,15 +137,36 @@ async fn an_acknowledgement_this_server_cannot_match_subtracts_nothing_and_says_
         .await
         .expect("predict");
     assert_eq!(predicted.status().as_u16(), 200);
-    let acknowledge = async |body: &str| {
-        let response = client.post(format!("{base}/trainloop/profile/ack")).body(body.to_string()).send().await;
-        response.expect("acknowledge").status().as_u16()
+    let read = async |query: &str| -> (u16, Value) {
+        let response = client.get(format!("{base}/trainloop/profile{query}")).send().await.expect("read");
+        (response.status().as_u16(), response.json().await.expect("JSON"))
     };
+    let acknowledge = async |query: &str, body: &str| -> (u16, Value) {
+        let url = format!("{base}/trainloop/profile/ack{query}");
+        let response = client.post(url).body(body.to_string()).send().await.expect("acknowledge");
+        (response.status().as_u16(), response.json().await.expect("JSON"))
+    };
+    let (_, profile) = read("?reader=a").await;
+    let cursor = profile["cursor"].as_str().expect("a cursor").to_string();
     // Another process's cursor (the server restarted), and no cursor at all.
-    assert_eq!(acknowledge(r#"{"cursor": "00000000000000ff-1"}"#).await, 409);
-    assert_eq!(acknowledge(r#"{"cursor": "seven"}"#).await, 400);
-    assert_eq!(acknowledge("{}").await, 400);
-    let profile: Value =
-        client.get(format!("{base}/trainloop/profile")).send().await.expect("read").json().await.expect("JSON");
-    assert_eq!(profile["samples"], 1, "{profile}");
+    assert_eq!(acknowledge("?reader=a", r#"{"cursor": "00000000000000ff-1"}"#).await.0, 409);
+    assert_eq!(acknowledge("?reader=a", r#"{"cursor": "seven"}"#).await.0, 400);
+    assert_eq!(acknowledge("?reader=a", "{}").await.0, 400);
+    // No reader, one too long, one that never read: what the reader must do is said.
+    let body = format!(r#"{{"cursor": "{cursor}"}}"#);
+    let (status, answer) = acknowledge("", &body).await;
+    assert_eq!(status, 400);
+    assert!(answer["error"].as_str().is_some_and(|e| e.contains("?reader=")), "{answer}");
+    let long = format!("?reader={}", "r".repeat(257));
+    assert_eq!(read(&long).await.0, 400);
+    assert_eq!(acknowledge(&long, &body).await.0, 400);
+    let (status, answer) = acknowledge("?reader=b", &body).await;
+    assert_eq!(status, 410);
+    assert!(answer["error"].as_str().is_some_and(|e| e.contains("reader \"b\" is not held")), "{answer}");
+    assert_eq!(read("?reader=a").await.1["samples"], 1, "nothing subtracted");
+    // A read that names no reader answers every row since start, holds nothing, and has no cursor.
+    assert_eq!(acknowledge("?reader=a", &body).await.0, 200);
+    let (status, peek) = read("").await;
+    assert_eq!((status, &peek["samples"], peek.get("cursor"), peek.get("reader")), (200, &1.into(), None, None));
+    assert_eq!(read("?reader=a").await.1["samples"], 0);
 }

@@ -300,7 +300,10 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
         policy_writer,
         &health,
         scope.name("driftpolicies"),
-        move |event| index.caches.policies_by_requested_pipeline.observe(event),
+        move |event| {
+            index.caches.policies_by_requested_pipeline.observe(event);
+            index.acknowledged.observe(event);
+        },
         |_| {},
     )
     .inspect(move |event| {

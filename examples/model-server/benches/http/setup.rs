@@ -77,9 +77,11 @@ pub fn smoke() -> BenchResult<()> {
     };
     // Reads what the server counted and acknowledges it: the next read starts from zero.
     let reset = |base: &str| -> BenchResult<FeatureProfile> {
-        let read: Value = client.get(format!("{base}/trainloop/profile")).send()?.error_for_status()?.json()?;
+        let read: Value =
+            client.get(format!("{base}/trainloop/profile?reader=bench")).send()?.error_for_status()?.json()?;
         let acknowledgement = serde_json::json!({"cursor": read["cursor"]});
-        client.post(format!("{base}/trainloop/profile/ack")).json(&acknowledgement).send()?.error_for_status()?;
+        let ack = format!("{base}/trainloop/profile/ack?reader=bench");
+        client.post(ack).json(&acknowledgement).send()?.error_for_status()?;
         Ok(serde_json::from_value(read)?)
     };
     reset(&fixture.model.base)?;

@@ -2,13 +2,18 @@
 //! pods. A pod keeps the rows of a read until that read's cursor is acknowledged; the operator
 //! acknowledges a cursor once the status records the judgement of its rows, and, before a
 //! monitor reads again, every recorded cursor it has not acknowledged yet: after a restart (this
-//! memory is empty) that re-sends them all, which a pod counts once.
+//! memory is empty) that re-sends them all, which a pod counts once. A deleted policy's memory
+//! goes with it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
 
+use kube::ResourceExt;
+use kube::runtime::watcher;
+
 use super::live::{self, Server};
-use crate::api::ProfileCursor;
+use crate::api::{DriftPolicy, ProfileCursor};
+use crate::controllers::caches::Guarded;
 use crate::monitors::webhook::PolicyKey;
 
 /// Per monitor of a policy: the cursor last acknowledged to each pod.
@@ -16,15 +21,15 @@ use crate::monitors::webhook::PolicyKey;
 pub struct Acknowledged(Mutex<HashMap<(PolicyKey, String), BTreeMap<String, String>>>);
 
 impl Acknowledged {
-    /// Acknowledge to the pods among `servers` every cursor of `recorded` not acknowledged
-    /// before: the status of `monitor` of `policy` records their judgement. Pods not among
-    /// `servers` are not read either; theirs wait in the status.
+    /// Acknowledge to the pods among `servers`, as `reader`, every cursor of `recorded` not
+    /// acknowledged before: the status of `monitor` of `policy` records their judgement. Pods
+    /// not among `servers` are not read either; theirs wait in the status.
     pub async fn deliver(
         &self,
         http: &reqwest::Client,
         servers: &[Server],
         policy: &PolicyKey,
-        monitor: &str,
+        (monitor, reader): (&str, &str),
         recorded: &[ProfileCursor],
     ) -> Result<(), String> {
         let key = (policy.clone(), monitor.to_string());
@@ -38,7 +43,8 @@ impl Acknowledged {
                 .collect()
         };
         let answers =
-            futures::future::join_all(due.iter().map(|(server, c)| live::acknowledge(http, server, &c.cursor))).await;
+            futures::future::join_all(due.iter().map(|(server, c)| live::acknowledge(http, server, reader, &c.cursor)))
+                .await;
         let mut acknowledged = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let done = acknowledged.entry(key).or_default();
         // Only the pods the status still names: the others are gone.
@@ -54,26 +60,43 @@ impl Acknowledged {
         }
         failed.map_or(Ok(()), Err)
     }
+
+    /// Follow the DriftPolicies' watch: a deleted policy's statuses, and the cursors they
+    /// recorded, are gone, and so is what was acknowledged of them.
+    pub fn observe(&self, event: &watcher::Event<Guarded<DriftPolicy>>) {
+        if let watcher::Event::Delete(policy) = event {
+            let deleted = PolicyKey { namespace: policy.namespace().unwrap_or_default(), name: policy.name_any() };
+            self.0.lock().unwrap_or_else(PoisonError::into_inner).retain(|(policy, _), _| *policy != deleted);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use axum::{Json, Router, extract::State, routing::post};
-    use serde_json::Value;
+    use axum::extract::{Query, State};
+    use axum::{Json, Router, routing::post};
+    use serde_json::{Value, json};
 
     use super::*;
 
-    /// A pod that records the cursors acknowledged to it.
+    const INPUTS: (&str, &str) = ("inputs", "uid-1/inputs");
+
+    /// A pod that records the cursors acknowledged to it, each as `<reader> <cursor>`.
     async fn pod(name: &str) -> (Server, Arc<Mutex<Vec<String>>>, tokio::task::JoinHandle<()>) {
         let received = Arc::new(Mutex::new(Vec::new()));
         let app = Router::new()
             .route(
                 "/trainloop/profile/ack",
-                post(|State(received): State<Arc<Mutex<Vec<String>>>>, Json(body): Json<Value>| async move {
-                    received.lock().unwrap().push(body["cursor"].as_str().unwrap_or_default().to_string());
-                }),
+                post(
+                    |State(received): State<Arc<Mutex<Vec<String>>>>,
+                     Query(query): Query<HashMap<String, String>>,
+                     Json(body): Json<Value>| async move {
+                        let cursor = body["cursor"].as_str().unwrap_or_default();
+                        received.lock().unwrap().push(format!("{} {cursor}", query["reader"]));
+                    },
+                ),
             )
             .with_state(received.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -97,25 +120,55 @@ mod tests {
         let policy = PolicyKey { namespace: "ml".into(), name: "cancer".into() };
         let recorded = [cursor("a", "a-1"), cursor("b", "b-1"), cursor("gone", "g-1")];
         let acknowledged = Acknowledged::default();
-        acknowledged.deliver(&http, &servers, &policy, "inputs", &recorded).await.unwrap();
-        acknowledged.deliver(&http, &servers, &policy, "inputs", &recorded).await.unwrap();
+        acknowledged.deliver(&http, &servers, &policy, INPUTS, &recorded).await.unwrap();
+        acknowledged.deliver(&http, &servers, &policy, INPUTS, &recorded).await.unwrap();
         let next = [cursor("a", "a-2"), cursor("b", "b-1")];
-        acknowledged.deliver(&http, &servers, &policy, "inputs", &next).await.unwrap();
-        assert_eq!(*to_a.lock().unwrap(), ["a-1", "a-2"]);
-        assert_eq!(*to_b.lock().unwrap(), ["b-1"]);
-        // Another monitor's cursors are its own.
-        acknowledged.deliver(&http, &servers, &policy, "other", &[cursor("b", "b-1")]).await.unwrap();
-        assert_eq!(to_b.lock().unwrap().len(), 2);
+        acknowledged.deliver(&http, &servers, &policy, INPUTS, &next).await.unwrap();
+        assert_eq!(*to_a.lock().unwrap(), ["uid-1/inputs a-1", "uid-1/inputs a-2"]);
+        assert_eq!(*to_b.lock().unwrap(), ["uid-1/inputs b-1"]);
+        // Another monitor's cursors are its own, acknowledged as its own reader.
+        acknowledged.deliver(&http, &servers, &policy, ("other", "uid-1/other"), &[cursor("b", "b-1")]).await.unwrap();
+        assert_eq!(*to_b.lock().unwrap(), ["uid-1/inputs b-1", "uid-1/other b-1"]);
         // A new operator knows only the status: it acknowledges what that records again.
-        Acknowledged::default().deliver(&http, &servers, &policy, "inputs", &next).await.unwrap();
-        assert_eq!(*to_a.lock().unwrap(), ["a-1", "a-2", "a-2"]);
+        Acknowledged::default().deliver(&http, &servers, &policy, INPUTS, &next).await.unwrap();
+        assert_eq!(to_a.lock().unwrap().last().map(String::as_str), Some("uid-1/inputs a-2"));
+        assert_eq!(to_a.lock().unwrap().len(), 3);
         // A pod that does not answer keeps its cursor due.
         task_b.abort();
         let _ = task_b.await;
         let later = [cursor("b", "b-2")];
         assert!(
-            acknowledged.deliver(&http, &servers, &policy, "inputs", &later).await.unwrap_err().starts_with("pod b:")
+            acknowledged.deliver(&http, &servers, &policy, INPUTS, &later).await.unwrap_err().starts_with("pod b:")
         );
         task_a.abort();
+    }
+
+    #[tokio::test]
+    async fn a_deleted_policys_memory_goes_with_it_and_only_its() {
+        let http = crate::triggers::data::http_client().unwrap();
+        let (a, to_a, task) = pod("a").await;
+        let servers = [a];
+        let acknowledged = Acknowledged::default();
+        let recorded = [cursor("a", "a-1")];
+        let cancer = PolicyKey { namespace: "ml".into(), name: "cancer".into() };
+        let audit = PolicyKey { namespace: "ml".into(), name: "audit".into() };
+        for policy in [&cancer, &audit] {
+            acknowledged.deliver(&http, &servers, policy, INPUTS, &recorded).await.unwrap();
+        }
+        let policy = |name: &str| -> Guarded<DriftPolicy> {
+            serde_json::from_value(json!({
+                "apiVersion": "trainloop.dev/v1alpha1", "kind": "DriftPolicy",
+                "metadata": {"name": name, "namespace": "ml"},
+                "spec": {"deploymentRef": {"name": "cancer"}, "monitors": [{"name": "inputs", "featureDrift": {"threshold": 0.2}}]}
+            }))
+            .unwrap()
+        };
+        acknowledged.observe(&watcher::Event::Apply(policy("cancer")));
+        assert_eq!(acknowledged.0.lock().unwrap().len(), 2, "a change forgets nothing");
+        acknowledged.observe(&watcher::Event::Delete(policy("cancer")));
+        let held: Vec<PolicyKey> = acknowledged.0.lock().unwrap().keys().map(|(policy, _)| policy.clone()).collect();
+        assert_eq!(held, [audit]);
+        assert_eq!(to_a.lock().unwrap().len(), 2);
+        task.abort();
     }
 }

@@ -55,6 +55,8 @@ pub struct Served<'a> {
     /// The cursors this operator acknowledged to the pods, for the policy evaluated.
     pub acknowledged: &'a Acknowledged,
     pub policy: &'a PolicyKey,
+    /// The policy's uid: with a monitor's name, the reader a pod keeps cursors for.
+    pub policy_uid: &'a str,
 }
 
 /// Evaluate `monitor` once, whose status recorded the profile cursors `recorded`: the reading,
@@ -135,12 +137,13 @@ async fn feature_drift(
     if served.servers.is_empty() {
         return error("no ready server pod to read a live profile from".into());
     }
-    if let Err(message) = served.acknowledged.deliver(served.http, served.servers, served.policy, name, recorded).await
-    {
+    let reader = live::reader(served.policy_uid, name);
+    let delivered = served.acknowledged.deliver(served.http, served.servers, served.policy, (name, &reader), recorded);
+    if let Err(message) = delivered.await {
         return error(message);
     }
     let needed = u64::try_from(monitor.min_samples).unwrap_or(0);
-    let seen = match live::read(served.http, served.servers, served.digest).await {
+    let seen = match live::read(served.http, served.servers, served.digest, &reader).await {
         Ok(sum) => sum,
         Err(message) => return error(message),
     };
@@ -173,17 +176,30 @@ async fn feature_drift(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
 
+    use axum::extract::Query;
     use axum::{Json, Router, routing::get};
     use serde_json::{Value, json};
 
     use super::*;
     use crate::api::DriftMethod;
 
+    /// The profile contracts model servers spoke, oldest first.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Contract {
+        /// No cursor, no acknowledgement route: a read was all there was.
+        NoCursor,
+        /// One cursor shared by every reader, whatever `?reader=` says.
+        SharedCursor,
+        /// Cursors per reader: the answer names the reader it was read for.
+        PerReader,
+    }
+
     /// A model server's profile endpoints on loopback: it serves `digest` and has counted
     /// `counts` of one feature, which it answers with the cursor `<name>-1`; it records the
-    /// cursors acknowledged to it.
+    /// cursors acknowledged to it, each as `<reader> <cursor>`.
     struct FakeServer {
         server: live::Server,
         acknowledged: Arc<Mutex<Vec<String>>>,
@@ -191,17 +207,32 @@ mod tests {
     }
 
     async fn fake_server(name: &str, digest: &str, counts: [u64; 2]) -> FakeServer {
-        let body = json!({"formatVersion": 1, "samples": counts[0] + counts[1], "modelDigest": digest,
-            "cursor": format!("{name}-1"),
+        fake_server_of(Contract::PerReader, name, digest, counts).await
+    }
+
+    async fn fake_server_of(contract: Contract, name: &str, digest: &str, counts: [u64; 2]) -> FakeServer {
+        let mut body = json!({"formatVersion": 1, "samples": counts[0] + counts[1], "modelDigest": digest,
             "features": [{"name": "radius", "type": "number", "edges": [1.0], "counts": counts}]});
+        if contract != Contract::NoCursor {
+            body["cursor"] = json!(format!("{name}-1"));
+        }
+        let read = move |Query(query): Query<HashMap<String, String>>| async move {
+            let mut body = body;
+            if contract == Contract::PerReader {
+                body["reader"] = json!(query.get("reader"));
+            }
+            Json(body)
+        };
         let acknowledged = Arc::new(Mutex::new(Vec::new()));
         let received = acknowledged.clone();
-        let app = Router::new().route("/trainloop/profile", get(move || async move { Json(body) })).route(
-            "/trainloop/profile/ack",
-            axum::routing::post(move |Json(ack): Json<Value>| async move {
-                received.lock().unwrap().push(ack["cursor"].as_str().unwrap_or_default().to_string());
-            }),
-        );
+        let acknowledge = move |Query(query): Query<HashMap<String, String>>, Json(ack): Json<Value>| async move {
+            let (reader, cursor) = (query.get("reader").cloned().unwrap_or_default(), &ack["cursor"]);
+            received.lock().unwrap().push(format!("{reader} {}", cursor.as_str().unwrap_or_default()));
+        };
+        let mut app = Router::new().route("/trainloop/profile", get(read));
+        if contract != Contract::NoCursor {
+            app = app.route("/trainloop/profile/ack", axum::routing::post(acknowledge));
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
@@ -247,6 +278,7 @@ mod tests {
                 pods: &self.pods,
                 acknowledged: &self.acknowledged,
                 policy: &self.policy,
+                policy_uid: "uid-1",
             }
         }
     }
@@ -310,7 +342,8 @@ mod tests {
         // The status records them; the next evaluation (or a new operator) acknowledges them first.
         let recorded = [cursor("a", "a-1"), cursor("b", "b-1"), cursor("gone", "gone-7")];
         let (_, cursors) = feature_drift("inputs", &monitor(80), &served, &recorded).await;
-        assert_eq!(acknowledged(), [vec!["a-1".to_string()], vec!["b-1".to_string()], vec![]]);
+        let as_inputs = |cursor: &str| vec![format!("uid-1/inputs {cursor}")];
+        assert_eq!(acknowledged(), [as_inputs("a-1"), as_inputs("b-1"), vec![]], "as the monitor's reader");
         assert_eq!(cursors, recorded, "a pod not read keeps its cursor while it exists");
         fakes.iter().for_each(|f| f.task.abort());
     }
@@ -336,6 +369,37 @@ mod tests {
         assert!(message.contains("serves the model sha256:new yet"), "{message}");
         let none = setting.served(&[]);
         assert!(matches!(feature_drift("inputs", &monitor(1), &none, &[]).await, (Reading::Error { .. }, _)));
+        old.task.abort();
+    }
+
+    #[tokio::test]
+    async fn a_model_server_without_cursors_per_reader_is_an_error_that_says_to_upgrade_it() {
+        let setting = Setting::new();
+        let upgrade = "upgrade it to trainloop-example-model-server ";
+        for contract in [Contract::NoCursor, Contract::SharedCursor] {
+            let old = fake_server_of(contract, "a", "sha256:new", [10, 30]).await;
+            let servers = [old.server.clone()];
+            let served = setting.served(&servers);
+            let (reading, cursors) = feature_drift("inputs", &monitor(1), &served, &[]).await;
+            let Reading::Error { message, .. } = reading else { panic!("{reading:?}") };
+            assert!(message.starts_with("pod a: its model server keeps no profile cursors per reader"), "{message}");
+            assert!(message.contains(upgrade), "{message}");
+            assert!(cursors.is_empty(), "nothing judged, nothing recorded");
+            old.task.abort();
+        }
+        // A pod whose server has no acknowledgement route cannot subtract what the status records.
+        let old = fake_server_of(Contract::NoCursor, "a", "sha256:new", [10, 30]).await;
+        let servers = [old.server.clone()];
+        let served = setting.served(&servers);
+        let recorded = [cursor("a", "a-1")];
+        let (reading, cursors) = feature_drift("inputs", &monitor(1), &served, &recorded).await;
+        let Reading::Error { message, .. } = reading else { panic!("{reading:?}") };
+        assert!(message.starts_with("pod a: its model server has no acknowledgement route"), "{message}");
+        assert!(message.contains(upgrade), "{message}");
+        assert_eq!(cursors, recorded);
+        // Reported as such on the policy: Ready=False, reason MonitorError, with the message.
+        let ready = &super::super::status::conditions(None, std::slice::from_ref(&message), "Watching", None)[0];
+        assert_eq!((ready.status, ready.reason.as_str(), &ready.message), (false, "MonitorError", &message));
         old.task.abort();
     }
 }

@@ -1,6 +1,8 @@
 //! The live profiles of a deployment's ready server pods, read from each pod itself (its IP and
 //! the serving port, not the Service, which would answer from one pod only) and summed, and the
 //! acknowledgements that let a pod subtract the rows of a read once its judgement is recorded.
+//! Each monitor of each policy is a reader of its own: a pod keeps its cursors apart, so two
+//! monitors watching one deployment each judge every row.
 
 use std::time::Duration;
 
@@ -14,6 +16,21 @@ use crate::artifact::FeatureProfile;
 
 /// How long one pod may take to answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The name a monitor reads under: its policy's uid (an operator restarted is the same reader; a
+/// policy deleted and created again under its name is a new one) and the monitor's name.
+pub fn reader(policy_uid: &str, monitor: &str) -> String {
+    format!("{policy_uid}/{monitor}")
+}
+
+/// Why a pod's model server cannot be read per reader, and what to do about it.
+fn older_server(pod: &str, what: &str) -> String {
+    format!(
+        "pod {pod}: its model server {what}, so monitors sharing it would take each other's rows: upgrade it to \
+         trainloop-example-model-server {} or later (profile cursors per reader)",
+        env!("CARGO_PKG_VERSION")
+    )
+}
 
 /// A ready server pod and where it answers.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,8 +53,9 @@ pub fn ready_servers(pods: &[Pod], port: i32) -> Vec<Server> {
         .collect()
 }
 
-/// A profile as a model server sends it: the rows it counted and no reader acknowledged yet,
-/// the digest of the model whose bins it uses, and the cursor that acknowledges those rows.
+/// A profile as a model server sends it: the rows it counted and the reader has not
+/// acknowledged yet, the digest of the model whose bins it uses, the cursor that acknowledges
+/// those rows and the reader it was read for.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ServedProfile {
@@ -46,6 +64,8 @@ struct ServedProfile {
     model_digest: String,
     /// Absent from servers of the contract before acknowledgements.
     cursor: Option<String>,
+    /// Absent from servers of the contract before cursors per reader.
+    reader: Option<String>,
 }
 
 /// The sum of the profiles of the pods that serve `digest`.
@@ -58,10 +78,11 @@ pub struct Sum {
     pub other_model: Vec<String>,
 }
 
-/// Read the live profile of every server in `servers`, at once (`GET /trainloop/profile`), and
-/// sum those of `digest`. Reading subtracts nothing: the rows stay counted until acknowledged.
-pub async fn read(http: &reqwest::Client, servers: &[Server], digest: &str) -> Result<Sum, String> {
-    let answers = futures::future::join_all(servers.iter().map(|server| read_one(http, server))).await;
+/// Read, as `reader`, the live profile of every server in `servers`, at once (`GET
+/// /trainloop/profile?reader=`), and sum those of `digest`. Reading subtracts nothing: the rows
+/// stay counted until acknowledged.
+pub async fn read(http: &reqwest::Client, servers: &[Server], digest: &str, reader: &str) -> Result<Sum, String> {
+    let answers = futures::future::join_all(servers.iter().map(|server| read_one(http, server, reader))).await;
     let mut sum = Sum::default();
     for (server, answer) in servers.iter().zip(answers) {
         let served = answer?;
@@ -69,11 +90,8 @@ pub async fn read(http: &reqwest::Client, servers: &[Server], digest: &str) -> R
             sum.other_model.push(server.pod.clone());
             continue;
         }
-        let Some(cursor) = served.cursor else {
-            return Err(format!(
-                "pod {}: its profile has no cursor (a server of an older profile contract)",
-                server.pod
-            ));
+        let Some(cursor) = served.cursor.filter(|_| served.reader.as_deref() == Some(reader)) else {
+            return Err(older_server(&server.pod, "keeps no profile cursors per reader"));
         };
         match &mut sum.profile {
             Some(total) => feature::add(total, &served.profile)?,
@@ -87,9 +105,17 @@ pub async fn read(http: &reqwest::Client, servers: &[Server], digest: &str) -> R
     Ok(sum)
 }
 
-async fn read_one(http: &reqwest::Client, server: &Server) -> Result<ServedProfile, String> {
+/// `path` on `server` with `?reader=`, encoded.
+fn url_for(server: &Server, path: &str, reader: &str) -> Result<reqwest::Url, String> {
+    let mut url =
+        reqwest::Url::parse(&format!("{}{path}", server.base)).map_err(|e| format!("pod {}: {e}", server.pod))?;
+    url.query_pairs_mut().append_pair("reader", reader);
+    Ok(url)
+}
+
+async fn read_one(http: &reqwest::Client, server: &Server, reader: &str) -> Result<ServedProfile, String> {
     let pod = &server.pod;
-    let request = http.get(format!("{}/trainloop/profile", server.base));
+    let request = http.get(url_for(server, "/trainloop/profile", reader)?);
     let answer = request.timeout(REQUEST_TIMEOUT).send().await.map_err(|e| format!("pod {pod}: {e}"))?;
     let status = answer.status();
     if !status.is_success() {
@@ -99,21 +125,23 @@ async fn read_one(http: &reqwest::Client, server: &Server) -> Result<ServedProfi
     serde_json::from_slice(&bytes).map_err(|e| format!("pod {pod}: not a feature profile: {e}"))
 }
 
-/// Acknowledge `cursor` to `server` (`POST /trainloop/profile/ack`): it subtracts the rows of
-/// that read, once. A pod that no longer knows the cursor (409: it restarted, and its rows went
-/// with it; 410: too many reads since, its rows stay counted) has nothing left to subtract.
-pub async fn acknowledge(http: &reqwest::Client, server: &Server, cursor: &str) -> Result<(), String> {
+/// Acknowledge `cursor` to `server` as `reader` (`POST /trainloop/profile/ack?reader=`): it
+/// subtracts the rows of that read, for that reader, once. A pod that no longer knows the cursor
+/// (409: it restarted, and its rows went with it; 410: too many reads since, or the reader was
+/// forgotten among too many, its rows stay counted) has nothing left to subtract.
+pub async fn acknowledge(http: &reqwest::Client, server: &Server, reader: &str, cursor: &str) -> Result<(), String> {
     let pod = &server.pod;
     let request =
-        http.post(format!("{}/trainloop/profile/ack", server.base)).json(&serde_json::json!({"cursor": cursor}));
+        http.post(url_for(server, "/trainloop/profile/ack", reader)?).json(&serde_json::json!({"cursor": cursor}));
     let answer = request.timeout(REQUEST_TIMEOUT).send().await.map_err(|e| format!("pod {pod}: {e}"))?;
     match answer.status() {
         status if status.is_success() => Ok(()),
         reqwest::StatusCode::CONFLICT => Ok(()),
         reqwest::StatusCode::GONE => {
-            tracing::warn!(pod, cursor, "the pod no longer holds this read: its rows may be judged again");
+            tracing::warn!(pod, reader, cursor, "the pod no longer holds this read: its rows may be judged again");
             Ok(())
         }
+        reqwest::StatusCode::NOT_FOUND => Err(older_server(pod, "has no acknowledgement route")),
         status => Err(format!("pod {pod}: the acknowledgement of cursor {cursor} was answered {status}")),
     }
 }

@@ -107,6 +107,7 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
     };
     let servers = gathered.deployment.as_ref().map(|md| live::ready_servers(&pods, md.spec.serving.port));
     let servers = servers.unwrap_or_default();
+    let uid = policy.uid().unwrap_or_default();
     let evaluated: Vec<(Reading, Vec<ProfileCursor>)> = match (&gathered.deployment, &served_model, &blocked) {
         (Some(_), Some(model), None) => {
             let reference = match &model.profile {
@@ -122,6 +123,7 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
                 pods: &pod_names,
                 acknowledged: &ctx.acknowledged,
                 policy: &key,
+                policy_uid: &uid,
             };
             let alerts = Alerts { firings: &ctx.firings, policy: &key };
             let mut evaluated = Vec::with_capacity(spec.monitors.len());
@@ -184,7 +186,6 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
             (Ok(()), Some(pipeline)) => {
                 count += 1;
                 let reason = reason_of(monitor, fired, reading, &name);
-                let uid = policy.uid().unwrap_or_default();
                 request = Some(retrain::request(&uid, count, pipeline, reason, now));
                 recent.push(Time(now));
                 requested = true;
@@ -226,7 +227,7 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
     if new != old {
         apply_status(&ctx, &*policy, &new).await?;
     }
-    acknowledge(&ctx, &servers, &key, &new).await;
+    acknowledge(&ctx, &servers, (&key, &uid), &new).await;
 
     // Events and metrics, once the status holds what they announce.
     announce(&ctx, &policy, &old, &new, &readings, requested.then_some(request).flatten(), suppression.as_ref()).await;
@@ -253,10 +254,18 @@ async fn gather(ctx: &Life, policy: &DriftPolicy) -> Result<Gathered> {
 }
 
 /// The status records the judgement of the rows its cursors name: acknowledge them to their pods,
-/// which subtract them. One that fails is acknowledged before the monitor's next read.
-async fn acknowledge(ctx: &Life, servers: &[live::Server], policy: &PolicyKey, status: &DriftPolicyStatus) {
+/// which subtract them for the monitor's reader. One that fails is acknowledged before the
+/// monitor's next read.
+async fn acknowledge(
+    ctx: &Life,
+    servers: &[live::Server],
+    (policy, uid): (&PolicyKey, &str),
+    status: &DriftPolicyStatus,
+) {
     for monitor in status.monitors.iter().filter(|m| !m.profile_cursors.is_empty()) {
-        let delivered = ctx.acknowledged.deliver(&ctx.http, servers, policy, &monitor.name, &monitor.profile_cursors);
+        let reader = live::reader(uid, &monitor.name);
+        let monitor_reader = (monitor.name.as_str(), reader.as_str());
+        let delivered = ctx.acknowledged.deliver(&ctx.http, servers, policy, monitor_reader, &monitor.profile_cursors);
         if let Err(message) = delivered.await {
             tracing::info!(
                 monitor = monitor.name,
