@@ -271,9 +271,10 @@ pub struct MonitorStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// For feature drift: per server pod, the cursor of the profile read whose rows the latest
-    /// value judged. The operator acknowledges it to the pod, which only then subtracts those
-    /// rows; after a restart it acknowledges them again from here (a pod subtracts once), so a
-    /// row is neither lost nor judged twice.
+    /// value judged. The operator acknowledges it to the pod as this monitor's reader, and only
+    /// then does the pod subtract those rows, for this reader alone; after a restart it
+    /// acknowledges them again from here (the pod subtracts them once for this reader), so,
+    /// while the pod holds the reader, this monitor neither loses a row nor judges one twice.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub profile_cursors: Vec<ProfileCursor>,
 }

@@ -294,6 +294,7 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
     // controller reads the request from there, found by the index of requests by pipeline.
     let (requests_to_pipelines, requests) = futures::channel::mpsc::unbounded();
     let index = ctx.clone();
+    let gone = drift::gone::PoliciesGone::default();
     let policies = cached(
         scope.api::<Guarded<DriftPolicy>>(&client),
         watcher::Config::default(),
@@ -302,7 +303,7 @@ async fn run_scope(ctx: Arc<Context>, shutdown: CancellationToken, health: Watch
         scope.name("driftpolicies"),
         move |event| {
             index.caches.policies_by_requested_pipeline.observe(event);
-            index.acknowledged.observe(event);
+            gone.observe(event, &index.acknowledged, &index.firings);
         },
         |_| {},
     )

@@ -111,6 +111,12 @@ impl Firings {
         monitors.any(|monitor| pending.contains_key(&(policy.clone(), monitor.to_string())))
     }
 
+    /// Drop the firings of every policy but those `keeps` accepts: a deleted policy's firing
+    /// would wait forever.
+    pub fn retain_policies(&self, keeps: impl Fn(&PolicyKey) -> bool) {
+        self.lock().retain(|(policy, _), _| keeps(policy));
+    }
+
     /// The policies that have a new pending firing, for the controller's `reconcile_on`
     /// (through [`PolicyKey::object_ref`]). One stream reads at a time: a restarted controller
     /// takes over from the last.

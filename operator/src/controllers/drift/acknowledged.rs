@@ -3,17 +3,14 @@
 //! acknowledges a cursor once the status records the judgement of its rows, and, before a
 //! monitor reads again, every recorded cursor it has not acknowledged yet: after a restart (this
 //! memory is empty) that re-sends them all, which a pod counts once. A deleted policy's memory
-//! goes with it.
+//! goes with it, and so does a monitor's that left the spec.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
 
-use kube::ResourceExt;
-use kube::runtime::watcher;
-
+use super::gone::Gone;
 use super::live::{self, Server};
-use crate::api::{DriftPolicy, ProfileCursor};
-use crate::controllers::caches::Guarded;
+use crate::api::ProfileCursor;
 use crate::monitors::webhook::PolicyKey;
 
 /// Per monitor of a policy: the cursor last acknowledged to each pod.
@@ -61,13 +58,17 @@ impl Acknowledged {
         failed.map_or(Ok(()), Err)
     }
 
-    /// Follow the DriftPolicies' watch: a deleted policy's statuses, and the cursors they
-    /// recorded, are gone, and so is what was acknowledged of them.
-    pub fn observe(&self, event: &watcher::Event<Guarded<DriftPolicy>>) {
-        if let watcher::Event::Delete(policy) = event {
-            let deleted = PolicyKey { namespace: policy.namespace().unwrap_or_default(), name: policy.name_any() };
-            self.0.lock().unwrap_or_else(PoisonError::into_inner).retain(|(policy, _), _| *policy != deleted);
-        }
+    /// Forget the policies the watch says are gone: their statuses, and the cursors they
+    /// recorded, are gone too.
+    pub fn forget(&self, gone: &Gone) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).retain(|(policy, _), _| gone.keeps(policy));
+    }
+
+    /// Keep, of `policy`, only what was acknowledged for `monitors`: a monitor renamed or
+    /// removed records no cursors any more.
+    pub fn keep_monitors<'a>(&self, policy: &PolicyKey, monitors: impl Iterator<Item = &'a str> + Clone) {
+        let mut acknowledged = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        acknowledged.retain(|(of, monitor), _| of != policy || monitors.clone().any(|kept| kept == monitor));
     }
 }
 
@@ -77,7 +78,7 @@ mod tests {
 
     use axum::extract::{Query, State};
     use axum::{Json, Router, routing::post};
-    use serde_json::{Value, json};
+    use serde_json::Value;
 
     use super::*;
 
@@ -144,31 +145,38 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_deleted_policys_memory_goes_with_it_and_only_its() {
+    async fn a_gone_policys_memory_goes_with_it_and_so_does_a_monitor_that_left_the_spec() {
         let http = crate::triggers::data::http_client().unwrap();
         let (a, to_a, task) = pod("a").await;
         let servers = [a];
         let acknowledged = Acknowledged::default();
         let recorded = [cursor("a", "a-1")];
-        let cancer = PolicyKey { namespace: "ml".into(), name: "cancer".into() };
-        let audit = PolicyKey { namespace: "ml".into(), name: "audit".into() };
-        for policy in [&cancer, &audit] {
-            acknowledged.deliver(&http, &servers, policy, INPUTS, &recorded).await.unwrap();
-        }
-        let policy = |name: &str| -> Guarded<DriftPolicy> {
-            serde_json::from_value(json!({
-                "apiVersion": "trainloop.dev/v1alpha1", "kind": "DriftPolicy",
-                "metadata": {"name": name, "namespace": "ml"},
-                "spec": {"deploymentRef": {"name": "cancer"}, "monitors": [{"name": "inputs", "featureDrift": {"threshold": 0.2}}]}
-            }))
-            .unwrap()
+        let key = |name: &str| PolicyKey { namespace: "ml".into(), name: name.into() };
+        let held = || {
+            let mut held: Vec<String> = acknowledged
+                .0
+                .lock()
+                .unwrap()
+                .keys()
+                .map(|(policy, monitor)| format!("{}/{monitor}", policy.name))
+                .collect();
+            held.sort();
+            held
         };
-        acknowledged.observe(&watcher::Event::Apply(policy("cancer")));
-        assert_eq!(acknowledged.0.lock().unwrap().len(), 2, "a change forgets nothing");
-        acknowledged.observe(&watcher::Event::Delete(policy("cancer")));
-        let held: Vec<PolicyKey> = acknowledged.0.lock().unwrap().keys().map(|(policy, _)| policy.clone()).collect();
-        assert_eq!(held, [audit]);
-        assert_eq!(to_a.lock().unwrap().len(), 2);
+        for (policy, monitor) in [("cancer", "inputs"), ("cancer", "renamed"), ("audit", "inputs"), ("churn", "inputs")]
+        {
+            let reader = format!("uid/{monitor}");
+            acknowledged.deliver(&http, &servers, &key(policy), (monitor, &reader), &recorded).await.unwrap();
+        }
+        assert_eq!(to_a.lock().unwrap().len(), 4);
+
+        acknowledged.keep_monitors(&key("cancer"), ["inputs", "new"].into_iter());
+        assert_eq!(held(), ["audit/inputs", "cancer/inputs", "churn/inputs"], "only cancer's monitors are pruned");
+        acknowledged.forget(&Gone::Deleted(key("cancer")));
+        assert_eq!(held(), ["audit/inputs", "churn/inputs"]);
+        // A relist that lists only churn: audit was deleted while the watch was down.
+        acknowledged.forget(&Gone::AllBut([key("churn")].into()));
+        assert_eq!(held(), ["churn/inputs"]);
         task.abort();
     }
 }

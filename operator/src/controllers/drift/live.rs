@@ -127,8 +127,8 @@ async fn read_one(http: &reqwest::Client, server: &Server, reader: &str) -> Resu
 
 /// Acknowledge `cursor` to `server` as `reader` (`POST /trainloop/profile/ack?reader=`): it
 /// subtracts the rows of that read, for that reader, once. A pod that no longer knows the cursor
-/// (409: it restarted, and its rows went with it; 410: too many reads since, or the reader was
-/// forgotten among too many, its rows stay counted) has nothing left to subtract.
+/// (409: it restarted, and its rows went with it; 410: too many reads since, and its rows stay
+/// counted, or the pod forgot the reader among too many) has nothing left to subtract.
 pub async fn acknowledge(http: &reqwest::Client, server: &Server, reader: &str, cursor: &str) -> Result<(), String> {
     let pod = &server.pod;
     let request =
@@ -138,7 +138,18 @@ pub async fn acknowledge(http: &reqwest::Client, server: &Server, reader: &str, 
         status if status.is_success() => Ok(()),
         reqwest::StatusCode::CONFLICT => Ok(()),
         reqwest::StatusCode::GONE => {
-            tracing::warn!(pod, reader, cursor, "the pod no longer holds this read: its rows may be judged again");
+            // Which of the two, only the pod's answer says (a read too old takes reads by hand as
+            // this reader in between: a monitor acknowledges before it reads again).
+            let answer = answer.text().await.unwrap_or_default();
+            tracing::warn!(
+                pod,
+                reader,
+                cursor,
+                answer,
+                "the pod no longer holds this read: if it forgot this reader, the reader starts again from the \
+                 rows counted since the pod last forgot one; if the read is too old, its rows stay counted, to be \
+                 read again"
+            );
             Ok(())
         }
         reqwest::StatusCode::NOT_FOUND => Err(older_server(pod, "has no acknowledgement route")),

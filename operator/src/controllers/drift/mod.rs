@@ -7,6 +7,7 @@
 pub mod acknowledged;
 pub mod evaluate;
 pub mod feature;
+pub mod gone;
 pub mod guards;
 pub mod judgement;
 pub mod live;
@@ -262,6 +263,8 @@ async fn acknowledge(
     (policy, uid): (&PolicyKey, &str),
     status: &DriftPolicyStatus,
 ) {
+    // The status has one entry per monitor of the spec.
+    ctx.acknowledged.keep_monitors(policy, status.monitors.iter().map(|m| m.name.as_str()));
     for monitor in status.monitors.iter().filter(|m| !m.profile_cursors.is_empty()) {
         let reader = live::reader(uid, &monitor.name);
         let monitor_reader = (monitor.name.as_str(), reader.as_str());
