@@ -21,6 +21,8 @@ pub struct Fields {
     bytes: Vec<u8>,
     /// Where each field starts and ends in `bytes`.
     spans: Vec<(usize, usize)>,
+    /// Whether `bytes` is the record's line as written (no quotes to undo).
+    is_line: bool,
 }
 
 impl Fields {
@@ -33,6 +35,11 @@ impl Fields {
         self.bytes.get(start..end)
     }
 
+    /// The record's line, when it was written without quotes.
+    pub fn line(&self) -> Option<&[u8]> {
+        self.is_line.then_some(self.bytes.as_slice())
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
         (0..self.len()).filter_map(|index| self.get(index))
     }
@@ -42,6 +49,7 @@ impl Fields {
     fn split(&mut self, line: &[u8]) {
         self.bytes.clear();
         self.bytes.extend_from_slice(line);
+        self.is_line = true;
         self.spans.clear();
         let mut start = 0;
         for comma in memchr::memchr_iter(b',', line) {
@@ -53,6 +61,7 @@ impl Fields {
 
     fn copy(&mut self, record: &csv::ByteRecord) {
         self.bytes.clear();
+        self.is_line = false;
         self.spans.clear();
         for field in record {
             let start = self.bytes.len();

@@ -10,6 +10,7 @@ mod error;
 mod input;
 mod number;
 mod parquet_data;
+mod plain_line;
 mod table;
 
 use std::io::Write;

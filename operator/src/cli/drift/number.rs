@@ -25,24 +25,42 @@ pub fn parse_cell(text: &[u8]) -> Option<(f64, Option<usize>)> {
 /// so one division rounds correctly, as a full parser would (Clinger's fast
 /// path).
 fn fast_decimal(text: &[u8]) -> Option<(f64, usize)> {
-    let (negative, text) = match text.split_first()? {
-        (b'-', rest) => (true, rest),
-        (b'+', rest) => (false, rest),
-        _ => (false, text),
+    decimal_prefix(text).filter(|prefix| prefix.length == text.len()).map(|prefix| (prefix.value, prefix.decimals))
+}
+
+/// A plain decimal at the start of some text, read as [`fast_decimal`] reads it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DecimalPrefix {
+    pub value: f64,
+    pub decimals: usize,
+    /// How many bytes it takes.
+    pub length: usize,
+}
+
+/// The plain decimal that `text` starts with (what follows it is the caller's
+/// to judge), or `None` when it starts with none that the fast path reads.
+#[inline]
+pub fn decimal_prefix(text: &[u8]) -> Option<DecimalPrefix> {
+    let (negative, sign) = match text.first() {
+        Some(b'-') => (true, 1),
+        Some(b'+') => (false, 1),
+        _ => (false, 0),
     };
-    let (mantissa, whole_digits) = digits_of(0, text);
-    let (mantissa, decimals) = match text.get(whole_digits) {
-        None => (mantissa, 0),
-        Some(b'.') => digits_of(mantissa, &text[whole_digits + 1..]),
-        Some(_) => return None,
+    let number = &text[sign..];
+    let (mantissa, whole_digits) = digits_of(0, number);
+    let (mantissa, decimals, length) = match number.get(whole_digits) {
+        Some(b'.') => {
+            let (mantissa, decimals) = digits_of(mantissa, &number[whole_digits + 1..]);
+            (mantissa, decimals, whole_digits + 1 + decimals)
+        }
+        _ => (mantissa, 0, whole_digits),
     };
-    let length = whole_digits + usize::from(whole_digits < text.len()) + decimals;
     // At most 19 digits cannot overflow the u64 (unchecked, for speed).
-    if length != text.len() || whole_digits + decimals == 0 || whole_digits + decimals > 19 || mantissa > 1 << 53 {
+    if whole_digits + decimals == 0 || whole_digits + decimals > 19 || mantissa > 1 << 53 {
         return None;
     }
     let value = mantissa as f64 / *EXACT_POWERS_OF_TEN.get(decimals)?;
-    Some((if negative { -value } else { value }, decimals))
+    Some(DecimalPrefix { value: if negative { -value } else { value }, decimals, length: sign + length })
 }
 
 /// The leading ASCII digits of `text` appended to `mantissa`, and how many
