@@ -10,53 +10,97 @@
 //! in place on the float bits (an American flag sort, before this) was slower
 //! there than comparison: its swaps wait on one cache miss after another.
 //!
-//! The radix sort needs a second buffer as long as the column; the caller lends
-//! one (in `drift compare`, a column it has finished with), so that sorting
-//! adds no memory that grows with the rows. Either way the result is the very
-//! sequence `total_cmp` gives.
+//! The radix sort needs a second buffer as long as its keys. Keys of up to 32
+//! bits (a range of four billion steps: nearly every decimal column) are
+//! sorted as `u32`s in the first half of the column's own memory, the second
+//! half being that buffer, which also halves the bytes each pass moves.
+//! Wider keys need one as long as the column; the caller lends one (in `drift
+//! compare`, a column it has finished with), so that sorting adds no memory
+//! that grows with the rows. Either way the result is the very sequence
+//! `total_cmp` gives.
 
 use super::decimal_keys::{DecimalKeys, DecimalShape};
 
 /// Widest digit: its counts (64 KiB) stay in the L2 cache.
 const WIDEST_DIGIT: u32 = 13;
 
-/// Sorts `values` in the order of [`f64::total_cmp`], using `spare` as the
-/// radix sort's second buffer when it is long enough. `shape`, when the
-/// reader of the values knows it, saves finding it. What `spare` holds
-/// afterwards is unspecified.
+/// Sorts `values` in the order of [`f64::total_cmp`]. Columns of narrow
+/// decimal keys sort in their own memory; others use `spare` as the radix
+/// sort's second buffer when it is long enough. `shape`, when the reader of
+/// the values knows it, saves finding it. What `spare` holds afterwards is
+/// unspecified.
 pub fn sort_floats(values: &mut [f64], spare: &mut [f64], shape: Option<DecimalShape>) {
-    if spare.len() < values.len() {
-        return values.sort_unstable_by(f64::total_cmp);
+    let keys = shape.map_or_else(|| DecimalKeys::of(values), DecimalKeys::of_shape);
+    match keys {
+        Some(keys) if keys.key_bits <= u32::BITS => sort_in_own_memory(values, keys),
+        Some(keys) if spare.len() >= values.len() => sort_with_spare(values, &mut spare[..values.len()], keys),
+        _ => values.sort_unstable_by(f64::total_cmp),
     }
-    let Some(decimals) = shape.map_or_else(|| DecimalKeys::of(values), DecimalKeys::of_shape) else {
-        return values.sort_unstable_by(f64::total_cmp);
-    };
-    let spare = &mut spare[..values.len()];
-    let passes = decimals.key_bits.div_ceil(WIDEST_DIGIT);
-    let digit_bits = decimals.key_bits.div_ceil(passes.max(1));
-    let digits: Vec<Digit> = (0..passes).map(|pass| Digit { shift: pass * digit_bits, bits: digit_bits }).collect();
-    // Where every value of a pass's digit goes: counted for all digits in one read.
-    let mut starts: Vec<Vec<usize>> = digits.iter().map(|digit| vec![0; digit.buckets()]).collect();
-    for value in values.iter() {
-        let key = decimals.key(*value);
-        for (digit, starts) in digits.iter().zip(starts.iter_mut()) {
-            starts[digit.of(key)] += 1;
+}
+
+/// Keys of 32 bits or fewer take half the column's memory as `u32`s: the
+/// other half is the radix sort's second buffer. The values become keys
+/// from the first on (key `k` lands where values `k/2` and earlier were),
+/// and back from the last on (value `k` lands where keys `k` and later were).
+fn sort_in_own_memory(values: &mut [f64], keys: DecimalKeys) {
+    let count = values.len();
+    let digits = digits_of(keys.key_bits);
+    let mut counts: Vec<Vec<usize>> = digits.iter().map(|digit| vec![0; digit.buckets()]).collect();
+    let slots: &mut [u32] = bytemuck::cast_slice_mut(values);
+    for index in 0..count {
+        // Below 2^32: the keys' bits say so.
+        let key = keys.key(value_in(slots, index)) as u32;
+        slots[index] = key;
+        for (digit, counts) in digits.iter().zip(counts.iter_mut()) {
+            counts[digit.of(u64::from(key))] += 1;
         }
     }
-    // A digit all keys share moves nothing (e.g. the top one of a narrow column).
-    let moving: Vec<(Digit, Vec<usize>)> = digits
-        .into_iter()
-        .zip(starts)
-        .filter(|(_, counts)| !counts.contains(&values.len()))
-        .map(|(digit, counts)| (digit, running_starts(counts)))
-        .collect();
+    let (sorted, spare) = slots.split_at_mut(count);
+    let moving = moving_digits(digits, counts, count);
+    let passes = moving.len();
+    for (pass, (digit, starts)) in moving.into_iter().enumerate() {
+        let (from, to) = if pass % 2 == 0 { (&*sorted, &mut *spare) } else { (&*spare, &mut *sorted) };
+        scatter(from, to, starts, digit, u64::from, |key| key as u32);
+    }
+    if passes % 2 == 1 {
+        sorted.copy_from_slice(spare);
+    }
+    for index in (0..count).rev() {
+        let value = keys.value(u64::from(slots[index]));
+        put_value(slots, index, value);
+    }
+}
+
+/// The value at `index` of a column seen as `u32`s: its two halves, as they lie in memory.
+fn value_in(slots: &[u32], index: usize) -> f64 {
+    let (low, high) = (slots[2 * index].to_ne_bytes(), slots[2 * index + 1].to_ne_bytes());
+    f64::from_ne_bytes([low[0], low[1], low[2], low[3], high[0], high[1], high[2], high[3]])
+}
+
+fn put_value(slots: &mut [u32], index: usize, value: f64) {
+    let [a, b, c, d, e, f, g, h] = value.to_ne_bytes();
+    (slots[2 * index], slots[2 * index + 1]) = (u32::from_ne_bytes([a, b, c, d]), u32::from_ne_bytes([e, f, g, h]));
+}
+
+/// Wider keys: a pass of the values to `spare` and back per digit.
+fn sort_with_spare(values: &mut [f64], spare: &mut [f64], keys: DecimalKeys) {
+    let digits = digits_of(keys.key_bits);
+    // Where every value of a pass's digit goes: counted for all digits in one read.
+    let mut counts: Vec<Vec<usize>> = digits.iter().map(|digit| vec![0; digit.buckets()]).collect();
+    for value in values.iter() {
+        let key = keys.key(*value);
+        for (digit, counts) in digits.iter().zip(counts.iter_mut()) {
+            counts[digit.of(key)] += 1;
+        }
+    }
+    let moving = moving_digits(digits, counts, values.len());
     let passes = moving.len();
     for (pass, (digit, starts)) in moving.into_iter().enumerate() {
         let (from, to) = if pass % 2 == 0 { (&*values, &mut *spare) } else { (&*spare, &mut *values) };
         // Between passes a slot holds its key as bits (below 2^51: never a NaN's,
         // which copying could change); the last pass writes the values back.
-        let value_of = |key| decimals.value(key);
-        let key_of = |value| decimals.key(value);
+        let value_of = |key| keys.value(key);
+        let key_of = |value| keys.key(value);
         match (pass == 0, pass + 1 == passes) {
             (true, true) => scatter(from, to, starts, digit, key_of, value_of),
             (true, false) => scatter(from, to, starts, digit, key_of, f64::from_bits),
@@ -69,14 +113,33 @@ pub fn sort_floats(values: &mut [f64], spare: &mut [f64], shape: Option<DecimalS
     }
 }
 
+/// The digits of keys of `key_bits` bits: as few passes as digits of at most
+/// [`WIDEST_DIGIT`] bits allow, of equal width.
+fn digits_of(key_bits: u32) -> Vec<Digit> {
+    let passes = key_bits.div_ceil(WIDEST_DIGIT);
+    let bits = key_bits.div_ceil(passes.max(1));
+    (0..passes).map(|pass| Digit { shift: pass * bits, bits }).collect()
+}
+
+/// The digits that move anything, with each bucket's first place: a digit
+/// all `count` keys share moves nothing (e.g. the top one of a narrow column).
+fn moving_digits(digits: Vec<Digit>, counts: Vec<Vec<usize>>, count: usize) -> Vec<(Digit, Vec<usize>)> {
+    digits
+        .into_iter()
+        .zip(counts)
+        .filter(|(_, counts)| !counts.contains(&count))
+        .map(|(digit, counts)| (digit, running_starts(counts)))
+        .collect()
+}
+
 /// One pass: every slot of `from` to the next place of its digit's bucket in `to`.
-fn scatter(
-    from: &[f64],
-    to: &mut [f64],
+fn scatter<T: Copy>(
+    from: &[T],
+    to: &mut [T],
     mut starts: Vec<usize>,
     digit: Digit,
-    key_of: impl Fn(f64) -> u64,
-    slot_of: impl Fn(u64) -> f64,
+    key_of: impl Fn(T) -> u64,
+    slot_of: impl Fn(u64) -> T,
 ) {
     for slot in from {
         let key = key_of(*slot);
@@ -175,8 +238,9 @@ mod tests {
     #[test]
     fn sorts_decimal_columns_of_one_to_four_passes_as_total_cmp() {
         let mut next = xorshift();
-        // Keys of 3 bits (one pass), about 25 (the benchmark's), 40 and 50 bits.
-        for (range, power) in [(8u64, 1.0), (20_000_000, 1e5), (1 << 40, 1e3), (1 << 49, 1e9)] {
+        // Keys of 3 bits (one pass), about 25 (the benchmark's), 31 (three passes in the
+        // column's own memory), 40 and 50 bits (with the spare).
+        for (range, power) in [(8u64, 1.0), (20_000_000, 1e5), (1 << 31, 1e2), (1 << 40, 1e3), (1 << 49, 1e9)] {
             let values: Vec<f64> =
                 (0..50_000).map(|_| ((next() % range) as i64 - range as i64 / 2) as f64 / power).collect();
             assert!(DecimalKeys::of(&values).is_some(), "{range}");
@@ -192,11 +256,14 @@ mod tests {
     }
 
     #[test]
-    fn without_a_long_enough_spare_the_column_is_sorted_by_comparison() {
-        let values: Vec<f64> = (0..1000).map(|i| f64::from((i * 7919) % 1000) / 100.0).collect();
-        let mut sorted = values.clone();
-        sort_floats(&mut sorted, &mut [0.0; 999], None);
-        assert_eq!(sorted.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), by_total_cmp(&values));
+    fn without_a_long_enough_spare_only_narrow_keys_are_radix_sorted() {
+        let narrow: Vec<f64> = (0..1000).map(|i| f64::from((i * 7919) % 1000) / 100.0).collect();
+        let wide: Vec<f64> = narrow.iter().map(|v| v * 1e9 + 0.5).collect();
+        for values in [narrow, wide] {
+            let mut sorted = values.clone();
+            sort_floats(&mut sorted, &mut [0.0; 999], None);
+            assert_eq!(sorted.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), by_total_cmp(&values));
+        }
     }
 
     #[test]
