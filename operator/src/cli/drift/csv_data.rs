@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::artifact::Bins;
 use crate::stats::{DecimalShape, ShapeOfColumn};
 
-use super::csv_records::{CsvRecords, Fields, Source};
+use super::csv_records::{CsvRecords, Fields, Next, Source};
 use super::error::CompareError;
 use super::number::parse_cell;
 use super::plain_line::PlainLine;
@@ -69,8 +69,8 @@ impl CsvData {
         let mut values: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
         let mut shapes = vec![ShapeOfColumn::default(); names.len()];
         let mut plain = PlainLine::new(self.header.len(), &positions);
-        let rows = self.for_each_record(|record, row, path| {
-            if let Some(line) = record.line()
+        let rows = self.for_each_record(|mut record| {
+            if let Some(line) = record.line
                 && plain.parse(line)
             {
                 for ((position, column), shape) in positions.iter().zip(values.iter_mut()).zip(shapes.iter_mut()) {
@@ -80,9 +80,11 @@ impl CsvData {
                 }
                 return Ok(());
             }
+            let (row, path) = (record.row, record.path);
+            let fields = record.fields()?;
             let columns = positions.iter().zip(values.iter_mut()).zip(shapes.iter_mut()).zip(names);
             for (((position, column), shape), name) in columns {
-                let (value, decimals) = parse_number(record.get(*position), row, path, name, hint)?;
+                let (value, decimals) = parse_number(fields.get(*position), row, path, name, hint)?;
                 shape.see(value, decimals);
                 column.push(value);
             }
@@ -96,9 +98,11 @@ impl CsvData {
         let names: Vec<String> = columns.iter().map(|(name, _)| name.clone()).collect();
         let positions = self.positions(&names)?;
         let mut counts: Vec<Vec<u64>> = columns.iter().map(|(_, bins)| vec![0; bins.len()]).collect();
-        let rows = self.for_each_record(|record, row, path| {
+        let rows = self.for_each_record(|mut record| {
+            let (row, path) = (record.row, record.path);
+            let fields = record.fields()?;
             for ((position, (name, bins)), counts) in positions.iter().zip(columns).zip(counts.iter_mut()) {
-                let field = record.get(*position);
+                let field = fields.get(*position);
                 let index = match bins {
                     Bins::Number { .. } => bins.number_index(parse_number(field, row, path, name, "")?.0),
                     Bins::Category { .. } => bins.category_index(parse_text(field, row, path, name)?),
@@ -112,30 +116,63 @@ impl CsvData {
         Ok((counts, rows))
     }
 
-    /// Calls `visit` with every data record and its 1-based row number;
-    /// returns the number of rows, which must not be zero.
+    /// Calls `visit` with every data record; returns the number of rows,
+    /// which must not be zero.
     fn for_each_record(
         &mut self,
-        mut visit: impl FnMut(&Fields, u64, &Path) -> Result<(), CompareError>,
+        mut visit: impl FnMut(Record) -> Result<(), CompareError>,
     ) -> Result<u64, CompareError> {
         let malformed = |reason: String| CompareError::MalformedCsv { path: self.path.clone(), reason };
         let mut fields = Fields::default();
         let mut rows = 0u64;
-        while self.records.next_record(&mut fields).map_err(malformed)? {
+        loop {
+            let line = match self.records.next(&mut fields).map_err(malformed)? {
+                Next::Line(line) => Some(line),
+                Next::Fields => None,
+                Next::End => break,
+            };
             rows += 1;
-            if fields.len() != self.header.len() {
-                return Err(malformed(format!(
-                    "row {rows} has {} fields, but the header has {}",
-                    fields.len(),
-                    self.header.len()
-                )));
-            }
-            visit(&fields, rows, &self.path)?;
+            let header_fields = self.header.len();
+            visit(Record { line, fields: &mut fields, row: rows, path: &self.path, header_fields })?;
         }
         if rows == 0 {
             return Err(CompareError::NoRows { path: self.path.clone() });
         }
         Ok(rows)
+    }
+}
+
+/// A data record being visited: its line while it may still be read whole,
+/// or its fields.
+struct Record<'a> {
+    /// The line as written, when it holds no quote and is not split yet.
+    line: Option<&'a [u8]>,
+    fields: &'a mut Fields,
+    /// 1-based.
+    row: u64,
+    path: &'a Path,
+    header_fields: usize,
+}
+
+impl Record<'_> {
+    /// The record's fields (split from its line if need be), or an error
+    /// when they are not as many as the header's.
+    fn fields(&mut self) -> Result<&Fields, CompareError> {
+        if let Some(line) = self.line.take() {
+            self.fields.split(line);
+        }
+        if self.fields.len() != self.header_fields {
+            return Err(CompareError::MalformedCsv {
+                path: self.path.to_path_buf(),
+                reason: format!(
+                    "row {} has {} fields, but the header has {}",
+                    self.row,
+                    self.fields.len(),
+                    self.header_fields
+                ),
+            });
+        }
+        Ok(self.fields)
     }
 }
 

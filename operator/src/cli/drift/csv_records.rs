@@ -21,8 +21,6 @@ pub struct Fields {
     bytes: Vec<u8>,
     /// Where each field starts and ends in `bytes`.
     spans: Vec<(usize, usize)>,
-    /// Whether `bytes` is the record's line as written (no quotes to undo).
-    is_line: bool,
 }
 
 impl Fields {
@@ -35,21 +33,15 @@ impl Fields {
         self.bytes.get(start..end)
     }
 
-    /// The record's line, when it was written without quotes.
-    pub fn line(&self) -> Option<&[u8]> {
-        self.is_line.then_some(self.bytes.as_slice())
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
         (0..self.len()).filter_map(|index| self.get(index))
     }
 
     /// Splits a line without quotes at every comma: the line is copied whole
     /// (one copy, not one per field) and the fields are its stretches between commas.
-    fn split(&mut self, line: &[u8]) {
+    pub fn split(&mut self, line: &[u8]) {
         self.bytes.clear();
         self.bytes.extend_from_slice(line);
-        self.is_line = true;
         self.spans.clear();
         let mut start = 0;
         for comma in memchr::memchr_iter(b',', line) {
@@ -61,7 +53,6 @@ impl Fields {
 
     fn copy(&mut self, record: &csv::ByteRecord) {
         self.bytes.clear();
-        self.is_line = false;
         self.spans.clear();
         for field in record {
             let start = self.bytes.len();
@@ -71,58 +62,74 @@ impl Fields {
     }
 }
 
+/// The bytes a reader had not read yet, then the rest of its source.
+type Rest = std::io::Chain<Cursor<Vec<u8>>, Source>;
+
 /// Reads records one at a time.
 pub struct CsvRecords {
-    reading: Reading,
+    lines: Lines,
+    /// From the first line holding a quote on (boxed: it is large and rarely there).
+    by_csv_crate: Option<Box<csv::Reader<Rest>>>,
 }
 
-enum Reading {
-    ByHand(Lines),
-    ByCsvCrate(csv::Reader<std::io::Chain<Cursor<Vec<u8>>, Source>>),
+/// What [`CsvRecords::next`] read.
+pub enum Next<'a> {
+    /// A line without quotes, as written: its fields are its stretches between commas.
+    Line(&'a [u8]),
+    /// A record the csv crate read, now in the caller's fields.
+    Fields,
+    End,
 }
 
 impl CsvRecords {
     pub fn new(source: Source) -> Self {
-        CsvRecords { reading: Reading::ByHand(Lines::new(source)) }
+        CsvRecords { lines: Lines::new(source), by_csv_crate: None }
     }
 
     /// Reads the next record into `fields`; `false` at the end of the file.
     pub fn next_record(&mut self, fields: &mut Fields) -> Result<bool, String> {
+        Ok(match self.next(fields)? {
+            Next::Line(line) => {
+                fields.split(line);
+                true
+            }
+            Next::Fields => true,
+            Next::End => false,
+        })
+    }
+
+    /// The next record: a line not yet split (so that a caller who can read
+    /// it whole need not), or one the csv crate read into `fields`.
+    pub fn next(&mut self, fields: &mut Fields) -> Result<Next<'_>, String> {
         loop {
-            match &mut self.reading {
-                Reading::ByHand(lines) => match lines.next_line().map_err(|e| e.to_string())? {
-                    Line::Plain(line) => {
-                        fields.split(line);
-                        return Ok(true);
-                    }
-                    Line::End => return Ok(false),
-                    Line::Quoted => {
-                        let rest = std::mem::replace(lines, Lines::new(Box::new(std::io::empty()))).into_rest();
-                        let reader = csv::ReaderBuilder::new()
-                            .has_headers(false)
-                            // The caller checks the number of fields against the header.
-                            .flexible(true)
-                            .buffer_capacity(READ_BUFFER)
-                            .from_reader(rest);
-                        self.reading = Reading::ByCsvCrate(reader);
-                    }
-                },
-                Reading::ByCsvCrate(reader) => {
-                    let mut record = csv::ByteRecord::new();
-                    if !reader.read_byte_record(&mut record).map_err(|e| e.to_string())? {
-                        return Ok(false);
-                    }
-                    fields.copy(&record);
-                    return Ok(true);
+            if let Some(reader) = &mut self.by_csv_crate {
+                let mut record = csv::ByteRecord::new();
+                if !reader.read_byte_record(&mut record).map_err(|e| e.to_string())? {
+                    return Ok(Next::End);
+                }
+                fields.copy(&record);
+                return Ok(Next::Fields);
+            }
+            match self.lines.next_line().map_err(|e| e.to_string())? {
+                Line::Plain(range) => return Ok(Next::Line(&self.lines.buffer[range])),
+                Line::End => return Ok(Next::End),
+                Line::Quoted => {
+                    let reader = csv::ReaderBuilder::new()
+                        .has_headers(false)
+                        // The caller checks the number of fields against the header.
+                        .flexible(true)
+                        .buffer_capacity(READ_BUFFER)
+                        .from_reader(self.lines.take_rest());
+                    self.by_csv_crate = Some(Box::new(reader));
                 }
             }
         }
     }
 }
 
-enum Line<'a> {
-    /// A non-empty line without a quote, without its terminator.
-    Plain(&'a [u8]),
+enum Line {
+    /// Where a non-empty line without a quote is in the buffer, without its terminator.
+    Plain(std::ops::Range<usize>),
     /// The next line holds a quote: the `csv` crate must read it.
     Quoted,
     End,
@@ -151,7 +158,7 @@ impl Lines {
         }
     }
 
-    fn next_line(&mut self) -> std::io::Result<Line<'_>> {
+    fn next_line(&mut self) -> std::io::Result<Line> {
         loop {
             if self.at_start_of_file && (self.end - self.start >= UTF8_BOM.len() || self.at_end_of_source) {
                 self.at_start_of_file = false;
@@ -178,7 +185,7 @@ impl Lines {
                     }
                     let (start, end) = (self.start, self.start + length);
                     self.start = end;
-                    return Ok(Line::Plain(&self.buffer[start..end]));
+                    return Ok(Line::Plain(start..end));
                 }
             }
             self.fill()?;
@@ -204,9 +211,12 @@ impl Lines {
         Ok(())
     }
 
-    /// The unread bytes and the rest of the source.
-    fn into_rest(self) -> std::io::Chain<Cursor<Vec<u8>>, Source> {
-        Cursor::new(self.buffer[self.start..self.end].to_vec()).chain(self.source)
+    /// The unread bytes and the rest of the source, taken away.
+    fn take_rest(&mut self) -> Rest {
+        let unread = self.buffer[self.start..self.end].to_vec();
+        self.start = self.end;
+        let source = std::mem::replace(&mut self.source, Box::new(std::io::empty()));
+        Cursor::new(unread).chain(source)
     }
 }
 
