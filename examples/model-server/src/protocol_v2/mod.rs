@@ -9,7 +9,7 @@ use trainloop_contract::{FeatureSchema, FeatureSpec, FeatureType, FeatureValue, 
 
 use crate::error::ApiError;
 use crate::json_scan::Scalar;
-use crate::predict::{Prediction, answer_size};
+use crate::predict::Prediction;
 use crate::rows::Rows;
 
 #[derive(Debug, Deserialize)]
@@ -116,14 +116,16 @@ fn rows_of<T: Tensor>(schema: &FeatureSchema, inputs: &[T]) -> Result<Rows, ApiE
     Ok(Rows { width: columns.len(), values })
 }
 
-/// The inference response, serialised directly. Keys in alphabetical order:
-/// the order they had when the answer was built as a `serde_json::Value`.
+/// The inference response, serialised directly into `buffer`. Keys in
+/// alphabetical order: the order they had when the answer was built as a
+/// `serde_json::Value`.
 pub fn response(
+    buffer: &mut Vec<u8>,
     model_name: &str,
     version: &str,
     id: Option<&str>,
     predictions: &[Prediction],
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<(), ApiError> {
     #[derive(Serialize)]
     struct Response<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -161,9 +163,7 @@ pub fn response(
             Output { data: Labels(predictions), datatype: "BYTES", name: "label", shape },
         ),
     };
-    let mut bytes = Vec::with_capacity(answer_size(predictions.len()) + model_name.len() + version.len());
-    serde_json::to_writer(&mut bytes, &body).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(bytes)
+    serde_json::to_writer(buffer, &body).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// `GET /v2/models/{name}`: the feature inputs a client must send.
@@ -219,7 +219,8 @@ mod tests {
             if let Some(id) = id {
                 tree["id"] = Value::from(id);
             }
-            let bytes = response("m", "sha256:00", id, &predictions).unwrap();
+            let mut bytes = Vec::new();
+            response(&mut bytes, "m", "sha256:00", id, &predictions).unwrap();
             assert_eq!(String::from_utf8(bytes).unwrap(), tree.to_string());
         }
     }
