@@ -152,39 +152,46 @@ mod tests {
         assert_eq!(live.read().profile.samples, 1);
     }
 
-    /// Many threads record while another reads in a loop and acknowledges
-    /// some reads (some twice, some after an older one, some never, as
-    /// readers that stop and come back do): every read holds whole rows, and
-    /// the acknowledged reads add up to exactly the rows sent.
+    /// Many threads record while another reads and acknowledges some reads
+    /// (some twice, some after an older one, some never, as readers that stop
+    /// and come back do): every read holds whole rows, and the acknowledged
+    /// reads add up to exactly the rows sent. The writers go on until the
+    /// reader is done, so that every read races recordings.
     #[test]
     fn acknowledged_reads_under_concurrent_recording_lose_and_double_nothing() {
         const WRITERS: usize = 8;
-        const ROWS_PER_WRITER: usize = 100_000;
+        const READS: usize = 20;
         let live = LiveProfile::new(&reference());
-        let done = std::sync::atomic::AtomicUsize::new(0);
-        let (acknowledged, reads) = std::thread::scope(|scope| {
-            for w in 0..WRITERS {
-                let (live, done) = (&live, &done);
-                scope.spawn(move || {
-                    let single = row(w as f64, "b");
-                    let batch: Vec<FeatureValue> = (0..50).flat_map(|i| row(f64::from(i), "a")).collect();
-                    let mut sent = 0;
-                    while sent < ROWS_PER_WRITER {
-                        if sent % 100 == 0 {
-                            live.record(&batch, 2);
-                            sent += 50;
-                        } else {
-                            live.record(&single, 2);
-                            sent += 1;
+        let reading = std::sync::atomic::AtomicBool::new(true);
+        let writing = std::sync::atomic::AtomicUsize::new(0);
+        let (acknowledged, sent) = std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..WRITERS)
+                .map(|w| {
+                    let (live, reading, writing) = (&live, &reading, &writing);
+                    scope.spawn(move || {
+                        let single = row(w as f64, "b");
+                        let batch: Vec<FeatureValue> = (0..50).flat_map(|i| row(f64::from(i), "a")).collect();
+                        let mut sent = 0u64;
+                        writing.fetch_add(1, Ordering::SeqCst);
+                        while reading.load(Ordering::SeqCst) {
+                            if sent.is_multiple_of(100) {
+                                live.record(&batch, 2);
+                                sent += 50;
+                            } else {
+                                live.record(&single, 2);
+                                sent += 1;
+                            }
                         }
-                    }
-                    done.fetch_add(1, Ordering::SeqCst);
-                });
+                        sent
+                    })
+                })
+                .collect();
+            while writing.load(Ordering::SeqCst) < WRITERS {
+                std::thread::yield_now();
             }
-            let (mut acknowledged, mut reads, mut older) = (0, 0, None);
-            while done.load(Ordering::SeqCst) < WRITERS {
+            let (mut acknowledged, mut older) = (0, None);
+            for reads in 1..=READS {
                 let read = live.read();
-                reads += 1;
                 for feature in &read.profile.features {
                     assert_eq!(feature.counts.iter().sum::<u64>(), read.profile.samples, "a read split a row");
                 }
@@ -205,12 +212,13 @@ mod tests {
                     live.acknowledge(&older).unwrap();
                 }
             }
-            (acknowledged, reads)
+            reading.store(false, Ordering::SeqCst);
+            (acknowledged, writers.into_iter().map(|w| w.join().unwrap()).sum::<u64>())
         });
         let last = live.read();
         live.acknowledge(&last.cursor).unwrap();
-        assert!(reads > 1, "the reader never overlapped the writers");
-        assert_eq!(acknowledged + last.profile.samples, (WRITERS * ROWS_PER_WRITER) as u64);
+        assert!(acknowledged > 0 && acknowledged < sent, "no read raced the writers: {acknowledged} of {sent}");
+        assert_eq!(acknowledged + last.profile.samples, sent);
         assert_eq!(live.read().profile.samples, 0);
     }
 }

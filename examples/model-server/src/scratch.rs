@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::thread::LocalKey;
 
-use axum::body::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::error::ApiError;
 
@@ -20,24 +20,32 @@ pub fn with_scratch<T: Default, R>(key: &'static LocalKey<Cell<T>>, f: impl FnOn
 }
 
 thread_local! {
-    static ANSWER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    static ANSWER: Cell<BytesMut> = Cell::new(BytesMut::new());
 }
 
-/// Answers larger than this are not kept: a batch answer of megabytes should
+/// Room an answer buffer makes when too little is left: a few dozen
+/// single-row answers.
+const ANSWER_ROOM: usize = 4096;
+/// Buffers larger than this are not kept: a batch answer of megabytes should
 /// not stay allocated on every worker thread.
 const KEPT_ANSWER: usize = 64 * 1024;
 
-/// The bytes `write` writes, in one allocation of their exact size: written
-/// into this thread's buffer, then copied (a `Vec` turned into `Bytes` costs an
-/// allocation more when its capacity is larger than its length).
-pub fn write_answer(write: impl FnOnce(&mut Vec<u8>) -> Result<(), ApiError>) -> Result<Bytes, ApiError> {
+/// The bytes `write` writes, split off this thread's answer buffer: answers
+/// share its allocation, and once they are all sent and dropped the buffer
+/// writes over them (`BytesMut::reserve` reclaims it), so an answer costs no
+/// allocation of its own (each would be one, and their churn between the
+/// worker threads' heaps had glibc trim and grow a heap on every few requests).
+pub fn write_answer(write: impl FnOnce(&mut BytesMut) -> Result<(), ApiError>) -> Result<Bytes, ApiError> {
     with_scratch(&ANSWER, |buffer| {
-        buffer.clear();
-        let written = write(buffer).map(|()| Bytes::copy_from_slice(buffer));
-        if buffer.capacity() > KEPT_ANSWER {
-            *buffer = Vec::new();
+        if buffer.capacity() < ANSWER_ROOM / 4 {
+            buffer.reserve(ANSWER_ROOM);
         }
-        written
+        let written = write(buffer);
+        let answer = buffer.split().freeze();
+        if buffer.capacity() > KEPT_ANSWER {
+            *buffer = BytesMut::new();
+        }
+        written.map(|()| answer)
     })
 }
 
@@ -67,22 +75,39 @@ mod tests {
         assert_eq!(with_scratch(&NUMBERS, |numbers| numbers.as_ptr() as usize), first);
     }
 
+    fn answer(text: &[u8]) -> Bytes {
+        write_answer(|buffer| {
+            buffer.extend_from_slice(text);
+            Ok(())
+        })
+        .unwrap()
+    }
+
     #[test]
-    fn an_answer_is_copied_out_and_a_large_buffer_is_not_kept() {
-        let answer = write_answer(|buffer| {
-            buffer.extend_from_slice(b"{}");
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(&answer[..], b"{}");
-        let large = write_answer(|buffer| {
-            buffer.resize(KEPT_ANSWER + 1, b' ');
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(large.len(), KEPT_ANSWER + 1);
-        assert_eq!(with_scratch(&ANSWER, |buffer| buffer.capacity()), 0);
-        let failed = write_answer(|_| Err(ApiError::Internal("no".into())));
+    fn answers_share_the_buffer_which_writes_over_them_once_they_are_dropped() {
+        let first = answer(b"{}");
+        let second = answer(b"[1]");
+        assert_eq!((&first[..], &second[..]), (&b"{}"[..], &b"[1]"[..]));
+        assert_eq!(second.as_ptr(), first.as_ptr().wrapping_add(2), "one allocation");
+        let start = first.as_ptr();
+        drop((first, second));
+        // Answers go on after them until the buffer is short of room; then,
+        // all of them dropped, it starts over at the front.
+        let over_again = (1..=ANSWER_ROOM).find(|_| answer(b"x").as_ptr() == start);
+        assert!(over_again.is_some_and(|n| n > ANSWER_ROOM / 2), "{over_again:?}");
+        let failed = write_answer(|buffer| {
+            buffer.extend_from_slice(b"half");
+            Err(ApiError::Internal("no".into()))
+        });
         assert!(matches!(failed, Err(ApiError::Internal(_))));
+        assert_eq!(&answer(b"ok")[..], b"ok", "a failed answer leaves nothing behind");
+    }
+
+    #[test]
+    fn a_large_buffer_is_not_kept() {
+        let large = answer(&vec![b' '; 2 * KEPT_ANSWER]);
+        assert_eq!(large.len(), 2 * KEPT_ANSWER);
+        drop(large);
+        assert_eq!(with_scratch(&ANSWER, |buffer| buffer.capacity()), 0);
     }
 }

@@ -7,7 +7,10 @@
 //! A reader sums the shards. Each shard carries a sequence number (a seqlock):
 //! odd while its writer is between the first and the last add of one update,
 //! so a reader takes every update whole or not at all (a live profile's row is
-//! counted in `samples` and in every feature at once).
+//! counted in `samples` and in every feature at once). A reader that keeps
+//! colliding with a busy writer raises the shard's flag, and the writer holds
+//! its next update until that one shard is read (a read takes nanoseconds):
+//! reads always finish, and correctness never depends on the flag.
 //!
 //! Threads beyond the number of shards share one overflow shard behind a
 //! mutex: correct, only slower, and only with more recording threads than a
@@ -66,9 +69,14 @@ impl Line {
     }
 }
 
+/// A shard's words before its counters: the sequence number, the reader's flag.
+const HEADER: usize = 2;
+const SEQUENCE: usize = 0;
+const READER_WAITING: usize = 1;
+
 pub struct ThreadCounters {
     counters: usize,
-    /// Lines per shard: the sequence number, then the counters.
+    /// Lines per shard: the header, then the counters.
     stride: usize,
     /// `SHARDS` shards, then the overflow shard.
     lines: Box<[Line]>,
@@ -85,7 +93,7 @@ impl Adder<'_> {
     /// Adds `n` to counter `index` (ignored past the last counter).
     pub fn add(&mut self, index: usize, n: u64) {
         if index < self.counters
-            && let Some(cell) = cell(self.shard, index + 1)
+            && let Some(cell) = cell(self.shard, HEADER + index)
         {
             // The only writer of this shard: no read-modify-write needed.
             cell.store(cell.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
@@ -99,7 +107,7 @@ fn cell(shard: &[Line], index: usize) -> Option<&AtomicU64> {
 
 impl ThreadCounters {
     pub fn new(counters: usize) -> Self {
-        let stride = (counters + 1).div_ceil(PER_LINE);
+        let stride = (HEADER + counters).div_ceil(PER_LINE);
         ThreadCounters {
             counters,
             stride,
@@ -124,7 +132,11 @@ impl ThreadCounters {
     }
 
     fn update_shard(&self, shard: &[Line], adds: impl FnOnce(&mut Adder<'_>)) {
-        let sequence = &shard[0].0[0];
+        let [sequence, reader_waiting] = [SEQUENCE, READER_WAITING].map(|word| &shard[0].0[word]);
+        let mut waited = 0u32;
+        while reader_waiting.load(Ordering::Relaxed) != 0 {
+            back_off(&mut waited);
+        }
         let before = sequence.load(Ordering::Relaxed);
         sequence.store(before.wrapping_add(1), Ordering::Relaxed);
         // The odd sequence is visible before any add (pairs with `sum`'s acquire fence).
@@ -154,28 +166,42 @@ impl std::fmt::Debug for ThreadCounters {
     }
 }
 
+/// Reads that collide this often with a writer ask it to wait.
+const PATIENCE: u32 = 2;
+
 /// A shard's counters as of a moment when no update was half done.
 fn read_whole(shard: &[Line], counts: &mut [u64]) {
-    let sequence = &shard[0].0[0];
+    let [sequence, reader_waiting] = [SEQUENCE, READER_WAITING].map(|word| &shard[0].0[word]);
     let mut attempts = 0u32;
     loop {
         let before = sequence.load(Ordering::Acquire);
         if before.is_multiple_of(2) {
             for (index, count) in counts.iter_mut().enumerate() {
-                *count = cell(shard, index + 1).map_or(0, |cell| cell.load(Ordering::Relaxed));
+                *count = cell(shard, HEADER + index).map_or(0, |cell| cell.load(Ordering::Relaxed));
             }
             fence(Ordering::Acquire);
             if sequence.load(Ordering::Relaxed) == before {
-                return;
+                break;
             }
         }
-        // An update takes nanoseconds; its writer may have been preempted, though.
-        attempts += 1;
-        if attempts.is_multiple_of(64) {
-            std::thread::yield_now();
-        } else {
-            std::hint::spin_loop();
+        if attempts == PATIENCE {
+            reader_waiting.store(1, Ordering::Relaxed);
         }
+        back_off(&mut attempts);
+    }
+    if attempts > PATIENCE {
+        reader_waiting.store(0, Ordering::Relaxed);
+    }
+}
+
+/// An update or a read takes nanoseconds, but its thread may have been
+/// preempted: spin a little, then let others run.
+fn back_off(attempts: &mut u32) {
+    *attempts += 1;
+    if attempts.is_multiple_of(64) {
+        std::thread::yield_now();
+    } else {
+        std::hint::spin_loop();
     }
 }
 

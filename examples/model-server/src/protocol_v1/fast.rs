@@ -9,6 +9,7 @@ use trainloop_contract::{FeatureSchema, FeatureSpec, FeatureType, FeatureValue};
 
 use super::keys::FeatureKeys;
 use crate::json_scan::Scanner;
+use crate::rows::values_buffer;
 
 /// The checked rows, flat in schema order, or `None`.
 pub fn parse(schema: &FeatureSchema, keys: &FeatureKeys, body: &[u8]) -> Option<Vec<FeatureValue>> {
@@ -17,7 +18,7 @@ pub fn parse(schema: &FeatureSchema, keys: &FeatureKeys, body: &[u8]) -> Option<
     if !scanner.open(b'{', b'}')? || scanner.key()? != b"instances" {
         return None;
     }
-    let mut values = Vec::with_capacity(features.len());
+    let mut values = values_buffer();
     if scanner.open(b'[', b']')? {
         loop {
             match scanner.peek()? {

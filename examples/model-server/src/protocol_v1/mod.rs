@@ -4,6 +4,7 @@
 mod fast;
 mod keys;
 
+use bytes::{BufMut, BytesMut};
 pub use keys::FeatureKeys;
 use serde_json::Value;
 use trainloop_contract::{FeatureSchema, FeatureValue};
@@ -54,27 +55,27 @@ fn parse_instance(schema: &FeatureSchema, instance: &Value) -> Result<Vec<Featur
 /// `{"predictions":[{"label":…,"probability":…},…]}`, written prediction by
 /// prediction: the bytes serde_json writes for the same answer.
 pub struct Answer<'b> {
-    buffer: &'b mut Vec<u8>,
+    buffer: &'b mut BytesMut,
     predictions: usize,
     failed: Option<serde_json::Error>,
 }
 
 impl<'b> Answer<'b> {
-    pub fn start(buffer: &'b mut Vec<u8>) -> Self {
+    pub fn start(buffer: &'b mut BytesMut) -> Self {
         buffer.extend_from_slice(br#"{"predictions":["#);
         Answer { buffer, predictions: 0, failed: None }
     }
 
     pub fn push(&mut self, prediction: Prediction) {
         if self.predictions > 0 {
-            self.buffer.push(b',');
+            self.buffer.put_u8(b',');
         }
         self.predictions += 1;
         self.buffer.extend_from_slice(br#"{"label":"#);
-        let label = serde_json::to_writer(&mut *self.buffer, prediction.label);
+        let label = serde_json::to_writer((&mut *self.buffer).writer(), prediction.label);
         self.buffer.extend_from_slice(br#","probability":"#);
-        let probability = serde_json::to_writer(&mut *self.buffer, &prediction.probability);
-        self.buffer.push(b'}');
+        let probability = serde_json::to_writer((&mut *self.buffer).writer(), &prediction.probability);
+        self.buffer.put_u8(b'}');
         if let Err(error) = label.and(probability) {
             self.failed.get_or_insert(error);
         }
@@ -179,11 +180,11 @@ mod tests {
             let tree = serde_json::json!({"predictions": predictions[..count].iter()
                 .map(|p| serde_json::json!({"label": p.label, "probability": p.probability}))
                 .collect::<Vec<_>>()});
-            let mut buffer = Vec::new();
+            let mut buffer = BytesMut::new();
             let mut answer = Answer::start(&mut buffer);
             predictions[..count].iter().for_each(|p| answer.push(*p));
             answer.finish().unwrap();
-            assert_eq!(String::from_utf8(buffer).unwrap(), tree.to_string());
+            assert_eq!(String::from_utf8(buffer.to_vec()).unwrap(), tree.to_string());
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod fast;
 
+use bytes::{BufMut, BytesMut};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use trainloop_contract::{FeatureSchema, FeatureSpec, FeatureType, FeatureValue, SchemaError, Violation};
@@ -120,7 +121,7 @@ fn rows_of<T: Tensor>(schema: &FeatureSchema, inputs: &[T]) -> Result<Rows, ApiE
 /// alphabetical order: the order they had when the answer was built as a
 /// `serde_json::Value`.
 pub fn response(
-    buffer: &mut Vec<u8>,
+    buffer: &mut BytesMut,
     model_name: &str,
     version: &str,
     id: Option<&str>,
@@ -163,7 +164,7 @@ pub fn response(
             Output { data: Labels(predictions), datatype: "BYTES", name: "label", shape },
         ),
     };
-    serde_json::to_writer(buffer, &body).map_err(|e| ApiError::Internal(e.to_string()))
+    serde_json::to_writer(buffer.writer(), &body).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// `GET /v2/models/{name}`: the feature inputs a client must send.
@@ -219,9 +220,9 @@ mod tests {
             if let Some(id) = id {
                 tree["id"] = Value::from(id);
             }
-            let mut bytes = Vec::new();
+            let mut bytes = BytesMut::new();
             response(&mut bytes, "m", "sha256:00", id, &predictions).unwrap();
-            assert_eq!(String::from_utf8(bytes).unwrap(), tree.to_string());
+            assert_eq!(String::from_utf8(bytes.to_vec()).unwrap(), tree.to_string());
         }
     }
 
