@@ -217,16 +217,19 @@ impl<'a> Scanner<'a> {
             scale = scale.saturating_add(if exponent_negative { -exponent } else { exponent });
         }
         self.position = end;
-        let value = match exact_power_of_ten(scale) {
+        match exact_power_of_ten(scale) {
             // Clinger's fast path: an exact mantissa and an exact power of
-            // ten, so one rounding, which is the correct one.
+            // ten, so one rounding, which is the correct one (and finite:
+            // at most 2^53 * 10^22).
             Some(power) if integer_digits + fraction_digits <= 19 && mantissa <= MAX_EXACT => {
                 let magnitude = if scale < 0 { mantissa as f64 / power } else { mantissa as f64 * power };
-                if negative { -magnitude } else { magnitude }
+                Some(if negative { -magnitude } else { magnitude })
             }
-            _ => std::str::from_utf8(&bytes[start..end]).ok()?.parse().ok()?,
-        };
-        value.is_finite().then_some(value)
+            _ => {
+                let value: f64 = std::str::from_utf8(&bytes[start..end]).ok()?.parse().ok()?;
+                value.is_finite().then_some(value)
+            }
+        }
     }
 
     /// A JSON integer that fits an `i64` (what serde reads into one).

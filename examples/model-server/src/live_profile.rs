@@ -13,7 +13,9 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use trainloop_contract::{FeatureProfile, FeatureValue};
+use std::ops::Range;
+
+use trainloop_contract::{Bins, FeatureProfile, FeatureValue};
 
 use crate::profile_ledger::{AckError, Ledger, Totals};
 use crate::thread_counters::ThreadCounters;
@@ -23,6 +25,12 @@ pub struct LiveProfile {
     empty: FeatureProfile,
     /// Where each feature's bins start among the bin counters.
     offsets: Vec<usize>,
+    /// Per feature, where its number bins' edges are in `edges` (`None` for
+    /// category bins, and for edges out of order, which `Bins::index_of`
+    /// then looks up): every feature's edges in one array, looked up for
+    /// every recorded value.
+    edge_ranges: Vec<Option<Range<usize>>>,
+    edges: Vec<f64>,
     /// Counter 0 counts rows (`samples`), counter `1 + offset + bin` a bin.
     counters: ThreadCounters,
     /// Taken by reads and acknowledgements only (never by predictions).
@@ -49,13 +57,23 @@ impl LiveProfile {
         let empty = reference.empty_like();
         let mut offsets = Vec::with_capacity(empty.features.len());
         let mut bins = 0;
+        let (mut edge_ranges, mut edges) = (Vec::new(), Vec::new());
         for feature in &empty.features {
             offsets.push(bins);
             bins += feature.counts.len();
+            edge_ranges.push(match &feature.bins {
+                Bins::Number { edges: feature_edges } if feature_edges.is_sorted() => {
+                    edges.extend_from_slice(feature_edges);
+                    Some(edges.len() - feature_edges.len()..edges.len())
+                }
+                _ => None,
+            });
         }
         LiveProfile {
             empty,
             offsets,
+            edge_ranges,
+            edges,
             counters: ThreadCounters::new(1 + bins),
             reader: Mutex::new(Reader { ledger: Ledger::new(bins), summed: vec![0; 1 + bins] }),
         }
@@ -70,14 +88,28 @@ impl LiveProfile {
         }
         self.counters.update(|adder| {
             for row in values.chunks_exact(width) {
-                for ((feature, offset), value) in self.empty.features.iter().zip(&self.offsets).zip(row) {
-                    if let Some(bin) = feature.bins.index_of(value) {
+                for ((feature, offset), value) in (0..).zip(&self.offsets).zip(row) {
+                    if let Some(bin) = self.bin_of(feature, value) {
                         adder.add(1 + offset + bin, 1);
                     }
                 }
             }
             adder.add(0, (values.len() / width) as u64);
         });
+    }
+
+    /// `Bins::index_of` on feature `feature`'s reference bins.
+    fn bin_of(&self, feature: usize, value: &FeatureValue) -> Option<usize> {
+        match (self.edge_ranges.get(feature)?, value) {
+            // `Bins::number_index` is the partition point of `e <= x`; on
+            // sorted edges that is how many edges are `<= x`, and counting
+            // them is independent compares, not a binary search's chain of
+            // dependent loads (a tenth of the request's time).
+            (Some(range), FeatureValue::Number(x)) => {
+                Some(self.edges.get(range.clone())?.iter().filter(|e| **e <= *x).count())
+            }
+            _ => self.empty.features.get(feature)?.bins.index_of(value),
+        }
     }
 
     /// Every row counted and not yet acknowledged, and its cursor.

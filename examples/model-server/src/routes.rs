@@ -2,13 +2,15 @@
 //! extension, and Prometheus metrics.
 
 use std::borrow::Cow;
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -108,36 +110,50 @@ async fn model_status_v1(State(state): Shared, Path(name): Path<String>) -> Resu
     Ok(Json(json!({"name": name, "ready": true})))
 }
 
-/// The route's `{name}` as `Path<String>` would give it, borrowed from the
-/// URI unless it has percent escapes (a `Path` extractor would allocate it).
-fn last_segment(uri: &Uri) -> Result<Cow<'_, str>, ApiError> {
-    let raw = uri.path().rsplit('/').next().unwrap_or_default();
-    if !raw.contains('%') {
-        // A URI is ASCII: without escapes, the segment is its own decoding.
-        return Ok(Cow::Borrowed(raw));
+/// The model a V1 request's `{name}:predict` segment names, decoded as
+/// `Path<String>` would decode it (without allocating, unless it has percent
+/// escapes).
+fn v1_model<'a>(state: &'a AppState, uri: &Uri) -> Result<&'a Served, ApiError> {
+    if uri.path() == state.v1_predict_path {
+        return state.served().ok_or(ApiError::NotReady);
     }
-    percent_decode_str(raw).decode_utf8().map_err(|_| ApiError::Malformed(format!("{raw:?} is not UTF-8")))
+    let raw = uri.path().rsplit('/').next().unwrap_or_default();
+    // A URI is ASCII: without escapes, the segment is its own decoding.
+    let name_and_verb = if raw.contains('%') {
+        percent_decode_str(raw).decode_utf8().map_err(|_| ApiError::Malformed(format!("{raw:?} is not UTF-8")))?
+    } else {
+        Cow::Borrowed(raw)
+    };
+    match name_and_verb.rsplit_once(':') {
+        Some((name, "predict")) => model(state, name),
+        _ => Err(ApiError::UnknownModel(name_and_verb.into_owned())),
+    }
 }
 
-async fn predict_v1(State(state): Shared, request: Request) -> Response {
-    // The URI taken out of the request rather than cloned by an extractor.
-    let (mut parts, body) = request.into_parts();
-    let uri = std::mem::take(&mut parts.uri);
-    let body = match Bytes::from_request(Request::from_parts(parts, body), &state).await {
-        Ok(body) => body,
-        Err(rejection) => return rejection.into_response(),
-    };
+/// The request's URI, moved out of it rather than cloned (as a `Uri`
+/// extractor does): the body extractor after it reads no URI. An extractor,
+/// not an `.await` in the handler, keeps the handler's future small (axum
+/// allocates it per request; past 1 KiB glibc consolidates its free lists
+/// on every allocation).
+struct TakenUri(Uri);
+
+impl<S: Send + Sync> FromRequestParts<S> for TakenUri {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(TakenUri(std::mem::take(&mut parts.uri)))
+    }
+}
+
+async fn predict_v1(State(state): Shared, TakenUri(uri): TakenUri, body: Bytes) -> Response {
     let started = Instant::now();
-    let result = last_segment(&uri).and_then(|name_and_verb| match name_and_verb.rsplit_once(':') {
-        Some((name, "predict")) => model(state, name).and_then(|served| {
-            let rows = protocol_v1::parse_instances(&served.model.artifact.features, &served.keys, &body)?;
-            write_answer(|buffer| {
-                let mut answer = protocol_v1::Answer::start(buffer);
-                predict_rows(state, served, &rows, |prediction| answer.push(prediction));
-                answer.finish()
-            })
-        }),
-        _ => Err(ApiError::UnknownModel(name_and_verb.into_owned())),
+    let result = v1_model(state, &uri).and_then(|served| {
+        let rows = protocol_v1::parse_instances(&served.model.artifact.features, &served.keys, &body)?;
+        write_answer(|buffer| {
+            let mut answer = protocol_v1::Answer::start(buffer);
+            predict_rows(state, served, &rows, |prediction| answer.push(prediction));
+            answer.finish()
+        })
     });
     finish(state, started, result)
 }

@@ -26,13 +26,18 @@ impl Served {
 
 pub struct AppState {
     pub model_name: String,
+    /// `/v1/models/{model_name}:predict`: a request to exactly this path
+    /// needs no decoding of its name.
+    pub v1_predict_path: String,
     served: OnceLock<Served>,
     pub metrics: ServerMetrics,
 }
 
 impl AppState {
     pub fn new(model_name: impl Into<String>) -> Self {
-        AppState { model_name: model_name.into(), served: OnceLock::new(), metrics: ServerMetrics::default() }
+        let model_name = model_name.into();
+        let v1_predict_path = format!("/v1/models/{model_name}:predict");
+        AppState { model_name, v1_predict_path, served: OnceLock::new(), metrics: ServerMetrics::default() }
     }
 
     /// Makes the model available; the server turns ready from here on.

@@ -43,11 +43,17 @@ fn is_unread(value: &FeatureValue) -> bool {
     matches!(value, FeatureValue::Number(number) if number.is_nan())
 }
 
-/// A value of `spec`'s type, checked. One of another type is left to the
-/// tree parser, which words the violation.
+/// A value of `spec`'s type, checked. One of another type, or out of range,
+/// is left to the tree parser, which words the violation.
 fn checked(scanner: &mut Scanner, spec: &FeatureSpec) -> Option<FeatureValue> {
     match spec.kind {
-        FeatureType::Number => spec.check_number(scanner.number()?).ok(),
+        FeatureType::Number => {
+            let number = scanner.number()?;
+            // `spec.check_number` for the finite numbers the scanner reads,
+            // without building its error (this runs for every cell).
+            let in_range = !spec.min.is_some_and(|min| number < min) && !spec.max.is_some_and(|max| number > max);
+            in_range.then_some(FeatureValue::Number(number))
+        }
         FeatureType::Category => spec.check_category(scanner.string()?).ok(),
     }
 }
