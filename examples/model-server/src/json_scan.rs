@@ -146,6 +146,23 @@ impl<'a> Scanner<'a> {
         Some(key)
     }
 
+    /// Consumes the key `"name"` and its colon if that key comes next:
+    /// `Some(true)`; `Some(false)` (nothing consumed) if another comes;
+    /// `None` if the colon is missing. For names that need no escaping.
+    pub fn key_is(&mut self, name: &[u8]) -> Option<bool> {
+        self.skip_whitespace();
+        let start = self.position + 1;
+        let end = start + name.len();
+        let here = self.bytes.get(self.position) == Some(&b'"')
+            && self.bytes.get(start..end) == Some(name)
+            && self.bytes.get(end) == Some(&b'"');
+        if here {
+            self.position = end + 1;
+            self.eat(b':')?;
+        }
+        Some(here)
+    }
+
     /// A string without escapes (valid UTF-8, no control characters).
     pub fn string(&mut self) -> Option<&'a str> {
         std::str::from_utf8(self.string_bytes()?).ok()

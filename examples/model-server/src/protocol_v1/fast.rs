@@ -72,7 +72,7 @@ fn object(
     if scanner.open(b'{', b'}')? {
         let mut previous = None;
         loop {
-            let position = keys.position(scanner.key()?, previous)?;
+            let position = keys.read(scanner, previous)?;
             let (spec, slot) = features.get(position).zip(slots.get_mut(position))?;
             if !is_unread(slot) {
                 return None;
