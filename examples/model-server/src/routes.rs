@@ -132,9 +132,9 @@ fn v1_model<'a>(state: &'a AppState, uri: &Uri) -> Result<&'a Served, ApiError> 
 
 /// The request's URI, moved out of it rather than cloned (as a `Uri`
 /// extractor does): the body extractor after it reads no URI. An extractor,
-/// not an `.await` in the handler, keeps the handler's future small (axum
-/// allocates it per request; past 1 KiB glibc consolidates its free lists
-/// on every allocation).
+/// not an `.await` in the handler, keeps the handler's future small: axum
+/// allocates it per request, and for 1 KiB or more glibc first merges its
+/// fast free lists (it was 976 bytes larger, 5 % of an in-process request).
 struct TakenUri(Uri);
 
 impl<S: Send + Sync> FromRequestParts<S> for TakenUri {
