@@ -36,8 +36,11 @@ impl LatencyHistogram {
     pub fn observe(&self, elapsed: Duration) {
         let me = &self.0;
         let seconds = elapsed.as_secs_f64();
-        // The first bound at or above the value: Prometheus buckets are `le`.
-        let bucket = me.bounds.partition_point(|bound| *bound < seconds).min(me.bounds.len() - 1);
+        // The first bound at or above the value (Prometheus buckets are `le`):
+        // the bounds are ascending, so it is the number of bounds below the
+        // value, counted with independent compares rather than a binary
+        // search's chain of dependent loads.
+        let bucket = me.bounds.iter().filter(|bound| **bound < seconds).count().min(me.bounds.len() - 1);
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         me.counts.update(|adder| {
             adder.add(bucket, 1);
