@@ -24,6 +24,52 @@ fn exact_power_of_ten(scale: i64) -> Option<f64> {
     POWERS.get(usize::try_from(scale.unsigned_abs()).ok()?).copied()
 }
 
+/// Reads the ASCII digits from `start` into `mantissa` (wrapping: the
+/// caller knows how many were read) and answers where they end.
+fn read_digits(bytes: &[u8], start: usize, mantissa: &mut u64) -> usize {
+    let mut end = start;
+    while let Some(digit) = bytes.get(end).map(|b| b.wrapping_sub(b'0')).filter(|d| *d <= 9) {
+        *mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digit));
+        end += 1;
+    }
+    end
+}
+
+/// The length of a string's content up to the first `"`, `\` or control
+/// character, or `None` if there is none. Eight bytes at a time: a key or a
+/// category is one to three words.
+fn string_length(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // The high bit of each byte below `n` (n <= 128); a byte's bit can be set
+    // wrongly only above a byte that matched, so the lowest one is exact.
+    let below = |word: u64, n: u64| word.wrapping_sub(ONES * n) & !word & HIGHS;
+    let mut offset = 0;
+    while let Some(chunk) = bytes.get(offset..).and_then(<[u8]>::first_chunk::<8>) {
+        let word = u64::from_le_bytes(*chunk);
+        let found =
+            below(word, 0x20) | below(word ^ (ONES * u64::from(b'"')), 1) | below(word ^ (ONES * u64::from(b'\\')), 1);
+        if found != 0 {
+            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    let rest = bytes.get(offset..)?;
+    rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|length| offset + length)
+}
+
+/// `a == b`, for names of 8 to 24 bytes (most feature names) as up to three
+/// overlapping eight-byte words: inline, where a slice compare calls `memcmp`.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let word = |bytes: &[u8], at: usize| bytes.get(at..).and_then(<[u8]>::first_chunk::<8>).copied();
+    match a.len() {
+        length @ 8..=24 if b.len() == length => {
+            [0, 8.min(length - 8), length - 8].iter().all(|&at| word(a, at) == word(b, at))
+        }
+        _ => a == b,
+    }
+}
+
 /// A scalar as the scanner read it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Scalar<'a> {
@@ -112,6 +158,23 @@ impl<'a> Scanner<'a> {
         Some(key)
     }
 
+    /// Consumes the key `"name"` and its colon if that key comes next:
+    /// `Some(true)`; `Some(false)` (nothing consumed) if another comes;
+    /// `None` if the colon is missing. For names that need no escaping.
+    pub fn key_is(&mut self, name: &[u8]) -> Option<bool> {
+        self.skip_whitespace();
+        let start = self.position + 1;
+        let end = start + name.len();
+        let here = self.bytes.get(self.position) == Some(&b'"')
+            && self.bytes.get(start..end).is_some_and(|key| same_bytes(key, name))
+            && self.bytes.get(end) == Some(&b'"');
+        if here {
+            self.position = end + 1;
+            self.eat(b':')?;
+        }
+        Some(here)
+    }
+
     /// A string without escapes (valid UTF-8, no control characters).
     pub fn string(&mut self) -> Option<&'a str> {
         std::str::from_utf8(self.string_bytes()?).ok()
@@ -120,7 +183,7 @@ impl<'a> Scanner<'a> {
     fn string_bytes(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
         let start = self.position;
-        let length = self.bytes[start..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let length = string_length(&self.bytes[start..])?;
         self.position = start + length;
         // Not `eat`: no whitespace may be skipped inside the string.
         if !self.accept(|b| b == b'"') {
@@ -144,60 +207,58 @@ impl<'a> Scanner<'a> {
     /// so `None` here.
     pub fn number(&mut self) -> Option<f64> {
         self.skip_whitespace();
+        let bytes = self.bytes;
         let start = self.position;
-        let negative = self.accept(|b| b == b'-');
-        // Digits as an integer while it stays exact, and the power of ten
-        // the decimal point and the exponent give it.
+        let negative = bytes.get(start) == Some(&b'-');
+        let integer_start = start + usize::from(negative);
+        // The digits as one integer (exact while there are at most 19 of
+        // them), and the power of ten the point and the exponent give it.
         let mut mantissa: u64 = 0;
-        let mut digits = 0u32;
-        let mut scale: i64 = 0;
-        let mut digit = |scanner: &mut Self, after_point: bool| {
-            let found = scanner.bytes.get(scanner.position).filter(|b| b.is_ascii_digit());
-            if let Some(&b) = found {
-                scanner.position += 1;
-                if mantissa > 0 || b != b'0' {
-                    digits += 1;
-                }
-                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
-                scale -= i64::from(after_point);
-            }
-            found.is_some()
-        };
+        let mut end = read_digits(bytes, integer_start, &mut mantissa);
+        let integer_digits = end - integer_start;
         // One leading `0`, or a non-zero digit then digits.
-        match self.bytes.get(self.position)? {
-            b'0' => self.position += 1,
-            b'1'..=b'9' => while digit(self, false) {},
-            _ => return None,
+        if integer_digits == 0 || (integer_digits > 1 && bytes[integer_start] == b'0') {
+            return None;
         }
-        if self.accept(|b| b == b'.') {
-            let point = self.position;
-            while digit(self, true) {}
-            (self.position > point).then_some(())?;
-        }
-        if self.accept(|b| b == b'e' || b == b'E') {
-            let exponent_negative = self.accept(|b| b == b'-');
-            if !exponent_negative {
-                self.accept(|b| b == b'+');
+        let mut fraction_digits = 0;
+        if bytes.get(end) == Some(&b'.') {
+            let fraction_start = end + 1;
+            end = read_digits(bytes, fraction_start, &mut mantissa);
+            fraction_digits = end - fraction_start;
+            if fraction_digits == 0 {
+                return None;
             }
-            let first = self.position;
+        }
+        let mut scale = -(fraction_digits as i64);
+        if let Some(b'e' | b'E') = bytes.get(end) {
+            end += 1;
+            let exponent_negative = bytes.get(end) == Some(&b'-');
+            end += usize::from(matches!(bytes.get(end), Some(b'-' | b'+')));
+            let exponent_start = end;
             let mut exponent: i64 = 0;
-            while let Some(&b) = self.bytes.get(self.position).filter(|b| b.is_ascii_digit()) {
-                self.position += 1;
+            while let Some(&b) = bytes.get(end).filter(|b| b.is_ascii_digit()) {
+                end += 1;
                 exponent = exponent.saturating_mul(10).saturating_add(i64::from(b - b'0'));
             }
-            (self.position > first).then_some(())?;
+            if end == exponent_start {
+                return None;
+            }
             scale = scale.saturating_add(if exponent_negative { -exponent } else { exponent });
         }
-        let value = match exact_power_of_ten(scale) {
+        self.position = end;
+        match exact_power_of_ten(scale) {
             // Clinger's fast path: an exact mantissa and an exact power of
-            // ten, so one rounding, which is the correct one.
-            Some(power) if digits <= 19 && mantissa <= MAX_EXACT => {
+            // ten, so one rounding, which is the correct one (and finite:
+            // at most 2^53 * 10^22).
+            Some(power) if integer_digits + fraction_digits <= 19 && mantissa <= MAX_EXACT => {
                 let magnitude = if scale < 0 { mantissa as f64 / power } else { mantissa as f64 * power };
-                if negative { -magnitude } else { magnitude }
+                Some(if negative { -magnitude } else { magnitude })
             }
-            _ => std::str::from_utf8(&self.bytes[start..self.position]).ok()?.parse().ok()?,
-        };
-        value.is_finite().then_some(value)
+            _ => {
+                let value: f64 = std::str::from_utf8(&bytes[start..end]).ok()?.parse().ok()?;
+                value.is_finite().then_some(value)
+            }
+        }
     }
 
     /// A JSON integer that fits an `i64` (what serde reads into one).
@@ -357,6 +418,38 @@ pub(crate) mod tests {
         }
         for refused in ["01", "1.", ".5", "+1", "1e", "-", "1e999", "Infinity", "NaN", "0x10"] {
             assert_eq!(scanned_number(refused), None, "{refused}");
+        }
+    }
+
+    #[test]
+    fn same_bytes_is_equality() {
+        let mut random = SplitMix64(9);
+        for _ in 0..100_000 {
+            let a: Vec<u8> = (0..random.below(30)).map(|_| b"ab"[random.below(2)]).collect();
+            let mut b = a.clone();
+            match random.below(3) {
+                0 if !b.is_empty() => {
+                    let at = random.below(b.len());
+                    b[at] ^= 1;
+                }
+                1 => b.push(b'a'),
+                _ => {}
+            }
+            assert_eq!(same_bytes(&a, &b), a == b, "{a:?} {b:?}");
+        }
+    }
+
+    /// Eight bytes at a time finds what a byte-by-byte search finds.
+    #[test]
+    fn string_length_stops_at_the_first_quote_backslash_or_control_byte() {
+        let mut random = SplitMix64(3);
+        let alphabet =
+            [b'a', b'a', b'a', b'~', b' ', 0x7f, 0x80, 0xc3, 0xff, b'"', b'\\', 0x1f, 0x00, b'!', b'#', b'[', b']'];
+        for _ in 0..100_000 {
+            let length = random.below(40);
+            let bytes: Vec<u8> = (0..length).map(|_| alphabet[random.below(alphabet.len())]).collect();
+            let expected = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            assert_eq!(string_length(&bytes), expected, "{bytes:?}");
         }
     }
 

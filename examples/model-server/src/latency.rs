@@ -1,14 +1,14 @@
 //! The request latency histogram without a lock. prometheus-client's `Histogram` takes a mutex on
 //! every observation, so concurrent requests queued on it; here each bucket and the sum are
-//! atomic counters, and a scrape reads them one by one (a request finishing meanwhile may be in
-//! a bucket but not yet in the sum: off by one request in a histogram scraped every few seconds).
+//! `ThreadCounters` (plain adds into the observing thread's own shard), summed on a scrape.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
+
+use crate::thread_counters::ThreadCounters;
 
 /// A handle: clones share the counts (as prometheus-client's metrics do), so the registry holds
 /// one and the routes another.
@@ -19,9 +19,9 @@ pub struct LatencyHistogram(Arc<Buckets>);
 struct Buckets {
     /// Upper bounds in seconds, ascending, the last one infinite.
     bounds: Vec<f64>,
-    /// Observations per bucket (not cumulative), one counter per bound.
-    counts: Vec<AtomicU64>,
-    sum_nanos: AtomicU64,
+    /// Observations per bucket (not cumulative), one counter per bound, then
+    /// the sum of the observations in nanoseconds.
+    counts: ThreadCounters,
 }
 
 impl LatencyHistogram {
@@ -29,26 +29,33 @@ impl LatencyHistogram {
     pub fn new(bounds: impl IntoIterator<Item = f64>) -> Self {
         let bounds: Vec<f64> =
             bounds.into_iter().filter(|b| b.is_finite()).chain(std::iter::once(f64::INFINITY)).collect();
-        let counts = bounds.iter().map(|_| AtomicU64::new(0)).collect();
-        LatencyHistogram(Arc::new(Buckets { bounds, counts, sum_nanos: AtomicU64::new(0) }))
+        let counts = ThreadCounters::new(bounds.len() + 1);
+        LatencyHistogram(Arc::new(Buckets { bounds, counts }))
     }
 
     pub fn observe(&self, elapsed: Duration) {
         let me = &self.0;
         let seconds = elapsed.as_secs_f64();
-        // The first bound at or above the value: Prometheus buckets are `le`.
-        let bucket = me.bounds.partition_point(|bound| *bound < seconds).min(me.counts.len() - 1);
-        me.counts[bucket].fetch_add(1, Relaxed);
-        me.sum_nanos.fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+        // The first bound at or above the value (Prometheus buckets are `le`):
+        // the bounds are ascending, so it is the number of bounds below the
+        // value, counted with independent compares rather than a binary
+        // search's chain of dependent loads.
+        let bucket = me.bounds.iter().filter(|bound| **bound < seconds).count().min(me.bounds.len() - 1);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        me.counts.update(|adder| {
+            adder.add(bucket, 1);
+            adder.add(me.bounds.len(), nanos);
+        });
     }
 }
 
 impl EncodeMetric for LatencyHistogram {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
         let me = &self.0;
-        let buckets: Vec<(f64, u64)> = me.bounds.iter().zip(&me.counts).map(|(b, c)| (*b, c.load(Relaxed))).collect();
+        let counts = me.counts.sum();
+        let buckets: Vec<(f64, u64)> = me.bounds.iter().copied().zip(counts.iter().copied()).collect();
         let count = buckets.iter().map(|(_, c)| c).sum();
-        let sum = me.sum_nanos.load(Relaxed) as f64 / 1e9;
+        let sum = counts.get(me.bounds.len()).copied().unwrap_or(0) as f64 / 1e9;
         encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
     }
 
@@ -86,6 +93,6 @@ mod tests {
         let ours_text = text(ours.clone());
         assert_eq!(ours_text, text(theirs));
         assert!(ours_text.contains("latency_bucket{le=\"0.002\"} 4"), "{ours_text}");
-        assert_eq!(ours.0.sum_nanos.load(Relaxed), 103_000_000);
+        assert_eq!(ours.0.counts.sum()[bounds.len() + 1], 103_000_000);
     }
 }

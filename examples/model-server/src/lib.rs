@@ -16,9 +16,11 @@ pub mod protocol_v1;
 pub mod protocol_v2;
 pub mod routes;
 pub mod rows;
+pub mod scratch;
 pub mod serve;
 pub mod settings;
 pub mod state;
+pub mod thread_counters;
 
 pub use routes::router;
 pub use settings::Settings;

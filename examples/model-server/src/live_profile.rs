@@ -1,40 +1,47 @@
 //! The live profile: counts of served rows on the reference bins.
 //!
-//! Predictions record without any lock: the counts are atomics. A drift
-//! monitor reads what was counted and acknowledges it once it has recorded
-//! its judgement; only the acknowledged rows are subtracted, and only for
-//! that reader (see `profile_ledger`), so no row is lost when a reader stops
-//! between its read and its record, none counts twice, and two readers never
-//! take each other's rows. Each read holds whole rows
-//! (`samples` and every feature's counts agree). For that there are two banks
-//! of counters. Writers record into the active one; a read makes the other
-//! bank active, waits for the writers still inside the old bank (a few
-//! increments each), then drains the old bank's counts into the ledger's
-//! totals, ready for the next flip.
+//! Predictions record without any lock or locked instruction: the counts are
+//! `ThreadCounters`, one shard per recording thread, and a row's adds are one
+//! update (a read sees the row in `samples` and in every feature, or not at
+//! all). The counters only grow; a read sums them and hands the ledger what
+//! was counted since the previous read.
 //!
-//! The counters are sharded by thread (each shard with its two banks, merged
-//! on read), so that the server's worker threads do not pull the same cache
-//! lines back and forth on every prediction.
+//! A drift monitor reads what was counted and acknowledges it once it has
+//! recorded its judgement; only the acknowledged rows are subtracted, and
+//! only for that reader (see `profile_ledger`), so no row is lost when a
+//! reader stops between its read and its record, none counts twice, and two
+//! readers never take each other's rows.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use trainloop_contract::{FeatureProfile, FeatureValue};
+use std::ops::Range;
+
+use trainloop_contract::{Bins, FeatureProfile, FeatureValue};
 
 use crate::profile_ledger::{AckError, Ledger, Totals};
+use crate::thread_counters::ThreadCounters;
 
 pub struct LiveProfile {
     /// The reference bins with zero counts: the shape of every snapshot.
     empty: FeatureProfile,
-    /// Where each feature's bins start in a bank's flat `counts`.
+    /// Where each feature's bins start among the bin counters.
     offsets: Vec<usize>,
-    /// Per shard, its two banks.
-    shards: Box<[[Bank; 2]]>,
-    /// Index of the bank writers record into, in every shard.
-    active: AtomicUsize,
-    /// Taken by reads and acknowledgements only (never by predictions), so
-    /// two reads do not flip the banks under each other.
-    ledger: Mutex<Ledger>,
+    /// Per feature, where its number bins' edges are in `edges` (`None` for
+    /// category bins, and for edges out of order, which `Bins::index_of`
+    /// then looks up): every feature's edges in one array, looked up for
+    /// every recorded value.
+    edge_ranges: Vec<Option<Range<usize>>>,
+    edges: Vec<f64>,
+    /// Counter 0 counts rows (`samples`), counter `1 + offset + bin` a bin.
+    counters: ThreadCounters,
+    /// Taken by reads and acknowledgements only (never by predictions).
+    reader: Mutex<Reader>,
+}
+
+struct Reader {
+    ledger: Ledger,
+    /// The counters as the previous read or peek summed them.
+    summed: Vec<u64>,
 }
 
 /// What a read answers: the rows not yet acknowledged, and the cursor that
@@ -45,51 +52,31 @@ pub struct Read {
     pub cursor: String,
 }
 
-/// More shards than a server has worker threads, typically: threads take
-/// them in turn, so workers rarely share one.
-const SHARDS: usize = 16;
-
-/// The shard of the calling thread.
-fn shard_of_this_thread() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
-    }
-    SHARD.with(|shard| *shard)
-}
-
-/// Aligned so that banks of different shards share no cache line.
-#[derive(Default)]
-#[repr(align(128))]
-struct Bank {
-    samples: AtomicU64,
-    counts: Box<[AtomicU64]>,
-    /// Recordings in progress in this bank.
-    writers: AtomicU64,
-}
-
-impl Bank {
-    fn new(bins: usize) -> Self {
-        Bank { counts: (0..bins).map(|_| AtomicU64::new(0)).collect(), ..Bank::default() }
-    }
-}
-
 impl LiveProfile {
     /// An empty live profile on the bins of `reference`.
     pub fn new(reference: &FeatureProfile) -> Self {
         let empty = reference.empty_like();
         let mut offsets = Vec::with_capacity(empty.features.len());
         let mut bins = 0;
+        let (mut edge_ranges, mut edges) = (Vec::new(), Vec::new());
         for feature in &empty.features {
             offsets.push(bins);
             bins += feature.counts.len();
+            edge_ranges.push(match &feature.bins {
+                Bins::Number { edges: feature_edges } if feature_edges.is_sorted() => {
+                    edges.extend_from_slice(feature_edges);
+                    Some(edges.len() - feature_edges.len()..edges.len())
+                }
+                _ => None,
+            });
         }
         LiveProfile {
             empty,
             offsets,
-            shards: (0..SHARDS).map(|_| [Bank::new(bins), Bank::new(bins)]).collect(),
-            active: AtomicUsize::new(0),
-            ledger: Mutex::new(Ledger::new(bins)),
+            edge_ranges,
+            edges,
+            counters: ThreadCounters::new(1 + bins),
+            reader: Mutex::new(Reader { ledger: Ledger::new(bins), summed: vec![0; 1 + bins] }),
         }
     }
 
@@ -100,97 +87,63 @@ impl LiveProfile {
         if width == 0 {
             return;
         }
-        let bank = self.enter();
-        let total_bins = bank.counts.len();
-        if values.len() <= total_bins {
-            // A few rows: one atomic add per value.
+        self.counters.update(|adder| {
             for row in values.chunks_exact(width) {
-                self.for_each_bin(row, |bin| {
-                    bank.counts[bin].fetch_add(1, Ordering::Relaxed);
-                });
-            }
-        } else {
-            // A batch: count locally first, then one atomic add per bin hit,
-            // so large requests do not bounce the counters between cores.
-            let mut local = vec![0u64; total_bins];
-            for row in values.chunks_exact(width) {
-                self.for_each_bin(row, |bin| local[bin] += 1);
-            }
-            for (counter, &count) in bank.counts.iter().zip(&local) {
-                if count > 0 {
-                    counter.fetch_add(count, Ordering::Relaxed);
+                for ((feature, offset), value) in (0..).zip(&self.offsets).zip(row) {
+                    if let Some(bin) = self.bin_of(feature, value) {
+                        adder.add(1 + offset + bin, 1);
+                    }
                 }
             }
-        }
-        bank.samples.fetch_add((values.len() / width) as u64, Ordering::Relaxed);
-        // Release: a read that sees this writer gone sees its counts too.
-        bank.writers.fetch_sub(1, Ordering::Release);
+            adder.add(0, (values.len() / width) as u64);
+        });
     }
 
-    /// Registers a writer in the active bank. The re-check after registering
-    /// pairs with `drain`'s flip-then-wait (all four accesses
-    /// sequentially consistent): either the read waits for this writer, or
-    /// this writer sees the flip and moves to the new bank.
-    fn enter(&self) -> &Bank {
-        let shard = &self.shards[shard_of_this_thread()];
-        loop {
-            let index = self.active.load(Ordering::SeqCst);
-            let bank = &shard[index];
-            bank.writers.fetch_add(1, Ordering::SeqCst);
-            if self.active.load(Ordering::SeqCst) == index {
-                return bank;
+    /// `Bins::index_of` on feature `feature`'s reference bins.
+    fn bin_of(&self, feature: usize, value: &FeatureValue) -> Option<usize> {
+        match (self.edge_ranges.get(feature)?, value) {
+            // `Bins::number_index` is the partition point of `e <= x`; on
+            // sorted edges that is how many edges are `<= x`, and counting
+            // them is independent compares, not a binary search's chain of
+            // dependent loads (a tenth of the request's time).
+            (Some(range), FeatureValue::Number(x)) => {
+                Some(self.edges.get(range.clone())?.iter().filter(|e| **e <= *x).count())
             }
-            bank.writers.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-
-    fn for_each_bin(&self, row: &[FeatureValue], mut count: impl FnMut(usize)) {
-        for ((feature, offset), value) in self.empty.features.iter().zip(&self.offsets).zip(row) {
-            if let Some(bin) = feature.bins.index_of(value) {
-                count(offset + bin);
-            }
+            _ => self.empty.features.get(feature)?.bins.index_of(value),
         }
     }
 
     /// Every row counted and not yet acknowledged by `reader`, and its cursor.
     pub fn read(&self, reader: &str) -> Read {
-        let mut ledger = self.ledger.lock().unwrap_or_else(PoisonError::into_inner);
-        let (totals, cursor) = ledger.read(reader, &self.drain());
+        let mut state = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let counted = self.counted_since_last_read(&mut state);
+        let (totals, cursor) = state.ledger.read(reader, &counted);
         Read { profile: self.profile_of(&totals), cursor }
     }
 
     /// Every row counted since start, for a reader that names none.
     pub fn peek(&self) -> FeatureProfile {
-        let mut ledger = self.ledger.lock().unwrap_or_else(PoisonError::into_inner);
-        let totals = ledger.peek(&self.drain());
+        let mut state = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let counted = self.counted_since_last_read(&mut state);
+        let totals = state.ledger.peek(&counted);
         self.profile_of(&totals)
     }
 
     /// Subtracts, for `reader`, the rows of the read `cursor` names, once.
     pub fn acknowledge(&self, reader: &str, cursor: &str) -> Result<(), AckError> {
-        self.ledger.lock().unwrap_or_else(PoisonError::into_inner).acknowledge(reader, cursor)
+        self.reader.lock().unwrap_or_else(PoisonError::into_inner).ledger.acknowledge(reader, cursor)
     }
 
-    /// Takes the counts recorded since the last drain and zeroes them, in one
-    /// step. Called with the ledger locked: one flip at a time.
-    fn drain(&self) -> Totals {
-        let old = self.active.load(Ordering::SeqCst);
-        self.active.store(1 - old, Ordering::SeqCst);
-        // Writers still in the old banks are between two atomic adds: wait
-        // them out (microseconds; yield in case one was preempted).
-        for shard in &self.shards {
-            while shard[old].writers.load(Ordering::SeqCst) != 0 {
-                std::thread::yield_now();
-            }
-        }
-        let mut totals = Totals::zero(self.empty.features.iter().map(|f| f.counts.len()).sum());
-        for bank in self.shards.iter().map(|shard| &shard[old]) {
-            totals.samples += bank.samples.swap(0, Ordering::Relaxed);
-            for (total, counter) in totals.counts.iter_mut().zip(&bank.counts) {
-                *total += counter.swap(0, Ordering::Relaxed);
-            }
-        }
-        totals
+    /// What the counters counted since the previous read or peek.
+    fn counted_since_last_read(&self, state: &mut Reader) -> Totals {
+        let summed = self.counters.sum();
+        let since = |now: &u64, then: &u64| now.wrapping_sub(*then);
+        let counted = Totals {
+            samples: since(&summed[0], &state.summed[0]),
+            counts: summed[1..].iter().zip(&state.summed[1..]).map(|(now, then)| since(now, then)).collect(),
+        };
+        state.summed = summed;
+        counted
     }
 
     /// `totals` as a profile on the reference bins.
@@ -208,6 +161,7 @@ impl LiveProfile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use trainloop_contract::FeatureSchema;
 
     fn reference() -> FeatureProfile {

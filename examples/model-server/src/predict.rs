@@ -1,9 +1,12 @@
 //! The prediction shared by both protocols: the artifact's own preprocessing
 //! and model, plus the bookkeeping every prediction needs (metrics, live profile).
 
+use std::cell::Cell;
+
 use serde::Serialize;
 
 use crate::rows::Rows;
+use crate::scratch::with_scratch;
 use crate::state::{AppState, Served};
 
 /// One row's answer. Fields in alphabetical order: the order the answers had
@@ -16,36 +19,26 @@ pub struct Prediction<'a> {
     pub probability: f64,
 }
 
-/// About how many bytes an answer of `rows` predictions takes, to allocate
-/// it once: a probability (up to 24 characters), a label, some JSON.
-pub fn answer_size(rows: usize) -> usize {
-    128 + 64 * rows
+thread_local! {
+    /// One row's model inputs, reused by every prediction on the thread.
+    static INPUTS: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
 }
 
-/// Predicts checked rows and records them.
-pub fn predict_rows<'a>(state: &AppState, served: &'a Served, rows: &Rows) -> Vec<Prediction<'a>> {
+/// Predicts checked rows, hands each prediction to `answer` in row order, and
+/// records the rows (live profile, metrics).
+pub fn predict_rows<'a>(state: &AppState, served: &'a Served, rows: &Rows, mut answer: impl FnMut(Prediction<'a>)) {
     let artifact = &served.model.artifact;
-    // One buffer of model inputs for all rows, not one allocation per row.
-    let mut inputs = Vec::with_capacity(artifact.model.weights.len());
-    let predictions: Vec<Prediction> = rows
-        .iter()
-        .map(|row| {
-            let probability = artifact.predict_proba_with(row, &mut inputs);
-            Prediction { label: artifact.class_of(probability), probability }
-        })
-        .collect();
-    served.live.record(&rows.values, rows.width);
-    state.metrics.predictions.inc_by(rows.len() as u64);
     let mut per_class = [0u64; 2];
-    for prediction in &predictions {
-        if let Some(class) = artifact.target.classes.iter().position(|c| c == prediction.label) {
-            per_class[class] += 1;
+    with_scratch(&INPUTS, |inputs| {
+        for row in rows.iter() {
+            let probability = artifact.predict_proba_with(row, inputs);
+            let label = artifact.class_of(probability);
+            if let Some(class) = artifact.target.classes.iter().position(|c| c == label) {
+                per_class[class] += 1;
+            }
+            answer(Prediction { label, probability });
         }
-    }
-    for (counter, predicted) in served.class_counters.iter().zip(per_class) {
-        if predicted > 0 {
-            counter.inc_by(predicted);
-        }
-    }
-    predictions
+    });
+    served.live.record(&rows.values, rows.width);
+    state.metrics.count_predictions(per_class);
 }

@@ -2,43 +2,42 @@
 
 use std::sync::OnceLock;
 
-use prometheus_client::metrics::counter::Counter;
-
 use crate::live_profile::LiveProfile;
 use crate::load::LoadedModel;
-use crate::metrics::{ClassLabel, ServerMetrics};
+use crate::metrics::ServerMetrics;
+use crate::protocol_v1::FeatureKeys;
 
-/// The model, the live profile binned on its reference bins, and the
-/// predicted-class counters (looked up once here, not per prediction).
+/// The model, the live profile binned on its reference bins, and the lookup
+/// of V1's feature keys.
 pub struct Served {
     pub model: LoadedModel,
     pub live: LiveProfile,
-    /// One counter per class of `target.classes`, in that order.
-    pub class_counters: [Counter; 2],
+    pub keys: FeatureKeys,
 }
 
 impl Served {
     pub fn new(model: LoadedModel, metrics: &ServerMetrics) -> Self {
         let live = LiveProfile::new(&model.artifact.profile);
-        let class_counters = model
-            .artifact
-            .target
-            .classes
-            .clone()
-            .map(|class| metrics.predicted_class.get_or_create(&ClassLabel { class }).clone());
-        Served { model, live, class_counters }
+        let keys = FeatureKeys::new(&model.artifact.features);
+        metrics.name_classes(model.artifact.target.classes.clone());
+        Served { model, live, keys }
     }
 }
 
 pub struct AppState {
     pub model_name: String,
+    /// `/v1/models/{model_name}:predict`: a request to exactly this path
+    /// needs no decoding of its name.
+    pub v1_predict_path: String,
     served: OnceLock<Served>,
     pub metrics: ServerMetrics,
 }
 
 impl AppState {
     pub fn new(model_name: impl Into<String>) -> Self {
-        AppState { model_name: model_name.into(), served: OnceLock::new(), metrics: ServerMetrics::default() }
+        let model_name = model_name.into();
+        let v1_predict_path = format!("/v1/models/{model_name}:predict");
+        AppState { model_name, v1_predict_path, served: OnceLock::new(), metrics: ServerMetrics::default() }
     }
 
     /// Makes the model available; the server turns ready from here on.

@@ -1,8 +1,8 @@
 //! Heap allocations a single-row V1 prediction adds to what the same request
-//! costs through a no-op handler on the same router shape: the prediction's
-//! own work (scan, predict, answer) should allocate a handful of times, not
-//! per feature or per header. Counted on this thread only, through the real
-//! router, with a counting global allocator.
+//! costs through a no-op handler on the same router shape: none (the checked
+//! row's values, the model inputs and the answer's bytes go into buffers each
+//! thread reuses). Counted on this thread only, through the real router, with
+//! a counting global allocator.
 
 // Only `small_model` is used here: the in-process server would count its own allocations.
 #[allow(dead_code)]
@@ -68,7 +68,7 @@ async fn allocations_of_one_request(app: &Router) -> u64 {
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn a_v1_prediction_allocates_a_handful_of_times_more_than_a_no_op() {
+async fn a_v1_prediction_allocates_no_more_than_a_no_op() {
     let state = Arc::new(AppState::new("model"));
     state.set_model(small_model());
     let model_server = router(state);
@@ -79,7 +79,5 @@ async fn a_v1_prediction_allocates_a_handful_of_times_more_than_a_no_op() {
     let baseline = allocations_of_one_request(&noop).await;
     let added = prediction.saturating_sub(baseline);
     println!("allocations per request: prediction {prediction}, no-op {baseline}, added {added}");
-    assert!(added <= MAX_ADDED, "a V1 prediction allocates {added} times more than the no-op (at most {MAX_ADDED})");
+    assert_eq!(added, 0, "a V1 prediction allocates {added} times more than the no-op");
 }
-
-const MAX_ADDED: u64 = 8;

@@ -5,28 +5,26 @@
 //! value that breaks the schema, …); the tree parser then decides and words
 //! the error.
 
-use trainloop_contract::{FeatureSchema, FeatureSpec, FeatureValue};
+use trainloop_contract::{FeatureSchema, FeatureSpec, FeatureType, FeatureValue};
 
-use crate::json_scan::{Scalar, Scanner};
+use super::keys::FeatureKeys;
+use crate::json_scan::Scanner;
+use crate::rows::values_buffer;
 
 /// The checked rows, flat in schema order, or `None`.
-pub fn parse(schema: &FeatureSchema, body: &[u8]) -> Option<Vec<FeatureValue>> {
+pub fn parse(schema: &FeatureSchema, keys: &FeatureKeys, body: &[u8]) -> Option<Vec<FeatureValue>> {
     let features = schema.features();
     let mut scanner = Scanner::new(body);
-    let mut values = Vec::with_capacity(features.len());
-    let mut slots = Vec::with_capacity(features.len());
     if !scanner.open(b'{', b'}')? || scanner.key()? != b"instances" {
         return None;
     }
+    let mut values = values_buffer();
     if scanner.open(b'[', b']')? {
         loop {
             match scanner.peek()? {
-                b'{' => object(&mut scanner, features, &mut slots)?,
-                b'[' => array(&mut scanner, features, &mut slots)?,
+                b'{' => object(&mut scanner, features, keys, &mut values)?,
+                b'[' => array(&mut scanner, features, &mut values)?,
                 _ => return None,
-            }
-            for (spec, slot) in features.iter().zip(&slots) {
-                values.push(checked(spec, (*slot)?)?);
             }
             if !scanner.more(b']')? {
                 break;
@@ -38,46 +36,70 @@ pub fn parse(schema: &FeatureSchema, body: &[u8]) -> Option<Vec<FeatureValue>> {
     Some(values)
 }
 
-fn checked(spec: &FeatureSpec, scalar: Scalar) -> Option<FeatureValue> {
-    scalar.check(spec).ok()
+/// A feature not read yet: no checked value is NaN (checked numbers are finite).
+const UNREAD: FeatureValue = FeatureValue::Number(f64::NAN);
+
+fn is_unread(value: &FeatureValue) -> bool {
+    matches!(value, FeatureValue::Number(number) if number.is_nan())
 }
 
-/// An instance keyed by feature name, into `slots` in schema order.
-fn object<'a>(scanner: &mut Scanner<'a>, features: &[FeatureSpec], slots: &mut Vec<Option<Scalar<'a>>>) -> Option<()> {
-    slots.clear();
-    slots.resize(features.len(), None);
-    if !scanner.open(b'{', b'}')? {
-        return Some(());
-    }
-    for expected in 0.. {
-        let key = scanner.key()?;
-        // Clients mostly send the features in one order: try the next one first.
-        let position = match features.get(expected) {
-            Some(spec) if spec.name.as_bytes() == key => expected,
-            _ => features.iter().position(|spec| spec.name.as_bytes() == key)?,
-        };
-        let slot = slots.get_mut(position)?;
-        if slot.is_some() {
-            return None;
+/// A value of `spec`'s type, checked. One of another type, or out of range,
+/// is left to the tree parser, which words the violation.
+fn checked(scanner: &mut Scanner, spec: &FeatureSpec) -> Option<FeatureValue> {
+    match spec.kind {
+        FeatureType::Number => {
+            let number = scanner.number()?;
+            // `spec.check_number` for the finite numbers the scanner reads,
+            // without building its error (this runs for every cell).
+            let in_range = !spec.min.is_some_and(|min| number < min) && !spec.max.is_some_and(|max| number > max);
+            in_range.then_some(FeatureValue::Number(number))
         }
-        *slot = Some(scanner.scalar()?);
-        if !scanner.more(b'}')? {
-            break;
-        }
+        FeatureType::Category => spec.check_category(scanner.string()?).ok(),
     }
-    Some(())
 }
 
-/// An instance as values in schema order, into `slots`.
-fn array<'a>(scanner: &mut Scanner<'a>, features: &[FeatureSpec], slots: &mut Vec<Option<Scalar<'a>>>) -> Option<()> {
-    slots.clear();
+/// An instance keyed by feature name, checked, appended in schema order.
+fn object(
+    scanner: &mut Scanner,
+    features: &[FeatureSpec],
+    keys: &FeatureKeys,
+    values: &mut Vec<FeatureValue>,
+) -> Option<()> {
+    let row = values.len();
+    values.resize(row + features.len(), UNREAD);
+    let slots = &mut values[row..];
+    let mut read = 0;
+    if scanner.open(b'{', b'}')? {
+        let mut previous = None;
+        loop {
+            let position = keys.read(scanner, previous)?;
+            let (spec, slot) = features.get(position).zip(slots.get_mut(position))?;
+            if !is_unread(slot) {
+                return None;
+            }
+            *slot = checked(scanner, spec)?;
+            read += 1;
+            previous = Some(position);
+            if !scanner.more(b'}')? {
+                break;
+            }
+        }
+    }
+    // Each key filled an unread slot: all are filled when as many were read.
+    (read == features.len()).then_some(())
+}
+
+/// An instance as values in schema order, checked, appended.
+fn array(scanner: &mut Scanner, features: &[FeatureSpec], values: &mut Vec<FeatureValue>) -> Option<()> {
+    let row = values.len();
     if scanner.open(b'[', b']')? {
         loop {
-            slots.push(Some(scanner.scalar()?));
+            let spec = features.get(values.len() - row)?;
+            values.push(checked(scanner, spec)?);
             if !scanner.more(b']')? {
                 break;
             }
         }
     }
-    (slots.len() == features.len()).then_some(())
+    (values.len() - row == features.len()).then_some(())
 }

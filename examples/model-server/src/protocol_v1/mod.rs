@@ -2,20 +2,23 @@
 //! An instance is an object keyed by feature name, or an array in schema order.
 
 mod fast;
+mod keys;
 
-use serde::Serialize;
+use bytes::{BufMut, BytesMut};
+pub use keys::FeatureKeys;
 use serde_json::Value;
 use trainloop_contract::{FeatureSchema, FeatureValue};
 
 use crate::error::ApiError;
-use crate::predict::{Prediction, answer_size};
+use crate::predict::Prediction;
 use crate::rows::Rows;
 
-/// The checked rows of a request. Plain, valid requests take the fast path;
-/// anything else is parsed as a JSON tree, which words the error.
-pub fn parse_instances(schema: &FeatureSchema, body: &[u8]) -> Result<Rows, ApiError> {
+/// The checked rows of a request (`keys` are the schema's). Plain, valid
+/// requests take the fast path; anything else is parsed as a JSON tree, which
+/// words the error.
+pub fn parse_instances(schema: &FeatureSchema, keys: &FeatureKeys, body: &[u8]) -> Result<Rows, ApiError> {
     let width = schema.features().len();
-    match fast::parse(schema, body) {
+    match fast::parse(schema, keys, body) {
         Some(values) => Ok(Rows { width, values }),
         None => parse_tree(schema, body).map(|rows| Rows::from_rows(width, rows)),
     }
@@ -49,20 +52,48 @@ fn parse_instance(schema: &FeatureSchema, instance: &Value) -> Result<Vec<Featur
     }
 }
 
-/// `{"predictions": [{"label", "probability"}, …]}`, serialised directly.
-pub fn response(predictions: &[Prediction]) -> Result<Vec<u8>, ApiError> {
-    #[derive(Serialize)]
-    struct Response<'a> {
-        predictions: &'a [Prediction<'a>],
+/// `{"predictions":[{"label":…,"probability":…},…]}`, written prediction by
+/// prediction: the bytes serde_json writes for the same answer.
+pub struct Answer<'b> {
+    buffer: &'b mut BytesMut,
+    predictions: usize,
+    failed: Option<serde_json::Error>,
+}
+
+impl<'b> Answer<'b> {
+    pub fn start(buffer: &'b mut BytesMut) -> Self {
+        buffer.extend_from_slice(br#"{"predictions":["#);
+        Answer { buffer, predictions: 0, failed: None }
     }
-    let mut body = Vec::with_capacity(answer_size(predictions.len()));
-    serde_json::to_writer(&mut body, &Response { predictions }).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(body)
+
+    pub fn push(&mut self, prediction: Prediction) {
+        if self.predictions > 0 {
+            self.buffer.put_u8(b',');
+        }
+        self.predictions += 1;
+        self.buffer.extend_from_slice(br#"{"label":"#);
+        let label = serde_json::to_writer((&mut *self.buffer).writer(), prediction.label);
+        self.buffer.extend_from_slice(br#","probability":"#);
+        let probability = serde_json::to_writer((&mut *self.buffer).writer(), &prediction.probability);
+        self.buffer.put_u8(b'}');
+        if let Err(error) = label.and(probability) {
+            self.failed.get_or_insert(error);
+        }
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        self.buffer.extend_from_slice(b"]}");
+        self.failed.map_or(Ok(()), |error| Err(ApiError::Internal(error.to_string())))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_instances(schema: &FeatureSchema, body: &[u8]) -> Result<Rows, ApiError> {
+        super::parse_instances(schema, &FeatureKeys::new(schema), body)
+    }
 
     fn schema() -> FeatureSchema {
         FeatureSchema::from_json(
@@ -86,7 +117,7 @@ mod tests {
     /// values; and `parse_instances` always answers what the tree parser does.
     fn assert_agrees(schema: &FeatureSchema, body: &[u8]) -> bool {
         let expected = tree(schema, body);
-        let fast = fast::parse(schema, body);
+        let fast = fast::parse(schema, &FeatureKeys::new(schema), body);
         if let Some(values) = &fast {
             assert_eq!(expected.as_ref().map(|rows| &rows.values), Ok(values), "{}", String::from_utf8_lossy(body));
         }
@@ -140,12 +171,21 @@ mod tests {
 
     #[test]
     fn the_answer_is_the_json_it_always_was() {
-        let predictions =
-            [Prediction { label: "yes", probability: 0.25 }, Prediction { label: "no", probability: 1e-300 }];
-        let tree = serde_json::json!({"predictions": predictions.iter()
-            .map(|p| serde_json::json!({"label": p.label, "probability": p.probability}))
-            .collect::<Vec<_>>()});
-        assert_eq!(response(&predictions).unwrap(), serde_json::to_vec(&tree).unwrap());
+        let predictions = [
+            Prediction { label: "yes", probability: 0.25 },
+            Prediction { label: "n\"o\u{e9}\n", probability: 1e-300 },
+            Prediction { label: "no", probability: f64::NAN },
+        ];
+        for count in 0..=predictions.len() {
+            let tree = serde_json::json!({"predictions": predictions[..count].iter()
+                .map(|p| serde_json::json!({"label": p.label, "probability": p.probability}))
+                .collect::<Vec<_>>()});
+            let mut buffer = BytesMut::new();
+            let mut answer = Answer::start(&mut buffer);
+            predictions[..count].iter().for_each(|p| answer.push(*p));
+            answer.finish().unwrap();
+            assert_eq!(String::from_utf8(buffer.to_vec()).unwrap(), tree.to_string());
+        }
     }
 
     #[test]

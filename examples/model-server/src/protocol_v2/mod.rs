@@ -3,13 +3,14 @@
 
 mod fast;
 
+use bytes::{BufMut, BytesMut};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use trainloop_contract::{FeatureSchema, FeatureSpec, FeatureType, FeatureValue, SchemaError, Violation};
 
 use crate::error::ApiError;
 use crate::json_scan::Scalar;
-use crate::predict::{Prediction, answer_size};
+use crate::predict::Prediction;
 use crate::rows::Rows;
 
 #[derive(Debug, Deserialize)]
@@ -116,14 +117,16 @@ fn rows_of<T: Tensor>(schema: &FeatureSchema, inputs: &[T]) -> Result<Rows, ApiE
     Ok(Rows { width: columns.len(), values })
 }
 
-/// The inference response, serialised directly. Keys in alphabetical order:
-/// the order they had when the answer was built as a `serde_json::Value`.
+/// The inference response, serialised directly into `buffer`. Keys in
+/// alphabetical order: the order they had when the answer was built as a
+/// `serde_json::Value`.
 pub fn response(
+    buffer: &mut BytesMut,
     model_name: &str,
     version: &str,
     id: Option<&str>,
     predictions: &[Prediction],
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<(), ApiError> {
     #[derive(Serialize)]
     struct Response<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -161,9 +164,7 @@ pub fn response(
             Output { data: Labels(predictions), datatype: "BYTES", name: "label", shape },
         ),
     };
-    let mut bytes = Vec::with_capacity(answer_size(predictions.len()) + model_name.len() + version.len());
-    serde_json::to_writer(&mut bytes, &body).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(bytes)
+    serde_json::to_writer(buffer.writer(), &body).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// `GET /v2/models/{name}`: the feature inputs a client must send.
@@ -219,8 +220,9 @@ mod tests {
             if let Some(id) = id {
                 tree["id"] = Value::from(id);
             }
-            let bytes = response("m", "sha256:00", id, &predictions).unwrap();
-            assert_eq!(String::from_utf8(bytes).unwrap(), tree.to_string());
+            let mut bytes = BytesMut::new();
+            response(&mut bytes, "m", "sha256:00", id, &predictions).unwrap();
+            assert_eq!(String::from_utf8(bytes.to_vec()).unwrap(), tree.to_string());
         }
     }
 
