@@ -194,9 +194,10 @@ fn data_against_profile(
 
 /// Both files are read at once (one thread each), then the features are
 /// shared between the cores: each sorts its two columns once and derives
-/// the bins, the counts and the raw statistics from them. A core's first
-/// feature is sorted by comparison; then the radix sort's second buffer is
-/// the column of the feature before, so that no memory is added to the
+/// the bins, the counts and the raw statistics from them. Columns of narrow
+/// decimal keys sort in their own memory; for wider ones the radix sort's
+/// second buffer is a column of the feature before (a core's first such
+/// feature is sorted by comparison), so that no memory is added to the
 /// columns (every one is held by then).
 fn data_against_data(
     request: &CompareRequest,
