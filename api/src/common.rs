@@ -120,9 +120,14 @@ pub struct TrainerTemplate {
     /// Arguments to the entrypoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args: Option<Vec<String>>,
-    /// Extra environment variables (the `TRAINLOOP_*` ones are set by the operator).
+    /// Extra environment variables. The `TRAINLOOP_*` ones are the operator's to set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    #[schemars(length(max = 128))]
+    #[x_kube(
+        merge_strategy = ListMerge::Map(vec!["name".into()]),
+        validation = Rule::new("self.all(e, !e.name.startsWith('TRAINLOOP_'))")
+            .message("variables starting with TRAINLOOP_ are set by the operator (the trainer contract)")
+    )]
     pub env: Option<Vec<EnvVar>>,
     /// Where the trainer pod runs and what it gets beyond the image.
     #[serde(flatten)]

@@ -74,9 +74,15 @@ pub struct Serving {
     #[serde(default = "one")]
     #[schemars(range(min = 0, max = 1000))]
     pub replicas: i32,
-    /// Extra environment variables.
+    /// Extra environment variables. `MODEL_URI`, `MODEL_DIGEST`, `MODEL_NAME`, `PORT` and
+    /// `POD_IP` are the operator's to set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    #[schemars(length(max = 128))]
+    #[x_kube(
+        merge_strategy = ListMerge::Map(vec!["name".into()]),
+        validation = Rule::new("self.all(e, !(e.name in ['MODEL_URI', 'MODEL_DIGEST', 'MODEL_NAME', 'PORT', 'POD_IP']))")
+            .message("MODEL_URI, MODEL_DIGEST, MODEL_NAME, PORT and POD_IP are set by the operator (the serving contract)")
+    )]
     pub env: Option<Vec<EnvVar>>,
     /// Where the server pods run and what they get beyond the image. Their service account's
     /// API token is never mounted.
