@@ -139,7 +139,12 @@ impl ModelArtifact {
 
     /// The predicted class for a probability, at threshold 0.5.
     pub fn class_of(&self, probability: f64) -> &str {
-        &self.target.classes[usize::from(probability >= 0.5)]
+        &self.target.classes[self.class_index_of(probability)]
+    }
+
+    /// The predicted class's index in `target.classes`.
+    pub fn class_index_of(&self, probability: f64) -> usize {
+        usize::from(probability >= 0.5)
     }
 }
 

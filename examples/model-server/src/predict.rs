@@ -32,11 +32,9 @@ pub fn predict_rows<'a>(state: &AppState, served: &'a Served, rows: &Rows, mut a
     with_scratch(&INPUTS, |inputs| {
         for row in rows.iter() {
             let probability = artifact.predict_proba_with(row, inputs);
-            let label = artifact.class_of(probability);
-            if let Some(class) = artifact.target.classes.iter().position(|c| c == label) {
-                per_class[class] += 1;
-            }
-            answer(Prediction { label, probability });
+            let class = artifact.class_index_of(probability);
+            per_class[class] += 1;
+            answer(Prediction { label: &artifact.target.classes[class], probability });
         }
     });
     served.live.record(&rows.values, rows.width);

@@ -72,7 +72,7 @@ impl<'b> Answer<'b> {
         }
         self.predictions += 1;
         self.buffer.extend_from_slice(br#"{"label":"#);
-        let label = serde_json::to_writer((&mut *self.buffer).writer(), prediction.label);
+        let label = write_str(self.buffer, prediction.label);
         self.buffer.extend_from_slice(br#","probability":"#);
         let probability = serde_json::to_writer((&mut *self.buffer).writer(), &prediction.probability);
         self.buffer.put_u8(b'}');
@@ -85,6 +85,18 @@ impl<'b> Answer<'b> {
         self.buffer.extend_from_slice(b"]}");
         self.failed.map_or(Ok(()), |error| Err(ApiError::Internal(error.to_string())))
     }
+}
+
+/// A JSON string as serde_json writes it: straight when nothing in it needs
+/// escaping (a class name always, in practice), else through serde_json.
+fn write_str(buffer: &mut BytesMut, text: &str) -> Result<(), serde_json::Error> {
+    if text.bytes().all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\') {
+        buffer.put_u8(b'"');
+        buffer.extend_from_slice(text.as_bytes());
+        buffer.put_u8(b'"');
+        return Ok(());
+    }
+    serde_json::to_writer(buffer.writer(), text)
 }
 
 #[cfg(test)]
