@@ -10,7 +10,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use tokio::sync::mpsc;
 
-use crate::api::{DriftPolicy, Time};
+use crate::api::Time;
 
 /// A DriftPolicy by namespace and name: what a firing is filed under and what a wakeup names.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -20,7 +20,8 @@ pub struct PolicyKey {
 }
 
 impl PolicyKey {
-    pub fn of(policy: &DriftPolicy) -> Self {
+    /// The key of a DriftPolicy, or of a `DeserializeGuard` of one as the caches hold it.
+    pub fn of(policy: &impl Resource) -> Self {
         PolicyKey { namespace: policy.namespace().unwrap_or_default(), name: policy.name_any() }
     }
 

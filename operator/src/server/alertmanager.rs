@@ -177,7 +177,7 @@ async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Byt
 fn webhook_targets(policies: &dyn Policies) -> Vec<Target> {
     let mut targets = Vec::new();
     for policy in policies.policies() {
-        let key = PolicyKey::of(&policy);
+        let key = PolicyKey::of(policy.as_ref());
         for monitor in &policy.spec.monitors {
             if let Some(webhook) = &monitor.webhook {
                 targets.push(Target {

@@ -6,7 +6,6 @@
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 
-use kube::ResourceExt;
 use kube::runtime::watcher;
 
 use super::acknowledged::Acknowledged;
@@ -51,19 +50,15 @@ impl PoliciesGone {
     }
 
     fn gone(&self, event: &watcher::Event<Guarded<DriftPolicy>>) -> Option<Gone> {
-        let key = |policy: &Guarded<DriftPolicy>| PolicyKey {
-            namespace: policy.namespace().unwrap_or_default(),
-            name: policy.name_any(),
-        };
         let mut listed = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         match event {
             // A relist that broke off starts again with `Init`: it lists anew.
             watcher::Event::Init => listed.clear(),
             watcher::Event::InitApply(policy) => {
-                listed.insert(key(policy));
+                listed.insert(PolicyKey::of(policy));
             }
             watcher::Event::InitDone => return Some(Gone::AllBut(std::mem::take(&mut listed))),
-            watcher::Event::Delete(policy) => return Some(Gone::Deleted(key(policy))),
+            watcher::Event::Delete(policy) => return Some(Gone::Deleted(PolicyKey::of(policy))),
             watcher::Event::Apply(_) => {}
         }
         None

@@ -76,7 +76,7 @@ async fn reconcile_policy(policy: Arc<DriftPolicy>, ctx: Arc<Life>) -> Result<Ac
         return stalled(&ctx, &policy, &old, "spec.interval or spec.guards.cooldown is too large".into()).await;
     };
     // Alerts are judged when they come; the other monitors every interval.
-    let key = PolicyKey::of(&policy);
+    let key = PolicyKey::of(policy.as_ref());
     let webhooks = spec.monitors.iter().filter(|m| m.webhook.is_some()).map(|m| m.name.as_str());
     let alerted = ctx.firings.any_pending(&key, webhooks);
     if !alerted && let Some(wait) = status::due_in(&policy, interval, now) {
