@@ -44,27 +44,18 @@ pub fn sort_floats(values: &mut [f64], spare: &mut [f64], shape: Option<DecimalS
 /// and back from the last on (value `k` lands where keys `k` and later were).
 fn sort_in_own_memory(values: &mut [f64], keys: DecimalKeys) {
     let count = values.len();
-    let digits = digits_of(keys.key_bits);
-    let mut counts: Vec<Vec<usize>> = digits.iter().map(|digit| vec![0; digit.buckets()]).collect();
+    let mut counts = DigitCounts::new(keys.key_bits);
     let slots: &mut [u32] = bytemuck::cast_slice_mut(values);
     for index in 0..count {
         // Below 2^32: the keys' bits say so.
         let key = keys.key(value_in(slots, index)) as u32;
         slots[index] = key;
-        for (digit, counts) in digits.iter().zip(counts.iter_mut()) {
-            counts[digit.of(u64::from(key))] += 1;
-        }
+        counts.count(u64::from(key));
     }
     let (sorted, spare) = slots.split_at_mut(count);
-    let moving = moving_digits(digits, counts, count);
-    let passes = moving.len();
-    for (pass, (digit, starts)) in moving.into_iter().enumerate() {
-        let (from, to) = if pass % 2 == 0 { (&*sorted, &mut *spare) } else { (&*spare, &mut *sorted) };
+    back_and_forth(sorted, spare, counts.moving(count), |_, from, to, starts, digit| {
         scatter(from, to, starts, digit, u64::from, |key| key as u32);
-    }
-    if passes % 2 == 1 {
-        sorted.copy_from_slice(spare);
-    }
+    });
     for index in (0..count).rev() {
         let value = keys.value(u64::from(slots[index]));
         put_value(slots, index, value);
@@ -84,19 +75,11 @@ fn put_value(slots: &mut [u32], index: usize, value: f64) {
 
 /// Wider keys: a pass of the values to `spare` and back per digit.
 fn sort_with_spare(values: &mut [f64], spare: &mut [f64], keys: DecimalKeys) {
-    let digits = digits_of(keys.key_bits);
-    // Where every value of a pass's digit goes: counted for all digits in one read.
-    let mut counts: Vec<Vec<usize>> = digits.iter().map(|digit| vec![0; digit.buckets()]).collect();
-    for value in values.iter() {
-        let key = keys.key(*value);
-        for (digit, counts) in digits.iter().zip(counts.iter_mut()) {
-            counts[digit.of(key)] += 1;
-        }
-    }
-    let moving = moving_digits(digits, counts, values.len());
+    let mut counts = DigitCounts::new(keys.key_bits);
+    values.iter().for_each(|value| counts.count(keys.key(*value)));
+    let moving = counts.moving(values.len());
     let passes = moving.len();
-    for (pass, (digit, starts)) in moving.into_iter().enumerate() {
-        let (from, to) = if pass % 2 == 0 { (&*values, &mut *spare) } else { (&*spare, &mut *values) };
+    back_and_forth(values, spare, moving, |pass, from, to, starts, digit| {
         // Between passes a slot holds its key as bits (below 2^51: never a NaN's,
         // which copying could change); the last pass writes the values back.
         let value_of = |key| keys.value(key);
@@ -107,29 +90,61 @@ fn sort_with_spare(values: &mut [f64], spare: &mut [f64], keys: DecimalKeys) {
             (false, true) => scatter(from, to, starts, digit, f64::to_bits, value_of),
             (false, false) => scatter(from, to, starts, digit, f64::to_bits, f64::from_bits),
         }
+    });
+}
+
+/// Where every key of a pass's digit goes: counted for all digits in one read.
+struct DigitCounts {
+    digits: Vec<Digit>,
+    counts: Vec<Vec<usize>>,
+}
+
+impl DigitCounts {
+    /// For keys of `key_bits` bits: as few passes as digits of at most
+    /// [`WIDEST_DIGIT`] bits allow, of equal width.
+    fn new(key_bits: u32) -> Self {
+        let passes = key_bits.div_ceil(WIDEST_DIGIT);
+        let bits = key_bits.div_ceil(passes.max(1));
+        let digits: Vec<Digit> = (0..passes).map(|pass| Digit { shift: pass * bits, bits }).collect();
+        let counts = digits.iter().map(|digit| vec![0; digit.buckets()]).collect();
+        DigitCounts { digits, counts }
+    }
+
+    fn count(&mut self, key: u64) {
+        for (digit, counts) in self.digits.iter().zip(self.counts.iter_mut()) {
+            counts[digit.of(key)] += 1;
+        }
+    }
+
+    /// The digits that move anything, with each bucket's first place: a digit
+    /// all `keys` keys share moves nothing (e.g. the top one of a narrow column).
+    fn moving(self, keys: usize) -> Vec<(Digit, Vec<usize>)> {
+        self.digits
+            .into_iter()
+            .zip(self.counts)
+            .filter(|(_, counts)| !counts.contains(&keys))
+            .map(|(digit, counts)| (digit, running_starts(counts)))
+            .collect()
+    }
+}
+
+/// Runs the passes from `data` to `spare` and back, alternately (`pass` gets
+/// its number, where to read and write, its buckets' first places and its
+/// digit), and leaves the result in `data`.
+fn back_and_forth<T: Copy>(
+    data: &mut [T],
+    spare: &mut [T],
+    moving: Vec<(Digit, Vec<usize>)>,
+    mut pass: impl FnMut(usize, &[T], &mut [T], Vec<usize>, Digit),
+) {
+    let passes = moving.len();
+    for (number, (digit, starts)) in moving.into_iter().enumerate() {
+        let (from, to) = if number % 2 == 0 { (&*data, &mut *spare) } else { (&*spare, &mut *data) };
+        pass(number, from, to, starts, digit);
     }
     if passes % 2 == 1 {
-        values.copy_from_slice(spare);
+        data.copy_from_slice(spare);
     }
-}
-
-/// The digits of keys of `key_bits` bits: as few passes as digits of at most
-/// [`WIDEST_DIGIT`] bits allow, of equal width.
-fn digits_of(key_bits: u32) -> Vec<Digit> {
-    let passes = key_bits.div_ceil(WIDEST_DIGIT);
-    let bits = key_bits.div_ceil(passes.max(1));
-    (0..passes).map(|pass| Digit { shift: pass * bits, bits }).collect()
-}
-
-/// The digits that move anything, with each bucket's first place: a digit
-/// all `count` keys share moves nothing (e.g. the top one of a narrow column).
-fn moving_digits(digits: Vec<Digit>, counts: Vec<Vec<usize>>, count: usize) -> Vec<(Digit, Vec<usize>)> {
-    digits
-        .into_iter()
-        .zip(counts)
-        .filter(|(_, counts)| !counts.contains(&count))
-        .map(|(digit, counts)| (digit, running_starts(counts)))
-        .collect()
 }
 
 /// One pass: every slot of `from` to the next place of its digit's bucket in `to`.
