@@ -411,13 +411,15 @@ async fn a_pruned_failed_run_is_not_run_again_and_its_name_is_never_reused() {
     let started =
         |p: Option<&TrainingPipeline>| p.and_then(|p| p.status.as_ref()).is_some_and(|s| s.last_run_index == Some(2));
     env.wait_for::<TrainingPipeline>("loop", "loop-2 started", started).await;
-    env.wait_gone::<TrainingRun>("loop-2").await;
     let settled = |p: Option<&TrainingPipeline>| {
         p.and_then(|p| p.status.as_ref()).is_some_and(|s| {
             s.last_run_index == Some(2) && s.pending_triggers.is_empty() && s.handled.run_index == Some(2)
         })
     };
     env.wait_for::<TrainingPipeline>("loop", "settled after loop-2", settled).await;
+    // Only now is loop-2 sure to have been created (its number is reserved before it is, so
+    // an absent loop-2 could still be one not created yet): absent now, it was pruned.
+    env.wait_gone::<TrainingRun>("loop-2").await;
     assert_eq!(run_names(&env, "loop").await, ["loop-1"], "the pruned run's trigger was handled");
     // The next trigger gets a new name, so loop-2's artifacts are never overwritten.
     patch_spec(&env, "loop", json!({"template": {"command": ["sh", "-c", reporting_trainer()]}})).await;
