@@ -26,13 +26,55 @@ fn exact_power_of_ten(scale: i64) -> Option<f64> {
 
 /// Reads the ASCII digits from `start` into `mantissa` (wrapping: the
 /// caller knows how many were read) and answers where they end.
+///
+/// Eight bytes at a time: a number's digits are read as one word with no
+/// branch per digit, so how many there are (which varies from cell to cell)
+/// is not a branch to mispredict.
 fn read_digits(bytes: &[u8], start: usize, mantissa: &mut u64) -> usize {
     let mut end = start;
+    while let Some(chunk) = bytes.get(end..).and_then(<[u8]>::first_chunk::<8>) {
+        let word = u64::from_le_bytes(*chunk);
+        let digits = leading_digits(word);
+        if digits == 0 {
+            return end;
+        }
+        // The digits moved to the word's top, zero bytes (leading zeros) below.
+        let value = eight_digits((word.wrapping_sub(ZEROS)) << (8 * (8 - digits)));
+        *mantissa = mantissa.wrapping_mul(POWERS_OF_TEN[digits]).wrapping_add(value);
+        end += digits;
+        if digits < 8 {
+            return end;
+        }
+    }
     while let Some(digit) = bytes.get(end).map(|b| b.wrapping_sub(b'0')).filter(|d| *d <= 9) {
         *mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digit));
         end += 1;
     }
     end
+}
+
+const ZEROS: u64 = u64::from_ne_bytes([b'0'; 8]);
+const POWERS_OF_TEN: [u64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
+
+/// How many of the word's bytes, from its first (lowest), are ASCII digits.
+fn leading_digits(word: u64) -> usize {
+    const HIGH_NIBBLES: u64 = u64::from_ne_bytes([0xF0; 8]);
+    const SIXES: u64 = u64::from_ne_bytes([0x06; 8]);
+    // A digit's byte is 0x3_ and stays 0x3_ with 6 added; any other byte
+    // differs in one of the two high nibbles. (A carry out of a byte only
+    // changes bytes after a non-digit.)
+    let other = ((word & HIGH_NIBBLES) ^ ZEROS) | ((word.wrapping_add(SIXES) & HIGH_NIBBLES) ^ ZEROS);
+    (other.trailing_zeros() / 8) as usize
+}
+
+/// The number eight digit values (0 to 9, one per byte, the first the most
+/// significant) make: three multiplications instead of eight.
+fn eight_digits(word: u64) -> u64 {
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    let pairs = word.wrapping_mul(10).wrapping_add(word >> 8);
+    ((pairs & MASK).wrapping_mul(MUL1).wrapping_add(((pairs >> 16) & MASK).wrapping_mul(MUL2))) >> 32
 }
 
 /// The length of a string's content up to the first `"`, `\` or control
@@ -58,8 +100,9 @@ fn string_length(bytes: &[u8]) -> Option<usize> {
     rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|length| offset + length)
 }
 
-/// `a == b`, for names of 8 to 24 bytes (most feature names) as up to three
+/// `a == b`, for keys of 8 to 24 bytes (most quoted feature names) as up to three
 /// overlapping eight-byte words: inline, where a slice compare calls `memcmp`.
+#[inline]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let word = |bytes: &[u8], at: usize| bytes.get(at..).and_then(<[u8]>::first_chunk::<8>).copied();
     match a.len() {
@@ -158,18 +201,16 @@ impl<'a> Scanner<'a> {
         Some(key)
     }
 
-    /// Consumes the key `"name"` and its colon if that key comes next:
-    /// `Some(true)`; `Some(false)` (nothing consumed) if another comes;
-    /// `None` if the colon is missing. For names that need no escaping.
-    pub fn key_is(&mut self, name: &[u8]) -> Option<bool> {
+    /// Consumes a key and its colon if the key comes next written as
+    /// `quoted` (a name that needs no escaping, in quotes): `Some(true)`;
+    /// `Some(false)` (nothing consumed) if another comes; `None` if the
+    /// colon is missing.
+    pub fn key_is(&mut self, quoted: &[u8]) -> Option<bool> {
         self.skip_whitespace();
-        let start = self.position + 1;
-        let end = start + name.len();
-        let here = self.bytes.get(self.position) == Some(&b'"')
-            && self.bytes.get(start..end).is_some_and(|key| same_bytes(key, name))
-            && self.bytes.get(end) == Some(&b'"');
+        let end = self.position + quoted.len();
+        let here = self.bytes.get(self.position..end).is_some_and(|key| same_bytes(key, quoted));
         if here {
-            self.position = end + 1;
+            self.position = end;
             self.eat(b':')?;
         }
         Some(here)
@@ -418,6 +459,36 @@ pub(crate) mod tests {
         }
         for refused in ["01", "1.", ".5", "+1", "1e", "-", "1e999", "Infinity", "NaN", "0x10"] {
             assert_eq!(scanned_number(refused), None, "{refused}");
+        }
+    }
+
+    /// The digits of `bytes` from `start`, one at a time: what `read_digits` must answer.
+    fn digits_one_by_one(bytes: &[u8], start: usize) -> (u64, usize) {
+        let end = start + bytes[start..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let mantissa = bytes[start..end].iter().fold(0u64, |m, b| m.wrapping_mul(10).wrapping_add(u64::from(b - b'0')));
+        (mantissa, end)
+    }
+
+    #[test]
+    fn digits_read_by_the_word_are_the_digits_read_one_by_one() {
+        let mut random = SplitMix64(11);
+        for length in 0..=41 {
+            for tail in ["", "]", ".5", "e3", "        ", "x", "/", ":", "\u{ff}"] {
+                let digits: String = (0..length).map(|_| char::from(b'0' + random.below(10) as u8)).collect();
+                let text = format!("-{digits}{tail}");
+                let mut mantissa = 0;
+                let end = read_digits(text.as_bytes(), 1, &mut mantissa);
+                assert_eq!((mantissa, end), digits_one_by_one(text.as_bytes(), 1), "{text:?}");
+            }
+        }
+        // Every byte after every number of digits in a word.
+        for digits in 0..8 {
+            for byte in 0..=255u8 {
+                let mut word = [b'7'; 8];
+                word[digits] = byte;
+                let expected = word.iter().take_while(|b| b.is_ascii_digit()).count();
+                assert_eq!(leading_digits(u64::from_le_bytes(word)), expected, "{word:?}");
+            }
         }
     }
 

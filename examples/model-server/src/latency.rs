@@ -10,6 +10,10 @@ use prometheus_client::metrics::MetricType;
 
 use crate::thread_counters::ThreadCounters;
 
+/// When a request started (see `LatencyHistogram::start`).
+#[derive(Clone, Copy, Debug)]
+pub struct Started(u64);
+
 /// A handle: clones share the counts (as prometheus-client's metrics do), so the registry holds
 /// one and the routes another.
 #[derive(Clone, Debug)]
@@ -17,6 +21,7 @@ pub struct LatencyHistogram(Arc<Buckets>);
 
 #[derive(Debug)]
 struct Buckets {
+    clock: quanta::Clock,
     /// Upper bounds in seconds, ascending, the last one infinite.
     bounds: Vec<f64>,
     /// Observations per bucket (not cumulative), one counter per bound, then
@@ -30,7 +35,21 @@ impl LatencyHistogram {
         let bounds: Vec<f64> =
             bounds.into_iter().filter(|b| b.is_finite()).chain(std::iter::once(f64::INFINITY)).collect();
         let counts = ThreadCounters::new(bounds.len() + 1);
-        LatencyHistogram(Arc::new(Buckets { bounds, counts }))
+        LatencyHistogram(Arc::new(Buckets { clock: quanta::Clock::new(), bounds, counts }))
+    }
+
+    /// Now, for `observe_since`: the CPU's time-stamp counter, read by
+    /// quanta (calibrated once against the OS clock) where it is invariant.
+    /// Two `Instant::now()` were a tenth of a single-row prediction's own
+    /// work: 18 ns each through the vDSO on the benchmark machine, against 8.
+    pub fn start(&self) -> Started {
+        Started(self.0.clock.raw())
+    }
+
+    /// Observes the time since `started`.
+    pub fn observe_since(&self, started: Started) {
+        let clock = &self.0.clock;
+        self.observe(clock.delta(started.0, clock.raw()));
     }
 
     pub fn observe(&self, elapsed: Duration) {
@@ -71,6 +90,16 @@ mod tests {
     use prometheus_client::registry::{Metric, Registry};
 
     use super::*;
+
+    #[test]
+    fn a_request_timed_from_its_start_is_observed_once() {
+        let histogram = LatencyHistogram::new([60.0]);
+        let started = histogram.start();
+        histogram.observe_since(started);
+        let counts = histogram.0.counts.sum();
+        assert_eq!(counts[..2], [1, 0], "one observation, under a minute");
+        assert!(counts[2] < 60_000_000_000, "{counts:?}");
+    }
 
     /// The same observations give the same exposition as prometheus-client's own histogram.
     #[test]

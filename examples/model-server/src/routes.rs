@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Json;
 use axum::Router;
@@ -21,6 +20,7 @@ use serde_json::{Value, json};
 use trainloop_contract::FeatureProfile;
 
 use crate::error::ApiError;
+use crate::latency::Started;
 use crate::predict::predict_rows;
 use crate::profile_ledger::{AckError, READER_NAME_LIMIT};
 use crate::scratch::write_answer;
@@ -94,7 +94,7 @@ async fn model_ready(State(state): Shared, Path(name): Path<String>) -> Result<J
 }
 
 async fn infer_v2(State(state): Shared, Path(name): Path<String>, body: Bytes) -> Response {
-    let started = Instant::now();
+    let started = state.metrics.latency.start();
     let result = model(state, &name).and_then(|served| {
         let (id, rows) = protocol_v2::parse_request(&served.model.artifact.features, &body)?;
         let mut predictions = Vec::with_capacity(rows.len());
@@ -147,7 +147,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TakenUri {
 }
 
 async fn predict_v1(State(state): Shared, TakenUri(uri): TakenUri, body: Bytes) -> Response {
-    let started = Instant::now();
+    let started = state.metrics.latency.start();
     let result = v1_model(state, &uri).and_then(|served| {
         let rows = protocol_v1::parse_instances(&served.model.artifact.features, &served.keys, &body)?;
         write_answer(|buffer| {
@@ -160,8 +160,8 @@ async fn predict_v1(State(state): Shared, TakenUri(uri): TakenUri, body: Bytes) 
 }
 
 /// Records the latency and, on error, the rejection.
-fn finish(state: &AppState, started: Instant, result: Result<Bytes, ApiError>) -> Response {
-    state.metrics.latency.observe(started.elapsed());
+fn finish(state: &AppState, started: Started, result: Result<Bytes, ApiError>) -> Response {
+    state.metrics.latency.observe_since(started);
     match result {
         Ok(body) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response(),
         Err(error) => {

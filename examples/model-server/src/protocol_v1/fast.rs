@@ -15,7 +15,7 @@ use crate::rows::values_buffer;
 pub fn parse(schema: &FeatureSchema, keys: &FeatureKeys, body: &[u8]) -> Option<Vec<FeatureValue>> {
     let features = schema.features();
     let mut scanner = Scanner::new(body);
-    if !scanner.open(b'{', b'}')? || scanner.key()? != b"instances" {
+    if !scanner.open(b'{', b'}')? || !scanner.key_is(br#""instances""#)? {
         return None;
     }
     let mut values = values_buffer();
@@ -47,15 +47,15 @@ fn is_unread(value: &FeatureValue) -> bool {
 /// is left to the tree parser, which words the violation.
 fn checked(scanner: &mut Scanner, spec: &FeatureSpec) -> Option<FeatureValue> {
     match spec.kind {
-        FeatureType::Number => {
-            let number = scanner.number()?;
-            // `spec.check_number` for the finite numbers the scanner reads,
-            // without building its error (this runs for every cell).
-            let in_range = !spec.min.is_some_and(|min| number < min) && !spec.max.is_some_and(|max| number > max);
-            in_range.then_some(FeatureValue::Number(number))
-        }
+        FeatureType::Number => Some(FeatureValue::Number(in_range(scanner.number()?, spec)?)),
         FeatureType::Category => spec.check_category(scanner.string()?).ok(),
     }
+}
+
+/// `spec.check_number` for the finite numbers the scanner reads, without
+/// building its error (this runs for every cell).
+fn in_range(number: f64, spec: &FeatureSpec) -> Option<f64> {
+    (!spec.min.is_some_and(|min| number < min) && !spec.max.is_some_and(|max| number > max)).then_some(number)
 }
 
 /// An instance keyed by feature name, checked, appended in schema order.
@@ -77,7 +77,13 @@ fn object(
             if !is_unread(slot) {
                 return None;
             }
-            *slot = checked(scanner, spec)?;
+            match spec.kind {
+                // Written in place: returned as an `Option<FeatureValue>`,
+                // the value went through memory in pieces and was read back
+                // whole, a store-forwarding stall on every cell.
+                FeatureType::Number => *slot = FeatureValue::Number(in_range(scanner.number()?, spec)?),
+                FeatureType::Category => *slot = checked(scanner, spec)?,
+            }
             read += 1;
             previous = Some(position);
             if !scanner.more(b'}')? {

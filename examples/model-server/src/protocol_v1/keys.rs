@@ -11,10 +11,10 @@ use crate::json_scan::Scanner;
 
 pub struct FeatureKeys {
     names: Vec<Box<[u8]>>,
-    /// Per feature: its name is written in JSON as it is (no quote,
-    /// backslash or control character to escape), so a body's key can be
-    /// compared with it byte for byte.
-    plain: Vec<bool>,
+    /// Per feature: its name in quotes if JSON writes it as it is (no quote,
+    /// backslash or control character to escape), so that a body's key can
+    /// be compared with it byte for byte; else `None`.
+    quoted: Vec<Option<Box<[u8]>>>,
     /// The feature with the smallest name, then after each feature the one
     /// whose name sorts next.
     first_sorted: usize,
@@ -41,21 +41,28 @@ impl FeatureKeys {
         for pair in sorted.windows(2) {
             next_sorted[pair[0]] = pair[1];
         }
-        let plain = names.iter().map(|name| name.iter().all(|&b| b != b'"' && b != b'\\' && b >= 0x20)).collect();
-        FeatureKeys { first_sorted: sorted.first().copied().unwrap_or(0), next_sorted, names, plain, filters }
+        let quoted = names
+            .iter()
+            .map(|name| {
+                let plain = name.iter().all(|&b| b != b'"' && b != b'\\' && b >= 0x20);
+                plain.then(|| [&b"\""[..], name, b"\""].concat().into())
+            })
+            .collect();
+        FeatureKeys { first_sorted: sorted.first().copied().unwrap_or(0), next_sorted, names, quoted, filters }
     }
 
     /// Reads an object key and its colon, and answers the index of the
     /// feature it names; `previous` is the feature of the key before it in
     /// the same instance, if any.
+    #[inline]
     pub fn read(&self, scanner: &mut Scanner, previous: Option<usize>) -> Option<usize> {
         let (in_schema_order, sorted) = match previous {
             Some(previous) => (previous + 1, self.next_sorted.get(previous).copied()),
             None => (0, Some(self.first_sorted)),
         };
         for guess in [Some(in_schema_order), sorted].into_iter().flatten() {
-            if let (Some(name), Some(true)) = (self.names.get(guess), self.plain.get(guess))
-                && scanner.key_is(name)?
+            if let Some(Some(quoted)) = self.quoted.get(guess)
+                && scanner.key_is(quoted)?
             {
                 return Some(guess);
             }

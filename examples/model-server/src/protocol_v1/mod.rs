@@ -74,9 +74,9 @@ impl<'b> Answer<'b> {
         self.buffer.extend_from_slice(br#"{"label":"#);
         let label = write_str(self.buffer, prediction.label);
         self.buffer.extend_from_slice(br#","probability":"#);
-        let probability = serde_json::to_writer((&mut *self.buffer).writer(), &prediction.probability);
+        write_f64(self.buffer, prediction.probability);
         self.buffer.put_u8(b'}');
-        if let Err(error) = label.and(probability) {
+        if let Err(error) = label {
             self.failed.get_or_insert(error);
         }
     }
@@ -84,6 +84,15 @@ impl<'b> Answer<'b> {
     pub fn finish(self) -> Result<(), ApiError> {
         self.buffer.extend_from_slice(b"]}");
         self.failed.map_or(Ok(()), |error| Err(ApiError::Internal(error.to_string())))
+    }
+}
+
+/// A number as serde_json writes it (shortest round trip; `null` if not
+/// finite), without its `io::Write` layers.
+fn write_f64(buffer: &mut BytesMut, number: f64) {
+    match number.is_finite() {
+        true => buffer.extend_from_slice(zmij::Buffer::new().format_finite(number).as_bytes()),
+        false => buffer.extend_from_slice(b"null"),
     }
 }
 
