@@ -13,6 +13,9 @@ use crate::state::{AppState, Served};
 /// when they were built as `serde_json::Value` maps.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Prediction<'a> {
+    /// The predicted class's index in `target.classes`.
+    #[serde(skip)]
+    pub class: usize,
     /// The predicted class, borrowed from the artifact.
     pub label: &'a str,
     /// Probability of the positive class (`target.classes[1]`).
@@ -34,7 +37,7 @@ pub fn predict_rows<'a>(state: &AppState, served: &'a Served, rows: &Rows, mut a
             let probability = artifact.predict_proba_with(row, inputs);
             let class = artifact.class_index_of(probability);
             per_class[class] += 1;
-            answer(Prediction { label: &artifact.target.classes[class], probability });
+            answer(Prediction { class, label: &artifact.target.classes[class], probability });
         }
     });
     served.live.record(&rows.values, rows.width);

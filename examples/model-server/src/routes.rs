@@ -151,9 +151,10 @@ async fn predict_v1(State(state): Shared, TakenUri(uri): TakenUri, body: Bytes) 
     let result = v1_model(state, &uri).and_then(|served| {
         let rows = protocol_v1::parse_instances(&served.model.artifact.features, &served.keys, &body)?;
         write_answer(|buffer| {
-            let mut answer = protocol_v1::Answer::start(buffer);
+            let mut answer = protocol_v1::Answer::start(buffer, &served.answer_pieces);
             predict_rows(state, served, &rows, |prediction| answer.push(prediction));
-            answer.finish()
+            answer.finish();
+            Ok(())
         })
     });
     finish(state, started, result)

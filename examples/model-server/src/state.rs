@@ -5,22 +5,24 @@ use std::sync::OnceLock;
 use crate::live_profile::LiveProfile;
 use crate::load::LoadedModel;
 use crate::metrics::ServerMetrics;
-use crate::protocol_v1::FeatureKeys;
+use crate::protocol_v1::{AnswerPieces, FeatureKeys};
 
-/// The model, the live profile binned on its reference bins, and the lookup
-/// of V1's feature keys.
+/// The model, the live profile binned on its reference bins, the lookup of
+/// V1's feature keys and the pieces of its answers.
 pub struct Served {
     pub model: LoadedModel,
     pub live: LiveProfile,
     pub keys: FeatureKeys,
+    pub answer_pieces: AnswerPieces,
 }
 
 impl Served {
     pub fn new(model: LoadedModel, metrics: &ServerMetrics) -> Self {
         let live = LiveProfile::new(&model.artifact.profile);
         let keys = FeatureKeys::new(&model.artifact.features);
+        let answer_pieces = AnswerPieces::new(&model.artifact.target.classes);
         metrics.name_classes(model.artifact.target.classes.clone());
-        Served { model, live, keys }
+        Served { model, live, keys, answer_pieces }
     }
 }
 

@@ -70,9 +70,9 @@ fn object(
     let slots = &mut values[row..];
     let mut read = 0;
     if scanner.open(b'{', b'}')? {
-        let mut previous = None;
+        let (mut previous, mut sorted) = (None, false);
         loop {
-            let position = keys.read(scanner, previous)?;
+            let position = keys.read(scanner, previous, &mut sorted)?;
             let (spec, slot) = features.get(position).zip(slots.get_mut(position))?;
             if !is_unread(slot) {
                 return None;

@@ -1,9 +1,10 @@
 //! Which feature a V1 instance's key names, looked up for every key of every
 //! request. Clients mostly send the features in one of two orders: schema
 //! order, or sorted by name (as serde_json's maps and many other encoders do).
-//! So the feature after the previous key in either order is tried first, its
-//! name compared in place with the body's bytes; then the key is read and the
-//! features with its length and first bytes compared with it.
+//! So the feature after the previous key in either order is tried first (in
+//! the order the previous key followed, then the other), its name compared in
+//! place with the body's bytes; then the key is read and the features with its
+//! length and first bytes compared with it.
 
 use trainloop_contract::FeatureSchema;
 
@@ -53,17 +54,24 @@ impl FeatureKeys {
 
     /// Reads an object key and its colon, and answers the index of the
     /// feature it names; `previous` is the feature of the key before it in
-    /// the same instance, if any.
+    /// the same instance, if any, and `sorted` whether that key was found in
+    /// name order (updated for this key).
     #[inline]
-    pub fn read(&self, scanner: &mut Scanner, previous: Option<usize>) -> Option<usize> {
-        let (in_schema_order, sorted) = match previous {
-            Some(previous) => (previous + 1, self.next_sorted.get(previous).copied()),
-            None => (0, Some(self.first_sorted)),
+    pub fn read(&self, scanner: &mut Scanner, previous: Option<usize>, sorted: &mut bool) -> Option<usize> {
+        let (in_schema_order, in_name_order) = match previous {
+            Some(previous) => (Some(previous + 1), self.next_sorted.get(previous).copied()),
+            None => (Some(0), Some(self.first_sorted)),
         };
-        for guess in [Some(in_schema_order), sorted].into_iter().flatten() {
-            if let Some(Some(quoted)) = self.quoted.get(guess)
+        let guesses = match *sorted {
+            false => [(in_schema_order, false), (in_name_order, true)],
+            true => [(in_name_order, true), (in_schema_order, false)],
+        };
+        for (guess, in_name_order) in guesses {
+            if let Some(guess) = guess
+                && let Some(Some(quoted)) = self.quoted.get(guess)
                 && scanner.key_is(quoted)?
             {
+                *sorted = in_name_order;
                 return Some(guess);
             }
         }
@@ -93,27 +101,34 @@ mod tests {
         )
         .unwrap();
         let keys = FeatureKeys::new(&schema);
-        let read = |key: &str, previous| {
+        // The feature, the value after the colon, and whether the key was
+        // found in name order.
+        let read = |key: &str, previous, mut sorted| {
             let body = format!("\"{key}\" : 1");
             let mut scanner = Scanner::new(body.as_bytes());
-            let index = keys.read(&mut scanner, previous)?;
-            // The key and its colon are read, the value is next.
-            Some((index, scanner.number()?))
+            let index = keys.read(&mut scanner, previous, &mut sorted)?;
+            Some((index, scanner.number()?, sorted))
         };
         let previous = [None, Some(0), Some(1), Some(2), Some(3), Some(4), Some(9)];
         for (index, spec) in schema.features().iter().enumerate().take(5) {
-            for previous in previous {
-                assert_eq!(read(&spec.name, previous), Some((index, 1.0)), "{} after {previous:?}", spec.name);
+            for (previous, sorted) in previous.into_iter().flat_map(|p| [(p, false), (p, true)]) {
+                let found = read(&spec.name, previous, sorted);
+                assert_eq!(found.map(|(i, v, _)| (i, v)), Some((index, 1.0)), "{} after {previous:?}", spec.name);
             }
         }
+        // The order a key was found in is the one tried first for the next.
+        assert_eq!(read("mean_concavity", Some(3), false), Some((1, 1.0, true)), "\"m\" < \"mean_concavity\"");
+        assert_eq!(read("m", Some(4), true), Some((3, 1.0, true)), "\"\" < \"m\"");
+        assert_eq!(read("mean_concavity", Some(0), true), Some((1, 1.0, false)), "schema order");
         // A name JSON must escape is never matched raw (its escaped form is left to serde).
         let others = ["mean_concavitx", "mean_concavity_", "mean_per", "M", "mean_perimeter ", "\u{e9}", "q\"uote"];
         for other in others {
             for previous in previous {
-                assert_eq!(read(other, previous), None, "{other}");
+                assert_eq!(read(other, previous, false), None, "{other}");
+                assert_eq!(read(other, previous, true), None, "{other}");
             }
         }
         let mut no_colon = Scanner::new(br#""m" 1"#);
-        assert_eq!(keys.read(&mut no_colon, Some(2)), None);
+        assert_eq!(keys.read(&mut no_colon, Some(2), &mut false), None);
     }
 }

@@ -52,18 +52,32 @@ fn parse_instance(schema: &FeatureSchema, instance: &Value) -> Result<Vec<Featur
     }
 }
 
+/// The bytes of a V1 answer that depend on the predicted class only,
+/// `{"label":"<class>","probability":`, per class: escaped and written once,
+/// when the model loads, and copied into each answer whole.
+pub struct AnswerPieces([Box<[u8]>; 2]);
+
+impl AnswerPieces {
+    pub fn new(classes: &[String; 2]) -> Self {
+        AnswerPieces(classes.each_ref().map(|class| {
+            let label = Value::from(class.as_str());
+            format!(r#"{{"label":{label},"probability":"#).into_bytes().into_boxed_slice()
+        }))
+    }
+}
+
 /// `{"predictions":[{"label":…,"probability":…},…]}`, written prediction by
 /// prediction: the bytes serde_json writes for the same answer.
 pub struct Answer<'b> {
     buffer: &'b mut BytesMut,
+    pieces: &'b AnswerPieces,
     predictions: usize,
-    failed: Option<serde_json::Error>,
 }
 
 impl<'b> Answer<'b> {
-    pub fn start(buffer: &'b mut BytesMut) -> Self {
+    pub fn start(buffer: &'b mut BytesMut, pieces: &'b AnswerPieces) -> Self {
         buffer.extend_from_slice(br#"{"predictions":["#);
-        Answer { buffer, predictions: 0, failed: None }
+        Answer { buffer, pieces, predictions: 0 }
     }
 
     pub fn push(&mut self, prediction: Prediction) {
@@ -71,19 +85,13 @@ impl<'b> Answer<'b> {
             self.buffer.put_u8(b',');
         }
         self.predictions += 1;
-        self.buffer.extend_from_slice(br#"{"label":"#);
-        let label = write_str(self.buffer, prediction.label);
-        self.buffer.extend_from_slice(br#","probability":"#);
+        self.buffer.extend_from_slice(&self.pieces.0[prediction.class]);
         write_f64(self.buffer, prediction.probability);
         self.buffer.put_u8(b'}');
-        if let Err(error) = label {
-            self.failed.get_or_insert(error);
-        }
     }
 
-    pub fn finish(self) -> Result<(), ApiError> {
+    pub fn finish(self) {
         self.buffer.extend_from_slice(b"]}");
-        self.failed.map_or(Ok(()), |error| Err(ApiError::Internal(error.to_string())))
     }
 }
 
@@ -94,18 +102,6 @@ fn write_f64(buffer: &mut BytesMut, number: f64) {
         true => buffer.extend_from_slice(zmij::Buffer::new().format_finite(number).as_bytes()),
         false => buffer.extend_from_slice(b"null"),
     }
-}
-
-/// A JSON string as serde_json writes it: straight when nothing in it needs
-/// escaping (a class name always, in practice), else through serde_json.
-fn write_str(buffer: &mut BytesMut, text: &str) -> Result<(), serde_json::Error> {
-    if text.bytes().all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\') {
-        buffer.put_u8(b'"');
-        buffer.extend_from_slice(text.as_bytes());
-        buffer.put_u8(b'"');
-        return Ok(());
-    }
-    serde_json::to_writer(buffer.writer(), text)
 }
 
 #[cfg(test)]
@@ -192,19 +188,21 @@ mod tests {
 
     #[test]
     fn the_answer_is_the_json_it_always_was() {
+        let classes = ["yes".to_string(), "n\"o\u{e9}\n".to_string()];
+        let pieces = AnswerPieces::new(&classes);
         let predictions = [
-            Prediction { label: "yes", probability: 0.25 },
-            Prediction { label: "n\"o\u{e9}\n", probability: 1e-300 },
-            Prediction { label: "no", probability: f64::NAN },
+            Prediction { class: 0, label: &classes[0], probability: 0.25 },
+            Prediction { class: 1, label: &classes[1], probability: 1e-300 },
+            Prediction { class: 1, label: &classes[1], probability: f64::NAN },
         ];
         for count in 0..=predictions.len() {
             let tree = serde_json::json!({"predictions": predictions[..count].iter()
                 .map(|p| serde_json::json!({"label": p.label, "probability": p.probability}))
                 .collect::<Vec<_>>()});
             let mut buffer = BytesMut::new();
-            let mut answer = Answer::start(&mut buffer);
+            let mut answer = Answer::start(&mut buffer, &pieces);
             predictions[..count].iter().for_each(|p| answer.push(*p));
-            answer.finish().unwrap();
+            answer.finish();
             assert_eq!(String::from_utf8(buffer.to_vec()).unwrap(), tree.to_string());
         }
     }

@@ -206,8 +206,10 @@ mod tests {
 
     #[test]
     fn the_answer_is_the_json_it_always_was() {
-        let predictions =
-            [Prediction { label: "yes", probability: 0.75 }, Prediction { label: "no", probability: 0.125 }];
+        let predictions = [
+            Prediction { class: 1, label: "yes", probability: 0.75 },
+            Prediction { class: 0, label: "no", probability: 0.125 },
+        ];
         for id in [None, Some("r\"1")] {
             let mut tree = json!({
                 "model_name": "m",
