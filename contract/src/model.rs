@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::preprocess::Preprocessing;
+use super::preprocess::{FeatureTransform, Preprocessing};
 use super::profile::FeatureProfile;
 use super::schema::{FeatureSchema, FeatureValue};
 
@@ -131,10 +131,28 @@ impl ModelArtifact {
     /// [`ModelArtifact::predict_proba`] with `inputs` as the scratch space of the model's inputs,
     /// so that a caller predicting many rows allocates it once.
     pub fn predict_proba_with(&self, row: &[FeatureValue], inputs: &mut Vec<f64>) -> f64 {
-        inputs.clear();
-        self.preprocessing.transform_into(row, inputs);
-        let z = self.model.intercept + self.model.weights.iter().zip(inputs.iter()).map(|(w, x)| w * x).sum::<f64>();
-        sigmoid(z)
+        let weighted = self.standardized_sum(row).unwrap_or_else(|| {
+            inputs.clear();
+            self.preprocessing.transform_into(row, inputs);
+            self.model.weights.iter().zip(inputs.iter()).map(|(w, x)| w * x).sum::<f64>()
+        });
+        sigmoid(self.model.intercept + weighted)
+    }
+
+    /// The weighted inputs' sum when every feature is one standardized
+    /// number (`None` at the first that is not): the same terms, computed
+    /// and summed in the same order as from the inputs, without writing the
+    /// inputs out (a single-row prediction is served in a few hundred ns).
+    fn standardized_sum(&self, row: &[FeatureValue]) -> Option<f64> {
+        let steps = self.preprocessing.steps.iter().zip(row).zip(&self.model.weights);
+        steps
+            .map(|((step, value), weight)| match (&step.transform, value) {
+                (FeatureTransform::Standardize { mean, scale }, FeatureValue::Number(x)) => {
+                    Some(weight * ((x - mean) / scale))
+                }
+                _ => None,
+            })
+            .sum()
     }
 
     /// The predicted class for a probability, at threshold 0.5.
@@ -201,6 +219,40 @@ mod tests {
         assert!((p - sigmoid(2.0)).abs() < 1e-12);
         assert_eq!(artifact.class_of(p), "yes");
         assert_eq!(artifact.class_of(0.2), "no");
+    }
+
+    /// Numbers only (the sum without the inputs written out) or with a
+    /// category: the same bits as from the inputs the preprocessing writes.
+    #[test]
+    fn predicts_the_same_bits_as_from_the_written_inputs() {
+        let mut state = 7u64;
+        let mut random = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 * 200.0 - 100.0
+        };
+        let numbers =
+            FeatureSchema::from_json(r#"[{"name":"a","type":"number"},{"name":"b","type":"number"}]"#).unwrap();
+        let fitted_on: Vec<Vec<FeatureValue>> =
+            (0..50).map(|_| vec![FeatureValue::Number(random()), FeatureValue::Number(random())]).collect();
+        let mut only_numbers = artifact();
+        only_numbers.preprocessing = Preprocessing::fit(&numbers, &fitted_on);
+        only_numbers.features = numbers;
+        only_numbers.model.weights = vec![0.0; 2];
+        for (mut artifact, with_category) in [(only_numbers, false), (artifact(), true)] {
+            for _ in 0..1000 {
+                artifact.model.intercept = random();
+                artifact.model.weights.iter_mut().for_each(|w| *w = random() / 10.0);
+                let second = match with_category {
+                    true => FeatureValue::Category("b".into()),
+                    false => FeatureValue::Number(random()),
+                };
+                let row = [FeatureValue::Number(random()), second];
+                let inputs = artifact.preprocessing.transform(&row);
+                let z = artifact.model.intercept
+                    + artifact.model.weights.iter().zip(&inputs).map(|(w, x)| w * x).sum::<f64>();
+                assert_eq!(artifact.predict_proba(&row).to_bits(), sigmoid(z).to_bits(), "{row:?}");
+            }
+        }
     }
 
     #[test]
