@@ -3,18 +3,14 @@
 
 use std::cell::Cell;
 
-use serde::Serialize;
-
 use crate::rows::Rows;
 use crate::scratch::with_scratch;
 use crate::state::{AppState, Served};
 
-/// One row's answer. Fields in alphabetical order: the order the answers had
-/// when they were built as `serde_json::Value` maps.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+/// One row's answer.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Prediction<'a> {
     /// The predicted class's index in `target.classes`.
-    #[serde(skip)]
     pub class: usize,
     /// The predicted class, borrowed from the artifact.
     pub label: &'a str,
