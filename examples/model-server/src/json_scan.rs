@@ -53,15 +53,12 @@ fn read_digits(bytes: &[u8], start: usize, mantissa: &mut u64) -> usize {
     end
 }
 
-/// `fraction_digits` of a number without a point (a point needs digits after it).
-const NO_POINT: usize = usize::MAX;
-
 /// A decimal that ends within the eight bytes at `start` and has a point
 /// (`17.99`, `0.2776`: most numbers a client sends) as its mantissa, its
 /// integer digits and its fraction digits, read as one word: the digits on
 /// each side of the point in place of two reads of digits. `None` for
 /// anything else, which `read_digits` then reads.
-fn short_decimal(bytes: &[u8], start: usize) -> Option<(u64, usize, usize)> {
+fn short_decimal(bytes: &[u8], start: usize) -> Option<(u64, usize, Option<usize>)> {
     let word = u64::from_le_bytes(*bytes.get(start..)?.first_chunk::<8>()?);
     let integer_digits = leading_digits(word);
     // At least one digit on each side, and the byte after the last one in the word.
@@ -77,7 +74,7 @@ fn short_decimal(bytes: &[u8], start: usize) -> Option<(u64, usize, usize)> {
     let integer_bytes = (1u64 << (8 * integer_digits)) - 1;
     let joined = (word & integer_bytes) | ((word >> 8) & !integer_bytes);
     let digits = integer_digits + fraction_digits;
-    Some((eight_digits(joined.wrapping_sub(ZEROS) << (8 * (8 - digits))), integer_digits, fraction_digits))
+    Some((eight_digits(joined.wrapping_sub(ZEROS) << (8 * (8 - digits))), integer_digits, Some(fraction_digits)))
 }
 
 const ZEROS: u64 = u64::from_ne_bytes([b'0'; 8]);
@@ -280,26 +277,27 @@ impl<'a> Scanner<'a> {
         let negative = bytes.get(start) == Some(&b'-');
         let integer_start = start + usize::from(negative);
         // The digits as one integer (exact while there are at most 19 of
-        // them), and the power of ten the point and the exponent give it.
+        // them), and the power of ten the point and the exponent give it;
+        // the fraction's digits are `None` without a point.
         let (mantissa, integer_digits, fraction_digits) = match short_decimal(bytes, integer_start) {
             Some(read) => read,
             None => {
                 let mut mantissa: u64 = 0;
                 let integer_end = read_digits(bytes, integer_start, &mut mantissa);
                 let fraction_digits = match bytes.get(integer_end) {
-                    Some(b'.') => read_digits(bytes, integer_end + 1, &mut mantissa) - (integer_end + 1),
-                    _ => NO_POINT,
+                    Some(b'.') => Some(read_digits(bytes, integer_end + 1, &mut mantissa) - (integer_end + 1)),
+                    _ => None,
                 };
                 (mantissa, integer_end - integer_start, fraction_digits)
             }
         };
         // One leading `0`, or a non-zero digit then digits; a point, then digits.
-        if integer_digits == 0 || (integer_digits > 1 && bytes[integer_start] == b'0') || fraction_digits == 0 {
+        if integer_digits == 0 || (integer_digits > 1 && bytes[integer_start] == b'0') || fraction_digits == Some(0) {
             return None;
         }
         let (fraction_digits, mut end) = match fraction_digits {
-            NO_POINT => (0, integer_start + integer_digits),
-            digits => (digits, integer_start + integer_digits + 1 + digits),
+            None => (0, integer_start + integer_digits),
+            Some(digits) => (digits, integer_start + integer_digits + 1 + digits),
         };
         let mut scale = -(fraction_digits as i64);
         if let Some(b'e' | b'E') = bytes.get(end) {
