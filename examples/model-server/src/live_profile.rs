@@ -12,9 +12,8 @@
 //! reader stops between its read and its record, none counts twice, and two
 //! readers never take each other's rows.
 
-use std::sync::{Mutex, PoisonError};
-
 use std::ops::Range;
+use std::sync::{Mutex, PoisonError};
 
 use trainloop_contract::{Bins, FeatureProfile, FeatureValue};
 
