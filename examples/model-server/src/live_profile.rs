@@ -12,7 +12,6 @@
 //! reader stops between its read and its record, none counts twice, and two
 //! readers never take each other's rows.
 
-use std::ops::Range;
 use std::sync::{Mutex, PoisonError};
 
 use trainloop_contract::{Bins, FeatureProfile, FeatureValue};
@@ -23,18 +22,21 @@ use crate::thread_counters::ThreadCounters;
 pub struct LiveProfile {
     /// The reference bins with zero counts: the shape of every snapshot.
     empty: FeatureProfile,
-    /// Where each feature's bins start among the bin counters.
-    offsets: Vec<usize>,
-    /// Per feature, where its number bins' edges are in `edges` (`None` for
-    /// category bins, and for edges out of order, which `Bins::index_of`
-    /// then looks up): every feature's edges in one array, looked up for
-    /// every recorded value.
-    edge_ranges: Vec<Option<Range<usize>>>,
-    edges: Vec<f64>,
+    /// Per feature, in schema order: how its values find their bin counters.
+    binners: Vec<Binner>,
     /// Counter 0 counts rows (`samples`), counter `1 + offset + bin` a bin.
     counters: ThreadCounters,
     /// Taken by reads and acknowledgements only (never by predictions).
     reader: Mutex<Reader>,
+}
+
+/// Where a feature's bins start among the bin counters and, for number bins
+/// whose edges are in order, the edges (looked up for every recorded value;
+/// `None` for category bins and for edges out of order, which
+/// `Bins::index_of` then looks up).
+struct Binner {
+    offset: usize,
+    sorted_edges: Option<Box<[f64]>>,
 }
 
 struct Reader {
@@ -51,29 +53,37 @@ pub struct Read {
     pub cursor: String,
 }
 
+impl Binner {
+    /// `bins.index_of(value)`, `bins` being this feature's reference bins.
+    fn bin_of(&self, bins: &Bins, value: &FeatureValue) -> Option<usize> {
+        match (&self.sorted_edges, value) {
+            // `Bins::number_index` is the partition point of `e <= x`; on
+            // sorted edges that is how many edges are `<= x`, and counting
+            // them is independent compares, not a binary search's chain of
+            // dependent loads (a tenth of the request's time).
+            (Some(edges), FeatureValue::Number(x)) => Some(edges.iter().filter(|e| **e <= *x).count()),
+            _ => bins.index_of(value),
+        }
+    }
+}
+
 impl LiveProfile {
     /// An empty live profile on the bins of `reference`.
     pub fn new(reference: &FeatureProfile) -> Self {
         let empty = reference.empty_like();
-        let mut offsets = Vec::with_capacity(empty.features.len());
         let mut bins = 0;
-        let (mut edge_ranges, mut edges) = (Vec::new(), Vec::new());
+        let mut binners = Vec::with_capacity(empty.features.len());
         for feature in &empty.features {
-            offsets.push(bins);
-            bins += feature.counts.len();
-            edge_ranges.push(match &feature.bins {
-                Bins::Number { edges: feature_edges } if feature_edges.is_sorted() => {
-                    edges.extend_from_slice(feature_edges);
-                    Some(edges.len() - feature_edges.len()..edges.len())
-                }
+            let sorted_edges = match &feature.bins {
+                Bins::Number { edges } if edges.is_sorted() => Some(edges.as_slice().into()),
                 _ => None,
-            });
+            };
+            binners.push(Binner { offset: bins, sorted_edges });
+            bins += feature.counts.len();
         }
         LiveProfile {
             empty,
-            offsets,
-            edge_ranges,
-            edges,
+            binners,
             counters: ThreadCounters::new(1 + bins),
             reader: Mutex::new(Reader { ledger: Ledger::new(bins), summed: vec![0; 1 + bins] }),
         }
@@ -88,28 +98,14 @@ impl LiveProfile {
         }
         self.counters.update(|adder| {
             for row in values.chunks_exact(width) {
-                for ((feature, offset), value) in (0..).zip(&self.offsets).zip(row) {
-                    if let Some(bin) = self.bin_of(feature, value) {
-                        adder.add(1 + offset + bin, 1);
+                for ((binner, feature), value) in self.binners.iter().zip(&self.empty.features).zip(row) {
+                    if let Some(bin) = binner.bin_of(&feature.bins, value) {
+                        adder.add(1 + binner.offset + bin, 1);
                     }
                 }
             }
             adder.add(0, (values.len() / width) as u64);
         });
-    }
-
-    /// `Bins::index_of` on feature `feature`'s reference bins.
-    fn bin_of(&self, feature: usize, value: &FeatureValue) -> Option<usize> {
-        match (self.edge_ranges.get(feature)?, value) {
-            // `Bins::number_index` is the partition point of `e <= x`; on
-            // sorted edges that is how many edges are `<= x`, and counting
-            // them is independent compares, not a binary search's chain of
-            // dependent loads (a tenth of the request's time).
-            (Some(range), FeatureValue::Number(x)) => {
-                Some(self.edges.get(range.clone())?.iter().filter(|e| **e <= *x).count())
-            }
-            _ => self.empty.features.get(feature)?.bins.index_of(value),
-        }
     }
 
     /// Every row counted and not yet acknowledged by `reader`, and its cursor.
@@ -149,9 +145,9 @@ impl LiveProfile {
     fn profile_of(&self, totals: &Totals) -> FeatureProfile {
         let mut profile = self.empty.clone();
         profile.samples = totals.samples;
-        for (feature, offset) in profile.features.iter_mut().zip(&self.offsets) {
-            let bins = feature.counts.len();
-            feature.counts.copy_from_slice(&totals.counts[*offset..offset + bins]);
+        for (feature, binner) in profile.features.iter_mut().zip(&self.binners) {
+            let (offset, bins) = (binner.offset, feature.counts.len());
+            feature.counts.copy_from_slice(&totals.counts[offset..offset + bins]);
         }
         profile
     }
