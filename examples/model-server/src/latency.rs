@@ -24,6 +24,8 @@ struct Buckets {
     clock: quanta::Clock,
     /// Upper bounds in seconds, ascending, the last one infinite.
     bounds: Vec<f64>,
+    /// Per bound, the fewest nanoseconds above it (see `first_above`).
+    first_above: Vec<u64>,
     /// Observations per bucket (not cumulative), one counter per bound, then
     /// the sum of the observations in nanoseconds.
     counts: ThreadCounters,
@@ -35,7 +37,8 @@ impl LatencyHistogram {
         let bounds: Vec<f64> =
             bounds.into_iter().filter(|b| b.is_finite()).chain(std::iter::once(f64::INFINITY)).collect();
         let counts = ThreadCounters::new(bounds.len() + 1);
-        LatencyHistogram(Arc::new(Buckets { clock: quanta::Clock::new(), bounds, counts }))
+        let first_above = bounds.iter().map(|&bound| first_above(bound)).collect();
+        LatencyHistogram(Arc::new(Buckets { clock: quanta::Clock::new(), bounds, first_above, counts }))
     }
 
     /// Now, for `observe_since`: the CPU's time-stamp counter, read by
@@ -49,23 +52,58 @@ impl LatencyHistogram {
     /// Observes the time since `started`.
     pub fn observe_since(&self, started: Started) {
         let clock = &self.0.clock;
-        self.observe(clock.delta(started.0, clock.raw()));
+        self.observe_nanos(clock.delta_as_nanos(started.0, clock.raw()));
     }
 
     pub fn observe(&self, elapsed: Duration) {
+        self.observe_nanos(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    fn observe_nanos(&self, nanos: u64) {
         let me = &self.0;
-        let seconds = elapsed.as_secs_f64();
-        // The first bound at or above the value (Prometheus buckets are `le`):
-        // the bounds are ascending, so it is the number of bounds below the
-        // value, counted with independent compares rather than a binary
-        // search's chain of dependent loads.
-        let bucket = me.bounds.iter().filter(|bound| **bound < seconds).count().min(me.bounds.len() - 1);
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let bucket = me.bucket(nanos);
         me.counts.update(|adder| {
             adder.add(bucket, 1);
             adder.add(me.bounds.len(), nanos);
         });
     }
+}
+
+impl Buckets {
+    /// The first bound at or above `nanos` (Prometheus buckets are `le`): the
+    /// bounds are ascending, so it is the number of bounds below the value,
+    /// counted with independent compares rather than a binary search's chain
+    /// of dependent loads. (`u64::MAX` nanoseconds, 584 years, count as one
+    /// fewer: `first_above` is `u64::MAX` for a bound that none is above.)
+    fn bucket(&self, nanos: u64) -> usize {
+        let nanos = nanos.min(u64::MAX - 1);
+        self.first_above.iter().filter(|above| **above <= nanos).count().min(self.bounds.len() - 1)
+    }
+}
+
+/// The fewest nanoseconds whose `Duration::as_secs_f64` is above `bound`
+/// (seconds), or `u64::MAX` if no `u64` of them is: an observation is above
+/// the bound exactly when it has at least these many nanoseconds, so each one
+/// is compared as an integer, not converted to seconds first.
+fn first_above(bound: f64) -> u64 {
+    let above = |nanos: u64| Duration::from_nanos(nanos).as_secs_f64() > bound;
+    if above(0) {
+        return 0;
+    }
+    if !above(u64::MAX) {
+        return u64::MAX;
+    }
+    // `above` fails at `low` and holds at `high`, and from there on.
+    let (mut low, mut high) = (0u64, u64::MAX);
+    while high - low > 1 {
+        let middle = low + (high - low) / 2;
+        if above(middle) {
+            high = middle;
+        } else {
+            low = middle;
+        }
+    }
+    high
 }
 
 impl EncodeMetric for LatencyHistogram {
@@ -99,6 +137,22 @@ mod tests {
         let counts = histogram.0.counts.sum();
         assert_eq!(counts[..2], [1, 0], "one observation, under a minute");
         assert!(counts[2] < 60_000_000_000, "{counts:?}");
+    }
+
+    /// Around each bound, an observation lands in the bucket that comparing its seconds with
+    /// the bounds gives (as prometheus-client's histogram compares them).
+    #[test]
+    fn nanoseconds_find_the_bucket_their_seconds_find() {
+        let bounds = [-1.0, 0.0, 1e-9, 0.3, 0.000_05, 0.000_1, 0.1 + 0.2, 1.5e-9, 7.0, 1e300];
+        let histogram = LatencyHistogram::new(bounds);
+        for bound in bounds {
+            let around = first_above(bound);
+            for nanos in around.saturating_sub(3)..=around.saturating_add(3) {
+                let seconds = Duration::from_nanos(nanos).as_secs_f64();
+                let expected = histogram.0.bounds.iter().filter(|b| **b < seconds).count().min(bounds.len());
+                assert_eq!(histogram.0.bucket(nanos), expected, "{nanos} ns, bound {bound}");
+            }
+        }
     }
 
     /// The same observations give the same exposition as prometheus-client's own histogram.
