@@ -18,6 +18,13 @@ pub use trainloop_contract::{FeatureSpec, FeatureType};
 /// A Kubernetes object name (RFC 1123 subdomain), as the API server accepts it.
 pub const NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 
+/// The CEL rule on a trainer's extra `env`: the `TRAINLOOP_*` variables are the operator's (the
+/// trainer contract), on a pipeline's template and a run alike.
+pub fn trainer_env_rule() -> kube::core::Rule {
+    kube::core::Rule::new("self.all(e, !e.name.startsWith('TRAINLOOP_'))")
+        .message("variables starting with TRAINLOOP_ are set by the operator (the trainer contract)")
+}
+
 /// A Go-style duration such as `30s`, `5m` or `1h30m`: what `kubectl`, Argo CD and Flux users
 /// already write for intervals.
 pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
@@ -125,8 +132,7 @@ pub struct TrainerTemplate {
     #[schemars(length(max = 128))]
     #[x_kube(
         merge_strategy = ListMerge::Map(vec!["name".into()]),
-        validation = Rule::new("self.all(e, !e.name.startsWith('TRAINLOOP_'))")
-            .message("variables starting with TRAINLOOP_ are set by the operator (the trainer contract)")
+        validation = trainer_env_rule()
     )]
     pub env: Option<Vec<EnvVar>>,
     /// Where the trainer pod runs and what it gets beyond the image.

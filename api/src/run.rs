@@ -7,7 +7,9 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Condition, DataSource, Evaluation, FeatureSpec, NAME_PATTERN, PodOptions, StorageAccess, Time};
+use super::common::{
+    Condition, DataSource, Evaluation, FeatureSpec, NAME_PATTERN, PodOptions, StorageAccess, Time, trainer_env_rule,
+};
 use super::{HandledTriggers, labels};
 // The trainer result's artifact reference is the run's `status.artifact` as is.
 pub use trainloop_contract::ArtifactRef;
@@ -57,8 +59,7 @@ pub struct TrainingRunSpec {
     #[schemars(length(max = 128))]
     #[x_kube(
         merge_strategy = ListMerge::Map(vec!["name".into()]),
-        validation = Rule::new("self.all(e, !e.name.startsWith('TRAINLOOP_'))")
-            .message("variables starting with TRAINLOOP_ are set by the operator (the trainer contract)")
+        validation = trainer_env_rule()
     )]
     pub env: Option<Vec<EnvVar>>,
     /// Where the trainer pod runs and what it gets beyond the image.
